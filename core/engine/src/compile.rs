@@ -1,0 +1,477 @@
+//! Compiling a context (or document) into a [`CompiledEnvironment`].
+//!
+//! Compilation happens once per document revision, off the request path. It
+//! resolves every name to an index, parses every operand, compiles regexes,
+//! builds `IN` sets, indexes identity overrides by identifier, sorts variants,
+//! serialises every flag a request could return into JSON bytes, and evaluates
+//! the environment flags (no identity) once, so `GET /flags/` copies bytes.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use crate::condition::Operator;
+use crate::context::{EvaluationContext, FeatureContext, RuleType, SegmentRule};
+use crate::document::EnvironmentDocument;
+use crate::mapping;
+use crate::property::{self, PathScope, PathTarget, Property, TraitSlot, TraitSlots};
+use crate::response;
+use crate::timestamp::Timestamp;
+
+/// Settings of the environment that decide what is served, beyond evaluation.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EnvironmentMeta {
+    /// Flagsmith's environment id (0 when unknown).
+    pub id: i64,
+    /// The client-side key.
+    pub api_key: String,
+    /// The environment's name.
+    pub name: String,
+    /// When the document last changed.
+    pub updated_at: Option<Timestamp>,
+    /// flagedge's revision counter, when the document carries one.
+    pub revision: Option<u64>,
+    /// Hide disabled flags from responses (environment setting, else project's).
+    pub hide_disabled_flags: bool,
+    /// Whether client-side keys may set traits.
+    pub allow_client_traits: bool,
+    /// Whether identity responses hide traits.
+    pub hide_sensitive_data: bool,
+    /// Whether traits are stored for identities.
+    pub persist_trait_data: bool,
+    /// Whether the organisation stopped serving flags.
+    pub stop_serving_flags: bool,
+    /// Whether SDKs may use realtime updates for this project.
+    pub enable_realtime_updates: bool,
+}
+
+/// An environment ready to evaluate: immutable, shareable across threads.
+#[derive(Debug)]
+pub struct CompiledEnvironment {
+    pub(crate) meta: EnvironmentMeta,
+    pub(crate) features: Vec<CompiledFeature>,
+    pub(crate) feature_index: HashMap<Box<str>, u32>,
+    pub(crate) states: Vec<CompiledState>,
+    pub(crate) segments: Vec<CompiledSegment>,
+    /// Segments matched by evaluating their rules, in context order.
+    pub(crate) rule_segments: Vec<u32>,
+    /// Segments of the form `$.identity.identifier IN [...]`, by member.
+    pub(crate) identifier_index: HashMap<Box<str>, Vec<u32>>,
+    /// The property those segments read (compiled once, shared).
+    pub(crate) identifier_property: Option<Property>,
+    /// Per feature: the segments overriding it, once per override, in context order.
+    pub(crate) segments_by_feature: Vec<Vec<u32>>,
+    pub(crate) trait_slots: HashMap<Box<str>, TraitSlot>,
+    /// Whether any condition reads another flag (`$.flags.…`).
+    pub(crate) has_flag_dependencies: bool,
+    /// The context as JSON, for general JSONPath queries; only built when needed.
+    pub(crate) query_context: Option<Value>,
+    pub(crate) environment_flags: Vec<crate::evaluate::FlagOutcome>,
+    pub(crate) environment_flags_json: [Box<[u8]>; 2],
+}
+
+#[derive(Debug)]
+pub(crate) struct CompiledFeature {
+    pub(crate) name: Box<str>,
+    pub(crate) default_state: u32,
+    pub(crate) server_key_only: bool,
+    /// Whether any segment overrides it (decides STATIC vs DEFAULT).
+    pub(crate) targeted: bool,
+}
+
+#[derive(Debug)]
+pub(crate) struct CompiledState {
+    pub(crate) feature: Option<u32>,
+    pub(crate) key: Box<str>,
+    pub(crate) name: Box<str>,
+    pub(crate) enabled: bool,
+    pub(crate) value: Value,
+    pub(crate) variants: Vec<CompiledVariant>,
+    pub(crate) priority: f64,
+    pub(crate) metadata: Option<Value>,
+    pub(crate) json: Box<[u8]>,
+}
+
+#[derive(Debug)]
+pub(crate) struct CompiledVariant {
+    pub(crate) key: Option<Box<str>>,
+    pub(crate) value: Value,
+    pub(crate) weight: f64,
+    pub(crate) weight_text: Box<str>,
+    pub(crate) json: Box<[u8]>,
+}
+
+#[derive(Debug)]
+pub(crate) struct CompiledSegment {
+    pub(crate) key: Box<str>,
+    pub(crate) name: Box<str>,
+    pub(crate) metadata: Option<Value>,
+    pub(crate) overrides: Vec<u32>,
+    pub(crate) matcher: SegmentMatcher,
+}
+
+#[derive(Debug)]
+pub(crate) enum SegmentMatcher {
+    /// Evaluate the rules (never matches when empty).
+    Rules(Vec<CompiledRule>),
+    /// Matched through `identifier_index`.
+    IdentifierSet,
+}
+
+#[derive(Debug)]
+pub(crate) struct CompiledRule {
+    pub(crate) rule_type: RuleType,
+    pub(crate) conditions: Vec<CompiledCondition>,
+    pub(crate) rules: Vec<CompiledRule>,
+}
+
+#[derive(Debug)]
+pub(crate) struct CompiledCondition {
+    /// `None` for a property-less percentage split, which hashes the identity key.
+    pub(crate) property: Option<Property>,
+    pub(crate) operator: Operator,
+    /// The source, for explanations.
+    pub(crate) source: crate::context::SegmentCondition,
+}
+
+/// Why a document could not be compiled.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CompileError {
+    /// More distinct trait keys than the slot table holds.
+    #[error("the environment's segments read more than {max} distinct trait keys")]
+    TooManyTraitKeys {
+        /// The limit.
+        max: usize,
+    },
+}
+
+/// The most distinct trait keys conditions may read.
+const MAX_TRAIT_SLOTS: usize = u16::MAX as usize;
+
+impl CompiledEnvironment {
+    /// Compiles a document: maps it to a context (SPEC §3.1) and compiles that.
+    pub fn from_document(document: &EnvironmentDocument) -> Result<CompiledEnvironment, CompileError> {
+        let context = mapping::document_to_context(document);
+        let server_only: std::collections::HashSet<i64> =
+            document.project.server_key_only_feature_ids.iter().copied().collect();
+        let feature_ids: HashMap<&str, i64> =
+            document.feature_states.iter().map(|s| (s.feature.name.as_str(), s.feature.id)).collect();
+        let feature_types: HashMap<i64, &str> = document
+            .feature_states
+            .iter()
+            .map(|s| (s.feature.id, s.feature.feature_type.as_deref().unwrap_or("STANDARD")))
+            .collect();
+        let organisation = document.project.organisation.as_ref();
+        let meta = EnvironmentMeta {
+            id: document.id,
+            api_key: document.api_key.clone(),
+            name: document.name.clone(),
+            updated_at: document.updated_at(),
+            revision: document.revision,
+            hide_disabled_flags: document.hides_disabled_flags(),
+            allow_client_traits: document.allow_client_traits,
+            hide_sensitive_data: document.hide_sensitive_data,
+            persist_trait_data: organisation.is_none_or(|o| o.persist_trait_data),
+            stop_serving_flags: organisation.is_some_and(|o| o.stop_serving_flags),
+            enable_realtime_updates: document.project.enable_realtime_updates,
+        };
+        compile(&context, meta, &|name| {
+            let id = feature_ids.get(name).copied();
+            FeatureFacts {
+                server_key_only: id.is_some_and(|id| server_only.contains(&id)),
+                feature_type: id.and_then(|id| feature_types.get(&id).copied()).unwrap_or("STANDARD"),
+            }
+        })
+    }
+
+    /// Compiles a context (its identity, if any, is ignored: pass identities to `evaluate`).
+    pub fn from_context(context: &EvaluationContext) -> Result<CompiledEnvironment, CompileError> {
+        let meta = EnvironmentMeta {
+            api_key: context.environment.key.clone(),
+            name: context.environment.name.clone(),
+            allow_client_traits: true,
+            persist_trait_data: true,
+            ..EnvironmentMeta::default()
+        };
+        compile(context, meta, &|_| FeatureFacts {
+            server_key_only: false,
+            feature_type: "STANDARD",
+        })
+    }
+
+    /// The environment's settings.
+    pub fn meta(&self) -> &EnvironmentMeta {
+        &self.meta
+    }
+
+    /// Number of features (flags before filtering).
+    pub fn feature_count(&self) -> usize {
+        self.features.len()
+    }
+
+    /// Feature names in response order.
+    pub fn feature_names(&self) -> impl Iterator<Item = &str> {
+        self.features.iter().map(|f| &*f.name)
+    }
+
+    /// Number of segments, identity-override segments included.
+    pub fn segment_count(&self) -> usize {
+        self.segments.len()
+    }
+
+    /// Whether a condition reads another flag.
+    pub fn has_flag_dependencies(&self) -> bool {
+        self.has_flag_dependencies
+    }
+
+    /// The trait keys conditions read. Traits with other keys cannot change a
+    /// result, which lets caches ignore them.
+    pub fn trait_keys(&self) -> impl Iterator<Item = &str> {
+        self.trait_slots.keys().map(|k| &**k)
+    }
+}
+
+/// What the document knows about a feature beyond its context.
+struct FeatureFacts<'a> {
+    server_key_only: bool,
+    feature_type: &'a str,
+}
+
+fn compile<'f>(
+    context: &EvaluationContext,
+    meta: EnvironmentMeta,
+    facts: &dyn Fn(&str) -> FeatureFacts<'f>,
+) -> Result<CompiledEnvironment, CompileError> {
+    let mut features = Vec::with_capacity(context.features.len());
+    let mut feature_index = HashMap::with_capacity(context.features.len());
+    let mut states = Vec::new();
+    for (name, feature) in context.features.iter() {
+        let index = features.len() as u32;
+        feature_index.insert(name.as_str().into(), index);
+        features.push(CompiledFeature {
+            name: feature.name.as_str().into(),
+            default_state: 0,
+            server_key_only: facts(&feature.name).server_key_only,
+            targeted: false,
+        });
+    }
+    // States need the feature index for their JSON, so features come first.
+    for (i, (_, feature)) in context.features.iter().enumerate() {
+        features[i].default_state = states.len() as u32;
+        states.push(compile_state(feature, Some(i as u32), facts));
+    }
+
+    let static_context = if needs_static_context(context) {
+        serde_json::to_value(context).unwrap_or(Value::Null)
+    } else {
+        Value::Null
+    };
+    let scope = PathScope {
+        static_context: &static_context,
+        features: &feature_index,
+    };
+    let mut slots = TraitSlots::default();
+    let mut segments = Vec::with_capacity(context.segments.len());
+    let mut rule_segments = Vec::new();
+    let mut identifier_index: HashMap<Box<str>, Vec<u32>> = HashMap::new();
+    let mut identifier_property = None;
+    let mut segments_by_feature = vec![Vec::new(); features.len()];
+    for (_, segment) in context.segments.iter() {
+        let index = segments.len() as u32;
+        let mut overrides = Vec::with_capacity(segment.overrides.len());
+        for state in &segment.overrides {
+            let feature = feature_index.get(state.name.as_str()).copied();
+            if let Some(f) = feature {
+                features[f as usize].targeted = true;
+                segments_by_feature[f as usize].push(index);
+            }
+            overrides.push(states.len() as u32);
+            states.push(compile_state(state, feature, facts));
+        }
+        let matcher = match identifier_set(&segment.rules) {
+            Some(members) => {
+                if identifier_property.is_none() {
+                    identifier_property = Some(property::compile("$.identity.identifier", &mut slots, &scope));
+                }
+                for member in members {
+                    let entry = identifier_index.entry(member.into()).or_default();
+                    if entry.last() != Some(&index) {
+                        entry.push(index);
+                    }
+                }
+                SegmentMatcher::IdentifierSet
+            }
+            None => {
+                rule_segments.push(index);
+                SegmentMatcher::Rules(segment.rules.iter().map(|r| compile_rule(r, &mut slots, &scope)).collect())
+            }
+        };
+        segments.push(CompiledSegment {
+            key: segment.key.as_str().into(),
+            name: segment.name.as_str().into(),
+            metadata: segment.metadata.clone(),
+            overrides,
+            matcher,
+        });
+    }
+    let trait_slots = slots.into_map();
+    if trait_slots.len() > MAX_TRAIT_SLOTS {
+        return Err(CompileError::TooManyTraitKeys { max: MAX_TRAIT_SLOTS });
+    }
+    let mut has_flag_dependencies = false;
+    let mut has_queries = false;
+    for segment in &segments {
+        if let SegmentMatcher::Rules(rules) = &segment.matcher {
+            visit_properties(rules, &mut |target| match target {
+                PathTarget::Flag { .. } => has_flag_dependencies = true,
+                PathTarget::Query(_) => has_queries = true,
+                _ => {}
+            });
+        }
+    }
+    // General queries may reach into flags too; treat them as dependencies so the
+    // evaluator keeps the reference's evaluation order.
+    has_flag_dependencies |= has_queries;
+
+    let mut environment = CompiledEnvironment {
+        meta,
+        features,
+        feature_index,
+        states,
+        segments,
+        rule_segments,
+        identifier_index,
+        identifier_property,
+        segments_by_feature,
+        trait_slots,
+        has_flag_dependencies,
+        query_context: has_queries.then(|| {
+            if static_context.is_null() {
+                serde_json::to_value(context).unwrap_or(Value::Null)
+            } else {
+                static_context.clone()
+            }
+        }),
+        environment_flags: Vec::new(),
+        environment_flags_json: [Box::default(), Box::default()],
+    };
+    let outcome = environment.evaluate(None);
+    environment.environment_flags_json = [
+        response::flags_json(&environment, &outcome.flags, crate::KeyKind::Client).into(),
+        response::flags_json(&environment, &outcome.flags, crate::KeyKind::Server).into(),
+    ];
+    environment.environment_flags = outcome.flags;
+    Ok(environment)
+}
+
+/// Whether any condition has a `$.` property that may need the context as JSON.
+fn needs_static_context(context: &EvaluationContext) -> bool {
+    fn rule_needs(rule: &SegmentRule) -> bool {
+        rule.conditions.iter().any(|c| {
+            c.property.starts_with("$.")
+                && !c.property.starts_with("$.identity.")
+                && !c.property.starts_with("$.flags.")
+        }) || rule.rules.iter().any(rule_needs)
+    }
+    context.segments.iter().any(|(_, s)| s.rules.iter().any(rule_needs))
+}
+
+fn compile_state<'f>(state: &FeatureContext, feature: Option<u32>, facts: &dyn Fn(&str) -> FeatureFacts<'f>) -> CompiledState {
+    let feature_id = state.metadata.as_ref().and_then(|m| m.get("id")).cloned();
+    let feature_type = facts(&state.name).feature_type.to_string();
+    let mut variants: Vec<(&crate::context::FeatureVariant, usize)> =
+        state.variants.iter().enumerate().map(|(i, v)| (v, i)).collect();
+    // Stable, as Python's `sorted`: equal priorities keep document order.
+    variants.sort_by(|a, b| a.0.priority.cmp(&b.0.priority).then(a.1.cmp(&b.1)));
+    let api_json = |value: &Value| {
+        response::flag_json(feature_id.as_ref(), &state.name, &feature_type, state.enabled, value).into_boxed_slice()
+    };
+    CompiledState {
+        feature,
+        key: state.key.as_str().into(),
+        name: state.name.as_str().into(),
+        enabled: state.enabled,
+        value: state.value.clone(),
+        variants: variants
+            .into_iter()
+            .map(|(v, _)| CompiledVariant {
+                key: v.key.as_deref().map(Into::into),
+                value: v.value.clone(),
+                weight: v.weight.as_f64().unwrap_or(0.0),
+                weight_text: crate::python::number_str(&v.weight).into(),
+                json: api_json(&v.value),
+            })
+            .collect(),
+        priority: state.priority.unwrap_or(f64::INFINITY),
+        metadata: state.metadata.clone(),
+        json: api_json(&state.value),
+    }
+}
+
+/// Recognises `[ALL [IN $.identity.identifier <members>]]`, the shape of
+/// identity-override segments, and returns the members as `IN` compares them.
+fn identifier_set(rules: &[SegmentRule]) -> Option<Vec<String>> {
+    let [rule] = rules else { return None };
+    let [condition] = rule.conditions.as_slice() else { return None };
+    if !rule.rules.is_empty()
+        || rule.rule_type == RuleType::None
+        || condition.operator != "IN"
+        || condition.property != "$.identity.identifier"
+    {
+        return None;
+    }
+    match Operator::compile("IN", &condition.value) {
+        Operator::In(Some(set)) => Some(set.members().into_iter().map(str::to_string).collect()),
+        _ => None,
+    }
+}
+
+fn compile_rule(rule: &SegmentRule, slots: &mut TraitSlots, scope: &PathScope<'_>) -> CompiledRule {
+    CompiledRule {
+        rule_type: rule.rule_type,
+        conditions: rule
+            .conditions
+            .iter()
+            .map(|c| CompiledCondition {
+                property: if c.operator == "PERCENTAGE_SPLIT" && c.property.is_empty() {
+                    None
+                } else {
+                    Some(property::compile(&c.property, slots, scope))
+                },
+                operator: Operator::compile(&c.operator, &c.value),
+                source: c.clone(),
+            })
+            .collect(),
+        rules: rule.rules.iter().map(|r| compile_rule(r, slots, scope)).collect(),
+    }
+}
+
+fn visit_properties(rules: &[CompiledRule], visit: &mut dyn FnMut(&PathTarget)) {
+    for rule in rules {
+        for condition in &rule.conditions {
+            if let Some(Property::Path { target, .. }) = &condition.property {
+                visit(target);
+            }
+        }
+        visit_properties(&rule.rules, visit);
+    }
+}
+
+impl CompiledState {
+    /// The state's value as the result reports it for a variant choice.
+    pub(crate) fn value_for(&self, variant: Option<u16>) -> &Value {
+        match variant {
+            Some(i) => &self.variants[i as usize].value,
+            None => &self.value,
+        }
+    }
+
+    /// The API JSON for a variant choice.
+    pub(crate) fn json_for(&self, variant: Option<u16>) -> &[u8] {
+        match variant {
+            Some(i) => &self.variants[i as usize].json,
+            None => &self.json,
+        }
+    }
+}
+

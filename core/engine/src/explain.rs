@@ -1,0 +1,192 @@
+//! Explanations: why each flag has its value.
+//!
+//! `flagedge-eval --explain` prints these. They are built by re-running the
+//! evaluation with a tracer that records every segment verdict, every condition
+//! with the value it read, every percentage hash, and every override that
+//! competed — the same code path as a request, observed.
+
+use std::fmt::{self, Write as _};
+
+use crate::compile::{CompiledCondition, CompiledEnvironment};
+use crate::evaluate::{Evaluation, Identity, Reason, Tracer, VariantPick};
+use crate::value::ContextValue;
+
+#[derive(Default)]
+struct Recorder {
+    in_main_pass: bool,
+    main_pass_over: bool,
+    /// Conditions of the segment being evaluated in the main pass.
+    pending: Vec<String>,
+    segments: Vec<(u32, bool, bool, Vec<String>)>,
+    variants: Vec<(u32, f64)>,
+}
+
+impl Tracer for Recorder {
+    fn condition(&mut self, _segment: u32, condition: &CompiledCondition, value: Option<&ContextValue<'_>>, matched: bool, split: Option<f64>) {
+        if self.main_pass_over {
+            return;
+        }
+        self.in_main_pass = true;
+        let source = &condition.source;
+        let mut line = format!(
+            "{} {} {} {}",
+            if matched { "✓" } else { "✗" },
+            if source.property.is_empty() { "<identity key>" } else { &source.property },
+            source.operator,
+            serde_json::to_string(&source.value).unwrap_or_default(),
+        );
+        match value {
+            Some(v) => {
+                let _ = write!(line, " — read {}", describe(v));
+            }
+            None if source.operator != "PERCENTAGE_SPLIT" || !source.property.is_empty() => line.push_str(" — not set"),
+            None => {}
+        }
+        if let Some(pct) = split {
+            let _ = write!(line, " — hash {pct:.4}%");
+        }
+        self.pending.push(line);
+    }
+
+    fn segment(&mut self, segment: u32, matched: bool, cut_by_cycle: bool) {
+        if self.main_pass_over {
+            return;
+        }
+        let conditions = std::mem::take(&mut self.pending);
+        self.segments.push((segment, matched, cut_by_cycle, conditions));
+    }
+
+    fn variant(&mut self, state: u32, percentage: f64) {
+        self.variants.push((state, percentage));
+    }
+
+    fn main_pass_done(&mut self) {
+        self.main_pass_over = true;
+    }
+}
+
+fn describe(value: &ContextValue<'_>) -> String {
+    match value {
+        ContextValue::Str(s) => format!("{s:?} (string)"),
+        ContextValue::Int(i) => format!("{i} (int)"),
+        ContextValue::Float(f) => format!("{} (float)", crate::python::float_repr(*f)),
+        ContextValue::Bool(b) => format!("{} (bool)", if *b { "True" } else { "False" }),
+    }
+}
+
+/// A readable account of one evaluation.
+pub struct Explanation {
+    text: String,
+    /// The evaluation that was explained.
+    pub evaluation: Evaluation,
+}
+
+impl fmt::Display for Explanation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl CompiledEnvironment {
+    /// Evaluates and explains every flag for an identity (or none).
+    pub fn explain(&self, identity: Option<&Identity<'_>>) -> Explanation {
+        let (evaluation, recorder) = self.evaluate_traced(identity, Recorder::default());
+        let mut text = String::new();
+        match identity {
+            Some(identity) => {
+                let key = match identity.key {
+                    Some(k) if !k.is_empty() => k.to_string(),
+                    _ => format!("{}_{}", self.meta.api_key, identity.identifier),
+                };
+                let _ = writeln!(text, "identity {:?} (hash key {key:?})", identity.identifier);
+            }
+            None => {
+                let _ = writeln!(text, "no identity (environment flags)");
+            }
+        }
+        let _ = writeln!(text, "\nsegments, in evaluation order:");
+        for (segment, matched, cut, conditions) in &recorder.segments {
+            let s = &self.segments[*segment as usize];
+            let verdict = match (matched, cut) {
+                (_, true) => "does not count: its verdict depended on a dependency cycle",
+                (true, false) => "matched",
+                (false, false) => "did not match",
+            };
+            let _ = writeln!(text, "  {} (key {}) — {verdict}", s.name, s.key);
+            for line in conditions {
+                let _ = writeln!(text, "      {line}");
+            }
+        }
+        if recorder.segments.is_empty() {
+            let _ = writeln!(text, "  (no segment could apply)");
+        }
+        let _ = writeln!(text, "\nflags:");
+        for (index, (feature, outcome)) in self.features.iter().zip(&evaluation.flags).enumerate() {
+            let state = &self.states[outcome.state as usize];
+            let value = state.value_for(crate::evaluate::option_index(outcome.variant));
+            let _ = writeln!(
+                text,
+                "  {}: {} enabled={} — {}",
+                feature.name,
+                value,
+                state.enabled,
+                crate::result::reason_text(self, outcome)
+            );
+            let origin = match outcome.reason {
+                Reason::TargetingMatch(segment) => Some(segment),
+                _ if outcome.state != feature.default_state => {
+                    self.segments.iter().position(|s| s.overrides.contains(&outcome.state)).map(|s| s as u32)
+                }
+                _ => None,
+            };
+            match origin {
+                Some(segment) => {
+                    let competitors: Vec<String> = evaluation
+                        .segments
+                        .iter()
+                        .flat_map(|&s| self.segments[s as usize].overrides.iter().map(move |&o| (s, o)))
+                        .filter(|(_, o)| self.states[*o as usize].feature == Some(index as u32))
+                        .map(|(s, o)| {
+                            let p = self.states[o as usize].priority;
+                            let p = if p.is_infinite() { if p < 0.0 { "strongest".into() } else { "none".into() } } else { crate::python::float_repr(p) };
+                            format!("{} (priority {p})", self.segments[s as usize].name)
+                        })
+                        .collect();
+                    let _ = writeln!(
+                        text,
+                        "      override from segment {:?}; candidates: {}",
+                        self.segments[segment as usize].name,
+                        competitors.join(", ")
+                    );
+                }
+                None if feature.targeted => {
+                    let _ = writeln!(text, "      environment default: no segment overriding it matched");
+                }
+                None => {
+                    let _ = writeln!(text, "      environment default: no segment overrides it");
+                }
+            }
+            if let Some((_, pct)) = recorder.variants.iter().rev().find(|(s, _)| *s == outcome.state) {
+                let mut start = 0.0;
+                let bands: Vec<String> = state
+                    .variants
+                    .iter()
+                    .map(|v| {
+                        let band = format!("{} [{}, {})", v.key.as_deref().unwrap_or("<unkeyed>"), start, start + v.weight);
+                        start += v.weight;
+                        band
+                    })
+                    .collect();
+                let chosen = match outcome.variant {
+                    VariantPick::Option(i) => format!("option {i}"),
+                    _ => "control (the state's own value)".into(),
+                };
+                let _ = writeln!(text, "      multivariate: hash {pct:.4}% over {} → {chosen}", bands.join(", "));
+            }
+            if outcome.reason == Reason::CircularDependency {
+                let _ = writeln!(text, "      part of a flag dependency cycle");
+            }
+        }
+        Explanation { text, evaluation }
+    }
+}

@@ -1,0 +1,85 @@
+//! # flagedge-engine
+//!
+//! Flagsmith environment documents and flag evaluation, exact to Flagsmith's
+//! reference engine (`flagsmith-flag-engine` 11.1.1). Pure: no I/O, no async,
+//! no HTTP — every other flagedge crate builds on it, and it can be fuzzed,
+//! benchmarked and embedded anywhere.
+//!
+//! The flow is parse → compile → evaluate:
+//!
+//! ```
+//! use flagedge_engine::{CompiledEnvironment, EnvironmentDocument, Identity, KeyKind};
+//!
+//! let json = br#"{"api_key": "env-key", "name": "Production", "project": {},
+//!   "feature_states": [{"feature": {"id": 1, "name": "banner"}, "enabled": true,
+//!     "feature_state_value": "hello", "django_id": 10}]}"#;
+//! let document = EnvironmentDocument::parse(json).unwrap();
+//! let environment = CompiledEnvironment::from_document(&document).unwrap();
+//!
+//! // Environment flags were evaluated and serialised at compile time.
+//! assert!(environment.environment_flags_json(KeyKind::Client).starts_with(b"[{\"feature\""));
+//!
+//! // Identities are evaluated per request.
+//! let traits = vec![("plan".to_string(), serde_json::json!("pro"))];
+//! let identity = Identity { identifier: "user-1", key: None, traits: &traits };
+//! let evaluation = environment.evaluate(Some(&identity));
+//! let mut body = Vec::new();
+//! evaluation.write_flags_json(&environment, KeyKind::Client, &mut body);
+//! ```
+//!
+//! Modules, one idea each:
+//! - [`document`] — the environment document model and its parser;
+//! - [`context`] — the evaluation-context model (engine-test-data's input);
+//! - [`mapping`] — documents to contexts, as Flagsmith's SDKs map them;
+//! - [`compile`] — per-revision precomputation into a [`CompiledEnvironment`];
+//! - [`evaluate`] — the evaluation algorithm, flag dependencies included;
+//! - `condition`, `property`, `regex`, `semver`, `hashing`, `python`, `value` —
+//!   the operators and the Python semantics they reproduce;
+//! - `result`, `response`, [`explain`] — results as the engine, the SDK API and
+//!   a person want them.
+
+pub mod compile;
+mod condition;
+pub mod context;
+pub mod document;
+mod error;
+pub mod evaluate;
+pub mod explain;
+mod hashing;
+pub mod mapping;
+mod property;
+pub mod python;
+mod regex;
+mod response;
+mod result;
+mod semver;
+pub mod timestamp;
+mod value;
+
+pub use compile::{CompileError, CompiledEnvironment, EnvironmentMeta};
+pub use context::{EvaluationContext, TestCase};
+pub use document::EnvironmentDocument;
+pub use error::ParseError;
+pub use evaluate::{Evaluation, Identity};
+pub use hashing::percentage as hash_percentage;
+pub use timestamp::Timestamp;
+
+/// The two kinds of environment key (SPEC §1.0). Server-side keys start with
+/// `ser.`; they may read the document and see server-key-only features.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum KeyKind {
+    /// A client-side key, safe to ship in browsers and apps.
+    Client = 0,
+    /// A server-side key (`ser.` prefix).
+    Server = 1,
+}
+
+impl KeyKind {
+    /// The prefix of every server-side key.
+    pub const SERVER_PREFIX: &'static str = "ser.";
+
+    /// The kind of a key, by its prefix.
+    pub fn of(key: &str) -> KeyKind {
+        if key.starts_with(Self::SERVER_PREFIX) { KeyKind::Server } else { KeyKind::Client }
+    }
+}
