@@ -165,10 +165,10 @@ impl VariantPriority {
 
 impl Serialize for VariantPriority {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        if let Ok(small) = i64::try_from(self.0) {
-            serializer.serialize_i64(small)
-        } else {
-            serializer.serialize_u128(self.1)
+        match i64::try_from(self.0) {
+            Ok(small) => serializer.serialize_i64(small),
+            // JSON numbers past 64 bits are not portable: written as the nearest float.
+            Err(_) => serializer.serialize_f64(self.1 as f64),
         }
     }
 }

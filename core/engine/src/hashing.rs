@@ -42,10 +42,12 @@ mod tests {
 
     #[test]
     fn known_values() {
-        // Values computed with flag_engine.utils.hashing.get_hashed_percentage_for_object_ids.
-        let pct = percentage(&[&["12"], &["93"]]);
-        assert!((0.0..100.0).contains(&pct));
-        let split = percentage(&[&["env_", "user"], &["x"]]);
-        assert_eq!(split, percentage(&[&["env_user"], &["x"]]));
+        // Computed with flag_engine.utils.hashing.get_hashed_percentage_for_object_ids (11.1.1).
+        assert_eq!(percentage(&[&["12"], &["93"]]), 27.655531106221243);
+        assert_eq!(percentage(&[&["env_user"], &["x"]]), 26.325265053010604);
+        assert_eq!(percentage(&[&["env_", "user"], &["x"]]), 26.325265053010604);
+        assert_eq!(percentage(&[&["78986"], &["n9fbf9h3v4fFgH3U3ngWhb_user-1"]]), 15.623124624924985);
+        // "seg,27259" hashes to the residue 9998 (exactly 100%): re-hashed as "seg,27259,seg,27259".
+        assert_eq!(percentage(&[&["seg"], &["27259"]]), 58.38167633526705);
     }
 }

@@ -53,6 +53,7 @@ mod regex;
 mod response;
 mod result;
 mod semver;
+pub mod synthetic;
 pub mod timestamp;
 mod value;
 

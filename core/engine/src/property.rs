@@ -95,20 +95,25 @@ pub struct PathScope<'a> {
 }
 
 /// Compiles a condition's property.
+///
+/// Validity follows the JSONPath parser the reference uses (`jsonpath-rfc9535`),
+/// which is more lenient than RFC 9535 in one way that matters: shorthand names
+/// may contain `-` after the first character, so `$.flags.my-flag.enabled` is a
+/// path. Singular queries are parsed here with those rules; anything else is
+/// handed to a general RFC 9535 parser, and what neither accepts is a trait key.
 pub fn compile(property: &str, slots: &mut TraitSlots, scope: &PathScope<'_>) -> Property {
     if !property.starts_with("$.") {
         return Property::Trait(slots.slot(property));
     }
-    let Ok(query) = JsonPath::parse(property) else {
-        // Not a JSONPath: the reference reads it as a trait key only.
-        return Property::Trait(slots.slot(property));
-    };
-    let literal = slots.slot(property);
     let target = match parse_singular(property) {
         Some(steps) => singular_target(&steps, slots, scope),
-        None => PathTarget::Query(Box::new(query)),
+        None => match JsonPath::parse(property) {
+            Ok(query) => PathTarget::Query(Box::new(query)),
+            // Not a JSONPath: the reference reads it as a trait key only.
+            Err(_) => return Property::Trait(slots.slot(property)),
+        },
     };
-    Property::Path { literal, target }
+    Property::Path { literal: slots.slot(property), target }
 }
 
 fn singular_target(steps: &[Step], slots: &mut TraitSlots, scope: &PathScope<'_>) -> PathTarget {
@@ -202,6 +207,11 @@ pub fn parse_singular(path: &str) -> Option<Vec<Step>> {
                             i += 1;
                         }
                         let text: String = chars[start..i].iter().collect();
+                        let digits = text.trim_start_matches('-');
+                        // No leading zeros, and no "-0".
+                        if digits.is_empty() || (digits.starts_with('0') && text != "0") {
+                            return None;
+                        }
                         Step::Index(text.parse().ok()?)
                     }
                     _ => return None,
@@ -221,8 +231,12 @@ pub fn parse_singular(path: &str) -> Option<Vec<Step>> {
     Some(steps)
 }
 
+/// The reference lexer's shorthand names: `[\u0080-\uFFFFa-zA-Z_][\u0080-\uFFFFa-zA-Z0-9_-]*`.
 fn is_name_char(c: char, first: bool) -> bool {
-    c.is_ascii_alphabetic() || c == '_' || (c as u32) >= 0x80 || (!first && c.is_ascii_digit())
+    c.is_ascii_alphabetic()
+        || c == '_'
+        || (0x80..=0xFFFF).contains(&(c as u32))
+        || (!first && (c.is_ascii_digit() || c == '-'))
 }
 
 /// Reads a quoted name selector starting after the opening quote; returns the
@@ -299,8 +313,16 @@ mod tests {
         let features = HashMap::new();
         let context = Value::Null;
         let scope = PathScope { static_context: &context, features: &features };
-        // A hyphen is not allowed in dot notation: the whole text is a trait key.
-        assert!(matches!(compile("$.flags.my-flag.enabled", &mut slots, &scope), Property::Trait(_)));
+        // The reference's lexer allows a hyphen after the first character…
+        assert!(matches!(
+            compile("$.flags.my-flag.enabled", &mut slots, &scope),
+            Property::Path { target: PathTarget::Flag { .. }, .. }
+        ));
+        // …but not first, nor whitespace after a dot, nor trailing whitespace.
+        assert!(matches!(compile("$.flags.-x.enabled", &mut slots, &scope), Property::Trait(_)));
+        assert!(matches!(compile("$. a", &mut slots, &scope), Property::Trait(_)));
+        assert!(matches!(compile("$.a ", &mut slots, &scope), Property::Trait(_)));
+        assert!(matches!(compile("$.a[01]", &mut slots, &scope), Property::Trait(_)));
         assert!(matches!(
             compile("$.identity.identifier", &mut slots, &scope),
             Property::Path { target: PathTarget::IdentityIdentifier, .. }
