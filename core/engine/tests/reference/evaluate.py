@@ -7,14 +7,25 @@ then one per identity, exactly as `flag_engine.engine.get_evaluation_result`
 returns them for the context that `flagsmith.mappers` builds from the document.
 """
 
+import itertools
 import json
 import sys
 
+import flagsmith.mappers
 from flag_engine.engine import get_evaluation_result
 from flagsmith.mappers import (
     map_context_and_identity_data_to_context,
     map_environment_document_to_context,
 )
+
+# flagsmith 6.3.0 keys each identity-override segment by Python's hash() of its
+# override set. Different sets whose hashes collide ("" and False both hash to
+# 0; so do -1 and -2) then share a key, and one group's overrides silently
+# replace the other's: those identities lose their overrides, and which ones
+# depends on hash randomisation. flagedge keeps every group. To compare the rest
+# of the semantics, give each group its own key (the key is never observable
+# otherwise: these segments contain no percentage split).
+flagsmith.mappers.hash = lambda _overrides, _keys=itertools.count(): next(_keys)
 
 
 def drop_null_priorities(context):
