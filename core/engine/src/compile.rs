@@ -150,16 +150,30 @@ const MAX_TRAIT_SLOTS: usize = u16::MAX as usize;
 
 impl CompiledEnvironment {
     /// Compiles a document: maps it to a context (SPEC §3.1) and compiles that.
-    pub fn from_document(document: &EnvironmentDocument) -> Result<CompiledEnvironment, CompileError> {
+    pub fn from_document(
+        document: &EnvironmentDocument,
+    ) -> Result<CompiledEnvironment, CompileError> {
         let context = mapping::document_to_context(document);
-        let server_only: std::collections::HashSet<i64> =
-            document.project.server_key_only_feature_ids.iter().copied().collect();
-        let feature_ids: HashMap<&str, i64> =
-            document.feature_states.iter().map(|s| (s.feature.name.as_str(), s.feature.id)).collect();
+        let server_only: std::collections::HashSet<i64> = document
+            .project
+            .server_key_only_feature_ids
+            .iter()
+            .copied()
+            .collect();
+        let feature_ids: HashMap<&str, i64> = document
+            .feature_states
+            .iter()
+            .map(|s| (s.feature.name.as_str(), s.feature.id))
+            .collect();
         let feature_types: HashMap<i64, &str> = document
             .feature_states
             .iter()
-            .map(|s| (s.feature.id, s.feature.feature_type.as_deref().unwrap_or("STANDARD")))
+            .map(|s| {
+                (
+                    s.feature.id,
+                    s.feature.feature_type.as_deref().unwrap_or("STANDARD"),
+                )
+            })
             .collect();
         let organisation = document.project.organisation.as_ref();
         let meta = EnvironmentMeta {
@@ -179,7 +193,9 @@ impl CompiledEnvironment {
             let id = feature_ids.get(name).copied();
             FeatureFacts {
                 server_key_only: id.is_some_and(|id| server_only.contains(&id)),
-                feature_type: id.and_then(|id| feature_types.get(&id).copied()).unwrap_or("STANDARD"),
+                feature_type: id
+                    .and_then(|id| feature_types.get(&id).copied())
+                    .unwrap_or("STANDARD"),
             }
         })
     }
@@ -291,7 +307,11 @@ fn compile<'f>(
         let matcher = match identifier_set(&segment.rules) {
             Some(members) => {
                 if identifier_property.is_none() {
-                    identifier_property = Some(property::compile("$.identity.identifier", &mut slots, &scope));
+                    identifier_property = Some(property::compile(
+                        "$.identity.identifier",
+                        &mut slots,
+                        &scope,
+                    ));
                 }
                 for member in members {
                     let entry = identifier_index.entry(member.into()).or_default();
@@ -303,7 +323,13 @@ fn compile<'f>(
             }
             None => {
                 rule_segments.push(index);
-                SegmentMatcher::Rules(segment.rules.iter().map(|r| compile_rule(r, &mut slots, &scope)).collect())
+                SegmentMatcher::Rules(
+                    segment
+                        .rules
+                        .iter()
+                        .map(|r| compile_rule(r, &mut slots, &scope))
+                        .collect(),
+                )
             }
         };
         segments.push(CompiledSegment {
@@ -316,7 +342,9 @@ fn compile<'f>(
     }
     let trait_slots = slots.into_map();
     if trait_slots.len() > MAX_TRAIT_SLOTS {
-        return Err(CompileError::TooManyTraitKeys { max: MAX_TRAIT_SLOTS });
+        return Err(CompileError::TooManyTraitKeys {
+            max: MAX_TRAIT_SLOTS,
+        });
     }
     let mut has_flag_dependencies = false;
     let mut has_queries = false;
@@ -373,18 +401,36 @@ fn needs_static_context(context: &EvaluationContext) -> bool {
                 && !c.property.starts_with("$.flags.")
         }) || rule.rules.iter().any(rule_needs)
     }
-    context.segments.iter().any(|(_, s)| s.rules.iter().any(rule_needs))
+    context
+        .segments
+        .iter()
+        .any(|(_, s)| s.rules.iter().any(rule_needs))
 }
 
-fn compile_state<'f>(state: &FeatureContext, feature: Option<u32>, facts: &dyn Fn(&str) -> FeatureFacts<'f>) -> CompiledState {
+fn compile_state<'f>(
+    state: &FeatureContext,
+    feature: Option<u32>,
+    facts: &dyn Fn(&str) -> FeatureFacts<'f>,
+) -> CompiledState {
     let feature_id = state.metadata.as_ref().and_then(|m| m.get("id")).cloned();
     let feature_type = facts(&state.name).feature_type.to_string();
-    let mut variants: Vec<(&crate::context::FeatureVariant, usize)> =
-        state.variants.iter().enumerate().map(|(i, v)| (v, i)).collect();
+    let mut variants: Vec<(&crate::context::FeatureVariant, usize)> = state
+        .variants
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (v, i))
+        .collect();
     // Stable, as Python's `sorted`: equal priorities keep document order.
     variants.sort_by(|a, b| a.0.priority.cmp(&b.0.priority).then(a.1.cmp(&b.1)));
     let api_json = |value: &Value| {
-        response::flag_json(feature_id.as_ref(), &state.name, &feature_type, state.enabled, value).into_boxed_slice()
+        response::flag_json(
+            feature_id.as_ref(),
+            &state.name,
+            &feature_type,
+            state.enabled,
+            value,
+        )
+        .into_boxed_slice()
     };
     CompiledState {
         feature,
@@ -412,7 +458,9 @@ fn compile_state<'f>(state: &FeatureContext, feature: Option<u32>, facts: &dyn F
 /// identity-override segments, and returns the members as `IN` compares them.
 fn identifier_set(rules: &[SegmentRule]) -> Option<Vec<String>> {
     let [rule] = rules else { return None };
-    let [condition] = rule.conditions.as_slice() else { return None };
+    let [condition] = rule.conditions.as_slice() else {
+        return None;
+    };
     if !rule.rules.is_empty()
         || rule.rule_type == RuleType::None
         || condition.operator != "IN"
@@ -442,7 +490,11 @@ fn compile_rule(rule: &SegmentRule, slots: &mut TraitSlots, scope: &PathScope<'_
                 source: c.clone(),
             })
             .collect(),
-        rules: rule.rules.iter().map(|r| compile_rule(r, slots, scope)).collect(),
+        rules: rule
+            .rules
+            .iter()
+            .map(|r| compile_rule(r, slots, scope))
+            .collect(),
     }
 }
 
@@ -474,4 +526,3 @@ impl CompiledState {
         }
     }
 }
-

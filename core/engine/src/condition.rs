@@ -142,9 +142,9 @@ impl Operator {
             "NOT_CONTAINS" => Operator::NotContains(text.into()),
             "REGEX" => Operator::Regex(PythonRegex::compile(&text).map(Box::new)),
             "MODULO" => Operator::Modulo(parse_modulo(operand)),
-            "PERCENTAGE_SPLIT" => {
-                Operator::PercentageSplit(operand_text(operand).and_then(|t| python::parse_float(&t)))
-            }
+            "PERCENTAGE_SPLIT" => Operator::PercentageSplit(
+                operand_text(operand).and_then(|t| python::parse_float(&t)),
+            ),
             "IS_SET" => Operator::IsSet,
             "IS_NOT_SET" => Operator::IsNotSet,
             "IN" => Operator::In(in_members(operand).map(InSet::new)),
@@ -158,7 +158,9 @@ impl Operator {
     pub fn matches_value(&self, value: &ContextValue<'_>) -> bool {
         match self {
             Operator::Typed(comparison, operand) => operand.compare(*comparison, value),
-            Operator::NotContains(needle) => matches!(value, ContextValue::Str(s) if !s.contains(&**needle)),
+            Operator::NotContains(needle) => {
+                matches!(value, ContextValue::Str(s) if !s.contains(&**needle))
+            }
             Operator::Regex(Some(regex)) => regex.matches_start(&value.to_python_str()),
             Operator::Modulo(Some((divisor, remainder))) => {
                 let dividend = match value {
@@ -183,10 +185,12 @@ impl Operator {
 
 impl TypedOperand {
     fn new(text: String) -> TypedOperand {
-        let semver = text.strip_suffix(SEMVER_SUFFIX).map(|version| SemverOperand {
-            version: Version::parse(version),
-            text: version.into(),
-        });
+        let semver = text
+            .strip_suffix(SEMVER_SUFFIX)
+            .map(|version| SemverOperand {
+                version: Version::parse(version),
+                text: version.into(),
+            });
         TypedOperand {
             as_bool: text != "False" && text != "false",
             as_int: python::parse_int(&text),
@@ -202,11 +206,15 @@ impl TypedOperand {
         let ordering = match value {
             ContextValue::Str(s) => {
                 if let Some(semver) = &self.semver {
-                    let Some(version) = Version::parse(s) else { return false };
+                    let Some(version) = Version::parse(s) else {
+                        return false;
+                    };
                     if comparison == Comparison::Contains {
                         return version.has_component(&semver.text);
                     }
-                    let Some(operand) = &semver.version else { return false };
+                    let Some(operand) = &semver.version else {
+                        return false;
+                    };
                     Some(version.cmp(operand))
                 } else if comparison == Comparison::Contains {
                     return s.contains(&*self.text);
@@ -296,13 +304,23 @@ mod tests {
     #[test]
     fn typed_casts() {
         assert!(check("EQUAL", json!("21"), coerce_str("21")));
-        assert!(!check("EQUAL", json!("21.0"), coerce_str("21")), "float operand on an int value");
+        assert!(
+            !check("EQUAL", json!("21.0"), coerce_str("21")),
+            "float operand on an int value"
+        );
         assert!(check("EQUAL", json!("21.0"), coerce_str("21.0")));
         assert!(check("GREATER_THAN", json!("1_000"), coerce_str("1001")));
         assert!(check("LESS_THAN", json!("b"), coerce_str("a")));
         assert!(check("CONTAINS", json!("ell"), coerce_str("hello")));
-        assert!(!check("CONTAINS", json!("1"), coerce_str("12")), "ints have no substrings");
-        assert!(check("NOT_EQUAL", json!("nan"), ContextValue::Float(f64::NAN)));
+        assert!(
+            !check("CONTAINS", json!("1"), coerce_str("12")),
+            "ints have no substrings"
+        );
+        assert!(check(
+            "NOT_EQUAL",
+            json!("nan"),
+            ContextValue::Float(f64::NAN)
+        ));
     }
 
     #[test]
@@ -339,22 +357,60 @@ mod tests {
         assert!(!check("IN", json!("a, b"), coerce_str("b")), "no trimming");
         assert!(check("IN", json!("1,2,3"), coerce_str("2")));
         assert!(check("IN", json!("[\"x\", 2]"), coerce_str("2")));
-        assert!(check("IN", json!("[not json,2]"), coerce_str("2]")), "CSV fallback");
+        assert!(
+            check("IN", json!("[not json,2]"), coerce_str("2]")),
+            "CSV fallback"
+        );
         assert!(check("IN", json!(["a", 1]), coerce_str("1")));
-        assert!(!check("IN", json!("1.5"), coerce_str("1.5")), "floats never match");
-        assert!(!check("IN", json!("True"), ContextValue::Bool(true)), "booleans never match");
-        assert!(!check("IN", json!("007"), coerce_str("007")), "007 is coerced to 7");
+        assert!(
+            !check("IN", json!("1.5"), coerce_str("1.5")),
+            "floats never match"
+        );
+        assert!(
+            !check("IN", json!("True"), ContextValue::Bool(true)),
+            "booleans never match"
+        );
+        assert!(
+            !check("IN", json!("007"), coerce_str("007")),
+            "007 is coerced to 7"
+        );
         assert!(!check("IN", json!(null), coerce_str("None")));
     }
 
     #[test]
     fn semver_comparisons() {
-        assert!(check("GREATER_THAN", json!("1.0.0:semver"), coerce_str("1.0.1")));
-        assert!(check("LESS_THAN", json!("1.0.0:semver"), coerce_str("1.0.0-beta")));
-        assert!(check("EQUAL", json!("1.0.0:semver"), coerce_str("1.0.0+build")));
-        assert!(!check("EQUAL", json!("1.0:semver"), coerce_str("1.0.0")), "invalid operand");
-        assert!(!check("EQUAL", json!("1.0.0:semver"), coerce_str("1.0")), "1.0 is a float");
-        assert!(check("CONTAINS", json!("beta:semver"), coerce_str("1.0.0-beta")));
-        assert!(!check("NOT_EQUAL", json!("1.0.0:semver"), coerce_str("abc")));
+        assert!(check(
+            "GREATER_THAN",
+            json!("1.0.0:semver"),
+            coerce_str("1.0.1")
+        ));
+        assert!(check(
+            "LESS_THAN",
+            json!("1.0.0:semver"),
+            coerce_str("1.0.0-beta")
+        ));
+        assert!(check(
+            "EQUAL",
+            json!("1.0.0:semver"),
+            coerce_str("1.0.0+build")
+        ));
+        assert!(
+            !check("EQUAL", json!("1.0:semver"), coerce_str("1.0.0")),
+            "invalid operand"
+        );
+        assert!(
+            !check("EQUAL", json!("1.0.0:semver"), coerce_str("1.0")),
+            "1.0 is a float"
+        );
+        assert!(check(
+            "CONTAINS",
+            json!("beta:semver"),
+            coerce_str("1.0.0-beta")
+        ));
+        assert!(!check(
+            "NOT_EQUAL",
+            json!("1.0.0:semver"),
+            coerce_str("abc")
+        ));
     }
 }

@@ -121,10 +121,18 @@ pub struct FeatureContext {
     #[serde(default)]
     pub value: Value,
     /// Multivariate options, if any.
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub variants: Vec<FeatureVariant>,
     /// Override priority: lower is stronger; absent is weakest.
-    #[serde(default, skip_serializing_if = "Option::is_none", serialize_with = "serialize_priority")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "serialize_priority"
+    )]
     pub priority: Option<f64>,
     /// Opaque metadata echoed in results.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -177,9 +185,9 @@ impl<'de> Deserialize<'de> for VariantPriority {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         match serde_json::Number::deserialize(deserializer)? {
             n if n.as_i64().is_some() => Ok(VariantPriority::from_i64(n.as_i64().unwrap_or(0))),
-            n if n.as_u64().is_some() => {
-                Ok(VariantPriority::from_u128(u128::from(n.as_u64().unwrap_or(0))))
-            }
+            n if n.as_u64().is_some() => Ok(VariantPriority::from_u128(u128::from(
+                n.as_u64().unwrap_or(0),
+            ))),
             n => {
                 // Integers beyond 64 bits arrive as floats: keep their order.
                 let f = n.as_f64().unwrap_or(0.0);
@@ -193,9 +201,14 @@ impl<'de> Deserialize<'de> for VariantPriority {
     }
 }
 
-fn serialize_priority<S: serde::Serializer>(priority: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+fn serialize_priority<S: serde::Serializer>(
+    priority: &Option<f64>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
     match priority {
-        Some(p) if p.is_finite() && p.fract() == 0.0 && p.abs() < 9.0e15 => s.serialize_i64(*p as i64),
+        Some(p) if p.is_finite() && p.fract() == 0.0 && p.abs() < 9.0e15 => {
+            s.serialize_i64(*p as i64)
+        }
         Some(p) if p.is_finite() => s.serialize_f64(*p),
         // JSON has no infinities; the weakest/strongest priorities are written as null.
         _ => s.serialize_none(),
@@ -310,7 +323,9 @@ pub fn strip_json_comments(text: &str) -> String {
                 i += 1;
             }
         } else if bytes[i..].starts_with(b"/*") {
-            let end = text[i + 2..].find("*/").map_or(bytes.len(), |e| i + 2 + e + 2);
+            let end = text[i + 2..]
+                .find("*/")
+                .map_or(bytes.len(), |e| i + 2 + e + 2);
             while i < end {
                 out.push(if bytes[i] == b'\n' { b'\n' } else { b' ' });
                 i += 1;
@@ -325,11 +340,16 @@ pub fn strip_json_comments(text: &str) -> String {
 }
 
 /// Parses JSON (comments allowed) into `T`, naming the JSON path of any error.
-pub(crate) fn parse_json_with_path<T: for<'de> Deserialize<'de>>(text: &str) -> Result<T, ParseError> {
+pub(crate) fn parse_json_with_path<T: for<'de> Deserialize<'de>>(
+    text: &str,
+) -> Result<T, ParseError> {
     let cleaned = strip_json_comments(text);
     let mut deserializer = serde_json::Deserializer::from_str(&cleaned);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(ParseError::from_path_error)?;
-    deserializer.end().map_err(|e| ParseError::new("$".to_string(), &e))?;
+    let value =
+        serde_path_to_error::deserialize(&mut deserializer).map_err(ParseError::from_path_error)?;
+    deserializer
+        .end()
+        .map_err(|e| ParseError::new("$".to_string(), &e))?;
     Ok(value)
 }
 

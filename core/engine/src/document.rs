@@ -234,8 +234,8 @@ impl EnvironmentDocument {
     /// Parses a document, naming the JSON path of the first error.
     pub fn parse(bytes: &[u8]) -> Result<EnvironmentDocument, ParseError> {
         let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-        let document: EnvironmentDocument =
-            serde_path_to_error::deserialize(&mut deserializer).map_err(ParseError::from_path_error)?;
+        let document: EnvironmentDocument = serde_path_to_error::deserialize(&mut deserializer)
+            .map_err(ParseError::from_path_error)?;
         deserializer
             .end()
             .map_err(|e| ParseError::new("$".to_string(), &e))?;
@@ -247,15 +247,23 @@ impl EnvironmentDocument {
     fn validate(&self) -> Result<(), ParseError> {
         if let Some(updated_at) = &self.updated_at {
             if Timestamp::parse_iso8601(updated_at).is_none() {
-                return Err(ParseError::invalid("updated_at", "not an ISO 8601 date-time"));
+                return Err(ParseError::invalid(
+                    "updated_at",
+                    "not an ISO 8601 date-time",
+                ));
             }
         }
         let check_states = |states: &[FeatureState], at: &str| -> Result<(), ParseError> {
             for (i, state) in states.iter().enumerate() {
-                state.hash_key().map_err(|m| ParseError::invalid(format!("{at}[{i}]"), m))?;
+                state
+                    .hash_key()
+                    .map_err(|m| ParseError::invalid(format!("{at}[{i}]"), m))?;
                 for (j, mv) in state.multivariate_feature_state_values.iter().enumerate() {
                     mv.sort_key().map_err(|m| {
-                        ParseError::invalid(format!("{at}[{i}].multivariate_feature_state_values[{j}]"), m)
+                        ParseError::invalid(
+                            format!("{at}[{i}].multivariate_feature_state_values[{j}]"),
+                            m,
+                        )
                     })?;
                 }
             }
@@ -263,19 +271,25 @@ impl EnvironmentDocument {
         };
         check_states(&self.feature_states, "feature_states")?;
         for (i, segment) in self.project.segments.iter().enumerate() {
-            check_states(&segment.feature_states, &format!("project.segments[{i}].feature_states"))?;
+            check_states(
+                &segment.feature_states,
+                &format!("project.segments[{i}].feature_states"),
+            )?;
         }
         Ok(())
     }
 
     /// The parsed `updated_at`, if the document has one.
     pub fn updated_at(&self) -> Option<Timestamp> {
-        self.updated_at.as_deref().and_then(Timestamp::parse_iso8601)
+        self.updated_at
+            .as_deref()
+            .and_then(Timestamp::parse_iso8601)
     }
 
     /// Whether disabled flags are hidden: the environment's setting, else the project's.
     pub fn hides_disabled_flags(&self) -> bool {
-        self.hide_disabled_flags.unwrap_or(self.project.hide_disabled_flags)
+        self.hide_disabled_flags
+            .unwrap_or(self.project.hide_disabled_flags)
     }
 }
 
@@ -347,7 +361,8 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.path, "feature_states[0]");
-        let err = EnvironmentDocument::parse(br#"{"api_key":"k","project":{}} trailing"#).unwrap_err();
+        let err =
+            EnvironmentDocument::parse(br#"{"api_key":"k","project":{}} trailing"#).unwrap_err();
         assert_eq!(err.path, "$");
     }
 }

@@ -30,7 +30,9 @@ impl ParseError {
         }
     }
 
-    pub(crate) fn from_path_error(error: serde_path_to_error::Error<serde_json::Error>) -> ParseError {
+    pub(crate) fn from_path_error(
+        error: serde_path_to_error::Error<serde_json::Error>,
+    ) -> ParseError {
         let path = error.path().to_string();
         let path = if path == "." { "$".to_string() } else { path };
         ParseError::new(path, error.inner())

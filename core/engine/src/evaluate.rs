@@ -90,7 +90,15 @@ pub struct Evaluation {
 /// Observes an evaluation, for explanations. Every method defaults to nothing,
 /// so the untraced evaluator compiles to the same code as without it.
 pub(crate) trait Tracer {
-    fn condition(&mut self, _segment: u32, _condition: &CompiledCondition, _value: Option<&ContextValue<'_>>, _matched: bool, _split: Option<f64>) {}
+    fn condition(
+        &mut self,
+        _segment: u32,
+        _condition: &CompiledCondition,
+        _value: Option<&ContextValue<'_>>,
+        _matched: bool,
+        _split: Option<f64>,
+    ) {
+    }
     fn segment(&mut self, _segment: u32, _matched: bool, _cut_by_cycle: bool) {}
     fn variant(&mut self, _state: u32, _percentage: f64) {}
     fn main_pass_done(&mut self) {}
@@ -106,7 +114,11 @@ impl CompiledEnvironment {
         Evaluator::new(self, identity, NoTrace).run()
     }
 
-    pub(crate) fn evaluate_traced<T: Tracer>(&self, identity: Option<&Identity<'_>>, tracer: T) -> (Evaluation, T) {
+    pub(crate) fn evaluate_traced<T: Tracer>(
+        &self,
+        identity: Option<&Identity<'_>>,
+        tracer: T,
+    ) -> (Evaluation, T) {
         let mut evaluator = Evaluator::new(self, identity, tracer);
         let evaluation = evaluator.run();
         (evaluation, evaluator.tracer)
@@ -207,7 +219,9 @@ impl<'a, T: Tracer> Evaluator<'a, T> {
             }
             matched.push(segment);
             for &state in &env.segments[segment as usize].overrides {
-                let Some(feature) = env.states[state as usize].feature else { continue };
+                let Some(feature) = env.states[state as usize].feature else {
+                    continue;
+                };
                 let slot = &mut winners[feature as usize];
                 if wins_over(env, state, slot.map(|(s, _)| s)) {
                     *slot = Some((state, segment));
@@ -220,7 +234,9 @@ impl<'a, T: Tracer> Evaluator<'a, T> {
             .iter()
             .zip(&winners)
             .map(|(feature, winner)| match winner {
-                Some((state, segment)) => self.flag_outcome(*state, Reason::TargetingMatch(*segment)),
+                Some((state, segment)) => {
+                    self.flag_outcome(*state, Reason::TargetingMatch(*segment))
+                }
                 None => self.flag_outcome(feature.default_state, fallback_reason(feature.targeted)),
             })
             .collect();
@@ -236,32 +252,51 @@ impl<'a, T: Tracer> Evaluator<'a, T> {
                 }
             }
         }
-        Evaluation { flags, segments: matched }
+        Evaluation {
+            flags,
+            segments: matched,
+        }
     }
 
     /// A feature state's outcome, choosing a variant when there is an identity.
     fn flag_outcome(&mut self, state: u32, reason: Reason) -> FlagOutcome {
         let compiled = &self.env.states[state as usize];
         let (Some(identity), false) = (self.identity, compiled.variants.is_empty()) else {
-            return FlagOutcome { state, variant: VariantPick::NotApplicable, reason };
+            return FlagOutcome {
+                state,
+                variant: VariantPick::NotApplicable,
+                reason,
+            };
         };
-        let percentage = with_identity_key(self.env, identity, |key| hashing::percentage(&[&[&compiled.key], key]));
+        let percentage = with_identity_key(self.env, identity, |key| {
+            hashing::percentage(&[&[&compiled.key], key])
+        });
         self.tracer.variant(state, percentage);
         let mut start = 0.0;
         for (i, variant) in compiled.variants.iter().enumerate() {
             let limit = variant.weight + start;
             if start <= percentage && percentage < limit {
-                return FlagOutcome { state, variant: VariantPick::Option(i as u16), reason: Reason::Split };
+                return FlagOutcome {
+                    state,
+                    variant: VariantPick::Option(i as u16),
+                    reason: Reason::Split,
+                };
             }
             start = limit;
         }
-        FlagOutcome { state, variant: VariantPick::Control, reason }
+        FlagOutcome {
+            state,
+            variant: VariantPick::Control,
+            reason,
+        }
     }
 
     fn segment_matches(&mut self, segment: u32) -> bool {
         let env = self.env;
         match &env.segments[segment as usize].matcher {
-            SegmentMatcher::IdentifierSet => self.identifier_segments.binary_search(&segment).is_ok(),
+            SegmentMatcher::IdentifierSet => {
+                self.identifier_segments.binary_search(&segment).is_ok()
+            }
             SegmentMatcher::Rules(rules) => {
                 !rules.is_empty() && rules.iter().all(|rule| self.rule_matches(segment, rule))
             }
@@ -270,13 +305,18 @@ impl<'a, T: Tracer> Evaluator<'a, T> {
 
     fn rule_matches(&mut self, segment: u32, rule: &'a CompiledRule) -> bool {
         let conditions = rule.conditions.is_empty()
-            || combine(rule.rule_type, rule.conditions.iter(), |c| self.condition_matches(segment, c));
+            || combine(rule.rule_type, rule.conditions.iter(), |c| {
+                self.condition_matches(segment, c)
+            });
         // The reference evaluates sub-rules even after the conditions failed;
         // that is only observable when conditions can resolve flags.
         if !conditions && !self.env.has_flag_dependencies {
             return false;
         }
-        let rules = rule.rules.is_empty() || combine(rule.rule_type, rule.rules.iter(), |r| self.rule_matches(segment, r));
+        let rules = rule.rules.is_empty()
+            || combine(rule.rule_type, rule.rules.iter(), |r| {
+                self.rule_matches(segment, r)
+            });
         conditions && rules
     }
 
@@ -287,14 +327,18 @@ impl<'a, T: Tracer> Evaluator<'a, T> {
             // A property-less split hashes the identity key.
             let matched = match (self.identity, &condition.operator) {
                 (Some(identity), Operator::PercentageSplit(Some(threshold))) => {
-                    let percentage = with_identity_key(env, identity, |key| hashing::percentage(&[&[segment_key], key]));
+                    let percentage = with_identity_key(env, identity, |key| {
+                        hashing::percentage(&[&[segment_key], key])
+                    });
                     let matched = percentage <= *threshold;
-                    self.tracer.condition(segment, condition, None, matched, Some(percentage));
+                    self.tracer
+                        .condition(segment, condition, None, matched, Some(percentage));
                     return matched;
                 }
                 _ => false,
             };
-            self.tracer.condition(segment, condition, None, matched, None);
+            self.tracer
+                .condition(segment, condition, None, matched, None);
             return matched;
         };
         let value = self.read(property);
@@ -310,7 +354,8 @@ impl<'a, T: Tracer> Evaluator<'a, T> {
             }
             (operator, Some(value)) => operator.matches_value(value),
         };
-        self.tracer.condition(segment, condition, value.as_ref(), matched, split);
+        self.tracer
+            .condition(segment, condition, value.as_ref(), matched, split);
         matched
     }
 
@@ -324,7 +369,9 @@ impl<'a, T: Tracer> Evaluator<'a, T> {
                 }
                 let identity = self.identity;
                 match target {
-                    PathTarget::IdentityIdentifier => identity.map(|i| value::coerce_str(i.identifier)),
+                    PathTarget::IdentityIdentifier => {
+                        identity.map(|i| value::coerce_str(i.identifier))
+                    }
                     PathTarget::IdentityKey => identity.map(|i| {
                         let key = with_identity_key(self.env, i, |pieces| pieces.concat());
                         value::coerce_str(&key).into_owned()
@@ -351,15 +398,20 @@ impl<'a, T: Tracer> Evaluator<'a, T> {
         let outcome = self.deps.resolved[feature as usize]?;
         let state = &self.env.states[outcome.state as usize];
         let (first, rest) = steps.split_first()?;
-        let Step::Name(field) = first else { return None };
+        let Step::Name(field) = first else {
+            return None;
+        };
         match field.as_str() {
             "enabled" if rest.is_empty() => Some(ContextValue::Bool(state.enabled)),
             "name" if rest.is_empty() => Some(value::coerce_str(&state.name)),
-            "reason" if rest.is_empty() => {
-                Some(value::coerce_str(&crate::result::reason_text(self.env, &outcome)).into_owned())
+            "reason" if rest.is_empty() => Some(
+                value::coerce_str(&crate::result::reason_text(self.env, &outcome)).into_owned(),
+            ),
+            "variant" if rest.is_empty() => {
+                crate::result::variant_text(state, outcome.variant).map(value::coerce_str)
             }
-            "variant" if rest.is_empty() => crate::result::variant_text(state, outcome.variant).map(value::coerce_str),
-            "value" => property::walk(state.value_for(option_index(outcome.variant)), rest).and_then(property::scalar_value),
+            "value" => property::walk(state.value_for(option_index(outcome.variant)), rest)
+                .and_then(property::scalar_value),
             "metadata" => state
                 .metadata
                 .as_ref()
@@ -377,7 +429,8 @@ impl<'a, T: Tracer> Evaluator<'a, T> {
         if let Value::Object(map) = &mut context {
             if let Some(identity) = self.identity {
                 let key = with_identity_key(self.env, identity, |pieces| pieces.concat());
-                let traits: serde_json::Map<String, Value> = identity.traits.iter().cloned().collect();
+                let traits: serde_json::Map<String, Value> =
+                    identity.traits.iter().cloned().collect();
                 map.insert(
                     "identity".into(),
                     serde_json::json!({"identifier": identity.identifier, "key": key, "traits": traits}),
@@ -388,7 +441,14 @@ impl<'a, T: Tracer> Evaluator<'a, T> {
                 .resolved
                 .iter()
                 .enumerate()
-                .filter_map(|(i, o)| o.map(|o| (self.env.features[i].name.to_string(), crate::result::flag_result_json(self.env, &o))))
+                .filter_map(|(i, o)| {
+                    o.map(|o| {
+                        (
+                            self.env.features[i].name.to_string(),
+                            crate::result::flag_result_json(self.env, &o),
+                        )
+                    })
+                })
                 .collect();
             map.insert("flags".into(), Value::Object(flags));
         }
@@ -427,7 +487,9 @@ impl<'a, T: Tracer> Evaluator<'a, T> {
                 continue;
             }
             for &state in &env.segments[segment as usize].overrides {
-                if env.states[state as usize].feature == Some(feature) && wins_over(env, state, best.map(|(s, _)| s)) {
+                if env.states[state as usize].feature == Some(feature)
+                    && wins_over(env, state, best.map(|(s, _)| s))
+                {
                     best = Some((state, segment));
                 }
             }
@@ -467,11 +529,17 @@ where
 
 /// Lower priority wins; the incumbent keeps a tie.
 fn wins_over(env: &CompiledEnvironment, candidate: u32, incumbent: Option<u32>) -> bool {
-    incumbent.is_none_or(|incumbent| env.states[candidate as usize].priority < env.states[incumbent as usize].priority)
+    incumbent.is_none_or(|incumbent| {
+        env.states[candidate as usize].priority < env.states[incumbent as usize].priority
+    })
 }
 
 fn fallback_reason(targeted: bool) -> Reason {
-    if targeted { Reason::Default } else { Reason::Static }
+    if targeted {
+        Reason::Default
+    } else {
+        Reason::Static
+    }
 }
 
 pub(crate) fn option_index(pick: VariantPick) -> Option<u16> {
@@ -483,7 +551,11 @@ pub(crate) fn option_index(pick: VariantPick) -> Option<u16> {
 
 /// Calls `f` with the identity key as pieces: the given key, or
 /// `<environment key>_<identifier>` without allocating it.
-fn with_identity_key<R>(env: &CompiledEnvironment, identity: &Identity<'_>, f: impl FnOnce(&[&str]) -> R) -> R {
+fn with_identity_key<R>(
+    env: &CompiledEnvironment,
+    identity: &Identity<'_>,
+    f: impl FnOnce(&[&str]) -> R,
+) -> R {
     match identity.key {
         Some(key) if !key.is_empty() => f(&[key]),
         _ => f(&[&env.meta.api_key, "_", identity.identifier]),

@@ -22,7 +22,14 @@ struct Recorder {
 }
 
 impl Tracer for Recorder {
-    fn condition(&mut self, _segment: u32, condition: &CompiledCondition, value: Option<&ContextValue<'_>>, matched: bool, split: Option<f64>) {
+    fn condition(
+        &mut self,
+        _segment: u32,
+        condition: &CompiledCondition,
+        value: Option<&ContextValue<'_>>,
+        matched: bool,
+        split: Option<f64>,
+    ) {
         if self.main_pass_over {
             return;
         }
@@ -31,7 +38,11 @@ impl Tracer for Recorder {
         let mut line = format!(
             "{} {} {} {}",
             if matched { "✓" } else { "✗" },
-            if source.property.is_empty() { "<identity key>" } else { &source.property },
+            if source.property.is_empty() {
+                "<identity key>"
+            } else {
+                &source.property
+            },
             source.operator,
             serde_json::to_string(&source.value).unwrap_or_default(),
         );
@@ -39,7 +50,9 @@ impl Tracer for Recorder {
             Some(v) => {
                 let _ = write!(line, " — read {}", describe(v));
             }
-            None if source.operator != "PERCENTAGE_SPLIT" || !source.property.is_empty() => line.push_str(" — not set"),
+            None if source.operator != "PERCENTAGE_SPLIT" || !source.property.is_empty() => {
+                line.push_str(" — not set")
+            }
             None => {}
         }
         if let Some(pct) = split {
@@ -53,7 +66,8 @@ impl Tracer for Recorder {
             return;
         }
         let conditions = std::mem::take(&mut self.pending);
-        self.segments.push((segment, matched, cut_by_cycle, conditions));
+        self.segments
+            .push((segment, matched, cut_by_cycle, conditions));
     }
 
     fn variant(&mut self, state: u32, percentage: f64) {
@@ -98,7 +112,11 @@ impl CompiledEnvironment {
                     Some(k) if !k.is_empty() => k.to_string(),
                     _ => format!("{}_{}", self.meta.api_key, identity.identifier),
                 };
-                let _ = writeln!(text, "identity {:?} (hash key {key:?})", identity.identifier);
+                let _ = writeln!(
+                    text,
+                    "identity {:?} (hash key {key:?})",
+                    identity.identifier
+                );
             }
             None => {
                 let _ = writeln!(text, "no identity (environment flags)");
@@ -134,9 +152,11 @@ impl CompiledEnvironment {
             );
             let origin = match outcome.reason {
                 Reason::TargetingMatch(segment) => Some(segment),
-                _ if outcome.state != feature.default_state => {
-                    self.segments.iter().position(|s| s.overrides.contains(&outcome.state)).map(|s| s as u32)
-                }
+                _ if outcome.state != feature.default_state => self
+                    .segments
+                    .iter()
+                    .position(|s| s.overrides.contains(&outcome.state))
+                    .map(|s| s as u32),
                 _ => None,
             };
             match origin {
@@ -144,11 +164,24 @@ impl CompiledEnvironment {
                     let competitors: Vec<String> = evaluation
                         .segments
                         .iter()
-                        .flat_map(|&s| self.segments[s as usize].overrides.iter().map(move |&o| (s, o)))
+                        .flat_map(|&s| {
+                            self.segments[s as usize]
+                                .overrides
+                                .iter()
+                                .map(move |&o| (s, o))
+                        })
                         .filter(|(_, o)| self.states[*o as usize].feature == Some(index as u32))
                         .map(|(s, o)| {
                             let p = self.states[o as usize].priority;
-                            let p = if p.is_infinite() { if p < 0.0 { "strongest".into() } else { "none".into() } } else { crate::python::float_repr(p) };
+                            let p = if p.is_infinite() {
+                                if p < 0.0 {
+                                    "strongest".into()
+                                } else {
+                                    "none".into()
+                                }
+                            } else {
+                                crate::python::float_repr(p)
+                            };
                             format!("{} (priority {p})", self.segments[s as usize].name)
                         })
                         .collect();
@@ -160,19 +193,32 @@ impl CompiledEnvironment {
                     );
                 }
                 None if feature.targeted => {
-                    let _ = writeln!(text, "      environment default: no segment overriding it matched");
+                    let _ = writeln!(
+                        text,
+                        "      environment default: no segment overriding it matched"
+                    );
                 }
                 None => {
                     let _ = writeln!(text, "      environment default: no segment overrides it");
                 }
             }
-            if let Some((_, pct)) = recorder.variants.iter().rev().find(|(s, _)| *s == outcome.state) {
+            if let Some((_, pct)) = recorder
+                .variants
+                .iter()
+                .rev()
+                .find(|(s, _)| *s == outcome.state)
+            {
                 let mut start = 0.0;
                 let bands: Vec<String> = state
                     .variants
                     .iter()
                     .map(|v| {
-                        let band = format!("{} [{}, {})", v.key.as_deref().unwrap_or("<unkeyed>"), start, start + v.weight);
+                        let band = format!(
+                            "{} [{}, {})",
+                            v.key.as_deref().unwrap_or("<unkeyed>"),
+                            start,
+                            start + v.weight
+                        );
                         start += v.weight;
                         band
                     })
@@ -181,7 +227,11 @@ impl CompiledEnvironment {
                     VariantPick::Option(i) => format!("option {i}"),
                     _ => "control (the state's own value)".into(),
                 };
-                let _ = writeln!(text, "      multivariate: hash {pct:.4}% over {} → {chosen}", bands.join(", "));
+                let _ = writeln!(
+                    text,
+                    "      multivariate: hash {pct:.4}% over {} → {chosen}",
+                    bands.join(", ")
+                );
             }
             if outcome.reason == Reason::CircularDependency {
                 let _ = writeln!(text, "      part of a flag dependency cycle");

@@ -46,7 +46,10 @@ mod tests {
         assert_eq!(percentage(&[&["12"], &["93"]]), 27.655531106221243);
         assert_eq!(percentage(&[&["env_user"], &["x"]]), 26.325265053010604);
         assert_eq!(percentage(&[&["env_", "user"], &["x"]]), 26.325265053010604);
-        assert_eq!(percentage(&[&["78986"], &["n9fbf9h3v4fFgH3U3ngWhb_user-1"]]), 15.623124624924985);
+        assert_eq!(
+            percentage(&[&["78986"], &["n9fbf9h3v4fFgH3U3ngWhb_user-1"]]),
+            15.623124624924985
+        );
         // "seg,27259" hashes to the residue 9998 (exactly 100%): re-hashed as "seg,27259,seg,27259".
         assert_eq!(percentage(&[&["seg"], &["27259"]]), 58.38167633526705);
     }

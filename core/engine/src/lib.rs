@@ -81,6 +81,10 @@ impl KeyKind {
 
     /// The kind of a key, by its prefix.
     pub fn of(key: &str) -> KeyKind {
-        if key.starts_with(Self::SERVER_PREFIX) { KeyKind::Server } else { KeyKind::Client }
+        if key.starts_with(Self::SERVER_PREFIX) {
+            KeyKind::Server
+        } else {
+            KeyKind::Client
+        }
     }
 }

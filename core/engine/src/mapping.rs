@@ -8,12 +8,12 @@
 
 use serde_json::{Value, json};
 
+use crate::context::RuleType;
 use crate::context::{
-    EnvironmentContext, EvaluationContext, FeatureContext, FeatureVariant, OrderedMap, SegmentCondition,
-    SegmentContext, SegmentRule,
+    EnvironmentContext, EvaluationContext, FeatureContext, FeatureVariant, OrderedMap,
+    SegmentCondition, SegmentContext, SegmentRule,
 };
 use crate::document::{EnvironmentDocument, FeatureState, Rule};
-use crate::context::RuleType;
 
 /// The name Flagsmith gives segments made from identity overrides.
 pub const IDENTITY_OVERRIDES_SEGMENT: &str = "identity_overrides";
@@ -69,7 +69,9 @@ fn feature_context(state: &FeatureState) -> FeatureContext {
                 key: mv.multivariate_feature_option.key.clone(),
                 value: mv.multivariate_feature_option.value.clone(),
                 weight: mv.percentage_allocation.clone(),
-                priority: mv.sort_key().unwrap_or(crate::context::VariantPriority(0, 0)),
+                priority: mv
+                    .sort_key()
+                    .unwrap_or(crate::context::VariantPriority(0, 0)),
             })
             .collect(),
         // A null priority is the weakest, as an absent one is.
@@ -180,7 +182,9 @@ impl PyEqValue {
             Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
                 (Some(i), _, _) => PyEqValue::Int(i128::from(i)),
                 (_, Some(u), _) => PyEqValue::Int(i128::from(u)),
-                (_, _, Some(f)) if f.fract() == 0.0 && f.abs() < 1.0e30 => PyEqValue::Int(f as i128),
+                (_, _, Some(f)) if f.fract() == 0.0 && f.abs() < 1.0e30 => {
+                    PyEqValue::Int(f as i128)
+                }
                 (_, _, f) => PyEqValue::Float(f.unwrap_or(f64::NAN).to_bits()),
             },
             Value::String(s) => PyEqValue::Text(s.clone()),

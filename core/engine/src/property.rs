@@ -113,7 +113,10 @@ pub fn compile(property: &str, slots: &mut TraitSlots, scope: &PathScope<'_>) ->
             Err(_) => return Property::Trait(slots.slot(property)),
         },
     };
-    Property::Path { literal: slots.slot(property), target }
+    Property::Path {
+        literal: slots.slot(property),
+        target,
+    }
 }
 
 fn singular_target(steps: &[Step], slots: &mut TraitSlots, scope: &PathScope<'_>) -> PathTarget {
@@ -148,7 +151,11 @@ pub fn walk<'v>(mut value: &'v Value, steps: &[Step]) -> Option<&'v Value> {
         value = match (step, value) {
             (Step::Name(name), Value::Object(map)) => map.get(name)?,
             (Step::Index(i), Value::Array(items)) => {
-                let index = if *i < 0 { items.len().checked_sub(i.unsigned_abs() as usize)? } else { *i as usize };
+                let index = if *i < 0 {
+                    items.len().checked_sub(i.unsigned_abs() as usize)?
+                } else {
+                    *i as usize
+                };
                 items.get(index)?
             }
             _ => return None,
@@ -268,7 +275,10 @@ fn parse_string_literal(chars: &[char], mut i: usize, quote: char) -> Option<(St
                 };
                 let first = hex(i)?;
                 i += 4;
-                let code = if (0xD800..0xDC00).contains(&first) && chars.get(i) == Some(&'\\') && chars.get(i + 1) == Some(&'u') {
+                let code = if (0xD800..0xDC00).contains(&first)
+                    && chars.get(i) == Some(&'\\')
+                    && chars.get(i + 1) == Some(&'u')
+                {
                     let second = hex(i + 2)?;
                     i += 6;
                     0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00)
@@ -290,11 +300,19 @@ mod tests {
     fn singular_queries_parse() {
         assert_eq!(
             parse_singular("$.identity.traits.age"),
-            Some(vec![Step::Name("identity".into()), Step::Name("traits".into()), Step::Name("age".into())])
+            Some(vec![
+                Step::Name("identity".into()),
+                Step::Name("traits".into()),
+                Step::Name("age".into())
+            ])
         );
         assert_eq!(
             parse_singular("$.flags['my-flag'].enabled"),
-            Some(vec![Step::Name("flags".into()), Step::Name("my-flag".into()), Step::Name("enabled".into())])
+            Some(vec![
+                Step::Name("flags".into()),
+                Step::Name("my-flag".into()),
+                Step::Name("enabled".into())
+            ])
         );
         assert_eq!(
             parse_singular(r#"$["a\u0041\n"][ -1 ]"#),
@@ -312,21 +330,48 @@ mod tests {
         let mut slots = TraitSlots::default();
         let features = HashMap::new();
         let context = Value::Null;
-        let scope = PathScope { static_context: &context, features: &features };
+        let scope = PathScope {
+            static_context: &context,
+            features: &features,
+        };
         // The reference's lexer allows a hyphen after the first character…
         assert!(matches!(
             compile("$.flags.my-flag.enabled", &mut slots, &scope),
-            Property::Path { target: PathTarget::Flag { .. }, .. }
+            Property::Path {
+                target: PathTarget::Flag { .. },
+                ..
+            }
         ));
         // …but not first, nor whitespace after a dot, nor trailing whitespace.
-        assert!(matches!(compile("$.flags.-x.enabled", &mut slots, &scope), Property::Trait(_)));
-        assert!(matches!(compile("$. a", &mut slots, &scope), Property::Trait(_)));
-        assert!(matches!(compile("$.a ", &mut slots, &scope), Property::Trait(_)));
-        assert!(matches!(compile("$.a[01]", &mut slots, &scope), Property::Trait(_)));
+        assert!(matches!(
+            compile("$.flags.-x.enabled", &mut slots, &scope),
+            Property::Trait(_)
+        ));
+        assert!(matches!(
+            compile("$. a", &mut slots, &scope),
+            Property::Trait(_)
+        ));
+        assert!(matches!(
+            compile("$.a ", &mut slots, &scope),
+            Property::Trait(_)
+        ));
+        assert!(matches!(
+            compile("$.a[01]", &mut slots, &scope),
+            Property::Trait(_)
+        ));
         assert!(matches!(
             compile("$.identity.identifier", &mut slots, &scope),
-            Property::Path { target: PathTarget::IdentityIdentifier, .. }
+            Property::Path {
+                target: PathTarget::IdentityIdentifier,
+                ..
+            }
         ));
-        assert!(matches!(compile("$.x[*]", &mut slots, &scope), Property::Path { target: PathTarget::Query(_), .. }));
+        assert!(matches!(
+            compile("$.x[*]", &mut slots, &scope),
+            Property::Path {
+                target: PathTarget::Query(_),
+                ..
+            }
+        ));
     }
 }

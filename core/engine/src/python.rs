@@ -79,7 +79,15 @@ impl Ord for PyInt {
         let (neg_b, digits_b) = other.sign_and_digits();
         let zero_a = &*digits_a == "0";
         let zero_b = &*digits_b == "0";
-        let sign = |neg: bool, zero: bool| if zero { 0 } else if neg { -1 } else { 1 };
+        let sign = |neg: bool, zero: bool| {
+            if zero {
+                0
+            } else if neg {
+                -1
+            } else {
+                1
+            }
+        };
         match sign(neg_a, zero_a).cmp(&sign(neg_b, zero_b)) {
             Ordering::Equal => {}
             unequal => return unequal,
@@ -88,7 +96,11 @@ impl Ord for PyInt {
             .len()
             .cmp(&digits_b.len())
             .then_with(|| digits_a.cmp(&digits_b));
-        if neg_a { magnitude.reverse() } else { magnitude }
+        if neg_a {
+            magnitude.reverse()
+        } else {
+            magnitude
+        }
     }
 }
 
@@ -442,7 +454,13 @@ mod tests {
         assert_eq!(parse_int("-"), None);
         assert_eq!(parse_int("True"), None);
         let big = parse_int("123456789012345678901234567890").unwrap();
-        assert!(matches!(big, PyInt::Big { negative: false, .. }));
+        assert!(matches!(
+            big,
+            PyInt::Big {
+                negative: false,
+                ..
+            }
+        ));
         assert!(big > PyInt::Small(i64::MAX));
         assert!(parse_int("-123456789012345678901234567890").unwrap() < PyInt::Small(i64::MIN));
         assert_eq!(big.to_string(), "123456789012345678901234567890");
@@ -479,6 +497,9 @@ mod tests {
         assert_eq!(json_str(&serde_json::json!(true)), "True");
         assert_eq!(json_str(&serde_json::json!(null)), "None");
         assert_eq!(json_str(&serde_json::json!(1.0)), "1.0");
-        assert_eq!(json_str(&serde_json::json!([1, "a", "it's"])), "[1, 'a', \"it's\"]");
+        assert_eq!(
+            json_str(&serde_json::json!([1, "a", "it's"])),
+            "[1, 'a', \"it's\"]"
+        );
     }
 }

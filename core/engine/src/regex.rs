@@ -172,7 +172,8 @@ fn counted_repetition(chars: &[char]) -> Option<(String, usize)> {
         None => (body.as_str(), None),
     };
     let digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
-    if !digits(min) || !max.is_none_or(digits) || (min.is_empty() && max.is_none_or(str::is_empty)) {
+    if !digits(min) || !max.is_none_or(digits) || (min.is_empty() && max.is_none_or(str::is_empty))
+    {
         return None;
     }
     let min = if min.is_empty() { "0" } else { min };

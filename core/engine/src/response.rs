@@ -14,7 +14,13 @@ use crate::compile::CompiledEnvironment;
 use crate::evaluate::{Evaluation, FlagOutcome, option_index};
 
 /// `{"feature":{"id":..,"name":..,"type":..},"enabled":..,"feature_state_value":..}`
-pub(crate) fn flag_json(feature_id: Option<&Value>, name: &str, feature_type: &str, enabled: bool, value: &Value) -> Vec<u8> {
+pub(crate) fn flag_json(
+    feature_id: Option<&Value>,
+    name: &str,
+    feature_type: &str,
+    enabled: bool,
+    value: &Value,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(96 + name.len());
     out.extend_from_slice(b"{\"feature\":{\"id\":");
     match feature_id {
@@ -25,7 +31,11 @@ pub(crate) fn flag_json(feature_id: Option<&Value>, name: &str, feature_type: &s
     write_json(&mut out, &name);
     out.extend_from_slice(b",\"type\":");
     write_json(&mut out, &feature_type);
-    out.extend_from_slice(if enabled { b"},\"enabled\":true" } else { b"},\"enabled\":false" });
+    out.extend_from_slice(if enabled {
+        b"},\"enabled\":true"
+    } else {
+        b"},\"enabled\":false"
+    });
     out.extend_from_slice(b",\"feature_state_value\":");
     write_json(&mut out, value);
     out.push(b'}');
@@ -41,7 +51,8 @@ impl CompiledEnvironment {
     /// Whether a decided flag is shown to this kind of key.
     pub(crate) fn visible(&self, feature: usize, outcome: &FlagOutcome, key: KeyKind) -> bool {
         let hidden_server_only = key == KeyKind::Client && self.features[feature].server_key_only;
-        let hidden_disabled = self.meta.hide_disabled_flags && !self.states[outcome.state as usize].enabled;
+        let hidden_disabled =
+            self.meta.hide_disabled_flags && !self.states[outcome.state as usize].enabled;
         !hidden_server_only && !hidden_disabled
     }
 
@@ -67,7 +78,12 @@ impl Evaluation {
     }
 
     /// One flag's JSON object, if the feature exists and is visible to the key.
-    pub fn flag_json<'e>(&self, env: &'e CompiledEnvironment, name: &str, key: KeyKind) -> Option<&'e [u8]> {
+    pub fn flag_json<'e>(
+        &self,
+        env: &'e CompiledEnvironment,
+        name: &str,
+        key: KeyKind,
+    ) -> Option<&'e [u8]> {
         let feature = *env.feature_index.get(name)? as usize;
         let outcome = &self.flags[feature];
         env.visible(feature, outcome, key)
@@ -75,7 +91,11 @@ impl Evaluation {
     }
 
     /// The visible flags' feature names, for counting evaluations.
-    pub fn visible_feature_names<'e>(&'e self, env: &'e CompiledEnvironment, key: KeyKind) -> impl Iterator<Item = &'e str> + 'e {
+    pub fn visible_feature_names<'e>(
+        &'e self,
+        env: &'e CompiledEnvironment,
+        key: KeyKind,
+    ) -> impl Iterator<Item = &'e str> + 'e {
         self.flags
             .iter()
             .enumerate()
@@ -95,13 +115,18 @@ fn write_flags(env: &CompiledEnvironment, flags: &[FlagOutcome], key: KeyKind, o
             out.push(b',');
         }
         first = false;
-        let _ = out.write_all(env.states[outcome.state as usize].json_for(option_index(outcome.variant)));
+        let _ = out
+            .write_all(env.states[outcome.state as usize].json_for(option_index(outcome.variant)));
     }
     out.push(b']');
 }
 
 /// The environment flags as one JSON array (used at compile time).
-pub(crate) fn flags_json(env: &CompiledEnvironment, flags: &[FlagOutcome], key: KeyKind) -> Vec<u8> {
+pub(crate) fn flags_json(
+    env: &CompiledEnvironment,
+    flags: &[FlagOutcome],
+    key: KeyKind,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(flags.len() * 96 + 2);
     write_flags(env, flags, key, &mut out);
     out

@@ -12,7 +12,10 @@ pub(crate) fn reason_text(env: &CompiledEnvironment, outcome: &FlagOutcome) -> S
         Reason::Static => "STATIC".to_string(),
         Reason::Default => "DEFAULT".to_string(),
         Reason::TargetingMatch(segment) => {
-            format!("TARGETING_MATCH; segment={}", env.segments[segment as usize].name)
+            format!(
+                "TARGETING_MATCH; segment={}",
+                env.segments[segment as usize].name
+            )
         }
         Reason::Split => {
             let state = &env.states[outcome.state as usize];
@@ -53,7 +56,10 @@ pub(crate) fn flag_result_json(env: &CompiledEnvironment, outcome: &FlagOutcome)
     flag.insert("enabled".into(), Value::Bool(state.enabled));
     flag.insert("name".into(), Value::String(state.name.to_string()));
     flag.insert("reason".into(), Value::String(reason_text(env, outcome)));
-    flag.insert("value".into(), state.value_for(option_index(outcome.variant)).clone());
+    flag.insert(
+        "value".into(),
+        state.value_for(option_index(outcome.variant)).clone(),
+    );
     flag.insert(
         "variant".into(),
         variant_text(state, outcome.variant).map_or(Value::Null, |v| Value::String(v.to_string())),
@@ -92,6 +98,9 @@ impl Evaluation {
 
     /// Names of the matched segments, in order.
     pub fn segment_names<'e>(&self, env: &'e CompiledEnvironment) -> Vec<&'e str> {
-        self.segments.iter().map(|&s| &*env.segments[s as usize].name).collect()
+        self.segments
+            .iter()
+            .map(|&s| &*env.segments[s as usize].name)
+            .collect()
     }
 }

@@ -143,10 +143,28 @@ mod tests {
 
     #[test]
     fn parses_strictly() {
-        for good in ["1.2.3", "0.0.0", "1.2.3-alpha.1", "1.2.3+build.5", "1.0.0-0.3.7", "1.0.0-x-y-z.--"] {
+        for good in [
+            "1.2.3",
+            "0.0.0",
+            "1.2.3-alpha.1",
+            "1.2.3+build.5",
+            "1.0.0-0.3.7",
+            "1.0.0-x-y-z.--",
+        ] {
             assert!(Version::parse(good).is_some(), "{good}");
         }
-        for bad in ["1.2", "1", "01.2.3", "1.2.3-01", "1.2.3-", "1.2.3+", "1.2.3.4", "v1.2.3", "1.2.3 ", "1.2.3-a..b"] {
+        for bad in [
+            "1.2",
+            "1",
+            "01.2.3",
+            "1.2.3-01",
+            "1.2.3-",
+            "1.2.3+",
+            "1.2.3.4",
+            "v1.2.3",
+            "1.2.3 ",
+            "1.2.3-a..b",
+        ] {
             assert!(Version::parse(bad).is_none(), "{bad}");
         }
     }
@@ -154,8 +172,17 @@ mod tests {
     #[test]
     fn orders_by_precedence() {
         let ordered = [
-            "1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-beta",
-            "1.0.0-beta.2", "1.0.0-beta.11", "1.0.0-rc.1", "1.0.0", "1.0.1", "1.10.0", "2.0.0",
+            "1.0.0-alpha",
+            "1.0.0-alpha.1",
+            "1.0.0-alpha.beta",
+            "1.0.0-beta",
+            "1.0.0-beta.2",
+            "1.0.0-beta.11",
+            "1.0.0-rc.1",
+            "1.0.0",
+            "1.0.1",
+            "1.10.0",
+            "2.0.0",
         ];
         for pair in ordered.windows(2) {
             assert!(v(pair[0]) < v(pair[1]), "{} < {}", pair[0], pair[1]);

@@ -15,8 +15,8 @@ use serde_json::{Value, json};
 
 use crate::context::RuleType;
 use crate::document::{
-    Condition, EnvironmentDocument, Feature, FeatureSegment, FeatureState, IdentityOverride, MultivariateOption,
-    MultivariateValue, Organisation, Project, Rule, Segment,
+    Condition, EnvironmentDocument, Feature, FeatureSegment, FeatureState, IdentityOverride,
+    MultivariateOption, MultivariateValue, Organisation, Project, Rule, Segment,
 };
 
 /// What to generate.
@@ -49,28 +49,84 @@ impl Default for Shape {
 /// Trait keys conditions read and identities carry. Includes a unicode key and a
 /// trait literally named like a JSONPath, which the reference reads first.
 pub const TRAIT_KEYS: &[&str] = &[
-    "age", "plan", "country", "score", "beta", "version", "email", "ratio", "count", "ключ", "$.identity.identifier",
+    "age",
+    "plan",
+    "country",
+    "score",
+    "beta",
+    "version",
+    "email",
+    "ratio",
+    "count",
+    "ключ",
+    "$.identity.identifier",
 ];
 
 const STRINGS: &[&str] = &[
-    "pro", "free", "gb", "us", "alpha", "Pro", "ñandú", "日本", "a,b", "user@example.com", "", "True", "false",
+    "pro",
+    "free",
+    "gb",
+    "us",
+    "alpha",
+    "Pro",
+    "ñandú",
+    "日本",
+    "a,b",
+    "user@example.com",
+    "",
+    "True",
+    "false",
 ];
 const NUMERIC_STRINGS: &[&str] = &["42", "3.14", "007", "-1", "0", "1.0", "100", "2.50", "-0.5"];
-const VERSIONS: &[&str] = &["1.2.3", "1.10.0", "1.10.0-beta", "2.0.0-rc.1", "0.9.9+build.7", "1.2", "1.2.3-alpha.10"];
+const VERSIONS: &[&str] = &[
+    "1.2.3",
+    "1.10.0",
+    "1.10.0-beta",
+    "2.0.0-rc.1",
+    "0.9.9+build.7",
+    "1.2",
+    "1.2.3-alpha.10",
+];
 const REGEXES: &[&str] = &[
-    "^p", "[a-z]+", r"\d+", r"1\.", ".*o", "(?i)PRO", "a|b", "^$", "T", r"\w+@\w+", "[0-9]{2}", "ñ", r"-?\d+(\.\d+)?$",
+    "^p",
+    "[a-z]+",
+    r"\d+",
+    r"1\.",
+    ".*o",
+    "(?i)PRO",
+    "a|b",
+    "^$",
+    "T",
+    r"\w+@\w+",
+    "[0-9]{2}",
+    "ñ",
+    r"-?\d+(\.\d+)?$",
 ];
 const ENVIRONMENT_NAMES: &[&str] = &["Production", "Staging"];
 /// Identifiers identities are drawn from, so identity overrides match some of them.
-const IDENTIFIERS: &[&str] = &["alice", "bob", "carol", "dave", "erin", "007", "42", "user-1", "user_2", "ünï"];
+const IDENTIFIERS: &[&str] = &[
+    "alice", "bob", "carol", "dave", "erin", "007", "42", "user-1", "user_2", "ünï",
+];
 
 fn operand(rng: &mut SmallRng) -> String {
     match rng.gen_range(0..10) {
         0..=3 => STRINGS.choose(rng).copied().unwrap_or_default().to_string(),
-        4..=6 => NUMERIC_STRINGS.choose(rng).copied().unwrap_or_default().to_string(),
+        4..=6 => NUMERIC_STRINGS
+            .choose(rng)
+            .copied()
+            .unwrap_or_default()
+            .to_string(),
         7 => rng.gen_range(-5..120).to_string(),
-        8 => ["true", "false", "True", "False", "1", "0"].choose(rng).copied().unwrap_or_default().to_string(),
-        _ => VERSIONS.choose(rng).copied().unwrap_or_default().to_string(),
+        8 => ["true", "false", "True", "False", "1", "0"]
+            .choose(rng)
+            .copied()
+            .unwrap_or_default()
+            .to_string(),
+        _ => VERSIONS
+            .choose(rng)
+            .copied()
+            .unwrap_or_default()
+            .to_string(),
     }
 }
 
@@ -90,13 +146,29 @@ pub fn trait_value(rng: &mut SmallRng) -> Value {
 
 fn feature_name(index: usize) -> String {
     // Some names are not valid JSONPath shorthand: `$.flags.<name>` then reads a trait.
-    if index % 7 == 6 { format!("feature-{index}") } else { format!("feature_{index}") }
+    if index % 7 == 6 {
+        format!("feature-{index}")
+    } else {
+        format!("feature_{index}")
+    }
 }
 
 fn condition(rng: &mut SmallRng, shape: &Shape) -> Condition {
     let operators = [
-        "EQUAL", "NOT_EQUAL", "GREATER_THAN", "GREATER_THAN_INCLUSIVE", "LESS_THAN", "LESS_THAN_INCLUSIVE",
-        "CONTAINS", "NOT_CONTAINS", "REGEX", "MODULO", "IN", "IS_SET", "IS_NOT_SET", "PERCENTAGE_SPLIT",
+        "EQUAL",
+        "NOT_EQUAL",
+        "GREATER_THAN",
+        "GREATER_THAN_INCLUSIVE",
+        "LESS_THAN",
+        "LESS_THAN_INCLUSIVE",
+        "CONTAINS",
+        "NOT_CONTAINS",
+        "REGEX",
+        "MODULO",
+        "IN",
+        "IS_SET",
+        "IS_NOT_SET",
+        "PERCENTAGE_SPLIT",
     ];
     let operator = *operators.choose(rng).unwrap_or(&"EQUAL");
     let property = match rng.gen_range(0..20) {
@@ -106,20 +178,42 @@ fn condition(rng: &mut SmallRng, shape: &Shape) -> Condition {
         3 => "$.identity.traits.plan".to_string(),
         4..=5 if shape.flag_dependencies && shape.features > 0 => {
             let target = feature_name(rng.gen_range(0..shape.features));
-            let field = ["enabled", "value", "enabled", "reason", "variant"].choose(rng).copied().unwrap_or("enabled");
-            if rng.gen_bool(0.2) { format!("$.flags['{target}'].{field}") } else { format!("$.flags.{target}.{field}") }
+            let field = ["enabled", "value", "enabled", "reason", "variant"]
+                .choose(rng)
+                .copied()
+                .unwrap_or("enabled");
+            if rng.gen_bool(0.2) {
+                format!("$.flags['{target}'].{field}")
+            } else {
+                format!("$.flags.{target}.{field}")
+            }
         }
         _ => TRAIT_KEYS.choose(rng).copied().unwrap_or("age").to_string(),
     };
     let (property, value) = match operator {
         "IS_SET" | "IS_NOT_SET" => (property, Value::Null),
         "PERCENTAGE_SPLIT" => {
-            let threshold = ["0", "10", "50", "99.9", "100", "33.3"].choose(rng).copied().unwrap_or("50");
-            let property = if rng.gen_bool(0.6) { String::new() } else { property };
+            let threshold = ["0", "10", "50", "99.9", "100", "33.3"]
+                .choose(rng)
+                .copied()
+                .unwrap_or("50");
+            let property = if rng.gen_bool(0.6) {
+                String::new()
+            } else {
+                property
+            };
             (property, json!(threshold))
         }
         "REGEX" => (property, json!(REGEXES.choose(rng).copied().unwrap_or("a"))),
-        "MODULO" => (property, json!(["2|0", "3|1", "2.5|0.5", "0.5|0", "-3|2", "2|x", "4"].choose(rng).copied().unwrap_or("2|0"))),
+        "MODULO" => (
+            property,
+            json!(
+                ["2|0", "3|1", "2.5|0.5", "0.5|0", "-3|2", "2|x", "4"]
+                    .choose(rng)
+                    .copied()
+                    .unwrap_or("2|0")
+            ),
+        ),
         "IN" => {
             let members: Vec<String> = (0..rng.gen_range(1..5)).map(|_| operand(rng)).collect();
             let text = match rng.gen_range(0..4) {
@@ -132,7 +226,10 @@ fn condition(rng: &mut SmallRng, shape: &Shape) -> Condition {
         _ => {
             let mut text = operand(rng);
             if rng.gen_bool(0.15) {
-                text = format!("{}:semver", VERSIONS.choose(rng).copied().unwrap_or("1.0.0"));
+                text = format!(
+                    "{}:semver",
+                    VERSIONS.choose(rng).copied().unwrap_or("1.0.0")
+                );
             }
             (property, json!(text))
         }
@@ -140,17 +237,27 @@ fn condition(rng: &mut SmallRng, shape: &Shape) -> Condition {
     Condition {
         operator: operator.to_string(),
         value,
-        property_: if property.is_empty() && rng.gen_bool(0.5) { None } else { Some(property) },
+        property_: if property.is_empty() && rng.gen_bool(0.5) {
+            None
+        } else {
+            Some(property)
+        },
     }
 }
 
 fn rule(rng: &mut SmallRng, shape: &Shape, depth: u32) -> Rule {
-    let rule_type = *[RuleType::All, RuleType::Any, RuleType::None, RuleType::Any].choose(rng).unwrap_or(&RuleType::All);
+    let rule_type = *[RuleType::All, RuleType::Any, RuleType::None, RuleType::Any]
+        .choose(rng)
+        .unwrap_or(&RuleType::All);
     Rule {
         rule_type,
-        conditions: (0..rng.gen_range(0..=3)).map(|_| condition(rng, shape)).collect(),
+        conditions: (0..rng.gen_range(0..=3))
+            .map(|_| condition(rng, shape))
+            .collect(),
         rules: if depth < 2 && rng.gen_bool(0.35) {
-            (0..rng.gen_range(1..=2)).map(|_| rule(rng, shape, depth + 1)).collect()
+            (0..rng.gen_range(1..=2))
+                .map(|_| rule(rng, shape, depth + 1))
+                .collect()
         } else {
             Vec::new()
         },
@@ -178,10 +285,22 @@ impl Ids {
 fn uuid(rng: &mut SmallRng) -> String {
     let n: u128 = rng.r#gen();
     let h = format!("{n:032x}");
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
-fn feature_state(rng: &mut SmallRng, ids: &mut Ids, feature: &Feature, multivariate: bool) -> FeatureState {
+fn feature_state(
+    rng: &mut SmallRng,
+    ids: &mut Ids,
+    feature: &Feature,
+    multivariate: bool,
+) -> FeatureState {
     let django_id = match rng.gen_range(0..10) {
         0 => None,
         1 => Some(0),
@@ -206,7 +325,11 @@ fn feature_state(rng: &mut SmallRng, ids: &mut Ids, feature: &Feature, multivari
                     serde_json::Number::from_f64(weight).unwrap_or_else(|| 0.into())
                 };
                 MultivariateValue {
-                    id: if rng.gen_bool(0.8) { Some(ids.next()) } else { None },
+                    id: if rng.gen_bool(0.8) {
+                        Some(ids.next())
+                    } else {
+                        None
+                    },
                     mv_fs_value_uuid: Some(uuid(rng)),
                     percentage_allocation: weight_number,
                     multivariate_feature_option: MultivariateOption {
@@ -240,7 +363,14 @@ pub fn document(rng: &mut SmallRng, shape: &Shape) -> EnvironmentDocument {
             let feature = Feature {
                 id: ids.next(),
                 name: feature_name(i),
-                feature_type: Some(if multivariate { "MULTIVARIATE" } else { "STANDARD" }.to_string()),
+                feature_type: Some(
+                    if multivariate {
+                        "MULTIVARIATE"
+                    } else {
+                        "STANDARD"
+                    }
+                    .to_string(),
+                ),
             };
             (feature, multivariate)
         })
@@ -256,13 +386,17 @@ pub fn document(rng: &mut SmallRng, shape: &Shape) -> EnvironmentDocument {
                 _ => vec![Rule {
                     rule_type: RuleType::All,
                     conditions: Vec::new(),
-                    rules: (0..rng.gen_range(1..=3)).map(|_| rule(rng, shape, 1)).collect(),
+                    rules: (0..rng.gen_range(1..=3))
+                        .map(|_| rule(rng, shape, 1))
+                        .collect(),
                 }],
             };
             let override_count = rng.gen_range(0..=3);
             let mut overrides = Vec::with_capacity(override_count);
             for _ in 0..override_count {
-                let Some((feature, multivariate)) = pick_feature(rng) else { break };
+                let Some((feature, multivariate)) = pick_feature(rng) else {
+                    break;
+                };
                 let multivariate = multivariate && rng.gen_bool(0.5);
                 let mut state = feature_state(rng, &mut ids, &feature, multivariate);
                 state.feature_segment = Some(FeatureSegment {
@@ -273,7 +407,12 @@ pub fn document(rng: &mut SmallRng, shape: &Shape) -> EnvironmentDocument {
                 });
                 overrides.push(state);
             }
-            Segment { id, name: format!("segment_{id}"), rules, feature_states: overrides }
+            Segment {
+                id,
+                name: format!("segment_{id}"),
+                rules,
+                feature_states: overrides,
+            }
         })
         .collect();
     let identity_overrides = (0..shape.identity_overrides)
@@ -287,16 +426,26 @@ pub fn document(rng: &mut SmallRng, shape: &Shape) -> EnvironmentDocument {
             let mut state = feature_state(rng, &mut ids, &feature, false);
             // Values equal under Python's `==` share a group: 1, 1.0 and true.
             if rng.gen_bool(0.3) {
-                state.feature_state_value = [json!(1), json!(true), json!("shared")].choose(rng).cloned().unwrap_or_default();
+                state.feature_state_value = [json!(1), json!(true), json!("shared")]
+                    .choose(rng)
+                    .cloned()
+                    .unwrap_or_default();
                 state.enabled = true;
             }
-            Some(IdentityOverride { identifier, identity_features: vec![state] })
+            Some(IdentityOverride {
+                identifier,
+                identity_features: vec![state],
+            })
         })
         .collect();
     EnvironmentDocument {
         id: ids.next(),
         api_key: format!("env{}", rng.gen_range(1000..9999)),
-        name: ENVIRONMENT_NAMES.choose(rng).copied().unwrap_or("Production").to_string(),
+        name: ENVIRONMENT_NAMES
+            .choose(rng)
+            .copied()
+            .unwrap_or("Production")
+            .to_string(),
         updated_at: Some("2026-11-01T12:00:00.000000+00:00".to_string()),
         revision: None,
         allow_client_traits: true,
@@ -316,10 +465,17 @@ pub fn document(rng: &mut SmallRng, shape: &Shape) -> EnvironmentDocument {
             }),
             hide_disabled_flags: false,
             enable_realtime_updates: false,
-            server_key_only_feature_ids: features.iter().filter(|_| rng.gen_bool(0.1)).map(|(f, _)| f.id).collect(),
+            server_key_only_feature_ids: features
+                .iter()
+                .filter(|_| rng.gen_bool(0.1))
+                .map(|(f, _)| f.id)
+                .collect(),
             segments,
         },
-        feature_states: features.iter().map(|(f, mv)| feature_state(rng, &mut ids, f, *mv)).collect(),
+        feature_states: features
+            .iter()
+            .map(|(f, mv)| feature_state(rng, &mut ids, f, *mv))
+            .collect(),
         identity_overrides,
     }
 }
@@ -328,13 +484,21 @@ pub fn document(rng: &mut SmallRng, shape: &Shape) -> EnvironmentDocument {
 /// and up to `max_traits` traits of every type.
 pub fn identity(rng: &mut SmallRng, max_traits: usize) -> (String, Vec<(String, Value)>) {
     let identifier = if rng.gen_bool(0.6) {
-        IDENTIFIERS.choose(rng).copied().unwrap_or("alice").to_string()
+        IDENTIFIERS
+            .choose(rng)
+            .copied()
+            .unwrap_or("alice")
+            .to_string()
     } else {
         format!("user-{}", rng.gen_range(0..100_000))
     };
     let count = rng.gen_range(0..=max_traits);
     let mut keys: Vec<&str> = TRAIT_KEYS.to_vec();
     keys.shuffle(rng);
-    let traits = keys.into_iter().take(count).map(|k| (k.to_string(), trait_value(rng))).collect();
+    let traits = keys
+        .into_iter()
+        .take(count)
+        .map(|k| (k.to_string(), trait_value(rng)))
+        .collect();
     (identifier, traits)
 }

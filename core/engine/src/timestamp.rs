@@ -74,7 +74,8 @@ impl Timestamp {
                             return None;
                         }
                         let digits = &text[start..end.min(start + 6)];
-                        fraction = digits.parse::<i64>().ok()? * 10_i64.pow(6 - digits.len() as u32);
+                        fraction =
+                            digits.parse::<i64>().ok()? * 10_i64.pow(6 - digits.len() as u32);
                         i = end;
                     }
                 }
@@ -150,11 +151,22 @@ impl Timestamp {
         let day: i64 = parts[1].parse().ok()?;
         let month = MONTH_NAMES.iter().position(|m| *m == parts[2])? as i64 + 1;
         let year: i64 = parts[3].parse().ok()?;
-        let hms: Vec<i64> = parts[4].split(':').map(str::parse).collect::<Result<_, _>>().ok()?;
-        if hms.len() != 3 || day < 1 || day > days_in_month(year, month) || hms[0] > 23 || hms[1] > 59 || hms[2] > 60 {
+        let hms: Vec<i64> = parts[4]
+            .split(':')
+            .map(str::parse)
+            .collect::<Result<_, _>>()
+            .ok()?;
+        if hms.len() != 3
+            || day < 1
+            || day > days_in_month(year, month)
+            || hms[0] > 23
+            || hms[1] > 59
+            || hms[2] > 60
+        {
             return None;
         }
-        let seconds = days_from_civil(year, month, day) * 86_400 + hms[0] * 3600 + hms[1] * 60 + hms[2];
+        let seconds =
+            days_from_civil(year, month, day) * 86_400 + hms[0] * 3600 + hms[1] * 60 + hms[2];
         Some(Timestamp::from_unix_seconds(seconds))
     }
 }
@@ -205,10 +217,22 @@ mod tests {
         let t = Timestamp::parse_iso8601("2025-11-16T13:28:31.244331+00:00").unwrap();
         assert_eq!(t.0, 1_763_299_711_244_331);
         assert_eq!(t.to_iso8601(), "2025-11-16T13:28:31.244331+00:00");
-        assert_eq!(Timestamp::parse_iso8601("2025-11-16T14:28:31.244331+01:00"), Some(t));
-        assert_eq!(Timestamp::parse_iso8601("2025-11-16T13:28:31.244331Z"), Some(t));
+        assert_eq!(
+            Timestamp::parse_iso8601("2025-11-16T14:28:31.244331+01:00"),
+            Some(t)
+        );
+        assert_eq!(
+            Timestamp::parse_iso8601("2025-11-16T13:28:31.244331Z"),
+            Some(t)
+        );
         assert_eq!(Timestamp::parse_iso8601("1970-01-01"), Some(Timestamp(0)));
-        for bad in ["", "2025-13-01", "2025-02-30T00:00:00", "2025-11-16T25:00:00", "yesterday"] {
+        for bad in [
+            "",
+            "2025-13-01",
+            "2025-02-30T00:00:00",
+            "2025-11-16T25:00:00",
+            "yesterday",
+        ] {
             assert_eq!(Timestamp::parse_iso8601(bad), None, "{bad}");
         }
     }
@@ -217,7 +241,13 @@ mod tests {
     fn http_dates_round_trip() {
         let t = Timestamp::from_unix_seconds(784_111_777);
         assert_eq!(t.to_http_date(), "Sun, 06 Nov 1994 08:49:37 GMT");
-        assert_eq!(Timestamp::parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(t));
-        assert_eq!(Timestamp::parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), None);
+        assert_eq!(
+            Timestamp::parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(t)
+        );
+        assert_eq!(
+            Timestamp::parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"),
+            None
+        );
     }
 }

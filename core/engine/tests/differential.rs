@@ -33,7 +33,10 @@ fn reference_python() -> PathBuf {
         return PathBuf::from(python);
     }
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/reference-venv.sh");
-    let output = Command::new("bash").arg(&script).output().expect("run scripts/reference-venv.sh");
+    let output = Command::new("bash")
+        .arg(&script)
+        .output()
+        .expect("run scripts/reference-venv.sh");
     assert!(
         output.status.success(),
         "could not create the reference virtualenv: {}",
@@ -69,7 +72,9 @@ fn generate(seed: u64) -> Vec<Case> {
                 multivariate_share: 0.35,
             };
             let document = synthetic::document(&mut rng, &shape);
-            let identities = (0..IDENTITIES_PER_DOCUMENT).map(|_| synthetic::identity(&mut rng, 7)).collect();
+            let identities = (0..IDENTITIES_PER_DOCUMENT)
+                .map(|_| synthetic::identity(&mut rng, 7))
+                .collect();
             Case {
                 document: serde_json::to_string(&document).expect("serialises"),
                 identities,
@@ -87,7 +92,8 @@ fn results_equal_the_python_reference_engine() {
     let out_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
     let input_path = out_dir.join(format!("differential-{seed}.jsonl"));
     {
-        let mut input = std::io::BufWriter::new(std::fs::File::create(&input_path).expect("create input"));
+        let mut input =
+            std::io::BufWriter::new(std::fs::File::create(&input_path).expect("create input"));
         for case in &cases {
             let identities: Vec<Value> = case
                 .identities
@@ -97,8 +103,13 @@ fn results_equal_the_python_reference_engine() {
                     json!({"identifier": identifier, "traits": traits})
                 })
                 .collect();
-            writeln!(input, "{{\"document\":{},\"identities\":{}}}", case.document, Value::Array(identities))
-                .expect("write input");
+            writeln!(
+                input,
+                "{{\"document\":{},\"identities\":{}}}",
+                case.document,
+                Value::Array(identities)
+            )
+            .expect("write input");
         }
     }
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/reference/evaluate.py");
@@ -116,15 +127,23 @@ fn results_equal_the_python_reference_engine() {
     let mut compared = 0;
     let mut mismatches = Vec::new();
     for (index, (case, line)) in cases.iter().zip(output.stdout.lines()).enumerate() {
-        let expected: Vec<Value> = serde_json::from_str(&line.expect("utf-8 output")).expect("reference JSON");
-        let document = EnvironmentDocument::parse(case.document.as_bytes()).expect("generated documents parse");
+        let expected: Vec<Value> =
+            serde_json::from_str(&line.expect("utf-8 output")).expect("reference JSON");
+        let document = EnvironmentDocument::parse(case.document.as_bytes())
+            .expect("generated documents parse");
         let environment = CompiledEnvironment::from_document(&document).expect("compiles");
         let identities = std::iter::once(None).chain(case.identities.iter().map(Some));
         for (identity, expected) in identities.zip(&expected) {
             let actual = match identity {
                 Some((identifier, traits)) => {
-                    let identity = Identity { identifier, key: None, traits };
-                    environment.evaluate(Some(&identity)).to_result_json(&environment)
+                    let identity = Identity {
+                        identifier,
+                        key: None,
+                        traits,
+                    };
+                    environment
+                        .evaluate(Some(&identity))
+                        .to_result_json(&environment)
                 }
                 None => environment.evaluate(None).to_result_json(&environment),
             };
@@ -147,7 +166,11 @@ fn results_equal_the_python_reference_engine() {
     );
     if !mismatches.is_empty() {
         let path = out_dir.join(format!("differential-failure-{seed}.json"));
-        std::fs::write(&path, serde_json::to_string_pretty(&mismatches).unwrap_or_default()).ok();
+        std::fs::write(
+            &path,
+            serde_json::to_string_pretty(&mismatches).unwrap_or_default(),
+        )
+        .ok();
         panic!(
             "results differ from the reference engine (seed {seed}); first mismatches written to {}",
             path.display()

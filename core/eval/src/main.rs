@@ -12,11 +12,17 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use flagedge_engine::{CompiledEnvironment, EnvironmentDocument, EvaluationContext, Identity, KeyKind};
+use flagedge_engine::{
+    CompiledEnvironment, EnvironmentDocument, EvaluationContext, Identity, KeyKind,
+};
 use serde_json::Value;
 
 #[derive(Parser)]
-#[command(name = "flagedge-eval", version, about = "Evaluate Flagsmith contexts and environment documents")]
+#[command(
+    name = "flagedge-eval",
+    version,
+    about = "Evaluate Flagsmith contexts and environment documents"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -67,49 +73,90 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Context { file, explain, check } => {
-            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
-            let (context, expected) = read_context(&text).with_context(|| format!("parsing {}", file.display()))?;
+        Command::Context {
+            file,
+            explain,
+            check,
+        } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let (context, expected) =
+                read_context(&text).with_context(|| format!("parsing {}", file.display()))?;
             let environment = CompiledEnvironment::from_context(&context)?;
-            let traits = context.identity.as_ref().map(|i| i.traits.0.clone()).unwrap_or_default();
-            let identity = context
+            let traits = context
                 .identity
                 .as_ref()
-                .map(|i| Identity { identifier: &i.identifier, key: i.key.as_deref(), traits: &traits });
+                .map(|i| i.traits.0.clone())
+                .unwrap_or_default();
+            let identity = context.identity.as_ref().map(|i| Identity {
+                identifier: &i.identifier,
+                key: i.key.as_deref(),
+                traits: &traits,
+            });
             if explain {
                 print!("{}", environment.explain(identity.as_ref()));
                 return Ok(ExitCode::SUCCESS);
             }
-            let result = environment.evaluate(identity.as_ref()).to_result_json(&environment);
+            let result = environment
+                .evaluate(identity.as_ref())
+                .to_result_json(&environment);
             println!("{}", serde_json::to_string_pretty(&result)?);
             if check {
-                let Some(expected) = expected else { bail!("--check needs a file with a \"result\"") };
+                let Some(expected) = expected else {
+                    bail!("--check needs a file with a \"result\"")
+                };
                 if expected != result {
-                    eprintln!("differs from the expected result:\n{}", serde_json::to_string_pretty(&expected)?);
+                    eprintln!(
+                        "differs from the expected result:\n{}",
+                        serde_json::to_string_pretty(&expected)?
+                    );
                     return Ok(ExitCode::FAILURE);
                 }
                 eprintln!("matches the expected result");
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Document { file, identifier, traits, server_key, explain } => {
-            let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-            let document = EnvironmentDocument::parse(&bytes).with_context(|| format!("parsing {}", file.display()))?;
+        Command::Document {
+            file,
+            identifier,
+            traits,
+            server_key,
+            explain,
+        } => {
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let document = EnvironmentDocument::parse(&bytes)
+                .with_context(|| format!("parsing {}", file.display()))?;
             let environment = CompiledEnvironment::from_document(&document)?;
-            let traits = traits.iter().map(|t| parse_trait(t)).collect::<Result<Vec<_>>>()?;
+            let traits = traits
+                .iter()
+                .map(|t| parse_trait(t))
+                .collect::<Result<Vec<_>>>()?;
             if identifier.is_none() && !traits.is_empty() {
                 bail!("--trait needs --identifier");
             }
-            let identity = identifier.as_deref().map(|identifier| Identity { identifier, key: None, traits: &traits });
+            let identity = identifier.as_deref().map(|identifier| Identity {
+                identifier,
+                key: None,
+                traits: &traits,
+            });
             if explain {
                 print!("{}", environment.explain(identity.as_ref()));
                 return Ok(ExitCode::SUCCESS);
             }
-            let key = if server_key { KeyKind::Server } else { KeyKind::Client };
+            let key = if server_key {
+                KeyKind::Server
+            } else {
+                KeyKind::Client
+            };
             let flags: Value = match &identity {
                 Some(identity) => {
                     let mut body = Vec::new();
-                    environment.evaluate(Some(identity)).write_flags_json(&environment, key, &mut body);
+                    environment.evaluate(Some(identity)).write_flags_json(
+                        &environment,
+                        key,
+                        &mut body,
+                    );
                     serde_json::from_slice(&body)?
                 }
                 None => serde_json::from_slice(environment.environment_flags_json(key))?,
@@ -133,7 +180,9 @@ fn read_context(text: &str) -> Result<(EvaluationContext, Option<Value>)> {
 }
 
 fn parse_trait(text: &str) -> Result<(String, Value)> {
-    let Some((key, value)) = text.split_once('=') else { bail!("a trait is KEY=VALUE, got {text:?}") };
+    let Some((key, value)) = text.split_once('=') else {
+        bail!("a trait is KEY=VALUE, got {text:?}")
+    };
     let value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_string()));
     Ok((key.to_string(), value))
 }

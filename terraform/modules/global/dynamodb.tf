@@ -1,0 +1,133 @@
+# The three DynamoDB tables, laid out as Flagsmith's Edge API lays them out (SPEC §6), as
+# global tables: one replica per entry of var.replicas, each encrypted with that region's
+# key. Streams are required by global tables (version 2019.11.21).
+
+locals {
+  primary_kms_key_arn = module.primary_storage.kms_key_arn
+}
+
+resource "aws_dynamodb_table" "documents" {
+  #checkov:skip=CKV2_AWS_16:On-demand (PAY_PER_REQUEST) capacity scales by itself; auto scaling applies to provisioned tables only.
+  name                        = var.documents_table_name
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = "api_key"
+  stream_enabled              = true
+  stream_view_type            = "NEW_AND_OLD_IMAGES"
+  deletion_protection_enabled = var.table_deletion_protection
+
+  attribute {
+    name = "api_key"
+    type = "S"
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = local.primary_kms_key_arn
+  }
+
+  dynamic "replica" {
+    for_each = var.replicas
+    content {
+      region_name            = replica.key
+      kms_key_arn            = replica.value.kms_key_arn
+      point_in_time_recovery = true
+      propagate_tags         = true
+    }
+  }
+
+  tags = merge(var.tags, { Name = var.documents_table_name })
+}
+
+resource "aws_dynamodb_table" "server_keys" {
+  #checkov:skip=CKV2_AWS_16:On-demand (PAY_PER_REQUEST) capacity scales by itself; auto scaling applies to provisioned tables only.
+  name                        = var.server_keys_table_name
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = "key"
+  stream_enabled              = true
+  stream_view_type            = "NEW_AND_OLD_IMAGES"
+  deletion_protection_enabled = var.table_deletion_protection
+
+  attribute {
+    name = "key"
+    type = "S"
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = local.primary_kms_key_arn
+  }
+
+  dynamic "replica" {
+    for_each = var.replicas
+    content {
+      region_name            = replica.key
+      kms_key_arn            = replica.value.kms_key_arn
+      point_in_time_recovery = true
+      propagate_tags         = true
+    }
+  }
+
+  tags = merge(var.tags, { Name = var.server_keys_table_name })
+}
+
+resource "aws_dynamodb_table" "identities" {
+  #checkov:skip=CKV2_AWS_16:On-demand (PAY_PER_REQUEST) capacity scales by itself; auto scaling applies to provisioned tables only.
+  name                        = var.identities_table_name
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = "composite_key"
+  stream_enabled              = true
+  stream_view_type            = "NEW_AND_OLD_IMAGES"
+  deletion_protection_enabled = var.table_deletion_protection
+
+  attribute {
+    name = "composite_key"
+    type = "S"
+  }
+
+  attribute {
+    name = "environment_api_key"
+    type = "S"
+  }
+
+  attribute {
+    name = "identifier"
+    type = "S"
+  }
+
+  # Lists and searches identities of one environment (Flagsmith pages it by 1000).
+  global_secondary_index {
+    name            = "environment_api_key-identifier-index"
+    hash_key        = "environment_api_key"
+    range_key       = "identifier"
+    projection_type = "ALL"
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = local.primary_kms_key_arn
+  }
+
+  dynamic "replica" {
+    for_each = var.replicas
+    content {
+      region_name            = replica.key
+      kms_key_arn            = replica.value.kms_key_arn
+      point_in_time_recovery = true
+      propagate_tags         = true
+    }
+  }
+
+  tags = merge(var.tags, { Name = var.identities_table_name })
+}
