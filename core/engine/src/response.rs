@@ -90,17 +90,39 @@ impl Evaluation {
             .then(|| env.states[outcome.state as usize].json_for(option_index(outcome.variant)))
     }
 
-    /// The visible flags' feature names, for counting evaluations.
-    pub fn visible_feature_names<'e>(
+    /// Indices of the flags this key is shown, for counting evaluations.
+    pub fn visible_features<'e>(
         &'e self,
         env: &'e CompiledEnvironment,
         key: KeyKind,
-    ) -> impl Iterator<Item = &'e str> + 'e {
+    ) -> impl Iterator<Item = usize> + 'e {
         self.flags
             .iter()
             .enumerate()
             .filter(move |(i, o)| env.visible(*i, o, key))
-            .map(move |(i, _)| &*env.features[i].name)
+            .map(|(i, _)| i)
+    }
+}
+
+impl CompiledEnvironment {
+    /// A feature's index by name.
+    pub fn feature_index(&self, name: &str) -> Option<usize> {
+        self.feature_index.get(name).map(|&i| i as usize)
+    }
+
+    /// A feature's name by index.
+    pub fn feature_name(&self, index: usize) -> &str {
+        &self.features[index].name
+    }
+
+    /// Whether the environment flags response shows this feature to this key.
+    pub fn environment_flag_visible(&self, index: usize, key: KeyKind) -> bool {
+        self.visible(index, &self.environment_flags[index], key)
+    }
+
+    /// Whether a key of this kind may see the feature at all (server-key-only filter).
+    pub fn feature_visible_to(&self, index: usize, key: KeyKind) -> bool {
+        !(key == KeyKind::Client && self.features[index].server_key_only)
     }
 }
 

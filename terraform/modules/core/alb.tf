@@ -8,8 +8,6 @@ locals {
 }
 
 resource "aws_lb" "this" {
-  #checkov:skip=CKV2_AWS_28:Internal load balancer, reachable only from the sync networks by security group; WAF adds nothing there.
-  #checkov:skip=CKV_AWS_91:Access logs are optional (alb_access_logs_bucket) because they need a bucket with the ELB log-delivery policy.
   name                       = "${var.name}-core"
   internal                   = true
   load_balancer_type         = "application"
@@ -39,7 +37,6 @@ resource "aws_lb" "this" {
 }
 
 resource "aws_lb_target_group" "core" {
-  #checkov:skip=CKV_AWS_378:TLS ends at the internal load balancer; the hop to the tasks stays inside the VPC, locked down by security groups.
   name                 = "${var.name}-core"
   port                 = local.core_port
   protocol             = "HTTP"

@@ -7,7 +7,6 @@ locals {
 }
 
 resource "aws_dynamodb_table" "documents" {
-  #checkov:skip=CKV2_AWS_16:On-demand (PAY_PER_REQUEST) capacity scales by itself; auto scaling applies to provisioned tables only.
   name                        = var.documents_table_name
   billing_mode                = "PAY_PER_REQUEST"
   hash_key                    = "api_key"
@@ -40,10 +39,16 @@ resource "aws_dynamodb_table" "documents" {
   }
 
   tags = merge(var.tags, { Name = var.documents_table_name })
+
+  lifecycle {
+    precondition {
+      condition     = !contains(keys(var.replicas), data.aws_region.current.name)
+      error_message = "var.replicas lists the primary region (this module's provider region); list replica regions only."
+    }
+  }
 }
 
 resource "aws_dynamodb_table" "server_keys" {
-  #checkov:skip=CKV2_AWS_16:On-demand (PAY_PER_REQUEST) capacity scales by itself; auto scaling applies to provisioned tables only.
   name                        = var.server_keys_table_name
   billing_mode                = "PAY_PER_REQUEST"
   hash_key                    = "key"
@@ -79,7 +84,6 @@ resource "aws_dynamodb_table" "server_keys" {
 }
 
 resource "aws_dynamodb_table" "identities" {
-  #checkov:skip=CKV2_AWS_16:On-demand (PAY_PER_REQUEST) capacity scales by itself; auto scaling applies to provisioned tables only.
   name                        = var.identities_table_name
   billing_mode                = "PAY_PER_REQUEST"
   hash_key                    = "composite_key"

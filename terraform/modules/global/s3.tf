@@ -119,7 +119,8 @@ resource "aws_s3_bucket_replication_configuration" "documents" {
 
       filter {}
 
-      # Sync deletes a document when its environment is deleted; replicas follow.
+      # Delete markers follow the primary, so a replica never serves a document that is
+      # gone from the primary.
       delete_marker_replication {
         status = "Enabled"
       }

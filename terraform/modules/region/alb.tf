@@ -7,8 +7,7 @@ locals {
 }
 
 resource "aws_lb" "this" {
-  #checkov:skip=CKV2_AWS_28:WAF is optional (waf_web_acl_arn); the edge API is read-mostly, key-authenticated and rate-limited per key by the edge itself.
-  #checkov:skip=CKV_AWS_91:Access logs are optional (alb_access_logs_bucket) because they need a bucket with the ELB log-delivery policy that an operator may already run.
+  #checkov:skip=CKV2_AWS_76:The WAF web ACL is optional and supplied by the operator (var.waf_web_acl_arn), who chooses its rule groups, including the Log4j AMR; the edge is Rust and runs no Java.
   name                       = "${var.name}-edge"
   internal                   = false
   load_balancer_type         = "application"
@@ -53,7 +52,6 @@ resource "aws_wafv2_web_acl_association" "this" {
 }
 
 resource "aws_lb_target_group" "edge" {
-  #checkov:skip=CKV_AWS_378:TLS ends at the load balancer; the hop to the tasks stays inside the VPC, locked down by security groups.
   name                 = "${var.name}-edge"
   port                 = local.edge_port
   protocol             = "HTTP"

@@ -2,7 +2,11 @@
 # subnets for the tasks, NAT egress, gateway endpoints for S3 and DynamoDB, flow logs) or an
 # existing one given by ID. Everything else in the module reads local.vpc_id and friends.
 
+# Looked up only when availability_zones is not given.
 data "aws_availability_zones" "available" {
+  #checkov:skip=CKV_AWS_394:Only the first two zone names (sorted) are used, and only when var.availability_zones is empty; a newly added zone sorts after them and cannot change the set. Pin zones with var.availability_zones.
+  count = length(var.availability_zones) > 0 ? 0 : 1
+
   state = "available"
 }
 
@@ -12,7 +16,7 @@ data "aws_vpc" "existing" {
 }
 
 locals {
-  azs = length(var.availability_zones) > 0 ? slice(var.availability_zones, 0, 2) : slice(data.aws_availability_zones.available.names, 0, 2)
+  azs = length(var.availability_zones) > 0 ? slice(var.availability_zones, 0, 2) : slice(data.aws_availability_zones.available[0].names, 0, 2)
 
   nat_count = var.create_vpc ? (var.single_nat_gateway ? 1 : 2) : 0
 

@@ -33,6 +33,11 @@ variable "availability_zones" {
   type        = list(string)
   description = "Two AZs for the created subnets. Empty: the first two available AZs of the region."
   default     = []
+
+  validation {
+    condition     = length(var.availability_zones) == 0 || length(var.availability_zones) >= 2
+    error_message = "availability_zones must be empty or list at least two zones (only the first two are used)."
+  }
 }
 
 variable "single_nat_gateway" {

@@ -90,8 +90,8 @@ resource "aws_kms_alias" "this" {
 # ---------------------------------------------------------------------------------------
 
 resource "aws_s3_bucket" "this" {
-  #checkov:skip=CKV_AWS_18:Server access logs would need a further bucket per region; document reads and writes are audited with CloudTrail data events instead.
-  #checkov:skip=CKV_AWS_144:Cross-region replication is configured by the global module on the primary bucket (aws_s3_bucket_replication_configuration.documents); replica buckets are its destinations.
+  #checkov:skip=CKV_AWS_18:Server access logs would need a further log bucket per region (itself unlogged); audit object access with account-level CloudTrail S3 data events.
+  #checkov:skip=CKV_AWS_144:Replica-region buckets are replication destinations; the primary bucket's replication is configured by the global module (aws_s3_bucket_replication_configuration.documents).
   #checkov:skip=CKV2_AWS_62:Nothing consumes bucket events: edges poll the manifest, so event notifications would be unused.
   bucket        = local.bucket_name
   force_destroy = var.force_destroy

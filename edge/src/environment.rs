@@ -1,0 +1,205 @@
+//! One environment as the edge serves it: the compiled document plus every
+//! response body that does not depend on the request, prepared once per revision.
+//!
+//! The environment flags (per key kind) and the document are kept as bytes,
+//! gzipped and hashed into ETags here, so a poller's `GET /flags/` is a key
+//! lookup, an ETag comparison and a reference-counted copy.
+
+use std::io::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use flagedge_engine::{CompiledEnvironment, EnvironmentDocument, KeyKind, Timestamp};
+use http::HeaderValue;
+use sha2::{Digest, Sha256};
+
+use crate::analytics::Counters;
+
+/// Bodies below this size are not worth compressing.
+pub const GZIP_MIN_BYTES: usize = 1000;
+
+/// A response body in every form a client may ask for.
+#[derive(Debug)]
+pub struct Body {
+    /// The JSON.
+    pub plain: Bytes,
+    /// The JSON gzipped, when that is worth it.
+    pub gzip: Option<Bytes>,
+    /// A strong ETag of the JSON.
+    pub etag: HeaderValue,
+}
+
+impl Body {
+    /// Prepares a body: gzip (when large enough) and ETag.
+    pub fn new(plain: Bytes) -> Body {
+        let digest = Sha256::digest(&plain);
+        let etag = format!("\"{}\"", hex(&digest[..12]));
+        Body {
+            gzip: (plain.len() >= GZIP_MIN_BYTES).then(|| gzip(&plain)),
+            etag: HeaderValue::from_str(&etag).unwrap_or(HeaderValue::from_static("\"0\"")),
+            plain,
+        }
+    }
+}
+
+/// Compresses with gzip (a fast level: bodies are compressed once per revision
+/// or once per cached identity, and latency matters more than the last byte).
+pub fn gzip(data: &[u8]) -> Bytes {
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(data.len() / 3),
+        flate2::Compression::new(6),
+    );
+    // Writing into a Vec cannot fail.
+    let _ = encoder.write_all(data);
+    Bytes::from(encoder.finish().unwrap_or_default())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What orders two documents of one environment: flagedge's revision when both
+/// carry one, else `updated_at`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DocumentVersion {
+    /// flagedge's revision counter.
+    pub revision: Option<u64>,
+    /// The document's `updated_at`.
+    pub updated_at: Option<Timestamp>,
+}
+
+impl DocumentVersion {
+    /// Whether `self` is strictly older than `other` (unknown orders are not older).
+    pub fn is_older_than(&self, other: &DocumentVersion) -> bool {
+        match (self.revision, other.revision) {
+            (Some(a), Some(b)) => a < b,
+            _ => match (self.updated_at, other.updated_at) {
+                (Some(a), Some(b)) => a < b,
+                _ => false,
+            },
+        }
+    }
+}
+
+/// A compiled environment with its prepared responses.
+#[derive(Debug)]
+pub struct ServedEnvironment {
+    /// The engine's view.
+    pub compiled: CompiledEnvironment,
+    /// The document, as received.
+    pub document: Body,
+    /// `GET /flags/` bodies, by key kind.
+    pub flags: [Body; 2],
+    /// `X-Flagsmith-Document-Updated-At` (epoch seconds).
+    pub updated_at_header: HeaderValue,
+    /// `Last-Modified`, when the document has `updated_at`.
+    pub last_modified: Option<HeaderValue>,
+    /// The document's order.
+    pub version: DocumentVersion,
+    /// SHA-256 of the document bytes: identical documents are not swapped.
+    pub digest: [u8; 32],
+    /// Evaluation and API-call counters (drained into analytics batches).
+    pub counters: Counters,
+    /// When a source last confirmed this document current (ms since the epoch).
+    confirmed_at_ms: AtomicU64,
+}
+
+/// Why a document could not be served.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// It does not parse.
+    #[error("invalid document: {0}")]
+    Parse(#[from] flagedge_engine::ParseError),
+    /// It does not compile.
+    #[error("document does not compile: {0}")]
+    Compile(#[from] flagedge_engine::CompileError),
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl ServedEnvironment {
+    /// Parses, compiles and prepares a document (CPU work: call off the async workers).
+    pub fn load(bytes: Bytes) -> Result<ServedEnvironment, LoadError> {
+        let document = EnvironmentDocument::parse(&bytes)?;
+        let compiled = CompiledEnvironment::from_document(&document)?;
+        let updated_at = compiled.meta().updated_at;
+        let updated_at_header = updated_at
+            .map(|t| {
+                HeaderValue::from_str(&flagedge_engine::python::float_repr(t.epoch_seconds_f64()))
+            })
+            .and_then(Result::ok)
+            .unwrap_or(HeaderValue::from_static("0"));
+        let flags = [KeyKind::Client, KeyKind::Server].map(|kind| {
+            Body::new(Bytes::copy_from_slice(
+                compiled.environment_flags_json(kind),
+            ))
+        });
+        let feature_count = compiled.feature_count();
+        Ok(ServedEnvironment {
+            version: DocumentVersion {
+                revision: compiled.meta().revision,
+                updated_at,
+            },
+            last_modified: updated_at.and_then(|t| HeaderValue::from_str(&t.to_http_date()).ok()),
+            updated_at_header,
+            flags,
+            digest: Sha256::digest(&bytes).into(),
+            document: Body::new(bytes),
+            counters: Counters::new(feature_count),
+            confirmed_at_ms: AtomicU64::new(now_ms()),
+            compiled,
+        })
+    }
+
+    /// The client-side key.
+    pub fn client_key(&self) -> &str {
+        &self.compiled.meta().api_key
+    }
+
+    /// Records that the source confirmed this document is current.
+    pub fn confirm(&self) {
+        self.confirmed_at_ms.store(now_ms(), Ordering::Relaxed);
+    }
+
+    /// When the source last confirmed the document.
+    pub fn confirmed_at(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(self.confirmed_at_ms.load(Ordering::Relaxed))
+    }
+
+    /// Seconds since the source last confirmed the document (the `Age` header).
+    pub fn age_seconds(&self) -> u64 {
+        now_ms().saturating_sub(self.confirmed_at_ms.load(Ordering::Relaxed)) / 1000
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_order_by_revision_then_time() {
+        let t = |s| Some(Timestamp::from_unix_seconds(s));
+        let v = |revision, updated_at| DocumentVersion {
+            revision,
+            updated_at,
+        };
+        assert!(v(Some(1), t(9)).is_older_than(&v(Some(2), t(1))));
+        assert!(!v(Some(2), t(1)).is_older_than(&v(Some(1), t(9))));
+        assert!(v(None, t(1)).is_older_than(&v(Some(2), t(2))));
+        assert!(!v(None, None).is_older_than(&v(None, t(2))));
+    }
+
+    #[test]
+    fn bodies_get_gzip_only_when_worth_it() {
+        assert!(Body::new(Bytes::from_static(b"[]")).gzip.is_none());
+        let large = Bytes::from(vec![b'a'; 5000]);
+        let body = Body::new(large);
+        assert!(body.gzip.as_ref().is_some_and(|g| g.len() < 200));
+        assert!(body.etag.to_str().unwrap().starts_with('"'));
+    }
+}

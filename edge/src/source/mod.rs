@@ -1,0 +1,109 @@
+//! Where documents come from. Every source delivers document bytes (and, where
+//! it knows them, server-side key pairs) to one [`Loader`], which validates,
+//! compiles (off the async workers), offers them to the snapshot under its swap
+//! rules, and persists what was swapped in.
+//!
+//! - `demo` — the example environments built into the binary;
+//! - `file` — a directory of documents, checked for changes;
+//! - `http` — a Flagsmith-compatible `/environment-document/` endpoint, polled.
+
+pub mod demo;
+pub mod file;
+pub mod http;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::config::KeyPair;
+use crate::environment::{LoadError, ServedEnvironment};
+use crate::persist::Persistence;
+use crate::snapshot::{Offer, Store};
+
+/// Validates, compiles and offers documents; persists what is swapped in.
+#[derive(Clone)]
+pub struct Loader {
+    /// The snapshot.
+    pub store: Arc<Store>,
+    persistence: Option<Persistence>,
+    /// Key pairs from the configuration and from the source, combined.
+    pairs: Arc<std::sync::Mutex<(Vec<KeyPair>, Vec<KeyPair>)>>,
+}
+
+/// `server-keys.json` in a documents directory (edge-proxy's field name).
+#[derive(serde::Deserialize)]
+pub struct ServerKeysFile {
+    /// The pairs.
+    pub environment_key_pairs: Vec<KeyPair>,
+}
+
+impl Loader {
+    /// A loader writing to `store` and, if given, persisting.
+    pub fn new(store: Arc<Store>, persistence: Option<Persistence>) -> Loader {
+        Loader {
+            store,
+            persistence,
+            pairs: Default::default(),
+        }
+    }
+
+    /// Loads and offers a document; `source` names the origin in logs and metrics.
+    pub async fn offer(&self, bytes: Bytes, source: &'static str) -> Result<Offer, LoadError> {
+        let kept = bytes.clone();
+        let loaded = tokio::task::spawn_blocking(move || ServedEnvironment::load(bytes))
+            .await
+            .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()));
+        let environment = match loaded {
+            Ok(environment) => environment,
+            Err(error) => {
+                metrics::counter!("flagedge_source_errors_total", "source" => source, "kind" => "invalid").increment(1);
+                metrics::counter!("flagedge_documents_rejected_total", "reason" => "invalid")
+                    .increment(1);
+                return Err(error);
+            }
+        };
+        let client_key = environment.client_key().to_string();
+        let offer = self.store.offer(environment);
+        if offer == Offer::Swapped {
+            if let Some(persistence) = self.persistence.clone() {
+                let saved = tokio::task::spawn_blocking(move || {
+                    persistence.save_document(&client_key, &kept)
+                })
+                .await;
+                if let Ok(Err(error)) = saved {
+                    tracing::warn!(%error, "could not persist a document");
+                }
+            }
+        }
+        Ok(offer)
+    }
+
+    /// Replaces the key pairs that come from the configuration.
+    pub fn set_config_key_pairs(&self, pairs: Vec<KeyPair>) {
+        let combined = {
+            let mut both = self.pairs.lock().unwrap_or_else(|p| p.into_inner());
+            both.0 = pairs;
+            [both.0.clone(), both.1.clone()].concat()
+        };
+        self.apply_key_pairs(combined);
+    }
+
+    /// Replaces the key pairs that come from the source (a keys file, a table).
+    pub fn set_source_key_pairs(&self, pairs: Vec<KeyPair>) {
+        let combined = {
+            let mut both = self.pairs.lock().unwrap_or_else(|p| p.into_inner());
+            both.1 = pairs;
+            [both.0.clone(), both.1.clone()].concat()
+        };
+        self.apply_key_pairs(combined);
+    }
+
+    fn apply_key_pairs(&self, pairs: Vec<KeyPair>) {
+        if let Some(persistence) = &self.persistence {
+            if let Err(error) = persistence.save_key_pairs(&pairs) {
+                tracing::warn!(%error, "could not persist the server-side keys");
+            }
+        }
+        self.store.set_key_pairs(pairs);
+    }
+}
