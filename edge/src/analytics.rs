@@ -210,7 +210,7 @@ pub enum Sink {
     /// An HTTP endpoint (flagedge-sync's ingest).
     Http {
         /// The client.
-        client: HttpClient,
+        client: Box<HttpClient>,
         /// The URL.
         url: http::Uri,
         /// Bearer token.
@@ -236,7 +236,7 @@ impl Sink {
             AnalyticsSinkKind::None => Sink::None,
             AnalyticsSinkKind::Log => Sink::Log,
             AnalyticsSinkKind::Http => Sink::Http {
-                client,
+                client: Box::new(client),
                 url: config
                     .analytics_url
                     .as_deref()

@@ -1,0 +1,693 @@
+//! The SDK API over real HTTP: every endpoint, status code and error path.
+
+mod support;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Method, StatusCode};
+use serde_json::json;
+use support::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn environment_flags_with_and_without_trailing_slash() {
+    let edge = start(file_options(&shop_dir("flags"))).await;
+    for path in ["/api/v1/flags/", "/api/v1/flags"] {
+        let reply = get(edge.address, path, SHOP_CLIENT).await;
+        assert_eq!(reply.status, StatusCode::OK, "{path}");
+        let flags = reply.json();
+        let names: Vec<&str> = flags
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["feature"]["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            ["new_checkout", "banner_text", "max_cart_items", "dark_mode"]
+        );
+        assert!(reply.header("etag").is_some());
+        assert_eq!(
+            reply.header("x-flagsmith-document-updated-at"),
+            Some("1795338000.0")
+        );
+        assert!(reply.header("age").is_some());
+    }
+    edge.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_key_only_features_never_reach_client_keys() {
+    let edge = start(file_options(&shop_dir("server-only"))).await;
+    let client = get(edge.address, "/api/v1/flags/", SHOP_CLIENT)
+        .await
+        .json();
+    let server = get(edge.address, "/api/v1/flags/", SHOP_SERVER)
+        .await
+        .json();
+    let has = |flags: &serde_json::Value| {
+        flags
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["feature"]["id"] == 105)
+    };
+    assert!(!has(&client));
+    assert!(has(&server));
+    let single = get(
+        edge.address,
+        "/api/v1/flags/?feature=payment_provider_secret_route",
+        SHOP_CLIENT,
+    )
+    .await;
+    assert_eq!(single.status, StatusCode::NOT_FOUND);
+    let identity = post_json(
+        edge.address,
+        "/api/v1/identities/",
+        SHOP_CLIENT,
+        &json!({"identifier": "a"}),
+    )
+    .await
+    .json();
+    assert!(!has(&identity["flags"]));
+    edge.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn single_feature_lookup() {
+    let edge = start(file_options(&shop_dir("feature"))).await;
+    let reply = get(
+        edge.address,
+        "/api/v1/flags/?feature=max_cart_items",
+        SHOP_CLIENT,
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.json()["feature_state_value"], 20);
+    let missing = get(edge.address, "/api/v1/flags/?feature=nope", SHOP_CLIENT).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert_eq!(missing.json()["detail"], "Given feature not found");
+    let identity = get(
+        edge.address,
+        "/api/v1/identities/?identifier=vip%40example.com&feature=max_cart_items",
+        SHOP_CLIENT,
+    )
+    .await;
+    assert_eq!(
+        identity.json()["feature_state_value"],
+        1000,
+        "identity override from the document"
+    );
+    edge.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_are_checked() {
+    let edge = start(file_options(&shop_dir("keys"))).await;
+    let missing = send(
+        edge.address,
+        Method::GET,
+        "/api/v1/flags/",
+        &[],
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!(missing.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        missing.json()["detail"],
+        "Invalid or missing Environment Key"
+    );
+    assert_eq!(
+        get(edge.address, "/api/v1/flags/", "wrong").await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        get(edge.address, "/api/v1/flags/", &SHOP_CLIENT[..5])
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    let document = get(edge.address, "/api/v1/environment-document/", SHOP_CLIENT).await;
+    assert_eq!(
+        document.status,
+        StatusCode::FORBIDDEN,
+        "client keys never get the document"
+    );
+    assert!(
+        document.json()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("server-side key")
+    );
+    edge.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn environment_document_is_conditional() {
+    let edge = start(file_options(&shop_dir("document"))).await;
+    let reply = get(edge.address, "/api/v1/environment-document", SHOP_SERVER).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(
+        reply.json(),
+        serde_json::from_str::<serde_json::Value>(SHOP).unwrap()
+    );
+    let etag = reply.header("etag").unwrap().to_string();
+    let last_modified = reply.header("last-modified").unwrap().to_string();
+    assert_eq!(last_modified, "Sun, 22 Nov 2026 09:00:00 GMT");
+    let by_etag = send(
+        edge.address,
+        Method::GET,
+        "/api/v1/environment-document/",
+        &[("x-environment-key", SHOP_SERVER), ("if-none-match", &etag)],
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!(by_etag.status, StatusCode::NOT_MODIFIED);
+    assert!(by_etag.body.is_empty());
+    let by_date = send(
+        edge.address,
+        Method::GET,
+        "/api/v1/environment-document/",
+        &[
+            ("x-environment-key", SHOP_SERVER),
+            ("if-modified-since", &last_modified),
+        ],
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!(by_date.status, StatusCode::NOT_MODIFIED);
+    let older = send(
+        edge.address,
+        Method::GET,
+        "/api/v1/environment-document/",
+        &[
+            ("x-environment-key", SHOP_SERVER),
+            ("if-modified-since", "Sat, 21 Nov 2026 09:00:00 GMT"),
+        ],
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!(older.status, StatusCode::OK);
+    let flags_etag = get(edge.address, "/api/v1/flags/", SHOP_CLIENT)
+        .await
+        .header("etag")
+        .unwrap()
+        .to_string();
+    let revalidated = send(
+        edge.address,
+        Method::GET,
+        "/api/v1/flags/",
+        &[
+            ("x-environment-key", SHOP_CLIENT),
+            ("if-none-match", &flags_etag),
+        ],
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!(revalidated.status, StatusCode::NOT_MODIFIED);
+    edge.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identities_follow_flagsmith_semantics() {
+    let edge = start(file_options(&shop_dir("identities"))).await;
+    let body = json!({"identifier": "alice", "traits": [
+        {"trait_key": "plan", "trait_value": "pro"},
+        {"trait_key": "age", "trait_value": 42},
+        {"trait_key": "gone", "trait_value": null},
+        {"trait_key": "email", "trait_value": "a@x.io", "transient": true},
+    ]});
+    let reply = post_json(edge.address, "/api/v1/identities/", SHOP_CLIENT, &body).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let identity = reply.json();
+    assert_eq!(identity["identifier"], "alice");
+    let checkout = identity["flags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["feature"]["name"] == "new_checkout")
+        .unwrap();
+    assert_eq!(
+        checkout["feature_state_value"], "v2",
+        "the pro segment matched"
+    );
+    assert_eq!(checkout["enabled"], true);
+    let trait_keys: Vec<&str> = identity["traits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["trait_key"].as_str().unwrap())
+        .collect();
+    assert_eq!(trait_keys, ["plan", "age", "email"], "nulls are not traits");
+    // Without an identity store, GET evaluates with no traits (as edge-proxy).
+    let stored = get(
+        edge.address,
+        "/api/v1/identities/?identifier=alice",
+        SHOP_CLIENT,
+    )
+    .await
+    .json();
+    assert_eq!(stored["traits"], json!([]));
+    // The same identity and traits twice give the same (cached) answer.
+    let again = post_json(edge.address, "/api/v1/identities/", SHOP_CLIENT, &body)
+        .await
+        .json();
+    assert_eq!(again, identity);
+    edge.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identity_errors_are_clear() {
+    let edge = start(Options {
+        max_body_bytes: Some(4096),
+        ..file_options(&shop_dir("identity-errors"))
+    })
+    .await;
+    let address = edge.address;
+    let post = |body: &'static str, content_type: &'static str| async move {
+        send(
+            address,
+            Method::POST,
+            "/api/v1/identities/",
+            &[
+                ("x-environment-key", SHOP_CLIENT),
+                ("content-type", content_type),
+            ],
+            body,
+        )
+        .await
+    };
+    let malformed = post("{\"identifier\": ", "application/json").await;
+    assert_eq!(malformed.status, StatusCode::BAD_REQUEST);
+    assert!(
+        malformed.json()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("malformed JSON")
+    );
+    let wrong_type = post("identifier=x", "application/x-www-form-urlencoded").await;
+    assert_eq!(wrong_type.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let wrong_shape = post(
+        "{\"identifier\": \"a\", \"traits\": {\"a\": 1}}",
+        "application/json",
+    )
+    .await;
+    assert_eq!(wrong_shape.status, StatusCode::BAD_REQUEST);
+    let long = "x".repeat(2001);
+    let too_long = post_json(
+        address,
+        "/api/v1/identities/",
+        SHOP_CLIENT,
+        &json!({"identifier": "a", "traits": [{"trait_key": "k", "trait_value": long}]}),
+    )
+    .await;
+    assert_eq!(too_long.status, StatusCode::BAD_REQUEST);
+    assert!(too_long.json()["detail"].as_str().unwrap().contains("2000"));
+    let huge = send(
+        address,
+        Method::POST,
+        "/api/v1/identities/",
+        &[
+            ("x-environment-key", SHOP_CLIENT),
+            ("content-type", "application/json"),
+        ],
+        Bytes::from(format!("{{\"identifier\":\"{}\"}}", "y".repeat(10_000))),
+    )
+    .await;
+    assert_eq!(huge.status, StatusCode::PAYLOAD_TOO_LARGE);
+    let missing = get(address, "/api/v1/identities/", SHOP_CLIENT).await;
+    assert_eq!(missing.status, StatusCode::BAD_REQUEST);
+    assert!(
+        missing.json()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("Missing identifier")
+    );
+    let empty = post("", "application/json").await;
+    assert_eq!(empty.status, StatusCode::BAD_REQUEST);
+    // No identifier: a transient identity named after its traits.
+    let transient = post_json(
+        address,
+        "/api/v1/identities/",
+        SHOP_CLIENT,
+        &json!({"traits": [{"trait_key": "plan", "trait_value": "pro"}]}),
+    )
+    .await;
+    assert_eq!(transient.status, StatusCode::OK);
+    assert_eq!(transient.json()["identifier"].as_str().unwrap().len(), 64);
+    edge.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn methods_routes_and_cors() {
+    let edge = start(Options {
+        allow_origins: Some(vec!["https://app.example".into()]),
+        ..file_options(&shop_dir("cors"))
+    })
+    .await;
+    let wrong_method = send(
+        edge.address,
+        Method::DELETE,
+        "/api/v1/flags/",
+        &[("x-environment-key", SHOP_CLIENT)],
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!(wrong_method.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(wrong_method.header("allow"), Some("GET, HEAD, OPTIONS"));
+    let unknown = send(
+        edge.address,
+        Method::GET,
+        "/api/v1/nope/",
+        &[],
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    assert_eq!(unknown.json()["detail"], "Not found.");
+    let preflight = send(
+        edge.address,
+        Method::OPTIONS,
+        "/api/v1/identities/",
+        &[
+            ("origin", "https://app.example"),
+            ("access-control-request-method", "POST"),
+            (
+                "access-control-request-headers",
+                "x-environment-key,content-type",
+            ),
+        ],
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!(preflight.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        preflight.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
+    assert_eq!(
+        preflight.header("access-control-allow-headers"),
+        Some("x-environment-key,content-type")
+    );
+    assert!(
+        preflight
+            .header("access-control-allow-methods")
+            .unwrap()
+            .contains("POST")
+    );
+    let allowed = send(
+        edge.address,
+        Method::GET,
+        "/api/v1/flags/",
+        &[
+            ("x-environment-key", SHOP_CLIENT),
+            ("origin", "https://app.example"),
+        ],
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!(
+        allowed.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
+    let foreign = send(
+        edge.address,
+        Method::GET,
+        "/api/v1/flags/",
+        &[
+            ("x-environment-key", SHOP_CLIENT),
+            ("origin", "https://evil.example"),
+        ],
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!(foreign.header("access-control-allow-origin"), None);
+    let head = send(
+        edge.address,
+        Method::HEAD,
+        "/api/v1/flags/",
+        &[("x-environment-key", SHOP_CLIENT)],
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!(head.status, StatusCode::OK);
+    assert!(head.body.is_empty());
+    edge.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gzip_when_accepted_and_worth_it() {
+    let edge = start(file_options(&shop_dir("gzip"))).await;
+    let document = send(
+        edge.address,
+        Method::GET,
+        "/api/v1/environment-document/",
+        &[
+            ("x-environment-key", SHOP_SERVER),
+            ("accept-encoding", "gzip, br"),
+        ],
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!(document.header("content-encoding"), Some("gzip"));
+    let mut decoded = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(&document.body[..]),
+        &mut decoded,
+    )
+    .unwrap();
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&decoded).unwrap(),
+        serde_json::from_str::<serde_json::Value>(SHOP).unwrap()
+    );
+    let refused = send(
+        edge.address,
+        Method::GET,
+        "/api/v1/environment-document/",
+        &[
+            ("x-environment-key", SHOP_SERVER),
+            ("accept-encoding", "gzip;q=0"),
+        ],
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!(refused.header("content-encoding"), None);
+    edge.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_readiness_and_metrics() {
+    let edge = start(file_options(&shop_dir("health"))).await;
+    let health = get(edge.address, "/health", "").await;
+    assert_eq!(
+        (health.status, health.json()["status"].clone()),
+        (StatusCode::OK, json!("ok"))
+    );
+    assert_eq!(get(edge.address, "/ready", "").await.status, StatusCode::OK);
+    let proxy = get(edge.address, "/proxy/health/readiness", "").await;
+    assert_eq!(proxy.status, StatusCode::OK);
+    assert_eq!(proxy.json()["status"], "ok");
+    assert!(proxy.json()["last_successful_update"].is_string());
+    assert_eq!(
+        get(edge.address, "/proxy/health", "").await.status,
+        StatusCode::OK
+    );
+    let liveness = get(edge.address, "/proxy/health/liveness/", "").await;
+    assert_eq!((liveness.status, liveness.body.len()), (StatusCode::OK, 0));
+    get(edge.address, "/api/v1/flags/", SHOP_CLIENT).await;
+    let metrics = String::from_utf8(get(edge.address, "/metrics", "").await.body.to_vec()).unwrap();
+    for name in [
+        "flagedge_http_requests_total{route=\"flags\",status=\"200\"}",
+        "flagedge_http_request_duration_seconds_bucket",
+        "flagedge_environments_loaded",
+        "flagedge_document_age_seconds",
+        "flagedge_document_swaps_total",
+    ] {
+        assert!(metrics.contains(name), "metrics lack {name}");
+    }
+    edge.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_source_reloads_and_keeps_the_last_good_document() {
+    let dir = shop_dir("reload");
+    let edge = start(file_options(&dir)).await;
+    let value = |reply: Reply| {
+        reply
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["feature"]["name"] == "max_cart_items")
+            .unwrap()["feature_state_value"]
+            .clone()
+    };
+    assert_eq!(
+        value(get(edge.address, "/api/v1/flags/", SHOP_CLIENT).await),
+        20
+    );
+    // A newer document is picked up.
+    let newer = SHOP
+        .replace("\"feature_state_value\": 20", "\"feature_state_value\": 25")
+        .replace("2026-11-22T09:00:00", "2026-11-22T10:00:00");
+    std::fs::write(dir.join("shop.json"), &newer).unwrap();
+    eventually(Duration::from_secs(5), || async {
+        value(get(edge.address, "/api/v1/flags/", SHOP_CLIENT).await) == 25
+    })
+    .await;
+    // A broken one is not.
+    std::fs::write(dir.join("shop.json"), "{ not json").unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        value(get(edge.address, "/api/v1/flags/", SHOP_CLIENT).await),
+        25
+    );
+    // Nor an older one.
+    let older = SHOP
+        .replace("\"feature_state_value\": 20", "\"feature_state_value\": 1")
+        .replace("2026-11-22T09:00:00", "2026-11-20T09:00:00");
+    std::fs::write(dir.join("shop.json"), older).unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        value(get(edge.address, "/api/v1/flags/", SHOP_CLIENT).await),
+        25
+    );
+    edge.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn analytics_are_counted_and_shipped_including_at_shutdown() {
+    let receiver = Receiver::start().await;
+    let edge = start(Options {
+        analytics_url: Some(receiver.url()),
+        analytics_token: Some("sync-token".into()),
+        analytics_interval_secs: Some(3600.0),
+        ..file_options(&shop_dir("analytics"))
+    })
+    .await;
+    for _ in 0..3 {
+        get(edge.address, "/api/v1/flags/", SHOP_CLIENT).await;
+    }
+    post_json(
+        edge.address,
+        "/api/v1/identities/",
+        SHOP_SERVER,
+        &json!({"identifier": "bob"}),
+    )
+    .await;
+    let reported = post_json(
+        edge.address,
+        "/api/v1/analytics/flags/",
+        SHOP_CLIENT,
+        &json!({"dark_mode": 7, "not_a_feature": 3, "bad": "x"}),
+    )
+    .await;
+    assert_eq!(reported.status, StatusCode::OK);
+    let v2 = post_json(edge.address, "/api/v2/analytics/flags/", SHOP_CLIENT, &json!({"evaluations": [{"feature_name": "dark_mode", "count": 2, "identity_identifier": null, "enabled_when_evaluated": false}]})).await;
+    assert_eq!(v2.status, StatusCode::NO_CONTENT);
+    let not_object = post_json(
+        edge.address,
+        "/api/v1/analytics/flags/",
+        SHOP_CLIENT,
+        &json!([1]),
+    )
+    .await;
+    assert_eq!(not_object.status, StatusCode::BAD_REQUEST);
+    // The interval is an hour: only the graceful shutdown flush can deliver these.
+    edge.shutdown();
+    edge.wait().await;
+    assert_eq!(receiver.evaluations(SHOP_CLIENT, "max_cart_items"), 4);
+    assert_eq!(
+        receiver.evaluations(SHOP_CLIENT, "dark_mode"),
+        3 + 1 + 7 + 2
+    );
+    assert_eq!(
+        receiver.evaluations(SHOP_CLIENT, "payment_provider_secret_route"),
+        1,
+        "server key only"
+    );
+    let batches = receiver.batches.lock().unwrap();
+    assert_eq!(
+        batches[0].0.get("authorization").unwrap(),
+        "Bearer sync-token"
+    );
+    assert_eq!(batches[0].1["environments"][0]["api_calls"]["flags"], 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identity_store_memory_keeps_traits() {
+    let edge = start(Options {
+        identity_store: Some(flagedge_edge::config::IdentityStoreKind::Memory),
+        ..file_options(&shop_dir("store"))
+    })
+    .await;
+    let set = post_json(
+        edge.address,
+        "/api/v1/traits/",
+        SHOP_CLIENT,
+        &json!({"identity": {"identifier": "carol"}, "trait_key": "plan", "trait_value": "pro"}),
+    )
+    .await;
+    assert_eq!(set.status, StatusCode::OK);
+    let flags = get(
+        edge.address,
+        "/api/v1/identities/?identifier=carol",
+        SHOP_CLIENT,
+    )
+    .await
+    .json();
+    assert_eq!(
+        flags["traits"],
+        json!([{"trait_key": "plan", "trait_value": "pro"}])
+    );
+    let checkout = flags["flags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["feature"]["name"] == "new_checkout")
+        .unwrap()
+        .clone();
+    assert_eq!(checkout["feature_state_value"], "v2");
+    let bulk = send(
+        edge.address,
+        Method::PUT,
+        "/api/v1/traits/bulk/",
+        &[("x-environment-key", SHOP_CLIENT), ("content-type", "application/json")],
+        Bytes::from(json!([{"identity": {"identifier": "carol"}, "trait_key": "plan", "trait_value": null}]).to_string()),
+    )
+    .await;
+    assert_eq!(bulk.status, StatusCode::OK);
+    assert_eq!(
+        get(
+            edge.address,
+            "/api/v1/identities/?identifier=carol",
+            SHOP_CLIENT
+        )
+        .await
+        .json()["traits"],
+        json!([])
+    );
+    // Transient traits are used, not stored.
+    post_json(edge.address, "/api/v1/identities/", SHOP_CLIENT, &json!({"identifier": "dan", "traits": [{"trait_key": "plan", "trait_value": "pro", "transient": true}, {"trait_key": "age", "trait_value": 3}]})).await;
+    assert_eq!(
+        get(
+            edge.address,
+            "/api/v1/identities/?identifier=dan",
+            SHOP_CLIENT
+        )
+        .await
+        .json()["traits"],
+        json!([{"trait_key": "age", "trait_value": 3}])
+    );
+    edge.shutdown();
+    let without = start(file_options(&shop_dir("no-store"))).await;
+    let refused = post_json(
+        without.address,
+        "/api/v1/traits/",
+        SHOP_CLIENT,
+        &json!({"identity": {"identifier": "carol"}, "trait_key": "plan", "trait_value": "pro"}),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::NOT_IMPLEMENTED);
+    without.shutdown();
+}
