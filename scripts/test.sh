@@ -15,13 +15,31 @@ cargo fmt --all -- --check
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "reference engine (flagsmith-flag-engine 11.1.1, flagsmith 6.3.0) in a virtualenv"
-FLAGEDGE_REFERENCE_PYTHON=$(scripts/reference-venv.sh)
+step "Python test packages (flagsmith-flag-engine 11.1.1, flagsmith 6.3.0, pytest) in a virtualenv"
+FLAGEDGE_REFERENCE_PYTHON=$(scripts/python-venv.sh)
 export FLAGEDGE_REFERENCE_PYTHON
+
+step "Node test packages (flagsmith-nodejs)"
+npm ci --prefix edge/tests/sdk/node --no-audit --no-fund --loglevel=error
 
 step "tests"
 if ! command -v cargo-nextest >/dev/null 2>&1; then
   cargo install cargo-nextest --locked
 fi
-cargo nextest run --workspace --locked --no-fail-fast --success-output never --failure-output final
+cargo build --workspace --bins --locked
+FLAGEDGE_EDGE_BIN="${CARGO_TARGET_DIR:-target}/debug/flagedge-edge"
+FLAGEDGE_EDGE_BIN=$(cd "$(dirname "$FLAGEDGE_EDGE_BIN")" && pwd)/flagedge-edge
+export FLAGEDGE_EDGE_BIN
 cargo test --workspace --doc --locked
+
+step "deployment checks (terraform fmt, HCL tests, checkov)"
+terraform/check.sh
+
+step "Node SDK against the edge"
+node --test edge/tests/sdk/node/
+
+step "Python SDK against the edge"
+"$FLAGEDGE_REFERENCE_PYTHON" -m pytest -q edge/tests/sdk/python
+
+step "Rust tests (engine conformance and differential, edge HTTP, sources)"
+cargo nextest run --workspace --locked --no-fail-fast --success-output never --failure-output final

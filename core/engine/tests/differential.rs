@@ -12,7 +12,7 @@
 //! FLAGEDGE_DIFF_SEED=<seed> cargo test -p flagedge-engine --test differential
 //! ```
 //!
-//! The Python side runs in the virtualenv `scripts/reference-venv.sh` makes;
+//! The Python side runs in the virtualenv `scripts/python-venv.sh` makes;
 //! `FLAGEDGE_REFERENCE_PYTHON` points at its interpreter.
 
 use std::io::{BufRead, Write};
@@ -32,11 +32,11 @@ fn reference_python() -> PathBuf {
     if let Ok(python) = std::env::var("FLAGEDGE_REFERENCE_PYTHON") {
         return PathBuf::from(python);
     }
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/reference-venv.sh");
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/python-venv.sh");
     let output = Command::new("bash")
         .arg(&script)
         .output()
-        .expect("run scripts/reference-venv.sh");
+        .expect("run scripts/python-venv.sh");
     assert!(
         output.status.success(),
         "could not create the reference virtualenv: {}",

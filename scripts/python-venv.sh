@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Creates (once per requirements change) the virtualenv with Flagsmith's pinned
-# reference engine and SDK, and prints the path of its python.
+# Creates (once per change of tests/python-requirements.txt) the virtualenv with
+# the test suite's Python packages — Flagsmith's pinned reference engine and SDK,
+# pytest — and prints the path of its python.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-requirements="$here/core/engine/tests/reference/requirements.txt"
-venv="${FLAGEDGE_CACHE:-$HOME/.cache/flagedge}/venv-reference"
+requirements="$here/tests/python-requirements.txt"
+venv="${FLAGEDGE_CACHE:-$HOME/.cache/flagedge}/venv-tests"
 stamp="$venv/.requirements.sha256"
 want=$(sha256sum "$requirements" | cut -d' ' -f1)
 if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
