@@ -57,39 +57,61 @@ impl Resource {
     }
 }
 
+/// The per-request counters of one environment, on one cache line.
+#[derive(Debug, Default)]
+#[repr(align(64))]
+struct HotCounters {
+    flags_responses: [AtomicU64; 2],
+    identity_responses: [AtomicU64; 2],
+    api_calls: [AtomicU64; 4],
+}
+
+/// How many copies of the per-request counters each environment keeps: threads
+/// add to different copies, so cores do not fight over one cache line.
+const SHARDS: usize = 4;
+
+fn shard_index() -> usize {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    thread_local! {
+        static INDEX: usize = (NEXT.fetch_add(1, Ordering::Relaxed) as usize) % SHARDS;
+    }
+    INDEX.with(|i| *i)
+}
+
 /// Counters of one environment revision.
 #[derive(Debug)]
 pub struct Counters {
-    flags_responses: [AtomicU64; 2],
-    identity_responses: [AtomicU64; 2],
+    hot: [HotCounters; SHARDS],
     per_feature: Box<[AtomicU64]>,
-    api_calls: [AtomicU64; 4],
 }
 
 impl Counters {
     /// Zeroed counters for `features` features.
     pub fn new(features: usize) -> Counters {
         Counters {
-            flags_responses: Default::default(),
-            identity_responses: Default::default(),
+            hot: Default::default(),
             per_feature: (0..features).map(|_| AtomicU64::new(0)).collect(),
-            api_calls: Default::default(),
         }
+    }
+
+    fn hot(&self) -> &HotCounters {
+        &self.hot[shard_index()]
     }
 
     /// An SDK API call.
     pub fn api_call(&self, resource: Resource) {
-        self.api_calls[resource as usize].fetch_add(1, Ordering::Relaxed);
+        self.hot().api_calls[resource as usize].fetch_add(1, Ordering::Relaxed);
     }
 
-    /// A whole environment-flags response served to a key of this kind.
+    /// A whole environment-flags response served to a key of this kind; it is
+    /// also counted as a `flags` API call when drained.
     pub fn environment_flags(&self, kind: KeyKind) {
-        self.flags_responses[kind as usize].fetch_add(1, Ordering::Relaxed);
+        self.hot().flags_responses[kind as usize].fetch_add(1, Ordering::Relaxed);
     }
 
     /// An identity response that showed every flag this kind of key may see.
     pub fn identity_flags(&self, kind: KeyKind) {
-        self.identity_responses[kind as usize].fetch_add(1, Ordering::Relaxed);
+        self.hot().identity_responses[kind as usize].fetch_add(1, Ordering::Relaxed);
     }
 
     /// `count` evaluations of one feature.
@@ -138,8 +160,11 @@ fn drain(environment: &ServedEnvironment, into: &mut BTreeMap<String, Environmen
     let counters = &environment.counters;
     let compiled = &environment.compiled;
     let take = |counter: &AtomicU64| counter.swap(0, Ordering::Relaxed);
-    let flags_responses = counters.flags_responses.each_ref().map(take);
-    let identity_responses = counters.identity_responses.each_ref().map(take);
+    let take_all = |pick: &dyn Fn(&HotCounters) -> &AtomicU64| {
+        counters.hot.iter().map(|h| take(pick(h))).sum::<u64>()
+    };
+    let flags_responses = [0, 1].map(|k| take_all(&|h| &h.flags_responses[k]));
+    let identity_responses = [0, 1].map(|k| take_all(&|h| &h.identity_responses[k]));
     let mut evaluations = BTreeMap::new();
     for (index, counter) in counters.per_feature.iter().enumerate() {
         let mut count = take(counter);
@@ -155,9 +180,20 @@ fn drain(environment: &ServedEnvironment, into: &mut BTreeMap<String, Environmen
             evaluations.insert(compiled.feature_name(index).to_string(), count);
         }
     }
+    let flags_calls = flags_responses.iter().sum::<u64>();
     let api_calls: BTreeMap<String, u64> = Resource::ALL
         .iter()
-        .map(|r| (r.name().to_string(), take(&counters.api_calls[*r as usize])))
+        .map(|r| {
+            let extra = if *r == Resource::Flags {
+                flags_calls
+            } else {
+                0
+            };
+            (
+                r.name().to_string(),
+                take_all(&|h| &h.api_calls[*r as usize]) + extra,
+            )
+        })
         .filter(|(_, n)| *n > 0)
         .collect();
     if evaluations.is_empty() && api_calls.is_empty() {
@@ -358,7 +394,6 @@ mod tests {
             environment.counters.environment_flags(KeyKind::Server);
             environment.counters.identity_flags(KeyKind::Client);
             environment.counters.feature(1, 5);
-            environment.counters.api_call(Resource::Flags);
         }
         let batch = cut_batch(&store, "edge-1").unwrap();
         let counts = &batch.environments[0];
@@ -367,7 +402,10 @@ mod tests {
             counts.evaluations["secret"], 6,
             "server key response + 5 reported, never client"
         );
-        assert_eq!(counts.api_calls["flags"], 1);
+        assert_eq!(
+            counts.api_calls["flags"], 2,
+            "each environment-flags response is a flags call"
+        );
         assert!(cut_batch(&store, "edge-1").is_none(), "drained to zero");
     }
 }

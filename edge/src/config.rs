@@ -182,9 +182,14 @@ pub struct Options {
     #[arg(long, env = "FLAGEDGE_MAX_HEADER_BYTES")]
     pub max_header_bytes: Option<usize>,
 
-    /// Time allowed to receive and answer one request, in seconds [default: 10].
+    /// Time allowed to receive a request body, in seconds [default: 10].
     #[arg(long, env = "FLAGEDGE_REQUEST_TIMEOUT_SECS")]
     pub request_timeout_secs: Option<f64>,
+
+    /// Close a connection that starts no request for this many seconds (idle keep-alive,
+    /// or a request head that never finishes arriving) [default: 30].
+    #[arg(long, env = "FLAGEDGE_IDLE_TIMEOUT_SECS")]
+    pub idle_timeout_secs: Option<f64>,
 
     /// Memory for cached identity responses, in bytes; 0 disables the cache [default: 67108864].
     #[arg(long, env = "FLAGEDGE_IDENTITY_CACHE_BYTES")]
@@ -273,8 +278,10 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Request head limit.
     pub max_header_bytes: usize,
-    /// Per-request time limit.
+    /// Time limit to receive a request body.
     pub request_timeout: Duration,
+    /// Idle connection limit.
+    pub idle_timeout: Duration,
     /// Identity cache budget (0: off).
     pub identity_cache_bytes: u64,
     /// Readiness staleness bound.
@@ -356,6 +363,7 @@ impl Options {
             max_body_bytes,
             max_header_bytes,
             request_timeout_secs,
+            idle_timeout_secs,
             identity_cache_bytes,
             max_document_age_secs,
             identity_store,
@@ -500,6 +508,8 @@ impl Config {
             max_body_bytes: o.max_body_bytes.unwrap_or(64 * 1024),
             max_header_bytes: o.max_header_bytes.unwrap_or(16 * 1024).max(1024),
             request_timeout: seconds(o.request_timeout_secs.unwrap_or(10.0), "request timeout")?,
+            idle_timeout: seconds(o.idle_timeout_secs.unwrap_or(30.0), "idle timeout")?
+                .max(Duration::from_secs(1)),
             identity_cache_bytes: o.identity_cache_bytes.unwrap_or(64 << 20),
             max_document_age,
             identity_store: o.identity_store.unwrap_or(IdentityStoreKind::None),

@@ -4,6 +4,10 @@
 //! The key is a 128-bit keyed hash of those inputs, so the cache holds no copy
 //! of them; a new document revision has a new digest, so its entries are simply
 //! never hit again and age out. The gzip form of a body is made on first demand.
+//!
+//! Only a stateless edge caches: without an identity store the response depends
+//! on nothing but the document, the key kind and the request, so `POST` bodies are
+//! keyed byte for byte and a hit needs no JSON parsing at all.
 
 use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, OnceLock};
@@ -11,7 +15,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use flagedge_engine::KeyKind;
-use serde_json::Value;
 
 use crate::environment::{GZIP_MIN_BYTES, ServedEnvironment, gzip};
 
@@ -54,20 +57,13 @@ pub struct IdentityCache {
     ),
 }
 
-struct TwoHashers(
-    std::collections::hash_map::DefaultHasher,
-    std::collections::hash_map::DefaultHasher,
-);
-
-impl std::io::Write for TwoHashers {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.write(bytes);
-        self.1.write(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
+/// What the cached bytes are.
+#[derive(Clone, Copy, Debug)]
+pub enum RequestKind {
+    /// A `POST /identities/` body, byte for byte.
+    IdentifyBody = 1,
+    /// A `GET /identities/` identifier.
+    Identifier = 2,
 }
 
 impl IdentityCache {
@@ -86,36 +82,30 @@ impl IdentityCache {
         }
     }
 
-    /// The key of a response.
+    /// The key of a response: the document revision (its digest), the key kind,
+    /// and the request's own bytes (a body, or an identifier), tagged by `kind`.
     pub fn key(
         &self,
         environment: &ServedEnvironment,
-        kind: KeyKind,
-        identifier: &str,
-        traits: &[(String, Value)],
+        key: KeyKind,
+        request: RequestKind,
+        bytes: &[u8],
     ) -> CacheKey {
-        use std::io::Write as _;
-        let mut hashers = TwoHashers(self.seeds.0.build_hasher(), self.seeds.1.build_hasher());
-        let _ = hashers.write_all(&environment.digest);
-        let _ = hashers.write_all(&[kind as u8]);
-        let _ = hashers.write_all(&(identifier.len() as u64).to_le_bytes());
-        let _ = hashers.write_all(identifier.as_bytes());
-        for (key, value) in traits {
-            let _ = hashers.write_all(&(key.len() as u64).to_le_bytes());
-            let _ = hashers.write_all(key.as_bytes());
-            let _ = serde_json::to_writer(&mut hashers, value);
-            let _ = hashers.write_all(&[0xff]);
+        let mut first = self.seeds.0.build_hasher();
+        let mut second = self.seeds.1.build_hasher();
+        for hasher in [&mut first, &mut second] {
+            hasher.write(&environment.digest);
+            hasher.write_u8(key as u8);
+            hasher.write_u8(request as u8);
+            hasher.write(bytes);
         }
-        (u128::from(hashers.0.finish()) << 64) | u128::from(hashers.1.finish())
+        (u128::from(first.finish()) << 64) | u128::from(second.finish())
     }
 
     /// A cached response.
     pub fn get(&self, key: &CacheKey) -> Option<Arc<CachedResponse>> {
         let found = self.entries.get(key);
-        match found {
-            Some(_) => metrics::counter!("flagedge_identity_cache_hits_total").increment(1),
-            None => metrics::counter!("flagedge_identity_cache_misses_total").increment(1),
-        }
+        crate::metrics::identity_cache_lookup(found.is_some());
         found
     }
 

@@ -19,6 +19,7 @@
 
 pub mod analytics;
 pub mod api;
+pub mod clock;
 pub mod config;
 pub mod environment;
 pub mod http_client;
@@ -52,7 +53,7 @@ pub struct Edge {
     /// The address it listens on (useful with port 0).
     pub address: SocketAddr,
     /// The shared state, for inspection.
-    pub app: Arc<App>,
+    pub app: &'static App,
     trigger: shutdown::Trigger,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -74,6 +75,7 @@ impl Edge {
 /// Starts an edge: loads documents, binds, serves, counts.
 pub async fn start(config: Config, reloader: Option<Reloader>) -> anyhow::Result<Edge> {
     tls::install_crypto_provider();
+    clock::start();
     let prometheus = metrics::install();
     let (trigger, shutdown) = shutdown::channel();
     let store = Arc::new(snapshot::Store::new());
@@ -108,7 +110,10 @@ pub async fn start(config: Config, reloader: Option<Reloader>) -> anyhow::Result
             config.identity_store_capacity,
         ))),
     };
-    let app = Arc::new(App {
+    // The state lives as long as the process: requests borrow it instead of taking
+    // a reference count each (a cache line both cores would otherwise fight over).
+    // A process normally starts one edge; tests start several and keep them all.
+    let app: &'static App = Box::leak(Box::new(App {
         store: Arc::clone(&store),
         settings: ArcSwap::from_pointee(config.reloadable()),
         identity_cache: (config.identity_cache_bytes > 0)
@@ -118,11 +123,12 @@ pub async fn start(config: Config, reloader: Option<Reloader>) -> anyhow::Result
             max_body_bytes: config.max_body_bytes,
             max_header_bytes: config.max_header_bytes,
             request_timeout: config.request_timeout,
+            idle_timeout: config.idle_timeout,
         },
         metrics: metrics::RequestMetrics::new(),
         prometheus,
         initial_load_done: false.into(),
-    });
+    }));
 
     let mut tasks = Vec::new();
     let (pairs_sender, pairs_receiver) =
@@ -161,7 +167,6 @@ pub async fn start(config: Config, reloader: Option<Reloader>) -> anyhow::Result
                 shutdown.clone(),
                 done_sender,
             )));
-            let app = Arc::clone(&app);
             tokio::spawn(async move {
                 let _ = done_receiver.await;
                 app.initial_load_done.store(true, Ordering::Release);
@@ -180,7 +185,7 @@ pub async fn start(config: Config, reloader: Option<Reloader>) -> anyhow::Result
     tasks.push(tokio::spawn(server::serve(
         listener,
         tls,
-        Arc::clone(&app),
+        app,
         shutdown.clone(),
         config.shutdown_grace,
     )));
@@ -195,7 +200,7 @@ pub async fn start(config: Config, reloader: Option<Reloader>) -> anyhow::Result
         tokio::spawn(watch_config(
             reloader,
             config.clone(),
-            Arc::clone(&app),
+            app,
             loader,
             pairs_sender,
             shutdown,
@@ -213,7 +218,7 @@ pub async fn start(config: Config, reloader: Option<Reloader>) -> anyhow::Result
 async fn watch_config(
     reloader: Reloader,
     config: Config,
-    app: Arc<App>,
+    app: &'static App,
     loader: Loader,
     pairs: tokio::sync::watch::Sender<Vec<config::KeyPair>>,
     shutdown: shutdown::Shutdown,

@@ -691,3 +691,32 @@ async fn identity_store_memory_keeps_traits() {
     assert_eq!(refused.status, StatusCode::NOT_IMPLEMENTED);
     without.shutdown();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_or_idle_connections_are_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let edge = start(Options {
+        idle_timeout_secs: Some(1.0),
+        ..file_options(&shop_dir("idle"))
+    })
+    .await;
+    // A request head that never finishes arriving.
+    let mut slow = tokio::net::TcpStream::connect(edge.address).await.unwrap();
+    slow.write_all(b"GET /api/v1/flags/ HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let mut buffer = [0u8; 64];
+    let closed = tokio::time::timeout(Duration::from_secs(5), slow.read(&mut buffer)).await;
+    assert!(
+        matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+        "the edge should close a stalled connection"
+    );
+    // A well-behaved keep-alive client is served.
+    assert_eq!(
+        get(edge.address, "/api/v1/flags/", SHOP_CLIENT)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    edge.shutdown();
+}

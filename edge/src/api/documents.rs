@@ -26,6 +26,9 @@ pub fn environment_document(app: &App, call: &Call) -> Result<HttpResponse, ApiE
             // HTTP dates have whole seconds: compare at that precision.
             .is_some_and(|(since, updated)| updated.unix_seconds() <= since.unix_seconds());
         let mut response = prepared(call, environment, &environment.document);
+        if let Some(last_modified) = &environment.last_modified {
+            response.headers_mut().insert(header::LAST_MODIFIED, last_modified.clone());
+        }
         if not_modified_since && !call.headers.contains_key(header::IF_NONE_MATCH) {
             *response.status_mut() = StatusCode::NOT_MODIFIED;
             *response.body_mut() = Default::default();

@@ -1,15 +1,15 @@
 //! `GET /api/v1/flags/`: the environment's flags, prepared per revision.
 
-use http::{StatusCode, header};
+use http::StatusCode;
 
-use super::{ApiError, App, Call, HttpResponse, json, prepared};
+use super::{ApiError, App, Call, HttpResponse, freshness_headers, json, prepared};
 use crate::analytics::Resource;
 
 /// All flags (a JSON array), or one with `?feature=<name>` (an object, or 404).
 pub fn environment_flags(app: &App, call: &Call) -> Result<HttpResponse, ApiError> {
     app.with_key(call, |environment, kind| {
-        environment.counters.api_call(Resource::Flags);
         if let Some(name) = call.query_param("feature") {
+            environment.counters.api_call(Resource::Flags);
             let compiled = &environment.compiled;
             let body = compiled
                 .environment_flag_json(&name, kind)
@@ -18,15 +18,10 @@ pub fn environment_flags(app: &App, call: &Call) -> Result<HttpResponse, ApiErro
                 environment.counters.feature(index, 1);
             }
             let mut response = json(StatusCode::OK, bytes::Bytes::copy_from_slice(body));
-            response.headers_mut().insert(
-                "x-flagsmith-document-updated-at",
-                environment.updated_at_header.clone(),
-            );
-            response
-                .headers_mut()
-                .insert(header::AGE, environment.age_seconds().into());
+            freshness_headers(response.headers_mut(), environment);
             return Ok(response);
         }
+        // One increment: also counts the API call (see `Counters::environment_flags`).
         environment.counters.environment_flags(kind);
         Ok(prepared(
             call,

@@ -126,6 +126,8 @@ pub fn metrics(app: &App) -> HttpResponse {
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; version=0.0.4"),
         )
-        .body(Full::new(Bytes::from(app.prometheus.render())))
+        .body(Full::new(Bytes::from(
+            app.prometheus.render() + &app.metrics.render(),
+        )))
         .unwrap_or_default()
 }

@@ -18,10 +18,10 @@ use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::{ApiError, App, Call, HttpResponse, json};
+use super::{ApiError, App, Call, HttpResponse, json, parse_json};
 use crate::analytics::Resource;
 use crate::environment::ServedEnvironment;
-use crate::identity_cache::CachedResponse;
+use crate::identity_cache::{CachedResponse, RequestKind};
 
 /// Flagsmith's limit on trait string values.
 pub const TRAIT_VALUE_MAX_CHARS: usize = 2000;
@@ -130,41 +130,61 @@ pub fn merge_traits(
 
 /// `POST /api/v1/identities/`.
 pub async fn identify(app: &App, call: &mut Call) -> Result<HttpResponse, ApiError> {
-    let body: IdentifyBody = call.json().await?;
-    let authenticated = app.authenticate(call)?;
-    let environment = &authenticated.environment;
-    environment.counters.api_call(Resource::Identities);
-    let meta = environment.compiled.meta();
-
+    let raw = call.json_body().await?;
+    let Some(store) = app.identity_store.as_ref() else {
+        // Nothing to persist: the answer depends only on the document, the key kind and
+        // these bytes, so a repeated request is answered from the cache without parsing.
+        return app.with_key(call, |environment, kind| {
+            environment.counters.api_call(Resource::Identities);
+            let cache_key = app.identity_cache.as_ref().map(|cache| {
+                (
+                    cache,
+                    cache.key(environment, kind, RequestKind::IdentifyBody, &raw),
+                )
+            });
+            if let Some(hit) = cache_key.and_then(|(cache, key)| cache.get(&key)) {
+                return Ok(send(call, environment, kind, &hit));
+            }
+            let body: IdentifyBody = parse_json(&raw)?;
+            let mut incoming = body.traits.unwrap_or_default();
+            for t in &mut incoming {
+                validate_trait(t)?;
+            }
+            if kind == KeyKind::Client && !environment.compiled.meta().allow_client_traits {
+                // Flagsmith ignores a client key's traits entirely when client traits are off.
+                incoming.clear();
+            }
+            let identity = identifier_of(body.identifier, &body.transient, &incoming)?;
+            let mut effective = Vec::with_capacity(incoming.len());
+            merge_traits(
+                &mut effective,
+                incoming.into_iter().map(|t| (t.trait_key, t.trait_value)),
+            );
+            let response = evaluate(environment, kind, &identity.identifier, &effective);
+            if let (Some((cache, key)), false) = (cache_key, identity.random) {
+                cache.insert(key, Arc::clone(&response));
+            }
+            Ok(send(call, environment, kind, &response))
+        });
+    };
+    let body: IdentifyBody = parse_json(&raw)?;
     let mut incoming = body.traits.unwrap_or_default();
     for t in &mut incoming {
         validate_trait(t)?;
     }
+    let authenticated = app.authenticate(call)?;
+    let environment = &authenticated.environment;
+    environment.counters.api_call(Resource::Identities);
+    let meta = environment.compiled.meta();
     if authenticated.kind == KeyKind::Client && !meta.allow_client_traits {
-        // Flagsmith ignores a client key's traits entirely when client traits are off.
         incoming.clear();
     }
-    let (identifier, mut transient) = match body.identifier {
-        Value::String(s) if !s.is_empty() => (s, truthy(&body.transient)),
-        Value::Null => (transient_identifier(&incoming), true),
-        Value::String(_) => (transient_identifier(&incoming), true),
-        Value::Number(n) => (n.to_string(), truthy(&body.transient)),
-        _ => return Err(ApiError::bad_request("identifier must be a string")),
-    };
-    if identifier.chars().count() > IDENTIFIER_MAX_CHARS {
-        return Err(ApiError::bad_request(format!(
-            "identifier is longer than {IDENTIFIER_MAX_CHARS} characters"
-        )));
-    }
-    let store = app.identity_store.as_ref();
-    let stored = match store {
-        Some(store) => store
-            .get(environment.client_key(), &identifier)
-            .await
-            .map_err(store_error)?,
-        None => None,
-    };
-    transient |= store.is_none();
+    let identity = identifier_of(body.identifier, &body.transient, &incoming)?;
+    let identifier = &identity.identifier;
+    let stored = store
+        .get(environment.client_key(), identifier)
+        .await
+        .map_err(store_error)?;
 
     // What is evaluated: stored traits, then every incoming trait over them.
     let mut effective = stored.clone().unwrap_or_default();
@@ -174,8 +194,7 @@ pub async fn identify(app: &App, call: &mut Call) -> Result<HttpResponse, ApiErr
             .iter()
             .map(|t| (t.trait_key.clone(), t.trait_value.clone())),
     );
-
-    if let (Some(store), false) = (store, transient) {
+    if !identity.transient {
         let mut persisted = stored.unwrap_or_default();
         if meta.persist_trait_data {
             merge_traits(
@@ -187,18 +206,54 @@ pub async fn identify(app: &App, call: &mut Call) -> Result<HttpResponse, ApiErr
             );
         }
         store
-            .put(environment.client_key(), &identifier, persisted)
+            .put(environment.client_key(), identifier, persisted)
             .await
             .map_err(store_error)?;
     }
-    Ok(respond(
-        app,
-        call,
-        environment,
-        authenticated.kind,
-        &identifier,
-        &effective,
-    ))
+    let response = evaluate(environment, authenticated.kind, identifier, &effective);
+    Ok(send(call, environment, authenticated.kind, &response))
+}
+
+/// Who is being identified.
+struct IdentityName {
+    identifier: String,
+    /// Nothing is persisted for it.
+    transient: bool,
+    /// Its identifier was made up at random (so its response must not be cached).
+    random: bool,
+}
+
+/// A missing or empty identifier makes a transient identity named after its
+/// traits (or at random, without traits).
+fn identifier_of(
+    identifier: Value,
+    transient: &Value,
+    traits: &[TraitInput],
+) -> Result<IdentityName, ApiError> {
+    let name = match identifier {
+        Value::String(s) if !s.is_empty() => IdentityName {
+            identifier: s,
+            transient: truthy(transient),
+            random: false,
+        },
+        Value::Null | Value::String(_) => IdentityName {
+            random: traits.iter().all(|t| t.trait_value.is_null()),
+            identifier: transient_identifier(traits),
+            transient: true,
+        },
+        Value::Number(n) => IdentityName {
+            identifier: n.to_string(),
+            transient: truthy(transient),
+            random: false,
+        },
+        _ => return Err(ApiError::bad_request("identifier must be a string")),
+    };
+    if name.identifier.chars().count() > IDENTIFIER_MAX_CHARS {
+        return Err(ApiError::bad_request(format!(
+            "identifier is longer than {IDENTIFIER_MAX_CHARS} characters"
+        )));
+    }
+    Ok(name)
 }
 
 /// `GET /api/v1/identities/?identifier=…` (`&feature=…`): flags for the
@@ -219,21 +274,24 @@ pub async fn identity_flags(app: &App, call: &Call) -> Result<HttpResponse, ApiE
         Some(store) => {
             let authenticated = app.authenticate(call)?;
             let client_key = authenticated.environment.client_key();
-            store
-                .get(client_key, &identifier)
-                .await
-                .map_err(store_error)?
-                .unwrap_or_default()
+            Some(
+                store
+                    .get(client_key, &identifier)
+                    .await
+                    .map_err(store_error)?
+                    .unwrap_or_default(),
+            )
         }
-        None => Vec::new(),
+        None => None,
     };
     app.with_key(call, |environment, kind| {
         environment.counters.api_call(Resource::Identities);
+        let stored = traits.as_deref().unwrap_or_default();
         if let Some(name) = call.query_param("feature") {
             let identity = Identity {
                 identifier: &identifier,
                 key: None,
-                traits: &traits,
+                traits: stored,
             };
             let evaluation = environment.compiled.evaluate(Some(&identity));
             let flag = evaluation
@@ -244,7 +302,27 @@ pub async fn identity_flags(app: &App, call: &Call) -> Result<HttpResponse, ApiE
             }
             return Ok(json(StatusCode::OK, Bytes::copy_from_slice(flag)));
         }
-        Ok(respond(app, call, environment, kind, &identifier, &traits))
+        // Stateless: the answer depends only on the identifier, so it is cached.
+        let cache_key = match (&app.identity_cache, &traits) {
+            (Some(cache), None) => Some((
+                cache,
+                cache.key(
+                    environment,
+                    kind,
+                    RequestKind::Identifier,
+                    identifier.as_bytes(),
+                ),
+            )),
+            _ => None,
+        };
+        if let Some(hit) = cache_key.and_then(|(cache, key)| cache.get(&key)) {
+            return Ok(send(call, environment, kind, &hit));
+        }
+        let response = evaluate(environment, kind, &identifier, stored);
+        if let Some((cache, key)) = cache_key {
+            cache.insert(key, Arc::clone(&response));
+        }
+        Ok(send(call, environment, kind, &response))
     })
 }
 
@@ -256,92 +334,63 @@ fn store_error(error: crate::identity_store::StoreError) -> ApiError {
     )
 }
 
-/// Evaluates (or takes from the cache) and writes `{"identifier", "flags", "traits"}`.
-fn respond(
-    app: &App,
-    call: &Call,
-    environment: &Arc<ServedEnvironment>,
+/// Evaluates and writes `{"identifier", "flags", "traits"}`.
+fn evaluate(
+    environment: &ServedEnvironment,
     kind: KeyKind,
     identifier: &str,
     traits: &[(String, Value)],
-) -> HttpResponse {
+) -> Arc<CachedResponse> {
     let compiled = &environment.compiled;
-    let key = app
-        .identity_cache
-        .as_ref()
-        .map(|cache| cache.key(environment, kind, identifier, traits));
-    let cached = match (&app.identity_cache, &key) {
-        (Some(cache), Some(key)) => cache.get(key),
-        _ => None,
+    let identity = Identity {
+        identifier,
+        key: None,
+        traits,
     };
-    let response = cached.unwrap_or_else(|| {
-        let identity = Identity {
-            identifier,
-            key: None,
-            traits,
-        };
-        let evaluation = compiled.evaluate(Some(&identity));
-        let mut body = Vec::with_capacity(128 + compiled.feature_count() * 96);
-        body.extend_from_slice(b"{\"identifier\":");
-        let _ = serde_json::to_writer(&mut body, identifier);
-        body.extend_from_slice(b",\"flags\":");
-        evaluation.write_flags_json(compiled, kind, &mut body);
-        body.extend_from_slice(b",\"traits\":[");
-        if !compiled.meta().hide_sensitive_data {
-            for (i, (key, value)) in traits.iter().filter(|(_, v)| !v.is_null()).enumerate() {
-                if i > 0 {
-                    body.push(b',');
-                }
-                body.extend_from_slice(b"{\"trait_key\":");
-                let _ = serde_json::to_writer(&mut body, key);
-                body.extend_from_slice(b",\"trait_value\":");
-                let _ = serde_json::to_writer(&mut body, value);
-                body.push(b'}');
+    let evaluation = compiled.evaluate(Some(&identity));
+    let mut body = Vec::with_capacity(128 + compiled.feature_count() * 96);
+    body.extend_from_slice(b"{\"identifier\":");
+    let _ = serde_json::to_writer(&mut body, identifier);
+    body.extend_from_slice(b",\"flags\":");
+    evaluation.write_flags_json(compiled, kind, &mut body);
+    body.extend_from_slice(b",\"traits\":[");
+    if !compiled.meta().hide_sensitive_data {
+        for (i, (key, value)) in traits.iter().filter(|(_, v)| !v.is_null()).enumerate() {
+            if i > 0 {
+                body.push(b',');
             }
+            body.extend_from_slice(b"{\"trait_key\":");
+            let _ = serde_json::to_writer(&mut body, key);
+            body.extend_from_slice(b",\"trait_value\":");
+            let _ = serde_json::to_writer(&mut body, value);
+            body.push(b'}');
         }
-        body.extend_from_slice(b"]}");
-        let shown = compiled.meta().hide_disabled_flags.then(|| {
-            evaluation
-                .visible_features(compiled, kind)
-                .map(|i| i as u32)
-                .collect()
-        });
-        let response = Arc::new(CachedResponse::new(Bytes::from(body), shown));
-        if let (Some(cache), Some(key)) = (&app.identity_cache, key) {
-            cache.insert(key, Arc::clone(&response));
-        }
-        response
+    }
+    body.extend_from_slice(b"]}");
+    let shown = compiled.meta().hide_disabled_flags.then(|| {
+        evaluation
+            .visible_features(compiled, kind)
+            .map(|i| i as u32)
+            .collect()
     });
+    Arc::new(CachedResponse::new(Bytes::from(body), shown))
+}
+
+/// Counts the shown flags and sends a prepared identity response.
+fn send(
+    call: &Call,
+    environment: &ServedEnvironment,
+    kind: KeyKind,
+    response: &CachedResponse,
+) -> HttpResponse {
     match &response.shown {
         Some(shown) => shown
             .iter()
             .for_each(|&i| environment.counters.feature(i as usize, 1)),
         None => environment.counters.identity_flags(kind),
     }
-    let body = match call.accepts_gzip() {
-        true => response.gzipped(),
-        false => None,
-    };
-    let mut http = match &body {
-        Some(gzip) => json(StatusCode::OK, gzip.clone()),
-        None => json(StatusCode::OK, response.body.clone()),
-    };
-    let headers = http.headers_mut();
-    if body.is_some() {
-        headers.insert(
-            http::header::CONTENT_ENCODING,
-            http::HeaderValue::from_static("gzip"),
-        );
-    }
-    headers.insert(
-        http::header::VARY,
-        http::HeaderValue::from_static("Accept-Encoding"),
-    );
-    headers.insert(
-        "x-flagsmith-document-updated-at",
-        environment.updated_at_header.clone(),
-    );
-    headers.insert(http::header::AGE, environment.age_seconds().into());
+    let mut http = super::json_maybe_gzip(call, response.body.clone(), || response.gzipped());
+    super::freshness_headers(http.headers_mut(), environment);
     http
 }
 

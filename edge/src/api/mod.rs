@@ -45,8 +45,10 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// Largest head.
     pub max_header_bytes: usize,
-    /// Time to receive the body and answer.
+    /// Time to receive a request body.
     pub request_timeout: std::time::Duration,
+    /// A connection that starts no request for this long is closed.
+    pub idle_timeout: std::time::Duration,
 }
 
 /// Everything a request may need.
@@ -207,10 +209,16 @@ impl Call {
         if declared.is_some_and(|length| length > self.limits.max_body_bytes as u64) {
             return Err(ApiError::too_large(self.limits.max_body_bytes));
         }
-        match Limited::new(body, self.limits.max_body_bytes)
-            .collect()
-            .await
-        {
+        let mut read = std::pin::pin!(Limited::new(body, self.limits.max_body_bytes).collect());
+        // Small bodies usually arrive with the head: try once before arming a timer.
+        let first = std::future::poll_fn(|cx| std::task::Poll::Ready(read.as_mut().poll(cx))).await;
+        let collected = match first {
+            std::task::Poll::Ready(collected) => collected,
+            std::task::Poll::Pending => tokio::time::timeout(self.limits.request_timeout, read)
+                .await
+                .map_err(|_| ApiError::timeout())?,
+        };
+        match collected {
             Ok(collected) => Ok(collected.to_bytes()),
             Err(error) if error.is::<http_body_util::LengthLimitError>() => {
                 Err(ApiError::too_large(self.limits.max_body_bytes))
@@ -221,15 +229,19 @@ impl Call {
         }
     }
 
-    /// Reads a JSON body: refuses other content types and malformed JSON with 4xx.
-    pub async fn json<T: serde::de::DeserializeOwned>(&mut self) -> Result<T, ApiError> {
+    /// Reads a JSON body's bytes: refuses other content types and empty bodies.
+    pub async fn json_body(&mut self) -> Result<Bytes, ApiError> {
         if let Some(content_type) = self.headers.get(header::CONTENT_TYPE) {
-            let content_type = content_type
+            let essence = content_type
                 .to_str()
                 .unwrap_or_default()
-                .to_ascii_lowercase();
-            let essence = content_type.split(';').next().unwrap_or_default().trim();
-            if essence != "application/json" && !essence.ends_with("+json") {
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .trim();
+            let json = essence.eq_ignore_ascii_case("application/json")
+                || essence.len() > 5 && essence[essence.len() - 5..].eq_ignore_ascii_case("+json");
+            if !json {
                 return Err(ApiError::unsupported_media_type(essence));
             }
         }
@@ -239,12 +251,13 @@ impl Call {
                 "the request body is empty; expected JSON",
             ));
         }
-        let mut deserializer = serde_json::Deserializer::from_slice(&body);
-        let value = serde_path_to_error_free(&mut deserializer)?;
-        deserializer
-            .end()
-            .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
-        Ok(value)
+        Ok(body)
+    }
+
+    /// Reads and parses a JSON body; malformed JSON is a 400.
+    pub async fn json<T: serde::de::DeserializeOwned>(&mut self) -> Result<T, ApiError> {
+        let body = self.json_body().await?;
+        parse_json(&body)
     }
 
     /// The environment key header, if present.
@@ -281,16 +294,20 @@ impl Call {
     }
 }
 
-fn serde_path_to_error_free<T: serde::de::DeserializeOwned>(
-    deserializer: &mut serde_json::Deserializer<serde_json::de::SliceRead<'_>>,
-) -> Result<T, ApiError> {
-    T::deserialize(deserializer).map_err(|e| {
+/// Parses JSON into `T`; syntax errors and shape errors are both 400s, worded apart.
+pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let value = T::deserialize(&mut deserializer).map_err(|e| {
         if e.is_syntax() || e.is_eof() {
             ApiError::bad_request(format!("malformed JSON: {e}"))
         } else {
             ApiError::bad_request(format!("invalid request: {e}"))
         }
-    })
+    })?;
+    deserializer
+        .end()
+        .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
+    Ok(value)
 }
 
 /// The first value of a query parameter, percent-decoded.
@@ -373,52 +390,103 @@ impl App {
 
 /// A JSON response.
 pub fn json(status: StatusCode, body: impl Into<Bytes>) -> HttpResponse {
-    Response::builder()
-        .status(status)
-        .header(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )
-        .body(Full::new(body.into()))
-        .unwrap_or_default()
+    let mut response = Response::new(Full::new(body.into()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(header::CONTENT_TYPE, JSON);
+    response
+}
+
+/// A JSON response in the encoding the client accepts (gzip when worth it).
+pub fn json_maybe_gzip(
+    call: &Call,
+    body: Bytes,
+    gzipped: impl FnOnce() -> Option<Bytes>,
+) -> HttpResponse {
+    match call.accepts_gzip().then(gzipped).flatten() {
+        Some(gzip) => {
+            let mut response = json(StatusCode::OK, gzip);
+            response
+                .headers_mut()
+                .insert(header::CONTENT_ENCODING, GZIP);
+            response.headers_mut().insert(header::VARY, ACCEPT_ENCODING);
+            response
+        }
+        None => json(StatusCode::OK, body),
+    }
+}
+
+/// Flagsmith's header with the document's `updated_at` in epoch seconds.
+pub static UPDATED_AT: header::HeaderName =
+    header::HeaderName::from_static("x-flagsmith-document-updated-at");
+const JSON: HeaderValue = HeaderValue::from_static("application/json");
+const GZIP: HeaderValue = HeaderValue::from_static("gzip");
+const ACCEPT_ENCODING: HeaderValue = HeaderValue::from_static("Accept-Encoding");
+
+/// `Age` values, prepared once (static bytes: cloning them costs nothing).
+pub fn age_header(seconds: u64) -> HeaderValue {
+    static AGES: std::sync::OnceLock<Vec<HeaderValue>> = std::sync::OnceLock::new();
+    let ages = AGES.get_or_init(|| {
+        (0..=3600u64)
+            .map(|n| HeaderValue::from_static(Box::leak(n.to_string().into_boxed_str())))
+            .collect()
+    });
+    ages.get(seconds as usize)
+        .cloned()
+        .unwrap_or_else(|| HeaderValue::from(seconds))
+}
+
+/// A copy of a shared header value. Cloning would bump a reference count that
+/// every core shares; a small copy stays in the requesting core's cache.
+fn private_copy(value: &HeaderValue) -> HeaderValue {
+    HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| value.clone())
+}
+
+/// Adds the headers every evaluation response carries: when the document
+/// changed, and how long since its source confirmed it.
+pub fn freshness_headers(headers: &mut HeaderMap, environment: &ServedEnvironment) {
+    headers.insert(
+        UPDATED_AT.clone(),
+        private_copy(&environment.updated_at_header),
+    );
+    headers.insert(header::AGE, age_header(environment.age_seconds()));
 }
 
 /// A prepared body in the encoding the client accepts, with its validators.
 pub fn prepared(call: &Call, environment: &ServedEnvironment, body: &Body) -> HttpResponse {
-    let freshness = |builder: http::response::Builder| {
-        let mut builder = builder
-            .header(header::ETAG, body.etag.clone())
-            .header(
-                "x-flagsmith-document-updated-at",
-                environment.updated_at_header.clone(),
-            )
-            .header(header::AGE, environment.age_seconds())
-            .header(header::VARY, HeaderValue::from_static("Accept-Encoding"));
-        if let Some(last_modified) = &environment.last_modified {
-            builder = builder.header(header::LAST_MODIFIED, last_modified.clone());
-        }
-        builder
+    let not_modified = call.etag_matches(&body.etag);
+    let gzip = body
+        .gzip
+        .as_ref()
+        .filter(|_| !not_modified && call.accepts_gzip());
+    let mut response = match (not_modified, gzip) {
+        (true, _) => Response::new(Full::default()),
+        (false, Some(gzip)) => Response::new(Full::new(gzip.clone())),
+        (false, None) => Response::new(Full::new(body.plain.clone())),
     };
-    if call.etag_matches(&body.etag) {
-        return freshness(Response::builder().status(StatusCode::NOT_MODIFIED))
-            .body(Full::default())
-            .unwrap_or_default();
+    if not_modified {
+        *response.status_mut() = StatusCode::NOT_MODIFIED;
     }
-    let builder = freshness(Response::builder().status(StatusCode::OK)).header(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    match (&body.gzip, call.accepts_gzip()) {
-        (Some(gzip), true) => builder
-            .header(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"))
-            .body(Full::new(gzip.clone())),
-        _ => builder.body(Full::new(body.plain.clone())),
+    let headers = response.headers_mut();
+    if !not_modified {
+        headers.insert(header::CONTENT_TYPE, JSON);
     }
-    .unwrap_or_default()
+    headers.insert(header::ETAG, private_copy(&body.etag));
+    freshness_headers(headers, environment);
+    if body.gzip.is_some() {
+        headers.insert(header::VARY, ACCEPT_ENCODING);
+    }
+    if gzip.is_some() {
+        headers.insert(header::CONTENT_ENCODING, GZIP);
+    }
+    response
 }
 
 /// Answers one request.
-pub async fn handle(app: Arc<App>, request: Request<Incoming>, _peer: SocketAddr) -> HttpResponse {
+pub async fn handle(
+    app: &'static App,
+    request: Request<Incoming>,
+    _peer: SocketAddr,
+) -> HttpResponse {
     let started = Instant::now();
     let route = Route::of(request.uri().path());
     let (parts, body) = request.into_parts();
@@ -430,22 +498,21 @@ pub async fn handle(app: Arc<App>, request: Request<Incoming>, _peer: SocketAddr
         body: Some(body),
         limits: app.limits,
     };
+    // Handlers wait only on the request body (bounded in `Call::body`) and on the
+    // identity store; the request head is bounded by the server's header-read
+    // timeout. No per-request timer is needed on the hot GET paths.
     let mut response = if call.method == Method::OPTIONS {
-        preflight(&app, &call, route)
+        preflight(app, &call, route)
     } else {
-        match tokio::time::timeout(app.limits.request_timeout, dispatch(&app, route, &mut call))
+        dispatch(app, route, &mut call)
             .await
-        {
-            Ok(Ok(response)) => response,
-            Ok(Err(error)) => error.into_response(),
-            Err(_) => ApiError::timeout().into_response(),
-        }
+            .unwrap_or_else(ApiError::into_response)
     };
     if call.method == Method::HEAD {
         *response.body_mut() = Full::default();
     }
     if let Some(origin) = origin {
-        cors(&app, &origin, response.headers_mut());
+        cors(app, &origin, response.headers_mut());
     }
     app.metrics
         .record(route, response.status(), started.elapsed());
