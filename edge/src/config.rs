@@ -200,6 +200,18 @@ pub struct Options {
     #[arg(long, env = "FLAGEDGE_MAX_DOCUMENT_AGE_SECS")]
     pub max_document_age_secs: Option<f64>,
 
+    /// Seconds between heartbeats on realtime (SSE) streams [default: 15].
+    #[arg(long, env = "FLAGEDGE_SSE_HEARTBEAT_SECS")]
+    pub sse_heartbeat_secs: Option<f64>,
+
+    /// Most realtime streams open at once per environment [default: 10000].
+    #[arg(long, env = "FLAGEDGE_SSE_MAX_STREAMS_PER_ENVIRONMENT")]
+    pub sse_max_streams_per_environment: Option<usize>,
+
+    /// Events buffered per realtime stream before further ones are dropped [default: 8].
+    #[arg(long, env = "FLAGEDGE_SSE_BUFFER")]
+    pub sse_buffer: Option<usize>,
+
     /// Where identities' traits are kept between requests [default: none].
     #[arg(long, env = "FLAGEDGE_IDENTITY_STORE", value_enum)]
     pub identity_store: Option<IdentityStoreKind>,
@@ -286,6 +298,12 @@ pub struct Config {
     pub identity_cache_bytes: u64,
     /// Readiness staleness bound.
     pub max_document_age: Option<Duration>,
+    /// Realtime heartbeat interval.
+    pub sse_heartbeat: Duration,
+    /// Realtime stream limit per environment.
+    pub sse_max_streams_per_environment: usize,
+    /// Realtime per-stream buffer.
+    pub sse_buffer: usize,
     /// Identity store.
     pub identity_store: IdentityStoreKind,
     /// Memory store capacity.
@@ -366,6 +384,9 @@ impl Options {
             idle_timeout_secs,
             identity_cache_bytes,
             max_document_age_secs,
+            sse_heartbeat_secs,
+            sse_max_streams_per_environment,
+            sse_buffer,
             identity_store,
             identity_store_capacity,
             analytics_sink,
@@ -512,6 +533,10 @@ impl Config {
                 .max(Duration::from_secs(1)),
             identity_cache_bytes: o.identity_cache_bytes.unwrap_or(64 << 20),
             max_document_age,
+            sse_heartbeat: seconds(o.sse_heartbeat_secs.unwrap_or(15.0), "SSE heartbeat")?
+                .max(Duration::from_millis(100)),
+            sse_max_streams_per_environment: o.sse_max_streams_per_environment.unwrap_or(10_000),
+            sse_buffer: o.sse_buffer.unwrap_or(8).max(1),
             identity_store: o.identity_store.unwrap_or(IdentityStoreKind::None),
             identity_store_capacity: o.identity_store_capacity.unwrap_or(100_000).max(1),
             analytics_sink,

@@ -27,6 +27,7 @@ pub mod identity_cache;
 pub mod identity_store;
 pub mod metrics;
 pub mod persist;
+pub mod realtime;
 pub mod server;
 pub mod shutdown;
 pub mod snapshot;
@@ -128,9 +129,20 @@ pub async fn start(config: Config, reloader: Option<Reloader>) -> anyhow::Result
         metrics: metrics::RequestMetrics::new(),
         prometheus,
         initial_load_done: false.into(),
+        realtime: realtime::Realtime::new(
+            realtime::RealtimeConfig {
+                // Heartbeats also keep the connection watchdog from closing an idle stream.
+                heartbeat: config.sse_heartbeat.min(config.idle_timeout / 2),
+                max_streams_per_environment: config.sse_max_streams_per_environment,
+                buffer: config.sse_buffer,
+            },
+            shutdown.clone(),
+        ),
     }));
+    let realtime_task =
+        tokio::spawn(Arc::clone(&app.realtime).run(Arc::clone(&store), store.subscribe()));
 
-    let mut tasks = Vec::new();
+    let mut tasks = vec![realtime_task];
     let (pairs_sender, pairs_receiver) =
         tokio::sync::watch::channel(config.environment_key_pairs.clone());
     match config.source {

@@ -69,7 +69,13 @@ pub async fn serve(
         let seen = Arc::clone(&activity);
         let service = service_fn(move |request: hyper::Request<Incoming>| {
             seen.store(crate::clock::now_ms(), Ordering::Relaxed);
-            async move { Ok::<_, Infallible>(crate::api::handle(app, request, peer).await) }
+            // Only long-lived responses need to keep the connection's clock going.
+            let activity = request
+                .uri()
+                .path()
+                .starts_with("/sse/")
+                .then(|| Arc::clone(&seen));
+            async move { Ok::<_, Infallible>(crate::api::handle(app, request, peer, activity).await) }
         });
         let builder = Arc::clone(&builder);
         let watcher = graceful.watcher();

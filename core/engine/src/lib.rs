@@ -63,6 +63,7 @@ pub use document::EnvironmentDocument;
 pub use error::ParseError;
 pub use evaluate::{Evaluation, Identity};
 pub use hashing::percentage as hash_percentage;
+pub use result::{FlagDetail, ReasonCode};
 pub use timestamp::Timestamp;
 
 /// The two kinds of environment key (SPEC §1.0). Server-side keys start with

@@ -104,3 +104,81 @@ impl Evaluation {
             .collect()
     }
 }
+
+/// Why a flag has its value, without the details the reason text carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReasonCode {
+    /// The environment default; no segment overrides the feature.
+    Static,
+    /// The environment default; segments override the feature but none matched.
+    Default,
+    /// A segment's or identity's override.
+    TargetingMatch,
+    /// A multivariate option.
+    Split,
+    /// The flag could not be decided (a dependency cycle).
+    Error,
+}
+
+/// One decided flag, for protocols that shape results their own way (OFREP).
+#[derive(Clone, Debug, PartialEq)]
+pub struct FlagDetail<'e> {
+    /// The feature name.
+    pub name: &'e str,
+    /// On or off.
+    pub enabled: bool,
+    /// The value (JSON).
+    pub value: &'e Value,
+    /// The reason, coded.
+    pub reason: ReasonCode,
+    /// The reason as Flagsmith's engine writes it (`TARGETING_MATCH; segment=beta`).
+    pub reason_text: String,
+    /// The chosen multivariate option's key, if the option has one.
+    pub variant: Option<&'e str>,
+}
+
+impl Evaluation {
+    fn detail_of<'e>(&self, env: &'e CompiledEnvironment, index: usize) -> FlagDetail<'e> {
+        let outcome = &self.flags[index];
+        let state = &env.states[outcome.state as usize];
+        FlagDetail {
+            name: &env.features[index].name,
+            enabled: state.enabled,
+            value: state.value_for(option_index(outcome.variant)),
+            reason: match outcome.reason {
+                Reason::Static => ReasonCode::Static,
+                Reason::Default => ReasonCode::Default,
+                Reason::TargetingMatch(_) => ReasonCode::TargetingMatch,
+                Reason::Split => ReasonCode::Split,
+                Reason::CircularDependency => ReasonCode::Error,
+            },
+            reason_text: reason_text(env, outcome),
+            variant: match outcome.variant {
+                VariantPick::Option(i) => state.variants[i as usize].key.as_deref(),
+                _ => None,
+            },
+        }
+    }
+
+    /// The flags a key of this kind is shown, in detail.
+    pub fn details<'e>(
+        &'e self,
+        env: &'e CompiledEnvironment,
+        key: crate::KeyKind,
+    ) -> impl Iterator<Item = FlagDetail<'e>> + 'e {
+        self.visible_features(env, key)
+            .map(move |index| self.detail_of(env, index))
+    }
+
+    /// One flag in detail, if it exists and the key may see it.
+    pub fn detail<'e>(
+        &self,
+        env: &'e CompiledEnvironment,
+        name: &str,
+        key: crate::KeyKind,
+    ) -> Option<FlagDetail<'e>> {
+        let index = env.feature_index(name)?;
+        env.visible(index, &self.flags[index], key)
+            .then(|| self.detail_of(env, index))
+    }
+}

@@ -3,10 +3,10 @@
 
 use std::time::SystemTime;
 
+use super::body::ResponseBody;
 use bytes::Bytes;
 use flagedge_engine::Timestamp;
 use http::{HeaderValue, Response, StatusCode, header};
-use http_body_util::Full;
 use serde_json::json;
 
 use super::{App, HttpResponse};
@@ -103,7 +103,7 @@ pub fn proxy_readiness(app: &App) -> HttpResponse {
 pub fn proxy_liveness() -> HttpResponse {
     Response::builder()
         .status(StatusCode::OK)
-        .body(Full::default())
+        .body(ResponseBody::empty())
         .unwrap_or_default()
 }
 
@@ -126,7 +126,7 @@ pub fn metrics(app: &App) -> HttpResponse {
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; version=0.0.4"),
         )
-        .body(Full::new(Bytes::from(
+        .body(ResponseBody::from(Bytes::from(
             app.prometheus.render() + &app.metrics.render(),
         )))
         .unwrap_or_default()

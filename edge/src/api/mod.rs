@@ -7,11 +7,14 @@
 //! per-request metrics. One file per endpoint family sits beside it.
 
 mod analytics;
+pub mod body;
 mod documents;
 mod error;
 mod flags;
 mod health;
 mod identities;
+mod ofrep;
+mod sse;
 mod traits;
 
 use std::net::SocketAddr;
@@ -23,9 +26,10 @@ use bytes::Bytes;
 use flagedge_engine::KeyKind;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
+pub use body::ResponseBody;
 pub use error::ApiError;
 
 use crate::config::Reloadable;
@@ -36,7 +40,7 @@ use crate::metrics::RequestMetrics;
 use crate::snapshot::Store;
 
 /// The response type every handler returns.
-pub type HttpResponse = Response<Full<Bytes>>;
+pub type HttpResponse = Response<ResponseBody>;
 
 /// Limits applied per request.
 #[derive(Clone, Copy, Debug)]
@@ -69,6 +73,8 @@ pub struct App {
     pub prometheus: metrics_exporter_prometheus::PrometheusHandle,
     /// Whether the initial load from the source has finished.
     pub initial_load_done: std::sync::atomic::AtomicBool,
+    /// Realtime update streams.
+    pub realtime: Arc<crate::realtime::Realtime>,
 }
 
 /// The endpoints, by normalised path.
@@ -100,13 +106,19 @@ pub enum Route {
     ProxyReadiness,
     /// `/metrics`
     Metrics,
+    /// `/sse/environments/<client key>/stream`
+    Sse,
+    /// `/ofrep/v1/evaluate/flags`
+    OfrepBulk,
+    /// `/ofrep/v1/evaluate/flags/<flag key>`
+    OfrepFlag,
     /// Anything else.
     NotFound,
 }
 
 impl Route {
     /// Every route, for metrics tables.
-    pub const ALL: [Route; 14] = [
+    pub const ALL: [Route; 17] = [
         Route::Flags,
         Route::Identities,
         Route::EnvironmentDocument,
@@ -120,6 +132,9 @@ impl Route {
         Route::ProxyLiveness,
         Route::ProxyReadiness,
         Route::Metrics,
+        Route::Sse,
+        Route::OfrepBulk,
+        Route::OfrepFlag,
         Route::NotFound,
     ];
 
@@ -140,6 +155,9 @@ impl Route {
             "/proxy/health/liveness" => Route::ProxyLiveness,
             "/proxy/health/readiness" => Route::ProxyReadiness,
             "/metrics" => Route::Metrics,
+            "/ofrep/v1/evaluate/flags" => Route::OfrepBulk,
+            _ if sse::client_key(path).is_some() => Route::Sse,
+            _ if ofrep::flag_key(path).is_some() => Route::OfrepFlag,
             _ => Route::NotFound,
         }
     }
@@ -160,6 +178,9 @@ impl Route {
             Route::ProxyLiveness => "proxy-liveness",
             Route::ProxyReadiness => "proxy-readiness",
             Route::Metrics => "metrics",
+            Route::Sse => "sse",
+            Route::OfrepBulk => "ofrep-bulk",
+            Route::OfrepFlag => "ofrep-flag",
             Route::NotFound => "not-found",
         }
     }
@@ -171,7 +192,11 @@ impl Route {
         const PUT: &[Method] = &[Method::PUT];
         match self {
             Route::Identities => GET_POST,
-            Route::AnalyticsV1 | Route::AnalyticsV2 | Route::Traits => POST,
+            Route::AnalyticsV1
+            | Route::AnalyticsV2
+            | Route::Traits
+            | Route::OfrepBulk
+            | Route::OfrepFlag => POST,
             Route::TraitsBulk => PUT,
             _ => GET,
         }
@@ -184,16 +209,18 @@ pub struct Call {
     pub method: Method,
     /// Headers.
     pub headers: HeaderMap,
-    /// The raw query string.
-    pub query: Option<String>,
+    /// The request target.
+    pub uri: http::Uri,
     body: Option<Incoming>,
     limits: Limits,
+    /// The connection's activity clock, for long-lived responses (SSE).
+    pub activity: Option<Arc<std::sync::atomic::AtomicU64>>,
 }
 
 impl Call {
     /// A query parameter, percent-decoded (the first occurrence).
     pub fn query_param(&self, name: &str) -> Option<String> {
-        query_param(self.query.as_deref()?, name)
+        query_param(self.uri.query()?, name)
     }
 
     /// Reads the whole body within the size limit.
@@ -390,7 +417,7 @@ impl App {
 
 /// A JSON response.
 pub fn json(status: StatusCode, body: impl Into<Bytes>) -> HttpResponse {
-    let mut response = Response::new(Full::new(body.into()));
+    let mut response = Response::new(ResponseBody::from(body.into()));
     *response.status_mut() = status;
     response.headers_mut().insert(header::CONTENT_TYPE, JSON);
     response
@@ -459,9 +486,9 @@ pub fn prepared(call: &Call, environment: &ServedEnvironment, body: &Body) -> Ht
         .as_ref()
         .filter(|_| !not_modified && call.accepts_gzip());
     let mut response = match (not_modified, gzip) {
-        (true, _) => Response::new(Full::default()),
-        (false, Some(gzip)) => Response::new(Full::new(gzip.clone())),
-        (false, None) => Response::new(Full::new(body.plain.clone())),
+        (true, _) => Response::new(ResponseBody::empty()),
+        (false, Some(gzip)) => Response::new(ResponseBody::from(gzip.clone())),
+        (false, None) => Response::new(ResponseBody::from(body.plain.clone())),
     };
     if not_modified {
         *response.status_mut() = StatusCode::NOT_MODIFIED;
@@ -486,6 +513,7 @@ pub async fn handle(
     app: &'static App,
     request: Request<Incoming>,
     _peer: SocketAddr,
+    activity: Option<Arc<std::sync::atomic::AtomicU64>>,
 ) -> HttpResponse {
     let started = Instant::now();
     let route = Route::of(request.uri().path());
@@ -493,10 +521,11 @@ pub async fn handle(
     let origin = parts.headers.get(header::ORIGIN).cloned();
     let mut call = Call {
         method: parts.method,
-        query: parts.uri.query().map(str::to_string),
+        uri: parts.uri,
         headers: parts.headers,
         body: Some(body),
         limits: app.limits,
+        activity,
     };
     // Handlers wait only on the request body (bounded in `Call::body`) and on the
     // identity store; the request head is bounded by the server's header-read
@@ -509,7 +538,7 @@ pub async fn handle(
             .unwrap_or_else(ApiError::into_response)
     };
     if call.method == Method::HEAD {
-        *response.body_mut() = Full::default();
+        *response.body_mut() = ResponseBody::empty();
     }
     if let Some(origin) = origin {
         cors(app, &origin, response.headers_mut());
@@ -540,6 +569,12 @@ async fn dispatch(app: &App, route: Route, call: &mut Call) -> Result<HttpRespon
         Route::ProxyHealth | Route::ProxyReadiness => Ok(health::proxy_readiness(app)),
         Route::ProxyLiveness => Ok(health::proxy_liveness()),
         Route::Metrics => Ok(health::metrics(app)),
+        Route::Sse => sse::stream(app, call),
+        Route::OfrepBulk => Ok(ofrep::evaluate(app, call, None).await),
+        Route::OfrepFlag => {
+            let key = ofrep::flag_key(call.uri.path()).unwrap_or_default();
+            Ok(ofrep::evaluate(app, call, Some(key)).await)
+        }
         Route::NotFound => Err(ApiError::not_found("Not found.")),
     }
 }
@@ -599,7 +634,7 @@ fn preflight(app: &App, call: &Call, route: Route) -> HttpResponse {
             .header(header::ACCESS_CONTROL_MAX_AGE, "600")
             .header(header::VARY, "Origin");
     }
-    response.body(Full::default()).unwrap_or_default()
+    response.body(ResponseBody::empty()).unwrap_or_default()
 }
 
 #[cfg(test)]
