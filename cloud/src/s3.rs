@@ -1,0 +1,199 @@
+//! Documents in S3: `<prefix>/environments/<client key>.json` and
+//! `<prefix>/manifest.json`.
+//!
+//! Both are written compare-and-swap (conditional PUT with `If-Match`, or
+//! `If-None-Match: *` for a new object): a document object carries its revision
+//! in metadata and is only replaced by a newer one; the manifest is re-read and
+//! merged when another writer got there first. So two syncs, or a replay, never
+//! put an older document over a newer one. Readers poll the manifest with
+//! `If-None-Match` and fetch only changed documents.
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::primitives::ByteStream;
+use bytes::Bytes;
+
+use crate::manifest::Manifest;
+use crate::{CloudError, Written};
+
+const REVISION_METADATA: &str = "flagedge-revision";
+const CONFLICT_RETRIES: usize = 8;
+
+/// A bucket and prefix holding published documents.
+#[derive(Clone, Debug)]
+pub struct S3Store {
+    client: Client,
+    bucket: String,
+    prefix: String,
+}
+
+fn is_precondition_failure<E: std::fmt::Debug>(error: &aws_sdk_s3::error::SdkError<E>) -> bool {
+    error.raw_response().is_some_and(|r| r.status().as_u16() == 412)
+        || format!("{error:?}").contains("PreconditionFailed")
+}
+
+fn is_not_found<E: std::fmt::Debug>(error: &aws_sdk_s3::error::SdkError<E>) -> bool {
+    error.raw_response().is_some_and(|r| r.status().as_u16() == 404)
+}
+
+impl S3Store {
+    /// A store in `bucket` under `prefix` (no leading or trailing slash needed).
+    pub fn new(client: Client, bucket: impl Into<String>, prefix: impl Into<String>) -> S3Store {
+        let prefix = prefix.into().trim_matches('/').to_string();
+        S3Store { client, bucket: bucket.into(), prefix }
+    }
+
+    fn key(&self, path: &str) -> String {
+        if self.prefix.is_empty() { path.to_string() } else { format!("{}/{path}", self.prefix) }
+    }
+
+    /// The object key of an environment's document.
+    pub fn document_key(&self, client_key: &str) -> String {
+        self.key(&format!("environments/{client_key}.json"))
+    }
+
+    /// The object key of the manifest.
+    pub fn manifest_key(&self) -> String {
+        self.key("manifest.json")
+    }
+
+    /// The bucket.
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    /// Writes a document unless the stored one is this revision or newer.
+    pub async fn put_document(&self, client_key: &str, revision: u64, document: Bytes) -> Result<Written, CloudError> {
+        self.put_revisioned(&self.document_key(client_key), revision, document).await
+    }
+
+    /// Writes an object carrying a revision, compare-and-swap.
+    pub async fn put_revisioned(&self, key: &str, revision: u64, body: Bytes) -> Result<Written, CloudError> {
+        for _ in 0..CONFLICT_RETRIES {
+            let current = match self.client.head_object().bucket(&self.bucket).key(key).send().await {
+                Ok(head) => {
+                    let stored = head
+                        .metadata()
+                        .and_then(|m| m.get(REVISION_METADATA))
+                        .and_then(|r| r.parse::<u64>().ok())
+                        .unwrap_or(0);
+                    if stored >= revision {
+                        return Ok(Written::Stale);
+                    }
+                    head.e_tag().map(str::to_string)
+                }
+                Err(error) if is_not_found(&error) => None,
+                Err(error) => return Err(CloudError::s3(aws_sdk_s3::error::DisplayErrorContext(error))),
+            };
+            let mut put = self
+                .client
+                .put_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .content_type("application/json")
+                .metadata(REVISION_METADATA, revision.to_string())
+                .body(ByteStream::from(body.clone()));
+            put = match &current {
+                Some(etag) => put.if_match(etag),
+                None => put.if_none_match("*"),
+            };
+            match put.send().await {
+                Ok(_) => return Ok(Written::Stored),
+                Err(error) if is_precondition_failure(&error) => continue,
+                Err(error) => return Err(CloudError::s3(aws_sdk_s3::error::DisplayErrorContext(error))),
+            }
+        }
+        Err(CloudError::Contention(key.to_string()))
+    }
+
+    /// Applies `change` to the manifest (compare-and-swap, retried on conflict).
+    /// `change` returns whether it changed anything; nothing is written if not.
+    pub async fn update_manifest(&self, mut change: impl FnMut(&mut Manifest) -> bool) -> Result<(), CloudError> {
+        let key = self.manifest_key();
+        for _ in 0..CONFLICT_RETRIES {
+            let (mut manifest, etag) = match self.read_manifest().await? {
+                Some((manifest, etag)) => (manifest, Some(etag)),
+                None => (Manifest::default(), None),
+            };
+            if !change(&mut manifest) {
+                return Ok(());
+            }
+            let body = serde_json::to_vec(&manifest).map_err(|e| CloudError::Format { what: "manifest", message: e.to_string() })?;
+            let mut put = self
+                .client
+                .put_object()
+                .bucket(&self.bucket)
+                .key(&key)
+                .content_type("application/json")
+                .body(ByteStream::from(body));
+            put = match &etag {
+                Some(etag) => put.if_match(etag),
+                None => put.if_none_match("*"),
+            };
+            match put.send().await {
+                Ok(_) => return Ok(()),
+                Err(error) if is_precondition_failure(&error) => continue,
+                Err(error) => return Err(CloudError::s3(aws_sdk_s3::error::DisplayErrorContext(error))),
+            }
+        }
+        Err(CloudError::Contention(key))
+    }
+
+    /// The manifest and its ETag; `Ok(None)` when there is none yet.
+    async fn read_manifest(&self) -> Result<Option<(Manifest, String)>, CloudError> {
+        match self.client.get_object().bucket(&self.bucket).key(self.manifest_key()).send().await {
+            Ok(object) => {
+                let etag = object.e_tag().unwrap_or_default().to_string();
+                let bytes = object.body.collect().await.map_err(CloudError::s3)?.into_bytes();
+                let manifest = serde_json::from_slice(&bytes).map_err(|e| CloudError::Format { what: "manifest", message: e.to_string() })?;
+                Ok(Some((manifest, etag)))
+            }
+            Err(error) if is_not_found(&error) || format!("{error:?}").contains("NoSuchKey") => Ok(None),
+            Err(error) => Err(CloudError::s3(aws_sdk_s3::error::DisplayErrorContext(error))),
+        }
+    }
+
+    /// Reads the manifest if it changed since `etag` (readers' cheap poll).
+    /// `Ok(Poll::Unchanged)` when the ETag still matches.
+    pub async fn poll_manifest(&self, etag: Option<&str>) -> Result<ManifestPoll, CloudError> {
+        let mut get = self.client.get_object().bucket(&self.bucket).key(self.manifest_key());
+        if let Some(etag) = etag {
+            get = get.if_none_match(etag);
+        }
+        match get.send().await {
+            Ok(object) => {
+                let etag = object.e_tag().unwrap_or_default().to_string();
+                let bytes = object.body.collect().await.map_err(CloudError::s3)?.into_bytes();
+                let manifest = serde_json::from_slice(&bytes).map_err(|e| CloudError::Format { what: "manifest", message: e.to_string() })?;
+                Ok(ManifestPoll::Changed(manifest, etag))
+            }
+            Err(error) if error.raw_response().is_some_and(|r| r.status().as_u16() == 304) => Ok(ManifestPoll::Unchanged),
+            Err(error) if is_not_found(&error) || format!("{error:?}").contains("NoSuchKey") => Ok(ManifestPoll::Missing),
+            Err(error) => Err(CloudError::s3(aws_sdk_s3::error::DisplayErrorContext(error))),
+        }
+    }
+
+    /// An object's bytes.
+    pub async fn get(&self, key: &str) -> Result<Bytes, CloudError> {
+        match self.client.get_object().bucket(&self.bucket).key(key).send().await {
+            Ok(object) => Ok(object.body.collect().await.map_err(CloudError::s3)?.into_bytes()),
+            Err(error) if is_not_found(&error) || format!("{error:?}").contains("NoSuchKey") => Err(CloudError::NotFound(key.to_string())),
+            Err(error) => Err(CloudError::s3(aws_sdk_s3::error::DisplayErrorContext(error))),
+        }
+    }
+
+    /// An environment's document.
+    pub async fn get_document(&self, client_key: &str) -> Result<Bytes, CloudError> {
+        self.get(&self.document_key(client_key)).await
+    }
+}
+
+/// The result of polling the manifest.
+#[derive(Debug)]
+pub enum ManifestPoll {
+    /// It changed: the new manifest and its ETag.
+    Changed(Manifest, String),
+    /// Same ETag as last time.
+    Unchanged,
+    /// Nothing published yet.
+    Missing,
+}
