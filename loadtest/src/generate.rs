@@ -1,0 +1,206 @@
+//! `generate`: synthetic environment documents for the edge's and the engine's
+//! benchmarks, from the engine's seeded generator (`flagedge_engine::synthetic`).
+//!
+//! Each environment `i` gets the client key `<prefix><i>` and the server-side key
+//! `ser.<prefix><i>`; the directory receives one `<key>.json` per environment and
+//! a `server-keys.json` in edge-proxy's shape, ready for
+//! `flagedge-edge --documents-dir`. The generator picks segment operators at
+//! random; so that the documents exercise every operator, each environment is
+//! drawn from the first of up to 64 derived seeds whose segments use all of them
+//! (when there are enough segments for that to be likely), else the best one
+//! seen. Everything is deterministic for a seed.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use flagedge_engine::EnvironmentDocument;
+use flagedge_engine::document::Rule;
+use flagedge_engine::synthetic::{self, Shape};
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+use serde_json::json;
+
+/// Every segment operator Flagsmith documents carry.
+pub const OPERATORS: [&str; 14] = [
+    "EQUAL",
+    "NOT_EQUAL",
+    "GREATER_THAN",
+    "GREATER_THAN_INCLUSIVE",
+    "LESS_THAN",
+    "LESS_THAN_INCLUSIVE",
+    "CONTAINS",
+    "NOT_CONTAINS",
+    "REGEX",
+    "MODULO",
+    "IN",
+    "IS_SET",
+    "IS_NOT_SET",
+    "PERCENTAGE_SPLIT",
+];
+
+/// What to write.
+#[derive(Clone, Debug)]
+pub struct Generate {
+    /// The directory.
+    pub out: PathBuf,
+    /// How many environments.
+    pub environments: usize,
+    /// The shape of each.
+    pub shape: Shape,
+    /// The seed.
+    pub seed: u64,
+    /// Client keys are `<prefix><i>`.
+    pub key_prefix: String,
+}
+
+/// What was written.
+#[derive(Debug)]
+pub struct Written {
+    /// Documents written.
+    pub documents: usize,
+    /// Their total size.
+    pub bytes: u64,
+    /// Environments whose segments use every operator.
+    pub every_operator: usize,
+    /// The client keys.
+    pub keys: Vec<String>,
+}
+
+/// The operators a document's segments use.
+pub fn operators_used(document: &EnvironmentDocument) -> BTreeSet<String> {
+    fn walk(rule: &Rule, out: &mut BTreeSet<String>) {
+        for condition in &rule.conditions {
+            out.insert(condition.operator.clone());
+        }
+        for nested in &rule.rules {
+            walk(nested, out);
+        }
+    }
+    let mut out = BTreeSet::new();
+    for segment in &document.project.segments {
+        for rule in &segment.rules {
+            walk(rule, &mut out);
+        }
+    }
+    out
+}
+
+/// One environment's document.
+pub fn document(shape: &Shape, seed: u64, index: usize, key: &str) -> EnvironmentDocument {
+    // Below this many segments covering all 14 operators is unlikely; do not try.
+    let tries = if shape.segments >= 8 { 64 } else { 1 };
+    let mut best: Option<(usize, EnvironmentDocument)> = None;
+    for attempt in 0..tries {
+        let derived = seed
+            .wrapping_mul(1_000_003)
+            .wrapping_add(index as u64)
+            .wrapping_add(attempt * 0x9E37_79B9);
+        let mut rng = SmallRng::seed_from_u64(derived);
+        let document = synthetic::document(&mut rng, shape);
+        let covered = operators_used(&document).len();
+        if best.as_ref().is_none_or(|(c, _)| covered > *c) {
+            best = Some((covered, document));
+        }
+        if covered >= OPERATORS.len() {
+            break;
+        }
+    }
+    let (_, mut document) = best.expect("at least one attempt");
+    document.api_key = key.to_string();
+    document
+}
+
+/// Writes the documents and `server-keys.json`.
+pub fn generate(options: &Generate) -> anyhow::Result<Written> {
+    std::fs::create_dir_all(&options.out)?;
+    let mut written = Written {
+        documents: 0,
+        bytes: 0,
+        every_operator: 0,
+        keys: Vec::with_capacity(options.environments),
+    };
+    let mut pairs = Vec::with_capacity(options.environments);
+    for i in 0..options.environments {
+        let key = format!("{}{i}", options.key_prefix);
+        let document = document(&options.shape, options.seed, i, &key);
+        if operators_used(&document).len() >= OPERATORS.len() {
+            written.every_operator += 1;
+        }
+        let bytes = serde_json::to_vec(&document)?;
+        write(&options.out.join(format!("{key}.json")), &bytes)?;
+        written.bytes += bytes.len() as u64;
+        written.documents += 1;
+        pairs.push(json!({"server_side_key": format!("ser.{key}"), "client_side_key": key}));
+        written.keys.push(key);
+    }
+    let keys = serde_json::to_vec_pretty(&json!({ "environment_key_pairs": pairs }))?;
+    write(&options.out.join("server-keys.json"), &keys)?;
+    Ok(written)
+}
+
+/// Writes through a temporary name and renames, so a watching edge never reads half a file.
+pub fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temporary = path.with_file_name(format!(".{name}.tmp"));
+    std::fs::write(&temporary, bytes)?;
+    std::fs::rename(&temporary, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape() -> Shape {
+        Shape {
+            features: 50,
+            segments: 15,
+            identity_overrides: 20,
+            flag_dependencies: false,
+            multivariate_share: 0.2,
+        }
+    }
+
+    #[test]
+    fn documents_use_every_operator_and_load() {
+        let document = document(&shape(), 1, 0, "k-0");
+        assert_eq!(document.api_key, "k-0");
+        assert_eq!(document.feature_states.len(), 50);
+        assert_eq!(document.project.segments.len(), 15);
+        assert_eq!(operators_used(&document).len(), OPERATORS.len());
+        let bytes = serde_json::to_vec(&document).unwrap();
+        let parsed = EnvironmentDocument::parse(&bytes).unwrap();
+        flagedge_engine::CompiledEnvironment::from_document(&parsed).unwrap();
+    }
+
+    #[test]
+    fn writes_documents_and_server_keys() {
+        let dir = std::env::temp_dir().join(format!("flagedge-generate-{}", std::process::id()));
+        let written = generate(&Generate {
+            out: dir.clone(),
+            environments: 3,
+            shape: shape(),
+            seed: 9,
+            key_prefix: "env-".into(),
+        })
+        .unwrap();
+        assert_eq!(written.documents, 3);
+        assert_eq!(written.keys, ["env-0", "env-1", "env-2"]);
+        let keys: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("server-keys.json")).unwrap()).unwrap();
+        assert_eq!(
+            keys["environment_key_pairs"][2]["server_side_key"],
+            "ser.env-2"
+        );
+        let again = document(&shape(), 9, 1, "env-1");
+        let on_disk = std::fs::read(dir.join("env-1.json")).unwrap();
+        assert_eq!(
+            serde_json::to_vec(&again).unwrap(),
+            on_disk,
+            "deterministic"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

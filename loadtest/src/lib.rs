@@ -1,0 +1,31 @@
+//! # flagedge-loadtest
+//!
+//! The load harness: it sizes a fleet for users and proves (and guards) the
+//! edge's performance for us. One binary, four commands:
+//!
+//! - `run` — a scenario against a target, closed or open loop, HTTP/1.1 or h2c;
+//!   a live progress line, a table, `--json`, `--svg`;
+//! - `compare` — the same scenario against two targets, A B A B …, with the
+//!   per-pair ratio and the median ratio;
+//! - `ceiling` — a bare hyper server returning fixed bytes: the reference;
+//! - `generate` — synthetic environment documents for `--documents-dir`.
+//!
+//! Where to read, one idea per file: `scenario` (the TOML model) → `workload`
+//! (requests from it; `zipf` for identity skew) → `run` (workers, pacer,
+//! warm-up; `schedule` for open-loop maths; `client` for connections) → `stats`
+//! (HDR histograms) → `report` (table, JSON) and `svg`. `compare`, `ceiling`,
+//! `generate` and `rewrite` (documents swapped during a run) are one file each.
+
+pub mod ceiling;
+pub mod client;
+pub mod compare;
+pub mod generate;
+pub mod report;
+pub mod rewrite;
+pub mod run;
+pub mod scenario;
+pub mod schedule;
+pub mod stats;
+pub mod svg;
+pub mod workload;
+pub mod zipf;
