@@ -1,10 +1,10 @@
-//! One client connection: HTTP/1.1 keep-alive, or HTTP/2 with prior knowledge
-//! (h2c), on hyper's connection API directly.
+//! Targets and client connections: HTTP/1.1 keep-alive (the lean client in
+//! `h1.rs`), or HTTP/2 with prior knowledge (h2c) on hyper's client connection.
 //!
 //! There is no pool: each worker owns a connection (HTTP/2 workers may share one
 //! as streams), so a run uses exactly the connections it was asked for, and a
 //! broken connection is replaced by the worker that saw it break. Response bodies
-//! are drained frame by frame and counted, never collected.
+//! are drained and counted, never collected.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 
@@ -92,17 +92,27 @@ impl Target {
         })
     }
 
-    /// The request for a prepared call, in the form `protocol` wants.
-    pub fn request(&self, protocol: Protocol, prepared: &Prepared) -> Request<Full<Bytes>> {
-        let path = format!("{}{}", self.base_path, prepared.path);
-        let mut builder = Request::builder().method(prepared.method.clone());
-        builder = match protocol {
-            // HTTP/1.1: origin-form and a Host header.
-            Protocol::Http1 => builder.uri(path).header(HOST, self.host.clone()),
-            // HTTP/2: the authority travels as a pseudo-header, taken from the URI.
-            Protocol::Http2 => builder.uri(format!("http://{}{path}", self.authority)),
-        };
-        builder = builder.header("x-environment-key", prepared.key.clone());
+    /// The Host header value.
+    pub fn host(&self) -> &HeaderValue {
+        &self.host
+    }
+
+    /// The path every request path is appended to (often empty).
+    pub fn base_path(&self) -> &str {
+        &self.base_path
+    }
+
+    /// The HTTP/2 request for a prepared call (the authority travels as a
+    /// pseudo-header, taken from the absolute URI).
+    pub fn request(&self, prepared: &Prepared) -> Request<Full<Bytes>> {
+        let uri = format!(
+            "http://{}{}{}",
+            self.authority, self.base_path, prepared.path
+        );
+        let mut builder = Request::builder()
+            .method(prepared.method.clone())
+            .uri(uri)
+            .header("x-environment-key", prepared.key.clone());
         if !prepared.body.is_empty() {
             builder = builder.header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         }
@@ -117,8 +127,8 @@ impl Target {
 
 /// A connection's request side.
 pub enum Sender {
-    /// HTTP/1.1: one request at a time.
-    Http1(http1::SendRequest<Full<Bytes>>),
+    /// HTTP/1.1: one request at a time, on the worker's own lean connection (`h1.rs`).
+    Http1(Box<crate::h1::Connection>),
     /// HTTP/2: clones share the connection as concurrent streams.
     Http2(http2::SendRequest<Full<Bytes>>),
 }
@@ -160,14 +170,10 @@ pub async fn connect(target: &Target, protocol: Protocol) -> Result<Sender, Fail
         .await
         .map_err(|_| Failure("connect"))?;
     let _ = stream.set_nodelay(true);
-    let io = TokioIo::new(stream);
     match protocol {
-        Protocol::Http1 => {
-            let (sender, connection) = http1::handshake(io).await?;
-            tokio::spawn(connection);
-            Ok(Sender::Http1(sender))
-        }
+        Protocol::Http1 => Ok(Sender::Http1(Box::new(crate::h1::Connection::new(stream)))),
         Protocol::Http2 => {
+            let io = TokioIo::new(stream);
             let (sender, connection) = http2::handshake(TokioExecutor::new(), io).await?;
             tokio::spawn(connection);
             Ok(Sender::Http2(sender))
@@ -184,18 +190,22 @@ impl Sender {
         }
     }
 
+    /// Whether the connection can take another request.
+    pub fn is_closed(&self) -> bool {
+        match self {
+            Sender::Http1(connection) => connection.is_closed(),
+            Sender::Http2(sender) => sender.is_closed(),
+        }
+    }
+
     /// Sends a request and drains the response.
-    pub async fn send(&mut self, request: Request<Full<Bytes>>) -> Result<Outcome, Failure> {
-        let response = match self {
-            Sender::Http1(sender) => {
-                sender.ready().await?;
-                sender.send_request(request).await?
-            }
-            Sender::Http2(sender) => {
-                sender.ready().await?;
-                sender.send_request(request).await?
-            }
+    pub async fn send(&mut self, target: &Target, prepared: &Prepared) -> Result<Outcome, Failure> {
+        let sender = match self {
+            Sender::Http1(connection) => return connection.request(target, prepared).await,
+            Sender::Http2(sender) => sender,
         };
+        sender.ready().await?;
+        let response = sender.send_request(target.request(prepared)).await?;
         let status = response.status();
         let etag = response.headers().get(ETAG).cloned();
         let mut body = response.into_body();

@@ -18,6 +18,8 @@ pub struct Side {
     pub name: String,
     /// Where it is.
     pub target: Target,
+    /// Its process, for CPU per request (same machine only).
+    pub pid: Option<u32>,
 }
 
 /// Runs `rounds` pairs, printing each pair as it completes.
@@ -37,6 +39,7 @@ pub async fn compare(
         for side in [a, b] {
             let options = LoadOptions {
                 label: format!("round {round} {}", side.name),
+                target_pid: side.pid,
                 ..options.clone()
             };
             results.push(
@@ -66,6 +69,8 @@ pub async fn compare(
             a_p99_ms: ra.latency.p99_ms,
             b_p99_ms: rb.latency.p99_ms,
             p99_ratio: ra.latency.p99_ms / rb.latency.p99_ms,
+            a_cpu_us: ra.target_cpu.as_ref().map(|c| c.us_per_request),
+            b_cpu_us: rb.target_cpu.as_ref().map(|c| c.us_per_request),
         };
         println!("{}", pair.line(&a.name, &b.name));
         for result in &results {
@@ -84,11 +89,16 @@ pub async fn compare(
     }
     let throughput: Vec<f64> = pairs.iter().map(|p| p.throughput_ratio).collect();
     let p99: Vec<f64> = pairs.iter().map(|p| p.p99_ratio).collect();
+    let efficiency: Vec<f64> = pairs
+        .iter()
+        .filter_map(|p| Some(p.b_cpu_us? / p.a_cpu_us?))
+        .collect();
     Ok(CompareReport {
         a: a.name.clone(),
         b: b.name.clone(),
         median_throughput_ratio: median(&throughput),
         median_p99_ratio: median(&p99),
+        median_cpu_efficiency: (!efficiency.is_empty()).then(|| median(&efficiency)),
         pairs,
         runs,
     })

@@ -12,14 +12,16 @@
 //!
 //! Where to read, one idea per file: `scenario` (the TOML model) → `workload`
 //! (requests from it; `zipf` for identity skew) → `run` (workers, pacer,
-//! warm-up; `schedule` for open-loop maths; `client` for connections) → `stats`
+//! warm-up; `schedule` for open-loop maths; `client` and `h1` for connections) → `stats`
 //! (HDR histograms) → `report` (table, JSON) and `svg`. `compare`, `ceiling`,
 //! `generate` and `rewrite` (documents swapped during a run) are one file each.
 
 pub mod ceiling;
 pub mod client;
 pub mod compare;
+pub mod cpu;
 pub mod generate;
+pub mod h1;
 pub mod report;
 pub mod rewrite;
 pub mod run;

@@ -87,6 +87,9 @@ struct LoadArgs {
     /// During the run, rewrite this document file (in an edge's --documents-dir) with a newer updated_at.
     #[arg(long, env = "FLAGEDGE_REWRITE_DOCUMENT")]
     rewrite_document: Option<PathBuf>,
+    /// The target's process id: report its CPU time per request (run only).
+    #[arg(long, env = "FLAGEDGE_PID")]
+    pid: Option<u32>,
     /// Rewrites per second for --rewrite-document.
     #[arg(long, default_value_t = 10.0, env = "FLAGEDGE_REWRITE_PER_SEC")]
     rewrite_per_sec: f64,
@@ -114,6 +117,12 @@ struct CompareArgs {
     /// Base URL of target B (the denominator).
     #[arg(long, env = "FLAGEDGE_TARGET_B")]
     b: String,
+    /// A's process id: report its CPU per request.
+    #[arg(long, env = "FLAGEDGE_A_PID")]
+    a_pid: Option<u32>,
+    /// B's process id.
+    #[arg(long, env = "FLAGEDGE_B_PID")]
+    b_pid: Option<u32>,
     /// A's name in reports.
     #[arg(long, default_value = "a", env = "FLAGEDGE_A_NAME")]
     a_name: String,
@@ -266,6 +275,7 @@ fn prepare(args: &LoadArgs, label: &str) -> anyhow::Result<(Arc<Workload>, LoadO
         timeout: parse_duration(&args.timeout).map_err(anyhow::Error::msg)?,
         progress: !args.quiet,
         label: label.to_string(),
+        target_pid: args.pid,
     };
     anyhow::ensure!(
         options.duration > Duration::ZERO,
@@ -334,10 +344,12 @@ fn compare_command(args: CompareArgs) -> anyhow::Result<()> {
     let a = Side {
         name: args.a_name.clone(),
         target: Target::parse(&args.a)?,
+        pid: args.a_pid,
     };
     let b = Side {
         name: args.b_name.clone(),
         target: Target::parse(&args.b)?,
+        pid: args.b_pid,
     };
     let pause = parse_duration(&args.pause).map_err(anyhow::Error::msg)?;
     println!(

@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::client::Protocol;
+use crate::cpu::CpuUse;
 use crate::stats::{Percentiles, Second};
 
 /// The result of one run.
@@ -59,6 +60,10 @@ pub struct RunReport {
     pub calls: Vec<CallReport>,
     /// Per second, warm-up included.
     pub timeline: Vec<Second>,
+    /// The target's CPU over the window (when its pid was given).
+    pub target_cpu: Option<CpuUse>,
+    /// The harness's own CPU over the window.
+    pub harness_cpu: Option<CpuUse>,
 }
 
 /// One call of the mix.
@@ -81,7 +86,7 @@ pub fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -175,6 +180,15 @@ impl RunReport {
                 );
             }
         }
+        for (who, cpu) in [("target", &self.target_cpu), ("harness", &self.harness_cpu)] {
+            if let Some(cpu) = cpu {
+                let _ = writeln!(
+                    out,
+                    "  cpu        {who} (pid {}): {:.2} cores, {:.2} µs per request",
+                    cpu.pid, cpu.cores, cpu.us_per_request
+                );
+            }
+        }
         let statuses: Vec<String> = self
             .statuses
             .iter()
@@ -217,6 +231,10 @@ pub struct Pair {
     pub b_p99_ms: f64,
     /// A / B p99.
     pub p99_ratio: f64,
+    /// A's CPU µs per request, when its pid was given.
+    pub a_cpu_us: Option<f64>,
+    /// B's CPU µs per request, when its pid was given.
+    pub b_cpu_us: Option<f64>,
 }
 
 /// A compare: every run, the pairs, and the medians.
@@ -232,6 +250,9 @@ pub struct CompareReport {
     pub median_throughput_ratio: f64,
     /// Median of the p99 ratios.
     pub median_p99_ratio: f64,
+    /// Median of B's CPU per request over A's (an efficiency ratio that the
+    /// harness's own cost does not bend), when both pids were given.
+    pub median_cpu_efficiency: Option<f64>,
     /// Every run, in order A B A B …
     pub runs: Vec<RunReport>,
 }
@@ -254,7 +275,7 @@ pub fn median(values: &[f64]) -> f64 {
 impl Pair {
     /// The pair line printed as a compare goes.
     pub fn line(&self, a: &str, b: &str) -> String {
-        format!(
+        let mut line = format!(
             "round {:>2}  {a} {:>10.0} req/s  {b} {:>10.0} req/s  ratio {:.3}   p99 {a} {} ms  {b} {} ms",
             self.round,
             self.a_throughput,
@@ -262,7 +283,15 @@ impl Pair {
             self.throughput_ratio,
             ms(self.a_p99_ms),
             ms(self.b_p99_ms),
-        )
+        );
+        if let (Some(a_cpu), Some(b_cpu)) = (self.a_cpu_us, self.b_cpu_us) {
+            let _ = write!(
+                line,
+                "   cpu/request {a} {a_cpu:.2} µs  {b} {b_cpu:.2} µs  ({b}/{a} {:.3})",
+                b_cpu / a_cpu
+            );
+        }
+        line
     }
 }
 
@@ -274,14 +303,22 @@ impl CompareReport {
             .iter()
             .map(|p| format!("{:.3}", p.throughput_ratio))
             .collect();
-        format!(
+        let mut summary = format!(
             "{} / {} throughput ratio per round: {}\nmedian throughput ratio {:.3}   median p99 ratio {:.3}",
             self.a,
             self.b,
             ratios.join(", "),
             self.median_throughput_ratio,
             self.median_p99_ratio
-        )
+        );
+        if let Some(efficiency) = self.median_cpu_efficiency {
+            let _ = write!(
+                summary,
+                "   median CPU-per-request ratio {}/{} {efficiency:.3}",
+                self.b, self.a
+            );
+        }
+        summary
     }
 }
 
@@ -351,6 +388,8 @@ pub(crate) mod tests {
                     max_ms: 5.0,
                 })
                 .collect(),
+            target_cpu: None,
+            harness_cpu: None,
         }
     }
 

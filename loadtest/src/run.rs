@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
 use crate::client::{Protocol, Sender, Target, connect};
+use crate::cpu::{self, CpuUse};
 use crate::report::{CallReport, RunReport};
 use crate::schedule::{Schedule, Timing};
 use crate::stats::{Percentiles, Recorder, Timeline};
@@ -58,6 +59,8 @@ pub struct LoadOptions {
     pub progress: bool,
     /// A name for this run in reports (e.g. the target's role in a compare).
     pub label: String,
+    /// The target's process, to report its CPU time per request (same machine only).
+    pub target_pid: Option<u32>,
 }
 
 struct Shared {
@@ -128,6 +131,12 @@ pub async fn run(
             .spawn(move || pace(&shared, workers))
     });
     let pacer = pacer.transpose()?;
+    // CPU time of the target and of the harness over the measured window.
+    let cpu = tokio::spawn(cpu_window(
+        Arc::clone(&shared),
+        options.warmup,
+        options.target_pid,
+    ));
     let progress = options
         .progress
         .then(|| tokio::spawn(progress_line(Arc::clone(&shared), options.label.clone())));
@@ -169,6 +178,12 @@ pub async fn run(
         }
     }
     let stopped_early = shared.stop.load(Ordering::Relaxed);
+    let cpu = if stopped_early {
+        cpu.abort();
+        None
+    } else {
+        cpu.await.ok()
+    };
     // The measured window: from the end of warm-up to the deadline, or to the
     // moment a stop was asked for.
     let measured = if stopped_early {
@@ -176,7 +191,7 @@ pub async fn run(
     } else {
         options.duration
     };
-    Ok(report(
+    let mut report = report(
         target,
         &workload,
         options,
@@ -184,7 +199,39 @@ pub async fn run(
         &total,
         measured,
         stopped_early,
-    ))
+    );
+    if let Some(samples) = cpu {
+        let wall = measured.as_secs_f64();
+        let cpu_use = |(pid, before, after): (u32, f64, f64)| {
+            CpuUse::between(pid, before, after, wall, report.requests)
+        };
+        report.target_cpu = samples.target.map(cpu_use);
+        report.harness_cpu = samples.harness.map(cpu_use);
+    }
+    Ok(report)
+}
+
+struct CpuSamples {
+    target: Option<(u32, f64, f64)>,
+    harness: Option<(u32, f64, f64)>,
+}
+
+/// Samples CPU seconds at the end of warm-up and at the deadline.
+async fn cpu_window(shared: Arc<Shared>, warmup: Duration, target: Option<u32>) -> CpuSamples {
+    let harness = std::process::id();
+    let sample = |pid: Option<u32>| pid.and_then(|p| cpu::seconds(p).map(|s| (p, s)));
+    tokio::time::sleep_until((shared.start + warmup).into()).await;
+    let (target_before, harness_before) = (sample(target), sample(Some(harness)));
+    tokio::time::sleep_until((shared.start + shared.deadline).into()).await;
+    let (target_after, harness_after) = (sample(target), sample(Some(harness)));
+    let pair = |a: Option<(u32, f64)>, b: Option<(u32, f64)>| match (a, b) {
+        (Some((pid, a)), Some((_, b))) => Some((pid, a, b)),
+        _ => None,
+    };
+    CpuSamples {
+        target: pair(target_before, target_after),
+        harness: pair(harness_before, harness_after),
+    }
 }
 
 fn report(
@@ -244,6 +291,8 @@ fn report(
             })
             .collect(),
         timeline: shared.timeline.seconds(options.warmup),
+        target_cpu: None,
+        harness_cpu: None,
     }
 }
 
@@ -305,12 +354,15 @@ impl Worker {
                 },
             };
             let prepared = self.workload.next(&mut state);
-            let request = self.target.request(self.protocol, &prepared);
             let sent = shared.start.elapsed();
-            let result = tokio::time::timeout(self.timeout, connection.send(request)).await;
+            let result =
+                tokio::time::timeout(self.timeout, connection.send(&self.target, &prepared)).await;
             let done = shared.start.elapsed();
             match result {
                 Ok(Ok(outcome)) => {
+                    if connection.is_closed() {
+                        sender = None;
+                    }
                     if let Some(etag) = outcome.etag {
                         self.workload.observe_etag(&mut state, &prepared, etag);
                     }

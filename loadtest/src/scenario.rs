@@ -321,10 +321,11 @@ impl Scenario {
                 ));
             }
         }
-        if let Some(mode) = &self.load.mode {
-            if mode != "closed" && mode != "open" {
-                return Err(format!("load.mode is `closed` or `open`, not {mode:?}"));
-            }
+        if let Some(mode) = &self.load.mode
+            && mode != "closed"
+            && mode != "open"
+        {
+            return Err(format!("load.mode is `closed` or `open`, not {mode:?}"));
         }
         for text in [&self.load.duration, &self.load.warmup]
             .into_iter()
@@ -401,20 +402,20 @@ impl TraitSpec {
         } else if self.weights.is_some() {
             return Err(format!("trait {:?}: weights go with values", self.key));
         }
-        if let Some([min, max]) = self.int {
-            if min > max {
-                return Err(format!("trait {:?}: int range is empty", self.key));
-            }
+        if let Some([min, max]) = self.int
+            && min > max
+        {
+            return Err(format!("trait {:?}: int range is empty", self.key));
         }
-        if let Some([min, max]) = self.float {
-            if !(min.is_finite() && max.is_finite() && min < max) {
-                return Err(format!("trait {:?}: float range is empty", self.key));
-            }
+        if let Some([min, max]) = self.float
+            && !(min.is_finite() && max.is_finite() && min < max)
+        {
+            return Err(format!("trait {:?}: float range is empty", self.key));
         }
-        if let Some(p) = self.bool {
-            if !(0.0..=1.0).contains(&p) {
-                return Err(format!("trait {:?}: bool is a probability", self.key));
-            }
+        if let Some(p) = self.bool
+            && !(0.0..=1.0).contains(&p)
+        {
+            return Err(format!("trait {:?}: bool is a probability", self.key));
         }
         Ok(())
     }

@@ -46,6 +46,7 @@ fn options(mode: Mode, protocol: Protocol) -> LoadOptions {
         timeout: Duration::from_secs(5),
         progress: false,
         label: String::new(),
+        target_pid: Some(std::process::id()),
     }
 }
 
@@ -65,6 +66,8 @@ fn assert_sound(report: &RunReport) {
     let svg = flagedge_loadtest::svg::chart(report);
     assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
     serde_json::to_string(report).unwrap();
+    // The "target" is this very process here; its CPU was sampled.
+    assert!(report.target_cpu.is_some() && report.harness_cpu.is_some());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -124,10 +127,12 @@ async fn compare_pairs_two_targets() {
     let a = Side {
         name: "a".into(),
         target: start_ceiling().await,
+        pid: None,
     };
     let b = Side {
         name: "b".into(),
         target: start_ceiling().await,
+        pid: None,
     };
     let mut options = options(Mode::Closed, Protocol::Http1);
     options.duration = Duration::from_millis(300);
