@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# The standard benchmark runs (BENCHMARKS.md), with flagedge-loadtest, on loopback.
+#   scripts/bench.sh [run ...]     runs: flags identities half-peak swap rss analytics (default: all)
+# Environment: ROUNDS (5), SECONDS_PER_RUN (10), WARMUP (2), OUT (target/bench).
+# Every throughput figure is a ratio to the ceiling (a bare hyper server returning
+# the same bytes) measured alternately in the same run, A B A B; the edge's and
+# the ceiling's CPU time per request are reported too. Run on an idle machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS=${ROUNDS:-5}
+SECONDS_PER_RUN=${SECONDS_PER_RUN:-10}
+WARMUP=${WARMUP:-2}
+OUT=${OUT:-target/bench}
+runs=("$@")
+[ ${#runs[@]} -eq 0 ] && runs=(flags identities half-peak swap rss analytics)
+target=${CARGO_TARGET_DIR:-target}
+cargo build --release -q -p flagedge-edge -p flagedge-loadtest
+edge="$target/release/flagedge-edge"
+lt="$target/release/flagedge-loadtest"
+mkdir -p "$OUT"
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+load=(-d "${SECONDS_PER_RUN}s" --warmup "${WARMUP}s" -q)
+
+wait_ready() { # url
+  for _ in $(seq 300); do curl -sf "$1/ready" >/dev/null && return 0; sleep 0.1; done
+  echo "not ready: $1" >&2; return 1
+}
+start_edge() { # port args...
+  local port=$1; shift
+  "$edge" --bind "127.0.0.1:$port" --log warn "$@" >"$work/edge-$port.log" 2>&1 &
+  pids+=($!); last_pid=$!
+  wait_ready "http://127.0.0.1:$port"
+  kill -0 "$last_pid" 2>/dev/null || { echo "the edge on port $port exited:" >&2; cat "$work/edge-$port.log" >&2; exit 1; }
+}
+start_ceiling() { # port args...
+  local port=$1; shift
+  "$lt" ceiling --bind "127.0.0.1:$port" "$@" 2>"$work/ceiling-$port.log" &
+  pids+=($!); last_pid=$!
+  for _ in $(seq 100); do curl -s "http://127.0.0.1:$port/" >/dev/null && break; sleep 0.1; done
+  kill -0 "$last_pid" 2>/dev/null || { echo "the ceiling on port $port exited:" >&2; cat "$work/ceiling-$port.log" >&2; exit 1; }
+}
+stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$@"; }
+rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+
+identity='{"identifier":"user-1","traits":[{"trait_key":"age","trait_value":34},{"trait_key":"plan","trait_value":"pro"},{"trait_key":"country","trait_value":"gb"},{"trait_key":"score","trait_value":42.5},{"trait_key":"beta","trait_value":true}]}'
+docs="$work/docs"
+"$lt" generate --out "$docs" --environments 3 --features 50 --segments 15 >/dev/null
+cp examples/environments/shop.json "$docs/"   # the demo shop, for flags.toml
+
+for run in "${runs[@]}"; do
+  case $run in
+  flags)
+    echo "== GET /api/v1/flags/ (demo shop): edge vs ceiling, $ROUNDS rounds"
+    start_edge 8101; edge_pid=$last_pid
+    start_ceiling 8102 --fetch http://127.0.0.1:8101/api/v1/flags/ --fetch-header "X-Environment-Key: demo-shop-client-key"; ceiling_pid=$last_pid
+    "$lt" compare loadtest/scenarios/flags.toml --a http://127.0.0.1:8101 --b http://127.0.0.1:8102 \
+      --a-name edge --b-name ceiling --a-pid "$edge_pid" --b-pid "$ceiling_pid" --rounds "$ROUNDS" "${load[@]}" --json "$OUT/flags.json"
+    stop "$ceiling_pid"; stop "$edge_pid"
+    ;;
+  identities)
+    for cache in uncached cached; do
+      args=(); [ $cache = uncached ] && args=(--identity-cache-bytes 0)
+      echo "== POST /api/v1/identities/, 5 traits, 50 features / 15 segments, identity cache $cache: edge vs ceiling"
+      start_edge 8101 --documents-dir "$docs" "${args[@]}"; edge_pid=$last_pid
+      start_ceiling 8102 --fetch http://127.0.0.1:8101/api/v1/identities/ --fetch-header "X-Environment-Key: loadtest-env-0" --fetch-body "$identity"; ceiling_pid=$last_pid
+      "$lt" compare loadtest/scenarios/identities-5-traits.toml --a http://127.0.0.1:8101 --b http://127.0.0.1:8102 \
+        --a-name edge --b-name ceiling --a-pid "$edge_pid" --b-pid "$ceiling_pid" --rounds "$ROUNDS" "${load[@]}" --json "$OUT/identities-$cache.json"
+      stop "$ceiling_pid"; stop "$edge_pid"
+    done
+    ;;
+  half-peak)
+    start_edge 8101 --documents-dir "$docs"; edge_pid=$last_pid
+    for scenario in flags identities-5-traits; do
+      echo "== $scenario: closed-loop peak, then open loop at half of it"
+      "$lt" run "loadtest/scenarios/$scenario.toml" -t http://127.0.0.1:8101 "${load[@]}" --pid "$edge_pid" --json "$OUT/peak-$scenario.json" | sed -n '1,3p'
+      rate=$(json "$OUT/peak-$scenario.json" "round(d['throughput'] / 2)")
+      "$lt" run "loadtest/scenarios/$scenario.toml" -t http://127.0.0.1:8101 --rate "$rate" "${load[@]}" --pid "$edge_pid" \
+        --json "$OUT/half-peak-$scenario.json" --svg "$OUT/half-peak-$scenario.svg"
+    done
+    stop "$edge_pid"
+    ;;
+  swap)
+    echo "== identities at half peak: p99 without, then with a document swapped 10 times a second"
+    start_edge 8101 --documents-dir "$docs" --file-poll-ms 20; edge_pid=$last_pid
+    "$lt" run loadtest/scenarios/identities-5-traits.toml -t http://127.0.0.1:8101 "${load[@]}" --json "$work/peak.json" >/dev/null
+    rate=$(json "$work/peak.json" "round(d['throughput'] / 2)")
+    "$lt" run loadtest/scenarios/identities-5-traits.toml -t http://127.0.0.1:8101 --rate "$rate" "${load[@]}" \
+      --json "$OUT/swap-baseline.json" --svg "$OUT/swap-baseline.svg"
+    "$lt" run loadtest/scenarios/identities-5-traits.toml -t http://127.0.0.1:8101 --rate "$rate" "${load[@]}" \
+      --rewrite-document "$docs/loadtest-env-0.json" --rewrite-per-sec 10 --json "$OUT/swap.json" --svg "$OUT/swap.svg"
+    swaps=$(curl -s http://127.0.0.1:8101/metrics | awk '/^flagedge_document_swaps_total/ {print $2}')
+    echo "  edge document swaps (metric): $swaps"
+    stop "$edge_pid"
+    ;;
+  rss)
+    echo "== RSS: 1,000 environments x 200 features"
+    "$lt" generate --out "$work/many" --environments 1000 --features 200 --segments 15
+    du -sh "$work/many" | sed 's/^/  on disk /'
+    start_edge 8101 --documents-dir "$work/many"; edge_pid=$last_pid
+    echo "  RSS after loading: $(( $(rss_kb "$edge_pid") / 1024 )) MiB"
+    "$lt" run loadtest/scenarios/many-environments.toml -t http://127.0.0.1:8101 "${load[@]}" --pid "$edge_pid" --json "$OUT/rss-load.json"
+    echo "  RSS after load: $(( $(rss_kb "$edge_pid") / 1024 )) MiB (VmHWM $(( $(awk '/VmHWM/ {print $2}' "/proc/$edge_pid/status") / 1024 )) MiB)"
+    stop "$edge_pid"
+    rm -rf "$work/many"
+    ;;
+  analytics)
+    echo "== the cost of shipping evaluation counts: analytics sink http (every 1 s, to a local receiver) vs none"
+    start_ceiling 8109 --body '{}'; receiver_pid=$last_pid
+    start_edge 8101 --documents-dir "$docs" --analytics-sink http --analytics-url http://127.0.0.1:8109/api/v1/analytics/batch --analytics-interval-secs 1; with_pid=$last_pid
+    start_edge 8103 --documents-dir "$docs" --analytics-sink none; without_pid=$last_pid
+    for scenario in flags identities-5-traits; do
+      "$lt" compare "loadtest/scenarios/$scenario.toml" --a http://127.0.0.1:8101 --b http://127.0.0.1:8103 \
+        --a-name shipping --b-name none --a-pid "$with_pid" --b-pid "$without_pid" --rounds "$ROUNDS" "${load[@]}" --json "$OUT/analytics-$scenario.json"
+    done
+    stop "$with_pid"; stop "$without_pid"; stop "$receiver_pid"
+    ;;
+  *) echo "unknown run: $run" >&2; exit 2 ;;
+  esac
+done
+echo "results: $OUT"
