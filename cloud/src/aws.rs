@@ -21,7 +21,9 @@ pub struct AwsOptions {
 /// The shared SDK configuration.
 pub async fn sdk_config(options: &AwsOptions) -> SdkConfig {
     let http_client = aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::Ring,
+        ))
         .build_https();
     let region = options
         .region
@@ -29,12 +31,15 @@ pub async fn sdk_config(options: &AwsOptions) -> SdkConfig {
         .or_else(|| std::env::var("AWS_REGION").ok())
         .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
         .unwrap_or_else(|| "us-east-1".into());
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http_client).region(Region::new(region));
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http_client)
+        .region(Region::new(region));
     if let Some(endpoint) = &options.endpoint_url {
         loader = loader.endpoint_url(endpoint);
     }
     if let Some((access_key, secret)) = &options.static_credentials {
-        let credentials = aws_sdk_s3::config::Credentials::new(access_key, secret, None, None, "flagedge-static");
+        let credentials =
+            aws_sdk_s3::config::Credentials::new(access_key, secret, None, None, "flagedge-static");
         loader = loader.credentials_provider(credentials);
     }
     loader.load().await
@@ -43,7 +48,11 @@ pub async fn sdk_config(options: &AwsOptions) -> SdkConfig {
 /// An S3 client (path-style addressing when the endpoint is overridden).
 pub fn s3(config: &SdkConfig) -> aws_sdk_s3::Client {
     let path_style = config.endpoint_url().is_some();
-    aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(config).force_path_style(path_style).build())
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(config)
+            .force_path_style(path_style)
+            .build(),
+    )
 }
 
 /// A DynamoDB client.

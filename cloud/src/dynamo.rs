@@ -39,7 +39,9 @@ fn condition_failed<E: std::fmt::Debug>(error: &aws_sdk_dynamodb::error::SdkErro
     format!("{error:?}").contains("ConditionalCheckFailed")
 }
 
-fn dynamo_error<E: std::error::Error + 'static>(error: aws_sdk_dynamodb::error::SdkError<E>) -> CloudError {
+fn dynamo_error<E: std::error::Error + 'static>(
+    error: aws_sdk_dynamodb::error::SdkError<E>,
+) -> CloudError {
     CloudError::dynamodb(aws_sdk_dynamodb::error::DisplayErrorContext(error))
 }
 
@@ -47,7 +49,8 @@ fn dynamo_error<E: std::error::Error + 'static>(error: aws_sdk_dynamodb::error::
 fn sorted(value: &Value) -> Value {
     match value {
         Value::Object(map) => {
-            let sorted: BTreeMap<&String, Value> = map.iter().map(|(k, v)| (k, sorted(v))).collect();
+            let sorted: BTreeMap<&String, Value> =
+                map.iter().map(|(k, v)| (k, sorted(v))).collect();
             Value::Object(sorted.into_iter().map(|(k, v)| (k.clone(), v)).collect())
         }
         Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
@@ -57,7 +60,11 @@ fn sorted(value: &Value) -> Value {
 
 fn gzip_json(value: &Value) -> Vec<u8> {
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    let _ = encoder.write_all(serde_json::to_string(&sorted(value)).unwrap_or_default().as_bytes());
+    let _ = encoder.write_all(
+        serde_json::to_string(&sorted(value))
+            .unwrap_or_default()
+            .as_bytes(),
+    );
     encoder.finish().unwrap_or_default()
 }
 
@@ -65,8 +72,14 @@ fn gunzip_json(bytes: &[u8]) -> Result<Value, CloudError> {
     let mut text = String::new();
     flate2::read::GzDecoder::new(bytes)
         .read_to_string(&mut text)
-        .map_err(|e| CloudError::Format { what: "compressed document part", message: e.to_string() })?;
-    serde_json::from_str(&text).map_err(|e| CloudError::Format { what: "compressed document part", message: e.to_string() })
+        .map_err(|e| CloudError::Format {
+            what: "compressed document part",
+            message: e.to_string(),
+        })?;
+    serde_json::from_str(&text).map_err(|e| CloudError::Format {
+        what: "compressed document part",
+        message: e.to_string(),
+    })
 }
 
 /// The environments table.
@@ -79,8 +92,16 @@ pub struct DocumentTable {
 
 impl DocumentTable {
     /// A table; `overflow` receives documents too big even when compressed.
-    pub fn new(client: Client, table: impl Into<String>, overflow: Option<S3Store>) -> DocumentTable {
-        DocumentTable { client, table: table.into(), overflow }
+    pub fn new(
+        client: Client,
+        table: impl Into<String>,
+        overflow: Option<S3Store>,
+    ) -> DocumentTable {
+        DocumentTable {
+            client,
+            table: table.into(),
+            overflow,
+        }
     }
 
     /// The table name.
@@ -89,7 +110,12 @@ impl DocumentTable {
     }
 
     /// Builds the item for a document: plain, compressed, or a pointer.
-    async fn item_for(&self, document: &Map<String, Value>, client_key: &str, revision: u64) -> Result<HashMap<String, AttributeValue>, CloudError> {
+    async fn item_for(
+        &self,
+        document: &Map<String, Value>,
+        client_key: &str,
+        revision: u64,
+    ) -> Result<HashMap<String, AttributeValue>, CloudError> {
         let mut item = to_item(document);
         if item_size(&item) <= ITEM_LIMIT {
             return Ok(item);
@@ -122,14 +148,22 @@ impl DocumentTable {
 
     /// Stores a document (with `api_key` and `revision`) unless the stored one is as new.
     pub async fn put_document(&self, document: &Map<String, Value>) -> Result<Written, CloudError> {
-        let client_key = document.get("api_key").and_then(Value::as_str).ok_or(CloudError::Format {
-            what: "document",
-            message: "no api_key".into(),
-        })?;
-        let revision = document.get("revision").and_then(Value::as_u64).ok_or(CloudError::Format {
-            what: "document",
-            message: "no revision".into(),
-        })?;
+        let client_key =
+            document
+                .get("api_key")
+                .and_then(Value::as_str)
+                .ok_or(CloudError::Format {
+                    what: "document",
+                    message: "no api_key".into(),
+                })?;
+        let revision =
+            document
+                .get("revision")
+                .and_then(Value::as_u64)
+                .ok_or(CloudError::Format {
+                    what: "document",
+                    message: "no revision".into(),
+                })?;
         let item = self.item_for(document, client_key, revision).await?;
         let result = self
             .client
@@ -158,7 +192,9 @@ impl DocumentTable {
             .send()
             .await
             .map_err(dynamo_error)?;
-        let item = output.item.ok_or_else(|| CloudError::NotFound(client_key.to_string()))?;
+        let item = output
+            .item
+            .ok_or_else(|| CloudError::NotFound(client_key.to_string()))?;
         if let Some(AttributeValue::S(key)) = item.get("document_s3_key") {
             let overflow = self.overflow.as_ref().ok_or_else(|| CloudError::Format {
                 what: "document",
@@ -177,7 +213,9 @@ impl DocumentTable {
             };
             document.insert(name.clone(), value);
         }
-        Ok(Bytes::from(serde_json::to_vec(&Value::Object(document)).unwrap_or_default()))
+        Ok(Bytes::from(
+            serde_json::to_vec(&Value::Object(document)).unwrap_or_default(),
+        ))
     }
 
     async fn ensure_manifest(&self) -> Result<(), CloudError> {
@@ -208,7 +246,9 @@ impl DocumentTable {
             .table_name(&self.table)
             .key("api_key", AttributeValue::S(MANIFEST_KEY.into()))
             .update_expression("SET environments.#k = :entry")
-            .condition_expression("attribute_not_exists(environments.#k) OR environments.#k.revision < :revision")
+            .condition_expression(
+                "attribute_not_exists(environments.#k) OR environments.#k.revision < :revision",
+            )
             .expression_attribute_names("#k", client_key)
             .expression_attribute_values(":entry", value)
             .expression_attribute_values(":revision", AttributeValue::N(entry.revision.to_string()))
@@ -224,7 +264,10 @@ impl DocumentTable {
     /// Replaces the server-side keys in the manifest item.
     pub async fn set_server_keys(&self, keys: &BTreeMap<String, String>) -> Result<(), CloudError> {
         self.ensure_manifest().await?;
-        let map = keys.iter().map(|(k, v)| (k.clone(), AttributeValue::S(v.clone()))).collect();
+        let map = keys
+            .iter()
+            .map(|(k, v)| (k.clone(), AttributeValue::S(v.clone())))
+            .collect();
         self.client
             .update_item()
             .table_name(&self.table)
@@ -248,14 +291,19 @@ impl DocumentTable {
             .send()
             .await
             .map_err(dynamo_error)?;
-        let Some(item) = output.item else { return Ok(Manifest::default()) };
+        let Some(item) = output.item else {
+            return Ok(Manifest::default());
+        };
         let mut object = Map::new();
         for field in ["environments", "server_keys"] {
             if let Some(attribute) = item.get(field) {
                 object.insert(field.into(), from_attribute(attribute)?);
             }
         }
-        serde_json::from_value(Value::Object(object)).map_err(|e| CloudError::Format { what: "manifest item", message: e.to_string() })
+        serde_json::from_value(Value::Object(object)).map_err(|e| CloudError::Format {
+            what: "manifest item",
+            message: e.to_string(),
+        })
     }
 }
 
@@ -280,9 +328,18 @@ impl IdentityRecord {
 
     fn to_item(&self) -> HashMap<String, AttributeValue> {
         let mut item = self.extra.clone();
-        item.insert("composite_key".into(), AttributeValue::S(self.composite_key()));
-        item.insert("identifier".into(), AttributeValue::S(self.identifier.clone()));
-        item.insert("environment_api_key".into(), AttributeValue::S(self.environment_key.clone()));
+        item.insert(
+            "composite_key".into(),
+            AttributeValue::S(self.composite_key()),
+        );
+        item.insert(
+            "identifier".into(),
+            AttributeValue::S(self.identifier.clone()),
+        );
+        item.insert(
+            "environment_api_key".into(),
+            AttributeValue::S(self.environment_key.clone()),
+        );
         let traits = self
             .traits
             .iter()
@@ -294,24 +351,42 @@ impl IdentityRecord {
             })
             .collect();
         item.insert("identity_traits".into(), AttributeValue::L(traits));
-        item.entry("identity_features".into()).or_insert_with(|| AttributeValue::L(Vec::new()));
+        item.entry("identity_features".into())
+            .or_insert_with(|| AttributeValue::L(Vec::new()));
         item
     }
 
-    fn from_item(environment_key: &str, identifier: &str, mut item: HashMap<String, AttributeValue>) -> Result<IdentityRecord, CloudError> {
+    fn from_item(
+        environment_key: &str,
+        identifier: &str,
+        mut item: HashMap<String, AttributeValue>,
+    ) -> Result<IdentityRecord, CloudError> {
         let mut traits = Vec::new();
         if let Some(AttributeValue::L(list)) = item.remove("identity_traits") {
             for entry in list {
-                let AttributeValue::M(map) = entry else { continue };
-                let Some(AttributeValue::S(key)) = map.get("trait_key") else { continue };
-                let value = map.get("trait_value").map(from_attribute).transpose()?.unwrap_or(Value::Null);
+                let AttributeValue::M(map) = entry else {
+                    continue;
+                };
+                let Some(AttributeValue::S(key)) = map.get("trait_key") else {
+                    continue;
+                };
+                let value = map
+                    .get("trait_value")
+                    .map(from_attribute)
+                    .transpose()?
+                    .unwrap_or(Value::Null);
                 traits.push((key.clone(), value));
             }
         }
         for field in ["composite_key", "identifier", "environment_api_key"] {
             item.remove(field);
         }
-        Ok(IdentityRecord { environment_key: environment_key.into(), identifier: identifier.into(), traits, extra: item })
+        Ok(IdentityRecord {
+            environment_key: environment_key.into(),
+            identifier: identifier.into(),
+            traits,
+            extra: item,
+        })
     }
 }
 
@@ -325,20 +400,33 @@ pub struct IdentityTable {
 impl IdentityTable {
     /// A table.
     pub fn new(client: Client, table: impl Into<String>) -> IdentityTable {
-        IdentityTable { client, table: table.into() }
+        IdentityTable {
+            client,
+            table: table.into(),
+        }
     }
 
     /// An identity, if stored.
-    pub async fn get(&self, environment_key: &str, identifier: &str) -> Result<Option<IdentityRecord>, CloudError> {
+    pub async fn get(
+        &self,
+        environment_key: &str,
+        identifier: &str,
+    ) -> Result<Option<IdentityRecord>, CloudError> {
         let output = self
             .client
             .get_item()
             .table_name(&self.table)
-            .key("composite_key", AttributeValue::S(format!("{environment_key}_{identifier}")))
+            .key(
+                "composite_key",
+                AttributeValue::S(format!("{environment_key}_{identifier}")),
+            )
             .send()
             .await
             .map_err(dynamo_error)?;
-        output.item.map(|item| IdentityRecord::from_item(environment_key, identifier, item)).transpose()
+        output
+            .item
+            .map(|item| IdentityRecord::from_item(environment_key, identifier, item))
+            .transpose()
     }
 
     /// Writes identities in batches of 25 (DynamoDB's limit), retrying what
@@ -348,7 +436,10 @@ impl IdentityTable {
             let mut requests: Vec<WriteRequest> = chunk
                 .iter()
                 .map(|record| {
-                    let put = PutRequest::builder().set_item(Some(record.to_item())).build().map_err(CloudError::dynamodb)?;
+                    let put = PutRequest::builder()
+                        .set_item(Some(record.to_item()))
+                        .build()
+                        .map_err(CloudError::dynamodb)?;
                     Ok(WriteRequest::builder().put_request(put).build())
                 })
                 .collect::<Result<_, CloudError>>()?;
@@ -361,11 +452,17 @@ impl IdentityTable {
                     .send()
                     .await
                     .map_err(dynamo_error)?;
-                requests = output.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
+                requests = output
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(&self.table))
+                    .unwrap_or_default();
                 if !requests.is_empty() {
                     attempt += 1;
                     if attempt > 8 {
-                        return Err(CloudError::Contention(format!("{} unprocessed identity writes", requests.len())));
+                        return Err(CloudError::Contention(format!(
+                            "{} unprocessed identity writes",
+                            requests.len()
+                        )));
                     }
                     tokio::time::sleep(Duration::from_millis(25 << attempt.min(6))).await;
                 }
@@ -377,8 +474,14 @@ impl IdentityTable {
 
 /// Creates the tables flagedge uses if they do not exist (for local stand-ins
 /// and first deployments without Terraform).
-pub async fn create_tables(client: &Client, documents: &str, identities: Option<&str>) -> Result<(), CloudError> {
-    use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
+pub async fn create_tables(
+    client: &Client,
+    documents: &str,
+    identities: Option<&str>,
+) -> Result<(), CloudError> {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
     let mut tables = vec![(documents, "api_key")];
     if let Some(identities) = identities {
         tables.push((identities, "composite_key"));
@@ -389,15 +492,25 @@ pub async fn create_tables(client: &Client, documents: &str, identities: Option<
             .table_name(table)
             .billing_mode(BillingMode::PayPerRequest)
             .attribute_definitions(
-                AttributeDefinition::builder().attribute_name(key).attribute_type(ScalarAttributeType::S).build().map_err(CloudError::dynamodb)?,
+                AttributeDefinition::builder()
+                    .attribute_name(key)
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .map_err(CloudError::dynamodb)?,
             )
-            .key_schema(KeySchemaElement::builder().attribute_name(key).key_type(KeyType::Hash).build().map_err(CloudError::dynamodb)?)
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name(key)
+                    .key_type(KeyType::Hash)
+                    .build()
+                    .map_err(CloudError::dynamodb)?,
+            )
             .send()
             .await;
-        if let Err(error) = result {
-            if !format!("{error:?}").contains("ResourceInUse") {
-                return Err(dynamo_error(error));
-            }
+        if let Err(error) = result
+            && !format!("{error:?}").contains("ResourceInUse")
+        {
+            return Err(dynamo_error(error));
         }
     }
     Ok(())
@@ -413,7 +526,9 @@ mod tests {
         let packed = gzip_json(&value);
         let text = {
             let mut t = String::new();
-            flate2::read::GzDecoder::new(&packed[..]).read_to_string(&mut t).unwrap();
+            flate2::read::GzDecoder::new(&packed[..])
+                .read_to_string(&mut t)
+                .unwrap();
             t
         };
         assert_eq!(text, r#"{"a":[{"y":null,"z":true}],"b":1}"#);

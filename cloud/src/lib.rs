@@ -55,11 +55,17 @@ pub enum CloudError {
 
 impl CloudError {
     pub(crate) fn s3(error: impl std::fmt::Display) -> CloudError {
-        CloudError::Service { service: "s3", message: error.to_string() }
+        CloudError::Service {
+            service: "s3",
+            message: error.to_string(),
+        }
     }
 
     pub(crate) fn dynamodb(error: impl std::fmt::Display) -> CloudError {
-        CloudError::Service { service: "dynamodb", message: error.to_string() }
+        CloudError::Service {
+            service: "dynamodb",
+            message: error.to_string(),
+        }
     }
 }
 

@@ -49,10 +49,17 @@ impl Manifest {
     }
 
     /// Environments whose revision here is newer than in `seen` (or absent there).
-    pub fn changed_since<'a>(&'a self, seen: &'a Manifest) -> impl Iterator<Item = (&'a str, &'a Entry)> + 'a {
+    pub fn changed_since<'a>(
+        &'a self,
+        seen: &'a Manifest,
+    ) -> impl Iterator<Item = (&'a str, &'a Entry)> + 'a {
         self.environments
             .iter()
-            .filter(|(key, entry)| seen.environments.get(*key).is_none_or(|old| old.revision < entry.revision))
+            .filter(|(key, entry)| {
+                seen.environments
+                    .get(*key)
+                    .is_none_or(|old| old.revision < entry.revision)
+            })
             .map(|(key, entry)| (key.as_str(), entry))
     }
 }
@@ -64,10 +71,34 @@ mod tests {
     #[test]
     fn revisions_only_move_forward() {
         let mut manifest = Manifest::default();
-        assert!(manifest.record("a", Entry { revision: 5, updated_at: None }));
-        assert!(!manifest.record("a", Entry { revision: 4, updated_at: None }));
-        assert!(!manifest.record("a", Entry { revision: 5, updated_at: None }));
-        assert!(manifest.record("a", Entry { revision: 6, updated_at: None }));
+        assert!(manifest.record(
+            "a",
+            Entry {
+                revision: 5,
+                updated_at: None
+            }
+        ));
+        assert!(!manifest.record(
+            "a",
+            Entry {
+                revision: 4,
+                updated_at: None
+            }
+        ));
+        assert!(!manifest.record(
+            "a",
+            Entry {
+                revision: 5,
+                updated_at: None
+            }
+        ));
+        assert!(manifest.record(
+            "a",
+            Entry {
+                revision: 6,
+                updated_at: None
+            }
+        ));
         let old = Manifest::default();
         assert_eq!(manifest.changed_since(&old).count(), 1);
         assert_eq!(manifest.changed_since(&manifest).count(), 0);

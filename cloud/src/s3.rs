@@ -27,23 +27,35 @@ pub struct S3Store {
 }
 
 fn is_precondition_failure<E: std::fmt::Debug>(error: &aws_sdk_s3::error::SdkError<E>) -> bool {
-    error.raw_response().is_some_and(|r| r.status().as_u16() == 412)
+    error
+        .raw_response()
+        .is_some_and(|r| r.status().as_u16() == 412)
         || format!("{error:?}").contains("PreconditionFailed")
 }
 
 fn is_not_found<E: std::fmt::Debug>(error: &aws_sdk_s3::error::SdkError<E>) -> bool {
-    error.raw_response().is_some_and(|r| r.status().as_u16() == 404)
+    error
+        .raw_response()
+        .is_some_and(|r| r.status().as_u16() == 404)
 }
 
 impl S3Store {
     /// A store in `bucket` under `prefix` (no leading or trailing slash needed).
     pub fn new(client: Client, bucket: impl Into<String>, prefix: impl Into<String>) -> S3Store {
         let prefix = prefix.into().trim_matches('/').to_string();
-        S3Store { client, bucket: bucket.into(), prefix }
+        S3Store {
+            client,
+            bucket: bucket.into(),
+            prefix,
+        }
     }
 
     fn key(&self, path: &str) -> String {
-        if self.prefix.is_empty() { path.to_string() } else { format!("{}/{path}", self.prefix) }
+        if self.prefix.is_empty() {
+            path.to_string()
+        } else {
+            format!("{}/{path}", self.prefix)
+        }
     }
 
     /// The object key of an environment's document.
@@ -62,14 +74,32 @@ impl S3Store {
     }
 
     /// Writes a document unless the stored one is this revision or newer.
-    pub async fn put_document(&self, client_key: &str, revision: u64, document: Bytes) -> Result<Written, CloudError> {
-        self.put_revisioned(&self.document_key(client_key), revision, document).await
+    pub async fn put_document(
+        &self,
+        client_key: &str,
+        revision: u64,
+        document: Bytes,
+    ) -> Result<Written, CloudError> {
+        self.put_revisioned(&self.document_key(client_key), revision, document)
+            .await
     }
 
     /// Writes an object carrying a revision, compare-and-swap.
-    pub async fn put_revisioned(&self, key: &str, revision: u64, body: Bytes) -> Result<Written, CloudError> {
+    pub async fn put_revisioned(
+        &self,
+        key: &str,
+        revision: u64,
+        body: Bytes,
+    ) -> Result<Written, CloudError> {
         for _ in 0..CONFLICT_RETRIES {
-            let current = match self.client.head_object().bucket(&self.bucket).key(key).send().await {
+            let current = match self
+                .client
+                .head_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .send()
+                .await
+            {
                 Ok(head) => {
                     let stored = head
                         .metadata()
@@ -82,7 +112,11 @@ impl S3Store {
                     head.e_tag().map(str::to_string)
                 }
                 Err(error) if is_not_found(&error) => None,
-                Err(error) => return Err(CloudError::s3(aws_sdk_s3::error::DisplayErrorContext(error))),
+                Err(error) => {
+                    return Err(CloudError::s3(aws_sdk_s3::error::DisplayErrorContext(
+                        error,
+                    )));
+                }
             };
             let mut put = self
                 .client
@@ -99,7 +133,11 @@ impl S3Store {
             match put.send().await {
                 Ok(_) => return Ok(Written::Stored),
                 Err(error) if is_precondition_failure(&error) => continue,
-                Err(error) => return Err(CloudError::s3(aws_sdk_s3::error::DisplayErrorContext(error))),
+                Err(error) => {
+                    return Err(CloudError::s3(aws_sdk_s3::error::DisplayErrorContext(
+                        error,
+                    )));
+                }
             }
         }
         Err(CloudError::Contention(key.to_string()))
@@ -107,7 +145,10 @@ impl S3Store {
 
     /// Applies `change` to the manifest (compare-and-swap, retried on conflict).
     /// `change` returns whether it changed anything; nothing is written if not.
-    pub async fn update_manifest(&self, mut change: impl FnMut(&mut Manifest) -> bool) -> Result<(), CloudError> {
+    pub async fn update_manifest(
+        &self,
+        mut change: impl FnMut(&mut Manifest) -> bool,
+    ) -> Result<(), CloudError> {
         let key = self.manifest_key();
         for _ in 0..CONFLICT_RETRIES {
             let (mut manifest, etag) = match self.read_manifest().await? {
@@ -117,7 +158,10 @@ impl S3Store {
             if !change(&mut manifest) {
                 return Ok(());
             }
-            let body = serde_json::to_vec(&manifest).map_err(|e| CloudError::Format { what: "manifest", message: e.to_string() })?;
+            let body = serde_json::to_vec(&manifest).map_err(|e| CloudError::Format {
+                what: "manifest",
+                message: e.to_string(),
+            })?;
             let mut put = self
                 .client
                 .put_object()
@@ -132,7 +176,11 @@ impl S3Store {
             match put.send().await {
                 Ok(_) => return Ok(()),
                 Err(error) if is_precondition_failure(&error) => continue,
-                Err(error) => return Err(CloudError::s3(aws_sdk_s3::error::DisplayErrorContext(error))),
+                Err(error) => {
+                    return Err(CloudError::s3(aws_sdk_s3::error::DisplayErrorContext(
+                        error,
+                    )));
+                }
             }
         }
         Err(CloudError::Contention(key))
@@ -140,44 +188,101 @@ impl S3Store {
 
     /// The manifest and its ETag; `Ok(None)` when there is none yet.
     async fn read_manifest(&self) -> Result<Option<(Manifest, String)>, CloudError> {
-        match self.client.get_object().bucket(&self.bucket).key(self.manifest_key()).send().await {
+        match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(self.manifest_key())
+            .send()
+            .await
+        {
             Ok(object) => {
                 let etag = object.e_tag().unwrap_or_default().to_string();
-                let bytes = object.body.collect().await.map_err(CloudError::s3)?.into_bytes();
-                let manifest = serde_json::from_slice(&bytes).map_err(|e| CloudError::Format { what: "manifest", message: e.to_string() })?;
+                let bytes = object
+                    .body
+                    .collect()
+                    .await
+                    .map_err(CloudError::s3)?
+                    .into_bytes();
+                let manifest = serde_json::from_slice(&bytes).map_err(|e| CloudError::Format {
+                    what: "manifest",
+                    message: e.to_string(),
+                })?;
                 Ok(Some((manifest, etag)))
             }
-            Err(error) if is_not_found(&error) || format!("{error:?}").contains("NoSuchKey") => Ok(None),
-            Err(error) => Err(CloudError::s3(aws_sdk_s3::error::DisplayErrorContext(error))),
+            Err(error) if is_not_found(&error) || format!("{error:?}").contains("NoSuchKey") => {
+                Ok(None)
+            }
+            Err(error) => Err(CloudError::s3(aws_sdk_s3::error::DisplayErrorContext(
+                error,
+            ))),
         }
     }
 
     /// Reads the manifest if it changed since `etag` (readers' cheap poll).
     /// `Ok(Poll::Unchanged)` when the ETag still matches.
     pub async fn poll_manifest(&self, etag: Option<&str>) -> Result<ManifestPoll, CloudError> {
-        let mut get = self.client.get_object().bucket(&self.bucket).key(self.manifest_key());
+        let mut get = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(self.manifest_key());
         if let Some(etag) = etag {
             get = get.if_none_match(etag);
         }
         match get.send().await {
             Ok(object) => {
                 let etag = object.e_tag().unwrap_or_default().to_string();
-                let bytes = object.body.collect().await.map_err(CloudError::s3)?.into_bytes();
-                let manifest = serde_json::from_slice(&bytes).map_err(|e| CloudError::Format { what: "manifest", message: e.to_string() })?;
+                let bytes = object
+                    .body
+                    .collect()
+                    .await
+                    .map_err(CloudError::s3)?
+                    .into_bytes();
+                let manifest = serde_json::from_slice(&bytes).map_err(|e| CloudError::Format {
+                    what: "manifest",
+                    message: e.to_string(),
+                })?;
                 Ok(ManifestPoll::Changed(manifest, etag))
             }
-            Err(error) if error.raw_response().is_some_and(|r| r.status().as_u16() == 304) => Ok(ManifestPoll::Unchanged),
-            Err(error) if is_not_found(&error) || format!("{error:?}").contains("NoSuchKey") => Ok(ManifestPoll::Missing),
-            Err(error) => Err(CloudError::s3(aws_sdk_s3::error::DisplayErrorContext(error))),
+            Err(error)
+                if error
+                    .raw_response()
+                    .is_some_and(|r| r.status().as_u16() == 304) =>
+            {
+                Ok(ManifestPoll::Unchanged)
+            }
+            Err(error) if is_not_found(&error) || format!("{error:?}").contains("NoSuchKey") => {
+                Ok(ManifestPoll::Missing)
+            }
+            Err(error) => Err(CloudError::s3(aws_sdk_s3::error::DisplayErrorContext(
+                error,
+            ))),
         }
     }
 
     /// An object's bytes.
     pub async fn get(&self, key: &str) -> Result<Bytes, CloudError> {
-        match self.client.get_object().bucket(&self.bucket).key(key).send().await {
-            Ok(object) => Ok(object.body.collect().await.map_err(CloudError::s3)?.into_bytes()),
-            Err(error) if is_not_found(&error) || format!("{error:?}").contains("NoSuchKey") => Err(CloudError::NotFound(key.to_string())),
-            Err(error) => Err(CloudError::s3(aws_sdk_s3::error::DisplayErrorContext(error))),
+        match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(object) => Ok(object
+                .body
+                .collect()
+                .await
+                .map_err(CloudError::s3)?
+                .into_bytes()),
+            Err(error) if is_not_found(&error) || format!("{error:?}").contains("NoSuchKey") => {
+                Err(CloudError::NotFound(key.to_string()))
+            }
+            Err(error) => Err(CloudError::s3(aws_sdk_s3::error::DisplayErrorContext(
+                error,
+            ))),
         }
     }
 

@@ -22,9 +22,17 @@ fn moto_server() -> PathBuf {
     let python = match std::env::var("FLAGEDGE_REFERENCE_PYTHON") {
         Ok(python) => PathBuf::from(python),
         Err(_) => {
-            let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/python-venv.sh");
-            let output = Command::new("bash").arg(script).output().expect("run scripts/python-venv.sh");
-            assert!(output.status.success(), "python-venv.sh failed: {}", String::from_utf8_lossy(&output.stderr));
+            let script =
+                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/python-venv.sh");
+            let output = Command::new("bash")
+                .arg(script)
+                .output()
+                .expect("run scripts/python-venv.sh");
+            assert!(
+                output.status.success(),
+                "python-venv.sh failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
             PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
         }
     };
@@ -34,7 +42,10 @@ fn moto_server() -> PathBuf {
 impl Moto {
     /// Starts moto's server; panics (failing the test) when it cannot.
     pub fn start() -> Moto {
-        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
         let child = Command::new(moto_server())
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
@@ -43,10 +54,16 @@ impl Moto {
             .expect("start moto_server (pip package moto[server])");
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "moto_server did not start listening");
+            assert!(
+                Instant::now() < deadline,
+                "moto_server did not start listening"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
-        Moto { child, endpoint: format!("http://127.0.0.1:{port}") }
+        Moto {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        }
     }
 
     /// Options for SDK clients pointed at this server.

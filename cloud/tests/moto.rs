@@ -13,7 +13,12 @@ use serde_json::{Value, json};
 async fn s3_store(moto: &Moto, bucket: &str) -> S3Store {
     let config = aws::sdk_config(&moto.options()).await;
     let client = aws::s3(&config);
-    client.create_bucket().bucket(bucket).send().await.expect("bucket");
+    client
+        .create_bucket()
+        .bucket(bucket)
+        .send()
+        .await
+        .expect("bucket");
     S3Store::new(client, bucket, "flagedge")
 }
 
@@ -21,65 +26,141 @@ async fn s3_store(moto: &Moto, bucket: &str) -> S3Store {
 async fn s3_documents_only_move_forward() {
     let moto = Moto::start();
     let store = s3_store(&moto, "docs").await;
-    assert_eq!(store.put_document("env1", 5, Bytes::from_static(b"{\"r\":5}")).await.unwrap(), Written::Stored);
-    assert_eq!(store.put_document("env1", 4, Bytes::from_static(b"{\"r\":4}")).await.unwrap(), Written::Stale);
-    assert_eq!(store.put_document("env1", 5, Bytes::from_static(b"{\"r\":5}")).await.unwrap(), Written::Stale);
+    assert_eq!(
+        store
+            .put_document("env1", 5, Bytes::from_static(b"{\"r\":5}"))
+            .await
+            .unwrap(),
+        Written::Stored
+    );
+    assert_eq!(
+        store
+            .put_document("env1", 4, Bytes::from_static(b"{\"r\":4}"))
+            .await
+            .unwrap(),
+        Written::Stale
+    );
+    assert_eq!(
+        store
+            .put_document("env1", 5, Bytes::from_static(b"{\"r\":5}"))
+            .await
+            .unwrap(),
+        Written::Stale
+    );
     assert_eq!(&store.get_document("env1").await.unwrap()[..], b"{\"r\":5}");
-    assert_eq!(store.document_key("env1"), "flagedge/environments/env1.json");
+    assert_eq!(
+        store.document_key("env1"),
+        "flagedge/environments/env1.json"
+    );
 
     // Two writers racing with interleaved revisions: the newest always wins.
     let (a, b) = (store.clone(), store.clone());
     let odd = tokio::spawn(async move {
         for r in (7..40).step_by(2) {
-            a.put_document("env2", r, Bytes::from(format!("{{\"r\":{r}}}"))).await.unwrap();
+            a.put_document("env2", r, Bytes::from(format!("{{\"r\":{r}}}")))
+                .await
+                .unwrap();
         }
     });
     let even = tokio::spawn(async move {
         for r in (6..=38u32).rev().step_by(2).map(u64::from) {
-            b.put_document("env2", r, Bytes::from(format!("{{\"r\":{r}}}"))).await.unwrap();
+            b.put_document("env2", r, Bytes::from(format!("{{\"r\":{r}}}")))
+                .await
+                .unwrap();
         }
     });
     odd.await.unwrap();
     even.await.unwrap();
-    assert_eq!(&store.get_document("env2").await.unwrap()[..], b"{\"r\":39}");
+    assert_eq!(
+        &store.get_document("env2").await.unwrap()[..],
+        b"{\"r\":39}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_manifest_is_merged_and_polled_by_etag() {
     let moto = Moto::start();
     let store = s3_store(&moto, "manifest").await;
-    assert!(matches!(store.poll_manifest(None).await.unwrap(), ManifestPoll::Missing));
+    assert!(matches!(
+        store.poll_manifest(None).await.unwrap(),
+        ManifestPoll::Missing
+    ));
     let writers: Vec<_> = (0..6)
         .map(|i| {
             let store = store.clone();
             tokio::spawn(async move {
-                store.update_manifest(|m| m.record(&format!("env{i}"), Entry { revision: 10 + i, updated_at: None })).await.unwrap();
+                store
+                    .update_manifest(|m| {
+                        m.record(
+                            &format!("env{i}"),
+                            Entry {
+                                revision: 10 + i,
+                                updated_at: None,
+                            },
+                        )
+                    })
+                    .await
+                    .unwrap();
             })
         })
         .collect();
     for writer in writers {
         writer.await.unwrap();
     }
-    let ManifestPoll::Changed(manifest, etag) = store.poll_manifest(None).await.unwrap() else { panic!("manifest expected") };
-    assert_eq!(manifest.environments.len(), 6, "concurrent writers all recorded");
-    assert!(matches!(store.poll_manifest(Some(&etag)).await.unwrap(), ManifestPoll::Unchanged));
+    let ManifestPoll::Changed(manifest, etag) = store.poll_manifest(None).await.unwrap() else {
+        panic!("manifest expected")
+    };
+    assert_eq!(
+        manifest.environments.len(),
+        6,
+        "concurrent writers all recorded"
+    );
+    assert!(matches!(
+        store.poll_manifest(Some(&etag)).await.unwrap(),
+        ManifestPoll::Unchanged
+    ));
     // An older revision changes nothing (and writes nothing).
-    store.update_manifest(|m| m.record("env0", Entry { revision: 1, updated_at: None })).await.unwrap();
-    assert!(matches!(store.poll_manifest(Some(&etag)).await.unwrap(), ManifestPoll::Unchanged));
     store
-        .update_manifest(|m| m.set_server_keys(BTreeMap::from([("ser.x".to_string(), "env0".to_string())])))
+        .update_manifest(|m| {
+            m.record(
+                "env0",
+                Entry {
+                    revision: 1,
+                    updated_at: None,
+                },
+            )
+        })
         .await
         .unwrap();
-    let ManifestPoll::Changed(updated, _) = store.poll_manifest(Some(&etag)).await.unwrap() else { panic!("changed") };
+    assert!(matches!(
+        store.poll_manifest(Some(&etag)).await.unwrap(),
+        ManifestPoll::Unchanged
+    ));
+    store
+        .update_manifest(|m| {
+            m.set_server_keys(BTreeMap::from([("ser.x".to_string(), "env0".to_string())]))
+        })
+        .await
+        .unwrap();
+    let ManifestPoll::Changed(updated, _) = store.poll_manifest(Some(&etag)).await.unwrap() else {
+        panic!("changed")
+    };
     assert_eq!(updated.server_keys["ser.x"], "env0");
     assert_eq!(updated.changed_since(&Manifest::default()).count(), 6);
 }
 
-fn document(key: &str, revision: u64, filler: usize, random: bool) -> serde_json::Map<String, Value> {
+fn document(
+    key: &str,
+    revision: u64,
+    filler: usize,
+    random: bool,
+) -> serde_json::Map<String, Value> {
     let text = if random {
         use rand::Rng;
         let mut rng = rand::thread_rng();
-        (0..filler).map(|_| rng.sample(rand::distributions::Alphanumeric) as char).collect()
+        (0..filler)
+            .map(|_| rng.sample(rand::distributions::Alphanumeric) as char)
+            .collect()
     } else {
         "x".repeat(filler)
     };
@@ -100,13 +181,25 @@ async fn dynamodb_documents_compress_or_overflow_never_drop() {
     let moto = Moto::start();
     let config = aws::sdk_config(&moto.options()).await;
     let client = aws::dynamodb(&config);
-    create_tables(&client, "flagedge_environments", Some("flagedge_identities")).await.unwrap();
+    create_tables(
+        &client,
+        "flagedge_environments",
+        Some("flagedge_identities"),
+    )
+    .await
+    .unwrap();
     let overflow = s3_store(&moto, "overflow").await;
     let table = DocumentTable::new(client.clone(), "flagedge_environments", Some(overflow));
 
     let small = document("small", 3, 10, false);
     assert_eq!(table.put_document(&small).await.unwrap(), Written::Stored);
-    assert_eq!(table.put_document(&document("small", 2, 10, false)).await.unwrap(), Written::Stale);
+    assert_eq!(
+        table
+            .put_document(&document("small", 2, 10, false))
+            .await
+            .unwrap(),
+        Written::Stale
+    );
     let back: Value = serde_json::from_slice(&table.get_document("small").await.unwrap()).unwrap();
     assert_eq!(back, Value::Object(small));
 
@@ -116,13 +209,19 @@ async fn dynamodb_documents_compress_or_overflow_never_drop() {
     let raw = client
         .get_item()
         .table_name("flagedge_environments")
-        .key("api_key", aws_sdk_dynamodb::types::AttributeValue::S("large".into()))
+        .key(
+            "api_key",
+            aws_sdk_dynamodb::types::AttributeValue::S("large".into()),
+        )
         .send()
         .await
         .unwrap()
         .item
         .unwrap();
-    assert_eq!(raw.get("compressed"), Some(&aws_sdk_dynamodb::types::AttributeValue::Bool(true)));
+    assert_eq!(
+        raw.get("compressed"),
+        Some(&aws_sdk_dynamodb::types::AttributeValue::Bool(true))
+    );
     let back: Value = serde_json::from_slice(&table.get_document("large").await.unwrap()).unwrap();
     assert_eq!(back, Value::Object(large));
 
@@ -133,9 +232,39 @@ async fn dynamodb_documents_compress_or_overflow_never_drop() {
     assert_eq!(back, Value::Object(noise));
 
     // The manifest item only moves forward.
-    assert_eq!(table.record("small", &Entry { revision: 3, updated_at: None }).await.unwrap(), Written::Stored);
-    assert_eq!(table.record("small", &Entry { revision: 2, updated_at: None }).await.unwrap(), Written::Stale);
-    table.set_server_keys(&BTreeMap::from([("ser.s".to_string(), "small".to_string())])).await.unwrap();
+    assert_eq!(
+        table
+            .record(
+                "small",
+                &Entry {
+                    revision: 3,
+                    updated_at: None
+                }
+            )
+            .await
+            .unwrap(),
+        Written::Stored
+    );
+    assert_eq!(
+        table
+            .record(
+                "small",
+                &Entry {
+                    revision: 2,
+                    updated_at: None
+                }
+            )
+            .await
+            .unwrap(),
+        Written::Stale
+    );
+    table
+        .set_server_keys(&BTreeMap::from([(
+            "ser.s".to_string(),
+            "small".to_string(),
+        )]))
+        .await
+        .unwrap();
     let manifest = table.get_manifest().await.unwrap();
     assert_eq!(manifest.environments["small"].revision, 3);
     assert_eq!(manifest.server_keys["ser.s"], "small");
@@ -146,13 +275,19 @@ async fn dynamodb_identities_in_batches() {
     let moto = Moto::start();
     let config = aws::sdk_config(&moto.options()).await;
     let client = aws::dynamodb(&config);
-    create_tables(&client, "docs", Some("identities")).await.unwrap();
+    create_tables(&client, "docs", Some("identities"))
+        .await
+        .unwrap();
     let table = IdentityTable::new(client, "identities");
     let records: Vec<IdentityRecord> = (0..60)
         .map(|i| IdentityRecord {
             environment_key: "env".into(),
             identifier: format!("user-{i}"),
-            traits: vec![("plan".into(), json!("pro")), ("age".into(), json!(i)), ("ratio".into(), json!(0.5))],
+            traits: vec![
+                ("plan".into(), json!("pro")),
+                ("age".into(), json!(i)),
+                ("ratio".into(), json!(0.5)),
+            ],
             ..IdentityRecord::default()
         })
         .collect();

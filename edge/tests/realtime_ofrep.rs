@@ -28,13 +28,12 @@ async fn open_stream(
     let mut body = response.into_body();
     tokio::spawn(async move {
         while let Some(Ok(frame)) = body.frame().await {
-            if let Ok(data) = frame.into_data() {
-                if sender
+            if let Ok(data) = frame.into_data()
+                && sender
                     .send(String::from_utf8_lossy(&data).into_owned())
                     .is_err()
-                {
-                    return;
-                }
+            {
+                return;
             }
         }
     });

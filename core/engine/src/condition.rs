@@ -270,10 +270,10 @@ fn in_members(operand: &Value) -> Option<Vec<String>> {
         Value::Null => None,
         Value::Array(items) => Some(items.iter().map(python::json_str).collect()),
         Value::String(text) => {
-            if text.starts_with('[') {
-                if let Ok(Value::Array(items)) = serde_json::from_str::<Value>(text) {
-                    return Some(items.iter().map(python::json_str).collect());
-                }
+            if text.starts_with('[')
+                && let Ok(Value::Array(items)) = serde_json::from_str::<Value>(text)
+            {
+                return Some(items.iter().map(python::json_str).collect());
             }
             Some(text.split(',').map(str::to_string).collect())
         }

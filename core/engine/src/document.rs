@@ -245,13 +245,13 @@ impl EnvironmentDocument {
 
     /// Checks what serde cannot: values that must be present for evaluation.
     fn validate(&self) -> Result<(), ParseError> {
-        if let Some(updated_at) = &self.updated_at {
-            if Timestamp::parse_iso8601(updated_at).is_none() {
-                return Err(ParseError::invalid(
-                    "updated_at",
-                    "not an ISO 8601 date-time",
-                ));
-            }
+        if let Some(updated_at) = &self.updated_at
+            && Timestamp::parse_iso8601(updated_at).is_none()
+        {
+            return Err(ParseError::invalid(
+                "updated_at",
+                "not an ISO 8601 date-time",
+            ));
         }
         let check_states = |states: &[FeatureState], at: &str| -> Result<(), ParseError> {
             for (i, state) in states.iter().enumerate() {

@@ -148,13 +148,13 @@ struct Evaluator<'a, T> {
 impl<'a, T: Tracer> Evaluator<'a, T> {
     fn new(env: &'a CompiledEnvironment, identity: Option<&'a Identity<'a>>, tracer: T) -> Self {
         let mut traits = Vec::new();
-        if let Some(identity) = identity {
-            if !env.trait_slots.is_empty() {
-                traits.resize(env.trait_slots.len(), None);
-                for (key, value) in identity.traits {
-                    if let Some(&slot) = env.trait_slots.get(key.as_str()) {
-                        traits[slot as usize] = ContextValue::from_json(value);
-                    }
+        if let Some(identity) = identity
+            && !env.trait_slots.is_empty()
+        {
+            traits.resize(env.trait_slots.len(), None);
+            for (key, value) in identity.traits {
+                if let Some(&slot) = env.trait_slots.get(key.as_str()) {
+                    traits[slot as usize] = ContextValue::from_json(value);
                 }
             }
         }

@@ -40,15 +40,15 @@ impl Version {
         if parts.next().is_some() {
             return None;
         }
-        if let Some(pre) = prerelease {
-            if !pre.split('.').all(is_prerelease_identifier) {
-                return None;
-            }
+        if let Some(pre) = prerelease
+            && !pre.split('.').all(is_prerelease_identifier)
+        {
+            return None;
         }
-        if let Some(build) = build {
-            if !build.split('.').all(is_build_identifier) {
-                return None;
-            }
+        if let Some(build) = build
+            && !build.split('.').all(is_build_identifier)
+        {
+            return None;
         }
         Some(Version {
             core: numbers,

@@ -76,12 +76,12 @@ pub fn coerce_str(s: &str) -> ContextValue<'_> {
         if let Some(i) = python::parse_int(s) {
             return ContextValue::Int(i);
         }
-    } else if let Some((int_part, frac_part)) = digits.split_once('.') {
-        if all_digits(int_part) && all_digits(frac_part) {
-            if let Ok(f) = s.parse::<f64>() {
-                return ContextValue::Float(f);
-            }
-        }
+    } else if let Some((int_part, frac_part)) = digits.split_once('.')
+        && all_digits(int_part)
+        && all_digits(frac_part)
+        && let Ok(f) = s.parse::<f64>()
+    {
+        return ContextValue::Float(f);
     }
     ContextValue::Str(Cow::Borrowed(s))
 }

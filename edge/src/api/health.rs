@@ -37,10 +37,10 @@ fn readiness(app: &App) -> Readiness {
     for (key, environment) in &snapshot.environments {
         let confirmed = environment.confirmed_at();
         oldest_confirmation = Some(oldest_confirmation.map_or(confirmed, |o| o.min(confirmed)));
-        if let Some(max_age) = max_age {
-            if now.duration_since(confirmed).unwrap_or_default() > max_age {
-                stale.push(key.to_string());
-            }
+        if let Some(max_age) = max_age
+            && now.duration_since(confirmed).unwrap_or_default() > max_age
+        {
+            stale.push(key.to_string());
         }
     }
     stale.sort();

@@ -65,13 +65,13 @@ pub fn validate_trait(input: &mut TraitInput) -> Result<(), ApiError> {
     if matches!(input.trait_value, Value::Array(_) | Value::Object(_)) {
         input.trait_value = Value::String(input.trait_value.to_string());
     }
-    if let Value::String(text) = &input.trait_value {
-        if text.chars().count() > TRAIT_VALUE_MAX_CHARS {
-            return Err(ApiError::bad_request(format!(
-                "trait_value of {:?} is longer than {TRAIT_VALUE_MAX_CHARS} characters",
-                truncate(&input.trait_key)
-            )));
-        }
+    if let Value::String(text) = &input.trait_value
+        && text.chars().count() > TRAIT_VALUE_MAX_CHARS
+    {
+        return Err(ApiError::bad_request(format!(
+            "trait_value of {:?} is longer than {TRAIT_VALUE_MAX_CHARS} characters",
+            truncate(&input.trait_key)
+        )));
     }
     Ok(())
 }

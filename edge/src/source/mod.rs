@@ -64,15 +64,14 @@ impl Loader {
         };
         let client_key = environment.client_key().to_string();
         let offer = self.store.offer(environment);
-        if offer == Offer::Swapped {
-            if let Some(persistence) = self.persistence.clone() {
-                let saved = tokio::task::spawn_blocking(move || {
-                    persistence.save_document(&client_key, &kept)
-                })
-                .await;
-                if let Ok(Err(error)) = saved {
-                    tracing::warn!(%error, "could not persist a document");
-                }
+        if offer == Offer::Swapped
+            && let Some(persistence) = self.persistence.clone()
+        {
+            let saved =
+                tokio::task::spawn_blocking(move || persistence.save_document(&client_key, &kept))
+                    .await;
+            if let Ok(Err(error)) = saved {
+                tracing::warn!(%error, "could not persist a document");
             }
         }
         Ok(offer)
@@ -99,10 +98,10 @@ impl Loader {
     }
 
     fn apply_key_pairs(&self, pairs: Vec<KeyPair>) {
-        if let Some(persistence) = &self.persistence {
-            if let Err(error) = persistence.save_key_pairs(&pairs) {
-                tracing::warn!(%error, "could not persist the server-side keys");
-            }
+        if let Some(persistence) = &self.persistence
+            && let Err(error) = persistence.save_key_pairs(&pairs)
+        {
+            tracing::warn!(%error, "could not persist the server-side keys");
         }
         self.store.set_key_pairs(pairs);
     }

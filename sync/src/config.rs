@@ -1,0 +1,345 @@
+//! flagedge-sync's configuration: flags, `FLAGEDGE_*` environment variables, or
+//! a TOML file (`--config`), in that order of precedence. `--help` is the reference.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use serde::Deserialize;
+
+/// Where evaluation counts are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AnalyticsStoreKind {
+    /// PostgreSQL: the tables flagedge-core reads.
+    Postgres,
+    /// InfluxDB, through its v1 `/write` API (line protocol).
+    Influxdb,
+    /// Nowhere (counts are accepted and discarded; for trials).
+    None,
+}
+
+/// Every option.
+#[derive(Parser, Debug, Default, Clone, Deserialize)]
+#[command(
+    name = "flagedge-sync",
+    version,
+    about = "Publishes documents to S3/DynamoDB and ingests evaluation counts"
+)]
+#[serde(deny_unknown_fields)]
+pub struct Options {
+    /// TOML config file.
+    #[arg(long, env = "FLAGEDGE_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+
+    /// Address of the ingest API, health and metrics [default: 127.0.0.1:8090].
+    #[arg(long, env = "FLAGEDGE_BIND")]
+    pub bind: Option<SocketAddr>,
+
+    /// flagedge-core's base URL (e.g. http://core:8080); enables document publishing.
+    #[arg(long, env = "FLAGEDGE_CORE_URL")]
+    pub core_url: Option<String>,
+
+    /// Token for core's edge API (`Authorization: Bearer`).
+    #[arg(long, env = "FLAGEDGE_CORE_TOKEN")]
+    pub core_token: Option<String>,
+
+    /// Seconds between full reconciles with core [default: 60].
+    #[arg(long, env = "FLAGEDGE_RECONCILE_INTERVAL_SECS")]
+    pub reconcile_interval_secs: Option<f64>,
+
+    /// Long-poll timeout for core's change feed, in seconds [default: 30].
+    #[arg(long, env = "FLAGEDGE_CHANGES_TIMEOUT_SECS")]
+    pub changes_timeout_secs: Option<u64>,
+
+    /// Publish documents to this S3 bucket.
+    #[arg(long, env = "FLAGEDGE_S3_BUCKET")]
+    pub s3_bucket: Option<String>,
+
+    /// Key prefix in the bucket [default: flagedge].
+    #[arg(long, env = "FLAGEDGE_S3_PREFIX")]
+    pub s3_prefix: Option<String>,
+
+    /// Publish documents to this DynamoDB table.
+    #[arg(long, env = "FLAGEDGE_DYNAMODB_TABLE")]
+    pub dynamodb_table: Option<String>,
+
+    /// Create the DynamoDB table (and S3 bucket) when missing (local stand-ins, first runs).
+    #[arg(long, env = "FLAGEDGE_CREATE_RESOURCES")]
+    pub create_resources: Option<bool>,
+
+    /// AWS region [default: AWS_REGION, else us-east-1].
+    #[arg(long, env = "FLAGEDGE_AWS_REGION")]
+    pub aws_region: Option<String>,
+
+    /// AWS endpoint override (an S3/DynamoDB-compatible server such as moto).
+    #[arg(long, env = "FLAGEDGE_AWS_ENDPOINT_URL")]
+    pub aws_endpoint_url: Option<String>,
+
+    /// Bearer token edges must present to the ingest API; ingest is off without it.
+    #[arg(long, env = "FLAGEDGE_INGEST_TOKEN")]
+    pub ingest_token: Option<String>,
+
+    /// Where counts are written [default: postgres when a database URL is set, else none].
+    #[arg(long, env = "FLAGEDGE_ANALYTICS_STORE", value_enum)]
+    pub analytics_store: Option<AnalyticsStoreKind>,
+
+    /// PostgreSQL URL of the analytics tables (also ANALYTICS_DATABASE_URL).
+    #[arg(long, env = "FLAGEDGE_ANALYTICS_DATABASE_URL")]
+    pub analytics_database_url: Option<String>,
+
+    /// InfluxDB base URL, e.g. http://127.0.0.1:8086.
+    #[arg(long, env = "FLAGEDGE_INFLUXDB_URL")]
+    pub influxdb_url: Option<String>,
+
+    /// InfluxDB database (1.x) or bucket mapped by the 2.x compatibility API [default: flagedge].
+    #[arg(long, env = "FLAGEDGE_INFLUXDB_DATABASE")]
+    pub influxdb_database: Option<String>,
+
+    /// InfluxDB token (2.x compatibility API), sent as `Authorization: Token`.
+    #[arg(long, env = "FLAGEDGE_INFLUXDB_TOKEN")]
+    pub influxdb_token: Option<String>,
+
+    /// Seconds between flushes of counts to the store [default: 5].
+    #[arg(long, env = "FLAGEDGE_FLUSH_INTERVAL_SECS")]
+    pub flush_interval_secs: Option<f64>,
+
+    /// Flush early once this many distinct counters are pending [default: 20000].
+    #[arg(long, env = "FLAGEDGE_FLUSH_MAX_KEYS")]
+    pub flush_max_keys: Option<usize>,
+
+    /// Most counters held while the store is unreachable; past it, ingest answers
+    /// 503 and edges keep their batches [default: 1000000].
+    #[arg(long, env = "FLAGEDGE_MAX_PENDING_KEYS")]
+    pub max_pending_keys: Option<usize>,
+
+    /// Largest batch accepted, in bytes [default: 8388608].
+    #[arg(long, env = "FLAGEDGE_MAX_BATCH_BYTES")]
+    pub max_batch_bytes: Option<usize>,
+
+    /// Log filter [default: info].
+    #[arg(long, env = "FLAGEDGE_LOG")]
+    pub log: Option<String>,
+
+    /// Log as JSON lines.
+    #[arg(long, env = "FLAGEDGE_LOG_JSON")]
+    pub log_json: Option<bool>,
+
+    /// Seconds to finish requests and flush counts after SIGTERM [default: 30].
+    #[arg(long, env = "FLAGEDGE_SHUTDOWN_GRACE_SECS")]
+    pub shutdown_grace_secs: Option<f64>,
+}
+
+/// The resolved configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Listen address.
+    pub bind: SocketAddr,
+    /// Core, when publishing documents.
+    pub core_url: Option<String>,
+    /// Core token.
+    pub core_token: Option<String>,
+    /// Reconcile interval.
+    pub reconcile_interval: Duration,
+    /// Change-feed long-poll timeout (seconds).
+    pub changes_timeout: u64,
+    /// S3 sink.
+    pub s3_bucket: Option<String>,
+    /// S3 prefix.
+    pub s3_prefix: String,
+    /// DynamoDB sink.
+    pub dynamodb_table: Option<String>,
+    /// Create missing tables/buckets.
+    pub create_resources: bool,
+    /// AWS settings.
+    pub aws: flagedge_cloud::aws::AwsOptions,
+    /// Ingest token (ingest is off without one).
+    pub ingest_token: Option<String>,
+    /// Analytics store.
+    pub analytics_store: AnalyticsStoreKind,
+    /// Postgres URL.
+    pub analytics_database_url: Option<String>,
+    /// InfluxDB URL.
+    pub influxdb_url: Option<String>,
+    /// InfluxDB database.
+    pub influxdb_database: String,
+    /// InfluxDB token.
+    pub influxdb_token: Option<String>,
+    /// Flush interval.
+    pub flush_interval: Duration,
+    /// Early-flush threshold.
+    pub flush_max_keys: usize,
+    /// Back-pressure threshold.
+    pub max_pending_keys: usize,
+    /// Batch size limit.
+    pub max_batch_bytes: usize,
+    /// Log filter.
+    pub log: String,
+    /// JSON logs.
+    pub log_json: bool,
+    /// Shutdown grace.
+    pub shutdown_grace: Duration,
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read or parsed.
+    #[error("{0}")]
+    File(String),
+    /// A value is out of range or options conflict.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+fn seconds(value: f64, name: &str) -> Result<Duration, ConfigError> {
+    Duration::try_from_secs_f64(value).map_err(|_| {
+        ConfigError::Invalid(format!("{name} must be a non-negative number of seconds"))
+    })
+}
+
+impl Options {
+    fn or(self, o: Options) -> Options {
+        macro_rules! merge {
+            ($($f:ident),* $(,)?) => { Options { config: self.config.or(o.config), $($f: self.$f.or(o.$f)),* } };
+        }
+        merge!(
+            bind,
+            core_url,
+            core_token,
+            reconcile_interval_secs,
+            changes_timeout_secs,
+            s3_bucket,
+            s3_prefix,
+            dynamodb_table,
+            create_resources,
+            aws_region,
+            aws_endpoint_url,
+            ingest_token,
+            analytics_store,
+            analytics_database_url,
+            influxdb_url,
+            influxdb_database,
+            influxdb_token,
+            flush_interval_secs,
+            flush_max_keys,
+            max_pending_keys,
+            max_batch_bytes,
+            log,
+            log_json,
+            shutdown_grace_secs,
+        )
+    }
+}
+
+impl Config {
+    /// Resolves flags/environment, reading the config file they name.
+    pub fn load(cli: Options) -> Result<Config, ConfigError> {
+        let file = match &cli.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| ConfigError::File(format!("{}: {e}", path.display())))?;
+                toml::from_str(&text)
+                    .map_err(|e| ConfigError::File(format!("{}: {e}", path.display())))?
+            }
+            None => Options::default(),
+        };
+        let mut options = cli.or(file);
+        if options.analytics_database_url.is_none() {
+            options.analytics_database_url = std::env::var("ANALYTICS_DATABASE_URL").ok();
+        }
+        Config::resolve(options)
+    }
+
+    /// Applies defaults and checks consistency.
+    pub fn resolve(o: Options) -> Result<Config, ConfigError> {
+        let analytics_store = o
+            .analytics_store
+            .unwrap_or(if o.analytics_database_url.is_some() {
+                AnalyticsStoreKind::Postgres
+            } else {
+                AnalyticsStoreKind::None
+            });
+        match analytics_store {
+            AnalyticsStoreKind::Postgres if o.analytics_database_url.is_none() => {
+                return Err(ConfigError::Invalid(
+                    "--analytics-store postgres needs --analytics-database-url".into(),
+                ));
+            }
+            AnalyticsStoreKind::Influxdb if o.influxdb_url.is_none() => {
+                return Err(ConfigError::Invalid(
+                    "--analytics-store influxdb needs --influxdb-url".into(),
+                ));
+            }
+            _ => {}
+        }
+        if (o.s3_bucket.is_some() || o.dynamodb_table.is_some()) && o.core_url.is_none() {
+            return Err(ConfigError::Invalid(
+                "publishing documents needs --core-url".into(),
+            ));
+        }
+        Ok(Config {
+            bind: o
+                .bind
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8090))),
+            core_url: o.core_url.map(|u| u.trim_end_matches('/').to_string()),
+            core_token: o.core_token,
+            reconcile_interval: seconds(
+                o.reconcile_interval_secs.unwrap_or(60.0),
+                "reconcile interval",
+            )?,
+            changes_timeout: o.changes_timeout_secs.unwrap_or(30).clamp(1, 60),
+            s3_bucket: o.s3_bucket,
+            s3_prefix: o.s3_prefix.unwrap_or_else(|| "flagedge".into()),
+            dynamodb_table: o.dynamodb_table,
+            create_resources: o.create_resources.unwrap_or(false),
+            aws: flagedge_cloud::aws::AwsOptions {
+                region: o.aws_region,
+                endpoint_url: o.aws_endpoint_url,
+                static_credentials: None,
+            },
+            ingest_token: o.ingest_token,
+            analytics_store,
+            analytics_database_url: o.analytics_database_url,
+            influxdb_url: o.influxdb_url.map(|u| u.trim_end_matches('/').to_string()),
+            influxdb_database: o.influxdb_database.unwrap_or_else(|| "flagedge".into()),
+            influxdb_token: o.influxdb_token,
+            flush_interval: seconds(o.flush_interval_secs.unwrap_or(5.0), "flush interval")?
+                .max(Duration::from_millis(10)),
+            flush_max_keys: o.flush_max_keys.unwrap_or(20_000).max(1),
+            max_pending_keys: o.max_pending_keys.unwrap_or(1_000_000).max(1),
+            max_batch_bytes: o.max_batch_bytes.unwrap_or(8 << 20),
+            log: o.log.unwrap_or_else(|| "info".into()),
+            log_json: o.log_json.unwrap_or(false),
+            shutdown_grace: seconds(o.shutdown_grace_secs.unwrap_or(30.0), "shutdown grace")?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conflicting_options_are_refused() {
+        assert!(
+            Config::resolve(Options {
+                s3_bucket: Some("b".into()),
+                ..Options::default()
+            })
+            .is_err()
+        );
+        assert!(
+            Config::resolve(Options {
+                analytics_store: Some(AnalyticsStoreKind::Postgres),
+                ..Options::default()
+            })
+            .is_err()
+        );
+        let ok = Config::resolve(Options::default()).unwrap();
+        assert_eq!(ok.analytics_store, AnalyticsStoreKind::None);
+        assert_eq!(ok.bind, SocketAddr::from(([127, 0, 0, 1], 8090)));
+    }
+}

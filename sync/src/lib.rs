@@ -1,0 +1,194 @@
+//! # flagedge-sync
+//!
+//! Two jobs, each optional:
+//! - [`publisher`]: follow flagedge-core's change feed (plus a periodic full
+//!   reconcile) and publish environment documents and server-side keys to S3 and
+//!   DynamoDB (formats in `flagedge-cloud`), where edges in every region read them;
+//! - [`ingest`] + [`aggregate`] + [`store`]: receive edges' evaluation counts,
+//!   aggregate them, and write them in batches to PostgreSQL (the tables core
+//!   reads) or InfluxDB — never dropping counts silently.
+//!
+//! Depends on `flagedge-cloud`; nothing depends on it.
+
+pub mod aggregate;
+pub mod config;
+pub mod core_client;
+pub mod ingest;
+pub mod publisher;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::task::JoinHandle;
+
+use crate::config::{AnalyticsStoreKind, Config};
+use crate::publisher::{Publisher, Sink};
+
+/// A running sync.
+pub struct Sync {
+    /// Where the API listens.
+    pub address: SocketAddr,
+    /// The aggregator, when ingest is on.
+    pub aggregator: Option<Arc<aggregate::Aggregator>>,
+    stop: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Sync {
+    /// Begins a graceful stop (in-flight requests finish, counts are written).
+    pub fn shutdown(&self) {
+        let _ = self.stop.send(true);
+    }
+
+    /// Waits for every task.
+    pub async fn wait(self) {
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+fn prometheus() -> metrics_exporter_prometheus::PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
+        std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// Starts sync.
+pub async fn start(config: Config) -> anyhow::Result<Sync> {
+    let prometheus = prometheus();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut tasks = Vec::new();
+
+    // Documents.
+    let mut sinks = Vec::new();
+    if config.s3_bucket.is_some() || config.dynamodb_table.is_some() {
+        let sdk = flagedge_cloud::aws::sdk_config(&config.aws).await;
+        let s3 = config.s3_bucket.as_ref().map(|bucket| {
+            flagedge_cloud::s3::S3Store::new(
+                flagedge_cloud::aws::s3(&sdk),
+                bucket.clone(),
+                config.s3_prefix.clone(),
+            )
+        });
+        if config.create_resources {
+            if let Some(bucket) = &config.s3_bucket {
+                let _ = flagedge_cloud::aws::s3(&sdk)
+                    .create_bucket()
+                    .bucket(bucket)
+                    .send()
+                    .await;
+            }
+            if let Some(table) = &config.dynamodb_table {
+                flagedge_cloud::dynamo::create_tables(
+                    &flagedge_cloud::aws::dynamodb(&sdk),
+                    table,
+                    None,
+                )
+                .await?;
+            }
+        }
+        if let Some(store) = &s3 {
+            sinks.push(Sink::S3(store.clone()));
+        }
+        if let Some(table) = &config.dynamodb_table {
+            let documents = flagedge_cloud::dynamo::DocumentTable::new(
+                flagedge_cloud::aws::dynamodb(&sdk),
+                table.clone(),
+                s3.clone(),
+            );
+            sinks.push(Sink::DynamoDb(documents));
+        }
+    }
+    if !sinks.is_empty() {
+        let core = core_client::CoreClient::new(
+            config.core_url.clone().context("--core-url")?,
+            config.core_token.clone(),
+        );
+        let publisher = Publisher::new(
+            core,
+            sinks,
+            config.changes_timeout,
+            config.reconcile_interval,
+        );
+        tasks.push(tokio::spawn(publisher.run(stopped.clone())));
+    }
+
+    // Analytics.
+    let (store, ready): (Arc<dyn store::Store>, ingest::Ready) = match config.analytics_store {
+        AnalyticsStoreKind::Postgres => {
+            let postgres = Arc::new(store::postgres::PostgresStore::connect(
+                config
+                    .analytics_database_url
+                    .as_deref()
+                    .context("--analytics-database-url")?,
+            )?);
+            let probe = Arc::clone(&postgres);
+            (
+                postgres,
+                Arc::new(move || {
+                    let probe = Arc::clone(&probe);
+                    Box::pin(async move { probe.ping().await })
+                }),
+            )
+        }
+        AnalyticsStoreKind::Influxdb => (
+            Arc::new(store::influx::InfluxStore::new(
+                config.influxdb_url.as_deref().context("--influxdb-url")?,
+                &config.influxdb_database,
+                config.influxdb_token.clone(),
+            )),
+            Arc::new(|| Box::pin(async { true })),
+        ),
+        AnalyticsStoreKind::None => (
+            Arc::new(store::Discard),
+            Arc::new(|| Box::pin(async { true })),
+        ),
+    };
+    let aggregator = config.ingest_token.as_ref().map(|_| {
+        Arc::new(aggregate::Aggregator::new(
+            store,
+            config.max_pending_keys,
+            config.flush_max_keys,
+        ))
+    });
+    if let Some(aggregator) = &aggregator {
+        tasks.push(tokio::spawn(Arc::clone(aggregator).run(
+            config.flush_interval,
+            stopped.clone(),
+            config.shutdown_grace,
+        )));
+    }
+    let api = Arc::new(ingest::Api {
+        aggregator: aggregator.clone(),
+        token: config.ingest_token.clone(),
+        max_batch_bytes: config.max_batch_bytes,
+        prometheus,
+        ready,
+    });
+    let listener = tokio::net::TcpListener::bind(config.bind)
+        .await
+        .with_context(|| format!("binding {}", config.bind))?;
+    let address = listener.local_addr()?;
+    tasks.push(tokio::spawn(ingest::serve(
+        listener,
+        api,
+        stopped,
+        config.shutdown_grace,
+    )));
+    Ok(Sync {
+        address,
+        aggregator,
+        stop,
+        tasks,
+    })
+}

@@ -1,0 +1,279 @@
+//! Publishing documents: follow core's change feed (long-poll), and reconcile
+//! everything periodically so that a missed notification heals itself.
+//!
+//! For each environment whose revision is newer than what this process last
+//! published, fetch the document from core and hand it to every sink. Sinks
+//! write conditionally (never an older revision over a newer one), so a replay,
+//! a restart or a second sync in another region is harmless.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use flagedge_cloud::CloudError;
+use flagedge_cloud::dynamo::DocumentTable;
+use flagedge_cloud::manifest::Entry;
+use flagedge_cloud::s3::S3Store;
+use serde_json::Value;
+use tokio::sync::watch;
+
+use crate::core_client::{CoreClient, EnvironmentRef};
+
+/// A place documents are published to.
+#[derive(Clone)]
+pub enum Sink {
+    /// S3 objects plus a manifest.
+    S3(S3Store),
+    /// DynamoDB items plus a manifest item.
+    DynamoDb(DocumentTable),
+}
+
+impl Sink {
+    fn name(&self) -> &'static str {
+        match self {
+            Sink::S3(_) => "s3",
+            Sink::DynamoDb(_) => "dynamodb",
+        }
+    }
+
+    async fn publish(
+        &self,
+        client_key: &str,
+        revision: u64,
+        updated_at: Option<String>,
+        bytes: &Bytes,
+        document: &serde_json::Map<String, Value>,
+    ) -> Result<(), CloudError> {
+        let entry = Entry {
+            revision,
+            updated_at,
+        };
+        match self {
+            Sink::S3(store) => {
+                store
+                    .put_document(client_key, revision, bytes.clone())
+                    .await?;
+                store
+                    .update_manifest(|m| m.record(client_key, entry.clone()))
+                    .await
+            }
+            Sink::DynamoDb(table) => {
+                table.put_document(document).await?;
+                table.record(client_key, &entry).await.map(|_| ())
+            }
+        }
+    }
+
+    async fn set_server_keys(&self, keys: &BTreeMap<String, String>) -> Result<(), CloudError> {
+        match self {
+            Sink::S3(store) => {
+                store
+                    .update_manifest(|m| m.set_server_keys(keys.clone()))
+                    .await
+            }
+            Sink::DynamoDb(table) => table.set_server_keys(keys).await,
+        }
+    }
+}
+
+/// The publisher's state.
+pub struct Publisher {
+    core: CoreClient,
+    sinks: Vec<Sink>,
+    published: HashMap<String, u64>,
+    server_keys: Option<BTreeMap<String, String>>,
+    changes_timeout: u64,
+    reconcile_interval: Duration,
+}
+
+impl Publisher {
+    /// A publisher.
+    pub fn new(
+        core: CoreClient,
+        sinks: Vec<Sink>,
+        changes_timeout: u64,
+        reconcile_interval: Duration,
+    ) -> Publisher {
+        Publisher {
+            core,
+            sinks,
+            published: HashMap::new(),
+            server_keys: None,
+            changes_timeout,
+            reconcile_interval,
+        }
+    }
+
+    /// Publishes one environment at (at least) `revision`. Returns whether it wrote.
+    async fn publish(&mut self, environment: &EnvironmentRef) -> anyhow::Result<bool> {
+        if self
+            .published
+            .get(&environment.environment_key)
+            .is_some_and(|&r| r >= environment.revision)
+        {
+            return Ok(false);
+        }
+        let bytes = self.core.document(&environment.environment_key).await?;
+        let document: serde_json::Map<String, Value> = serde_json::from_slice(&bytes)?;
+        let revision = document
+            .get("revision")
+            .and_then(Value::as_u64)
+            .unwrap_or(environment.revision);
+        let updated_at = document
+            .get("updated_at")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        for sink in &self.sinks {
+            sink.publish(
+                &environment.environment_key,
+                revision,
+                updated_at.clone(),
+                &bytes,
+                &document,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{} sink: {e}", sink.name()))?;
+        }
+        self.published
+            .insert(environment.environment_key.clone(), revision);
+        metrics::counter!("flagedge_sync_documents_published_total").increment(1);
+        if let Some(updated) = updated_at.as_deref().and_then(parse_epoch) {
+            let lag = now_epoch() - updated;
+            if lag >= 0.0 {
+                metrics::histogram!("flagedge_sync_publish_lag_seconds").record(lag);
+            }
+        }
+        tracing::info!(environment = %environment.environment_key, revision, "published");
+        Ok(true)
+    }
+
+    /// Full reconcile: every environment, and the server-side keys.
+    pub async fn reconcile(&mut self) -> anyhow::Result<u64> {
+        let listing = self.core.environments().await?;
+        let keys: BTreeMap<String, String> = listing
+            .environments
+            .iter()
+            .flat_map(|e| {
+                e.server_keys
+                    .iter()
+                    .map(move |k| (k.clone(), e.environment_key.clone()))
+            })
+            .collect();
+        for environment in &listing.environments {
+            if let Err(error) = self.publish(environment).await {
+                tracing::error!(environment = %environment.environment_key, %error, "publishing failed; the next reconcile retries");
+                metrics::counter!("flagedge_sync_publish_errors_total").increment(1);
+            }
+        }
+        if self.server_keys.as_ref() != Some(&keys) {
+            for sink in &self.sinks {
+                sink.set_server_keys(&keys)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{} sink: {e}", sink.name()))?;
+            }
+            self.server_keys = Some(keys);
+        }
+        Ok(listing.revision)
+    }
+
+    /// Follows the change feed until `stop` turns true, reconciling every interval.
+    pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
+        let mut cursor = 0;
+        let mut last_reconcile: Option<Instant> = None;
+        let mut failures = 0u32;
+        while !*stop.borrow() {
+            let due = last_reconcile.is_none_or(|at| at.elapsed() >= self.reconcile_interval);
+            let step = if due {
+                let result = self.reconcile().await;
+                if result.is_ok() {
+                    last_reconcile = Some(Instant::now());
+                }
+                result.map(|revision| cursor = cursor.max(revision))
+            } else {
+                let changes = tokio::select! {
+                    changes = self.core.changes(cursor, self.changes_timeout) => changes,
+                    _ = stop.changed() => break,
+                };
+                match changes {
+                    Ok(listing) => {
+                        let mut failed = false;
+                        for environment in &listing.environments {
+                            if let Err(error) = self.publish(environment).await {
+                                tracing::error!(environment = %environment.environment_key, %error, "publishing failed");
+                                metrics::counter!("flagedge_sync_publish_errors_total")
+                                    .increment(1);
+                                failed = true;
+                            }
+                        }
+                        // Server keys may have changed with these revisions.
+                        if !listing.environments.is_empty() {
+                            last_reconcile = None;
+                        }
+                        if !failed {
+                            cursor = cursor.max(listing.revision);
+                        }
+                        Ok(())
+                    }
+                    Err(error) => Err(error.into()),
+                }
+            };
+            match step {
+                Ok(()) => failures = 0,
+                Err(error) => {
+                    failures += 1;
+                    let backoff =
+                        Duration::from_millis(200 << failures.min(8)).min(Duration::from_secs(30));
+                    tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "sync step failed");
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = stop.changed() => break,
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn now_epoch() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Seconds since the epoch of an ISO 8601 UTC date-time (the form core writes).
+fn parse_epoch(text: &str) -> Option<f64> {
+    let (date, rest) = text.split_once('T')?;
+    let mut parts = date.split('-').map(|p| p.parse::<i64>());
+    let (y, m, d) = (
+        parts.next()?.ok()?,
+        parts.next()?.ok()?,
+        parts.next()?.ok()?,
+    );
+    let time = rest.trim_end_matches('Z').split(['+']).next()?;
+    let mut hms = time.split(':');
+    let (h, min) = (
+        hms.next()?.parse::<i64>().ok()?,
+        hms.next()?.parse::<i64>().ok()?,
+    );
+    let s: f64 = hms.next().unwrap_or("0").parse().ok()?;
+    let y_adj = if m <= 2 { y - 1 } else { y };
+    let era = y_adj.div_euclid(400);
+    let yoe = y_adj - era * 400;
+    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
+    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
+    Some((days * 86_400 + h * 3600 + min * 60) as f64 + s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_epoch;
+
+    #[test]
+    fn epochs() {
+        assert_eq!(parse_epoch("1970-01-01T00:00:00+00:00"), Some(0.0));
+        assert_eq!(
+            parse_epoch("2025-11-16T13:28:31.5+00:00"),
+            Some(1_763_299_711.5)
+        );
+    }
+}

@@ -1,0 +1,409 @@
+//! Evaluation counts from edges into the analytics store: exactly once, rolled
+//! up, back-pressured, and not lost across a graceful restart of sync.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use flagedge_sync::config::{AnalyticsStoreKind, Config, Options};
+use flagedge_testkit::{Influx, Postgres};
+use http_body_util::{BodyExt, Full};
+use serde_json::{Value, json};
+
+const SCHEMA: &str = include_str!("schema.sql");
+
+fn analytics_database() -> String {
+    let postgres = Postgres::shared();
+    let url = postgres.database();
+    postgres.execute(&url, SCHEMA);
+    url
+}
+
+fn sync_options(bind: SocketAddr) -> Options {
+    Options {
+        bind: Some(bind),
+        ingest_token: Some("ingest-token".into()),
+        flush_interval_secs: Some(0.1),
+        shutdown_grace_secs: Some(10.0),
+        ..Options::default()
+    }
+}
+
+async fn post(address: SocketAddr, token: Option<&str>, body: Bytes) -> (u16, Value) {
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Full<Bytes>>();
+    let mut request = http::Request::post(format!("http://{address}/api/v1/analytics/batch"))
+        .header("content-type", "application/json");
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    let response = client
+        .request(request.body(Full::new(body)).unwrap())
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+fn batch(id: &str, environment: &str, feature: &str, count: u64) -> Bytes {
+    Bytes::from(
+        json!({"batch_id": id, "edge_id": "edge-1", "created_at": "2026-11-22T10:07:30.000000+00:00",
+               "environments": [{"environment_key": environment, "evaluations": {feature: count}, "api_calls": {"flags": 1}}]})
+        .to_string(),
+    )
+}
+
+async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if check() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("not within 20 s: {what}");
+}
+
+fn sum(url: &str, sql: &str) -> i64 {
+    Postgres::shared()
+        .query_value(url, sql)
+        .parse()
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counts_are_written_once_and_rolled_up() {
+    let url = analytics_database();
+    let sync = flagedge_sync::start(
+        Config::resolve(Options {
+            analytics_database_url: Some(url.clone()),
+            ..sync_options("127.0.0.1:0".parse().unwrap())
+        })
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        post(
+            sync.address,
+            Some("ingest-token"),
+            batch("b-1", "env", "banner", 5)
+        )
+        .await
+        .0,
+        202
+    );
+    assert_eq!(
+        post(
+            sync.address,
+            Some("ingest-token"),
+            batch("b-1", "env", "banner", 5)
+        )
+        .await,
+        (200, json!({"status": "duplicate"}))
+    );
+    assert_eq!(
+        post(
+            sync.address,
+            Some("ingest-token"),
+            batch("b-2", "env", "banner", 7)
+        )
+        .await
+        .0,
+        202
+    );
+    eventually("counts written", || sum(&url, "SELECT coalesce(sum(count), 0) FROM analytics_flag_evaluations WHERE bucket_size = '1m'") == 12).await;
+    for (size, start) in [
+        ("1m", "2026-11-22 10:07:00+00"),
+        ("15m", "2026-11-22 10:00:00+00"),
+        ("1h", "2026-11-22 10:00:00+00"),
+    ] {
+        let count = sum(
+            &url,
+            &format!(
+                "SELECT count FROM analytics_flag_evaluations WHERE feature_name = 'banner' AND bucket_size = '{size}' AND bucket_start = '{start}'"
+            ),
+        );
+        assert_eq!(count, 12, "{size} bucket");
+    }
+    assert_eq!(
+        sum(
+            &url,
+            "SELECT sum(count) FROM analytics_api_calls WHERE resource = 'flags' AND bucket_size = '1h'"
+        ),
+        2
+    );
+    assert_eq!(sum(&url, "SELECT count(*) FROM analytics_batches"), 2);
+    sync.shutdown();
+    sync.wait().await;
+
+    // A new process still recognises a batch it recorded before.
+    let again = flagedge_sync::start(
+        Config::resolve(Options {
+            analytics_database_url: Some(url.clone()),
+            ..sync_options("127.0.0.1:0".parse().unwrap())
+        })
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        post(
+            again.address,
+            Some("ingest-token"),
+            batch("b-2", "env", "banner", 7)
+        )
+        .await
+        .1["status"],
+        "duplicate"
+    );
+    again.shutdown();
+    again.wait().await;
+    assert_eq!(
+        sum(
+            &url,
+            "SELECT sum(count) FROM analytics_flag_evaluations WHERE bucket_size = '1m'"
+        ),
+        12
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_are_authenticated_and_validated() {
+    let sync = flagedge_sync::start(
+        Config::resolve(Options {
+            max_batch_bytes: Some(1024),
+            ..sync_options("127.0.0.1:0".parse().unwrap())
+        })
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        post(sync.address, None, batch("x", "e", "f", 1)).await.0,
+        401
+    );
+    assert_eq!(
+        post(sync.address, Some("wrong-token!"), batch("x", "e", "f", 1))
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        post(
+            sync.address,
+            Some("ingest-token"),
+            Bytes::from_static(b"{nope")
+        )
+        .await
+        .0,
+        400
+    );
+    assert_eq!(
+        post(
+            sync.address,
+            Some("ingest-token"),
+            Bytes::from(json!({"batch_id": "", "environments": []}).to_string())
+        )
+        .await
+        .0,
+        400
+    );
+    assert_eq!(
+        post(
+            sync.address,
+            Some("ingest-token"),
+            Bytes::from(vec![b' '; 2048])
+        )
+        .await
+        .0,
+        413
+    );
+    sync.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_down_store_pushes_back_instead_of_dropping() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let options = Options {
+        analytics_store: Some(AnalyticsStoreKind::Postgres),
+        analytics_database_url: Some(format!("postgres://postgres@127.0.0.1:{closed}/nowhere")),
+        max_pending_keys: Some(3),
+        shutdown_grace_secs: Some(0.5),
+        ..sync_options("127.0.0.1:0".parse().unwrap())
+    };
+    // The store cannot even say whether a batch was seen: ingest answers 503.
+    let sync = flagedge_sync::start(Config::resolve(options).unwrap())
+        .await
+        .unwrap();
+    let (status, body) = post(
+        sync.address,
+        Some("ingest-token"),
+        batch("p-1", "e", "f", 1),
+    )
+    .await;
+    assert_eq!(status, 503, "{body}");
+    sync.shutdown();
+    sync.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counts_reach_influxdb() {
+    let influx = Influx::start();
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Full<Bytes>>();
+    let query = |q: &str| {
+        http::Request::post(format!(
+            "{}/query?q={}",
+            influx.url,
+            q.replace(' ', "%20").replace('"', "%22")
+        ))
+        .body(Full::default())
+        .unwrap()
+    };
+    client
+        .request(query("CREATE DATABASE flagedge"))
+        .await
+        .unwrap();
+    let options = Options {
+        analytics_store: Some(AnalyticsStoreKind::Influxdb),
+        influxdb_url: Some(influx.url.clone()),
+        ..sync_options("127.0.0.1:0".parse().unwrap())
+    };
+    let sync = flagedge_sync::start(Config::resolve(options).unwrap())
+        .await
+        .unwrap();
+    for (id, count) in [("i-1", 4), ("i-2", 6), ("i-1", 4)] {
+        post(
+            sync.address,
+            Some("ingest-token"),
+            batch(id, "env", "banner", count),
+        )
+        .await;
+    }
+    let mut total = 0;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline && total != 10 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let response = client
+            .request(query("SELECT sum(\"count\") FROM flagedge.autogen.flagedge_evaluations WHERE feature = 'banner'"))
+            .await
+            .unwrap();
+        let body: Value =
+            serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes())
+                .unwrap();
+        total = body["results"][0]["series"][0]["values"][0][1]
+            .as_i64()
+            .unwrap_or(0);
+    }
+    assert_eq!(total, 10, "4 + 6, the retried batch counted once");
+    sync.shutdown();
+    sync.wait().await;
+}
+
+/// N edges × M requests through the real path (edge counters → edge HTTP sink →
+/// sync ingest → PostgreSQL) arrive exactly, with a graceful restart of sync in
+/// the middle (edges keep and retry what sync could not take).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_evaluation_is_lost_across_a_sync_restart() {
+    const EDGES: usize = 3;
+    const REQUESTS: usize = 120;
+    let url = analytics_database();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let sync_address: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let start_sync = || {
+        let url = url.clone();
+        async move {
+            flagedge_sync::start(
+                Config::resolve(Options {
+                    analytics_database_url: Some(url),
+                    ..sync_options(sync_address)
+                })
+                .unwrap(),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let mut sync = start_sync().await;
+
+    let documents = std::env::temp_dir().join(format!("flagedge-noloss-{}", std::process::id()));
+    std::fs::create_dir_all(&documents).unwrap();
+    std::fs::write(
+        documents.join("shop.json"),
+        include_str!("../../examples/environments/shop.json"),
+    )
+    .unwrap();
+    let mut edges = Vec::new();
+    for _ in 0..EDGES {
+        let config = flagedge_edge::config::Config::resolve(flagedge_edge::config::Options {
+            bind: Some("127.0.0.1:0".parse().unwrap()),
+            documents_dir: Some(documents.clone()),
+            analytics_url: Some(format!("http://{sync_address}/api/v1/analytics/batch")),
+            analytics_token: Some("ingest-token".into()),
+            analytics_interval_secs: Some(0.1),
+            shutdown_grace_secs: Some(2.0),
+            ..flagedge_edge::config::Options::default()
+        })
+        .unwrap();
+        edges.push(flagedge_edge::start(config, None).await.unwrap());
+    }
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Full<Bytes>>();
+    for round in 0..REQUESTS {
+        if round == REQUESTS / 2 {
+            // Restart sync gracefully while the edges keep counting and shipping.
+            sync.shutdown();
+            sync.wait().await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            sync = start_sync().await;
+        }
+        for edge in &edges {
+            let request = http::Request::get(format!("http://{}/api/v1/flags/", edge.address))
+                .header("x-environment-key", "demo-shop-client-key")
+                .body(Full::default())
+                .unwrap();
+            assert_eq!(client.request(request).await.unwrap().status(), 200);
+        }
+    }
+    for edge in edges {
+        edge.shutdown();
+        edge.wait().await;
+    }
+    sync.shutdown();
+    sync.wait().await;
+    let expected = (EDGES * REQUESTS) as i64;
+    for feature in ["new_checkout", "banner_text", "max_cart_items", "dark_mode"] {
+        let counted = sum(
+            &url,
+            &format!(
+                "SELECT coalesce(sum(count), 0) FROM analytics_flag_evaluations WHERE feature_name = '{feature}' AND bucket_size = '1m'"
+            ),
+        );
+        assert_eq!(counted, expected, "{feature}");
+    }
+    let never_served = sum(
+        &url,
+        "SELECT coalesce(sum(count), 0) FROM analytics_flag_evaluations WHERE feature_name = 'payment_provider_secret_route'",
+    );
+    assert_eq!(
+        never_served, 0,
+        "server-key-only flags are not served to client keys"
+    );
+    assert_eq!(
+        sum(
+            &url,
+            "SELECT sum(count) FROM analytics_api_calls WHERE resource = 'flags' AND bucket_size = '1h'"
+        ),
+        expected
+    );
+}

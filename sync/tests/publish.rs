@@ -1,0 +1,266 @@
+//! Documents from core to S3 and DynamoDB: published on change, healed by
+//! reconcile when a change is missed, never older over newer.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use flagedge_cloud::dynamo::DocumentTable;
+use flagedge_cloud::s3::{ManifestPoll, S3Store};
+use flagedge_cloud::testing::Moto;
+use flagedge_sync::config::{Config, Options};
+use http_body_util::Full;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use serde_json::{Value, json};
+
+/// A fake flagedge-core: environments with revisions, the change feed (with an
+/// option to "lose" notifications), the environments list and documents.
+#[derive(Default)]
+struct FakeCore {
+    documents: HashMap<String, Value>,
+    server_keys: HashMap<String, Vec<String>>,
+    quiet_feed: bool,
+}
+
+fn document(key: &str, revision: u64, value: &str) -> Value {
+    json!({
+        "id": 1, "api_key": key, "name": "Production", "revision": revision,
+        "updated_at": "2026-11-22T09:00:00.000000+00:00",
+        "project": {"id": 1, "name": "P", "segments": [], "hide_disabled_flags": false,
+                    "organisation": {"id": 1, "name": "O", "persist_trait_data": true}},
+        "feature_states": [{"feature": {"id": 1, "name": "banner", "type": "STANDARD"}, "enabled": true,
+                            "feature_state_value": value, "django_id": 10, "multivariate_feature_state_values": []}],
+        "identity_overrides": []
+    })
+}
+
+async fn start_core(core: Arc<Mutex<FakeCore>>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let core = Arc::clone(&core);
+            tokio::spawn(async move {
+                let service = service_fn(move |request: http::Request<hyper::body::Incoming>| {
+                    let core = Arc::clone(&core);
+                    async move {
+                        assert_eq!(
+                            request.headers().get("authorization").unwrap(),
+                            "Bearer core-token"
+                        );
+                        let path = request.uri().path().to_string();
+                        let query = request.uri().query().unwrap_or_default().to_string();
+                        let body = if path == "/api/v1/edge/changes" {
+                            let since: u64 = query
+                                .split('&')
+                                .find_map(|p| p.strip_prefix("since="))
+                                .and_then(|s| s.parse().ok())
+                                .unwrap_or(0);
+                            // Long-poll briefly, like core's LISTEN-driven feed.
+                            for _ in 0..20 {
+                                let changed = {
+                                    let core = core.lock().unwrap();
+                                    !core.quiet_feed
+                                        && core
+                                            .documents
+                                            .values()
+                                            .any(|d| d["revision"].as_u64().unwrap() > since)
+                                };
+                                if changed {
+                                    break;
+                                }
+                                tokio::time::sleep(Duration::from_millis(25)).await;
+                            }
+                            let core = core.lock().unwrap();
+                            let changed: Vec<Value> = if core.quiet_feed {
+                                Vec::new()
+                            } else {
+                                core.documents
+                                    .values()
+                                    .filter(|d| d["revision"].as_u64().unwrap() > since)
+                                    .map(|d| json!({"environment_key": d["api_key"], "revision": d["revision"]}))
+                                    .collect()
+                            };
+                            let max = core
+                                .documents
+                                .values()
+                                .map(|d| d["revision"].as_u64().unwrap())
+                                .max()
+                                .unwrap_or(0);
+                            json!({"revision": max.max(since), "environments": changed})
+                        } else if path == "/api/v1/edge/environments" {
+                            let core = core.lock().unwrap();
+                            let environments: Vec<Value> = core
+                                .documents
+                                .values()
+                                .map(|d| {
+                                    let key = d["api_key"].as_str().unwrap();
+                                    json!({"environment_key": key, "revision": d["revision"], "server_keys": core.server_keys.get(key).cloned().unwrap_or_default()})
+                                })
+                                .collect();
+                            let max = core
+                                .documents
+                                .values()
+                                .map(|d| d["revision"].as_u64().unwrap())
+                                .max()
+                                .unwrap_or(0);
+                            json!({"revision": max, "environments": environments})
+                        } else if let Some(key) = path
+                            .strip_prefix("/api/v1/edge/environments/")
+                            .and_then(|p| p.strip_suffix("/document"))
+                        {
+                            core.lock()
+                                .unwrap()
+                                .documents
+                                .get(key)
+                                .cloned()
+                                .unwrap_or(Value::Null)
+                        } else {
+                            Value::Null
+                        };
+                        Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from(
+                            body.to_string(),
+                        ))))
+                    }
+                });
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    format!("http://{address}")
+}
+
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("not within 15 s: {what}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn documents_reach_s3_and_dynamodb_and_missed_changes_heal() {
+    let moto = Moto::start();
+    let core = Arc::new(Mutex::new(FakeCore::default()));
+    {
+        let mut c = core.lock().unwrap();
+        c.documents
+            .insert("env-a".into(), document("env-a", 3, "one"));
+        c.documents
+            .insert("env-b".into(), document("env-b", 4, "one"));
+        c.server_keys
+            .insert("env-a".into(), vec!["ser.a-key".into()]);
+    }
+    let core_url = start_core(Arc::clone(&core)).await;
+    let mut config = Config::resolve(Options {
+        bind: Some("127.0.0.1:0".parse().unwrap()),
+        core_url: Some(core_url),
+        core_token: Some("core-token".into()),
+        reconcile_interval_secs: Some(1.0),
+        changes_timeout_secs: Some(1),
+        s3_bucket: Some("documents".into()),
+        dynamodb_table: Some("flagedge_environments".into()),
+        create_resources: Some(true),
+        ..Options::default()
+    })
+    .unwrap();
+    config.aws = moto.options();
+    let sync = flagedge_sync::start(config).await.unwrap();
+
+    let sdk = flagedge_cloud::aws::sdk_config(&moto.options()).await;
+    let s3 = S3Store::new(flagedge_cloud::aws::s3(&sdk), "documents", "flagedge");
+    let dynamo = DocumentTable::new(
+        flagedge_cloud::aws::dynamodb(&sdk),
+        "flagedge_environments",
+        None,
+    );
+    let value_in = |bytes: Bytes| -> String {
+        let document: Value = serde_json::from_slice(&bytes).unwrap();
+        document["feature_states"][0]["feature_state_value"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+
+    eventually("both environments in S3 and DynamoDB", || async {
+        matches!(s3.poll_manifest(None).await, Ok(ManifestPoll::Changed(m, _)) if m.environments.len() == 2 && m.server_keys.get("ser.a-key").map(String::as_str) == Some("env-a"))
+            && dynamo.get_manifest().await.is_ok_and(|m| m.environments.len() == 2)
+    })
+    .await;
+    assert_eq!(value_in(s3.get_document("env-a").await.unwrap()), "one");
+    assert_eq!(value_in(dynamo.get_document("env-b").await.unwrap()), "one");
+
+    // A change announced on the feed.
+    core.lock()
+        .unwrap()
+        .documents
+        .insert("env-a".into(), document("env-a", 7, "two"));
+    eventually("the change in both sinks", || async {
+        s3.get_document("env-a").await.map(value_in).ok().as_deref() == Some("two")
+            && dynamo
+                .get_document("env-a")
+                .await
+                .map(value_in)
+                .ok()
+                .as_deref()
+                == Some("two")
+    })
+    .await;
+
+    // A change whose notification is lost: the reconcile picks it up.
+    {
+        let mut c = core.lock().unwrap();
+        c.quiet_feed = true;
+        c.documents
+            .insert("env-b".into(), document("env-b", 9, "three"));
+    }
+    eventually("the reconcile heals the missed change", || async {
+        s3.get_document("env-b").await.map(value_in).ok().as_deref() == Some("three")
+            && dynamo
+                .get_manifest()
+                .await
+                .is_ok_and(|m| m.environments["env-b"].revision == 9)
+    })
+    .await;
+
+    // A replay of an old revision by another writer changes nothing.
+    assert_eq!(
+        s3.put_document(
+            "env-b",
+            4,
+            Bytes::from(document("env-b", 4, "old").to_string())
+        )
+        .await
+        .unwrap(),
+        flagedge_cloud::Written::Stale
+    );
+    let stale = document("env-b", 4, "old");
+    assert_eq!(
+        dynamo
+            .put_document(stale.as_object().unwrap())
+            .await
+            .unwrap(),
+        flagedge_cloud::Written::Stale
+    );
+    assert_eq!(
+        value_in(dynamo.get_document("env-b").await.unwrap()),
+        "three"
+    );
+    sync.shutdown();
+    sync.wait().await;
+}
