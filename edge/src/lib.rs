@@ -57,19 +57,24 @@ pub struct Edge {
     pub app: &'static App,
     trigger: shutdown::Trigger,
     tasks: Vec<JoinHandle<()>>,
+    stop_counting: shutdown::Trigger,
+    counting: JoinHandle<()>,
 }
 
 impl Edge {
-    /// Begins a graceful shutdown.
+    /// Begins a graceful shutdown: stop accepting, finish in-flight requests.
     pub fn shutdown(&self) {
         self.trigger.trigger();
     }
 
-    /// Waits for every task to finish (after [`Edge::shutdown`]).
+    /// Waits for every task to finish (after [`Edge::shutdown`]); counted
+    /// evaluations are shipped last, once no request can add to them.
     pub async fn wait(self) {
         for task in self.tasks {
             let _ = task.await;
         }
+        self.stop_counting.trigger();
+        let _ = self.counting.await;
     }
 }
 
@@ -202,12 +207,13 @@ pub async fn start(config: Config, reloader: Option<Reloader>) -> anyhow::Result
         config.shutdown_grace,
     )));
     let sink = analytics::Sink::from_config(&config, client)?;
-    tasks.push(tokio::spawn(analytics::run(
+    let (stop_counting, counting_stopped) = shutdown::channel();
+    let counting = tokio::spawn(analytics::run(
         Arc::clone(&store),
         sink,
         config.clone(),
-        shutdown.clone(),
-    )));
+        counting_stopped,
+    ));
     if let Some(reloader) = reloader {
         tokio::spawn(watch_config(
             reloader,
@@ -223,6 +229,8 @@ pub async fn start(config: Config, reloader: Option<Reloader>) -> anyhow::Result
         app,
         trigger,
         tasks,
+        stop_counting,
+        counting,
     })
 }
 

@@ -63,6 +63,9 @@ pub enum Refused {
     /// Too many counters are waiting for the store: try later.
     #[error("too many counts are waiting to be written; retry later")]
     Busy,
+    /// Shutting down: the final write has begun; the edge retries elsewhere or later.
+    #[error("shutting down; retry later")]
+    Closing,
     /// The batch is malformed.
     #[error("{0}")]
     Invalid(String),
@@ -142,7 +145,10 @@ fn minute_of(created_at: Option<&str>) -> i64 {
 
 /// The aggregator.
 pub struct Aggregator {
-    current: RwLock<Arc<Generation>>,
+    /// The open generation; `None` once closed for shutdown. Ingest adds under
+    /// the read lock and cutting swaps under the write lock, so a batch is
+    /// either wholly in a cut generation or refused — never in limbo.
+    current: RwLock<Option<Arc<Generation>>>,
     queued: Mutex<VecDeque<Arc<Generation>>>,
     seen: DashMap<String, Instant>,
     pending_keys: AtomicUsize,
@@ -161,7 +167,7 @@ impl Aggregator {
         flush_max_keys: usize,
     ) -> Aggregator {
         Aggregator {
-            current: RwLock::new(Arc::new(Generation::default())),
+            current: RwLock::new(Some(Arc::new(Generation::default()))),
             queued: Mutex::new(VecDeque::new()),
             seen: DashMap::new(),
             pending_keys: AtomicUsize::new(0),
@@ -200,35 +206,34 @@ impl Aggregator {
                 .increment(1);
             return Err(Refused::Busy);
         }
-        if self
-            .seen
-            .insert(batch.batch_id.clone(), Instant::now())
-            .is_some()
-        {
-            return Ok(Accepted::Duplicate);
-        }
         let minute = minute_of(batch.created_at.as_deref());
         let mut evaluations = 0;
         {
-            let generation = Arc::clone(&self.current.read().unwrap_or_else(|p| p.into_inner()));
+            let current = self.current.read().unwrap_or_else(|p| p.into_inner());
+            let Some(generation) = current.as_ref() else {
+                return Err(Refused::Closing);
+            };
+            if self
+                .seen
+                .insert(batch.batch_id.clone(), Instant::now())
+                .is_some()
+            {
+                return Ok(Accepted::Duplicate);
+            }
             let before = generation.keys();
             for environment in &batch.environments {
                 for (feature, count) in &environment.evaluations {
-                    *generation
-                        .evaluations
-                        .entry((environment.environment_key.clone(), feature.clone(), minute))
-                        .or_default() += count;
+                    let key = (environment.environment_key.clone(), feature.clone(), minute);
+                    *generation.evaluations.entry(key).or_default() += count;
                     evaluations += count;
                 }
                 for (resource, count) in &environment.api_calls {
-                    *generation
-                        .api_calls
-                        .entry((
-                            environment.environment_key.clone(),
-                            resource.clone(),
-                            minute,
-                        ))
-                        .or_default() += count;
+                    let key = (
+                        environment.environment_key.clone(),
+                        resource.clone(),
+                        minute,
+                    );
+                    *generation.api_calls.entry(key).or_default() += count;
                 }
             }
             generation
@@ -247,20 +252,20 @@ impl Aggregator {
         Ok(Accepted::Counted)
     }
 
-    /// Closes the open generation and queues it for writing.
-    pub fn cut(&self) {
-        let fresh = Arc::new(Generation::default());
-        let old = std::mem::replace(
-            &mut *self.current.write().unwrap_or_else(|p| p.into_inner()),
-            fresh,
-        );
-        if old.keys() > 0
-            || !old
-                .batches
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .is_empty()
-        {
+    /// Closes the open generation and queues it for writing; with `last`, no
+    /// new generation opens and later batches are refused.
+    pub fn cut(&self, last: bool) {
+        let fresh = (!last).then(|| Arc::new(Generation::default()));
+        let mut current = self.current.write().unwrap_or_else(|p| p.into_inner());
+        let Some(old) = std::mem::replace(&mut *current, fresh) else {
+            return;
+        };
+        let has_batches = !old
+            .batches
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_empty();
+        if old.keys() > 0 || has_batches {
             self.queued
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -318,7 +323,7 @@ impl Aggregator {
                 _ = self.wake.notified() => {}
                 _ = stop.changed() => break,
             }
-            self.cut();
+            self.cut(false);
             match self.write_queued().await {
                 Ok(()) => failures = 0,
                 Err(error) => {
@@ -331,7 +336,7 @@ impl Aggregator {
             self.prune_seen(Duration::from_secs(3600));
         }
         let deadline = Instant::now() + grace;
-        self.cut();
+        self.cut(true);
         while let Err(error) = self.write_queued().await {
             if Instant::now() >= deadline {
                 tracing::error!(%error, pending_keys = self.pending_keys(), "shutdown: counts could not be written");

@@ -101,8 +101,8 @@ async fn ingest(api: &Api, request: Request<Incoming>) -> Response<Full<Bytes>> 
             serde_json::json!({"status": "counted"}),
         ),
         Ok(Accepted::Duplicate) => json(StatusCode::OK, serde_json::json!({"status": "duplicate"})),
-        Err(Refused::Busy) => {
-            let mut response = detail(StatusCode::SERVICE_UNAVAILABLE, Refused::Busy.to_string());
+        Err(refused @ (Refused::Busy | Refused::Closing)) => {
+            let mut response = detail(StatusCode::SERVICE_UNAVAILABLE, refused.to_string());
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, http::HeaderValue::from_static("5"));

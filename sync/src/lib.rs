@@ -33,19 +33,27 @@ pub struct Sync {
     /// The aggregator, when ingest is on.
     pub aggregator: Option<Arc<aggregate::Aggregator>>,
     stop: tokio::sync::watch::Sender<bool>,
+    stop_counting: tokio::sync::watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    counting: Option<JoinHandle<()>>,
 }
 
 impl Sync {
-    /// Begins a graceful stop (in-flight requests finish, counts are written).
+    /// Begins a graceful stop: the API stops accepting and finishes in-flight
+    /// requests; [`Sync::wait`] then writes every count received.
     pub fn shutdown(&self) {
         let _ = self.stop.send(true);
     }
 
-    /// Waits for every task.
+    /// Waits for the API and the publisher, then has the counts written.
     pub async fn wait(self) {
         for task in self.tasks {
             let _ = task.await;
+        }
+        // Only now, with no request left in flight, is the last cut final.
+        let _ = self.stop_counting.send(true);
+        if let Some(counting) = self.counting {
+            let _ = counting.await;
         }
     }
 }
@@ -67,6 +75,7 @@ fn prometheus() -> metrics_exporter_prometheus::PrometheusHandle {
 pub async fn start(config: Config) -> anyhow::Result<Sync> {
     let prometheus = prometheus();
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    let (stop_counting, counting_stopped) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
 
     // Documents.
@@ -161,13 +170,14 @@ pub async fn start(config: Config) -> anyhow::Result<Sync> {
             config.flush_max_keys,
         ))
     });
-    if let Some(aggregator) = &aggregator {
-        tasks.push(tokio::spawn(Arc::clone(aggregator).run(
+    let counting = aggregator.as_ref().map(|aggregator| {
+        let aggregator = Arc::clone(aggregator);
+        tokio::spawn(aggregator.run(
             config.flush_interval,
-            stopped.clone(),
+            counting_stopped,
             config.shutdown_grace,
-        )));
-    }
+        ))
+    });
     let api = Arc::new(ingest::Api {
         aggregator: aggregator.clone(),
         token: config.ingest_token.clone(),
@@ -189,6 +199,8 @@ pub async fn start(config: Config) -> anyhow::Result<Sync> {
         address,
         aggregator,
         stop,
+        stop_counting,
         tasks,
+        counting,
     })
 }
