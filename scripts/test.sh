@@ -15,7 +15,18 @@ cargo fmt --all -- --check
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "Python test packages (flagsmith-flag-engine 11.1.1, flagsmith 6.3.0, pytest) in a virtualenv"
+step "servers the tests start: PostgreSQL (installed), InfluxDB 1.x (Debian package influxdb)"
+if ! command -v influxd >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq influxdb >/dev/null
+  else
+    echo "influxd is missing: install the Debian package influxdb (needs root)" >&2
+    exit 1
+  fi
+fi
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null
+
+step "Python test packages (flagsmith-flag-engine 11.1.1, flagsmith 6.3.0, pytest, OpenFeature, moto) in a virtualenv"
 FLAGEDGE_REFERENCE_PYTHON=$(scripts/python-venv.sh)
 export FLAGEDGE_REFERENCE_PYTHON
 
@@ -41,5 +52,5 @@ node --test edge/tests/sdk/node/
 step "Python SDK against the edge"
 "$FLAGEDGE_REFERENCE_PYTHON" -m pytest -q edge/tests/sdk/python
 
-step "Rust tests (engine conformance and differential, edge HTTP, sources)"
+step "Rust tests (engine conformance and differential, edge HTTP and sources, cloud formats on moto, sync with Postgres/InfluxDB/moto)"
 cargo nextest run --workspace --locked --no-fail-fast --success-output never --failure-output final
