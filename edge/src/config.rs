@@ -24,6 +24,10 @@ pub enum SourceKind {
     File,
     /// A Flagsmith-compatible API polled for `/environment-document/` (Flagsmith, or flagedge-core).
     Http,
+    /// Documents flagedge-sync published to S3 (`--s3-bucket`).
+    S3,
+    /// Documents flagedge-sync published to DynamoDB (`--dynamodb-table`).
+    Dynamodb,
 }
 
 /// Where evaluation counts go.
@@ -46,6 +50,8 @@ pub enum IdentityStoreKind {
     None,
     /// In this process, bounded (for a single edge; lost on restart).
     Memory,
+    /// In DynamoDB (`--identity-table`), shared by every edge, as Flagsmith's SaaS edge keeps them.
+    Dynamodb,
 }
 
 /// Log line format.
@@ -212,6 +218,30 @@ pub struct Options {
     #[arg(long, env = "FLAGEDGE_SSE_BUFFER")]
     pub sse_buffer: Option<usize>,
 
+    /// S3 bucket with published documents, for `--source s3`.
+    #[arg(long, env = "FLAGEDGE_S3_BUCKET")]
+    pub s3_bucket: Option<String>,
+
+    /// Key prefix in the bucket [default: flagedge].
+    #[arg(long, env = "FLAGEDGE_S3_PREFIX")]
+    pub s3_prefix: Option<String>,
+
+    /// DynamoDB table with published documents, for `--source dynamodb`.
+    #[arg(long, env = "FLAGEDGE_DYNAMODB_TABLE")]
+    pub dynamodb_table: Option<String>,
+
+    /// DynamoDB table of identities, for `--identity-store dynamodb` [default: flagedge_identities].
+    #[arg(long, env = "FLAGEDGE_IDENTITY_TABLE")]
+    pub identity_table: Option<String>,
+
+    /// AWS region [default: AWS_REGION, else us-east-1].
+    #[arg(long, env = "FLAGEDGE_AWS_REGION")]
+    pub aws_region: Option<String>,
+
+    /// AWS endpoint override (an S3/DynamoDB-compatible server such as moto).
+    #[arg(long, env = "FLAGEDGE_AWS_ENDPOINT_URL")]
+    pub aws_endpoint_url: Option<String>,
+
     /// Where identities' traits are kept between requests [default: none].
     #[arg(long, env = "FLAGEDGE_IDENTITY_STORE", value_enum)]
     pub identity_store: Option<IdentityStoreKind>,
@@ -304,6 +334,14 @@ pub struct Config {
     pub sse_max_streams_per_environment: usize,
     /// Realtime per-stream buffer.
     pub sse_buffer: usize,
+    /// `--source s3`: bucket and prefix.
+    pub s3: Option<(String, String)>,
+    /// `--source dynamodb`: the documents table.
+    pub dynamodb_table: Option<String>,
+    /// The identities table.
+    pub identity_table: String,
+    /// AWS settings.
+    pub aws: flagedge_cloud::aws::AwsOptions,
     /// Identity store.
     pub identity_store: IdentityStoreKind,
     /// Memory store capacity.
@@ -387,6 +425,12 @@ impl Options {
             sse_heartbeat_secs,
             sse_max_streams_per_environment,
             sse_buffer,
+            s3_bucket,
+            s3_prefix,
+            dynamodb_table,
+            identity_table,
+            aws_region,
+            aws_endpoint_url,
             identity_store,
             identity_store_capacity,
             analytics_sink,
@@ -457,6 +501,10 @@ impl Config {
             SourceKind::Http
         } else if o.documents_dir.is_some() {
             SourceKind::File
+        } else if o.s3_bucket.is_some() {
+            SourceKind::S3
+        } else if o.dynamodb_table.is_some() {
+            SourceKind::Dynamodb
         } else {
             SourceKind::Demo
         });
@@ -468,6 +516,14 @@ impl Config {
             SourceKind::File if o.documents_dir.is_none() => {
                 return Err(ConfigError::Invalid(
                     "--source file needs --documents-dir".into(),
+                ));
+            }
+            SourceKind::S3 if o.s3_bucket.is_none() => {
+                return Err(ConfigError::Invalid("--source s3 needs --s3-bucket".into()));
+            }
+            SourceKind::Dynamodb if o.dynamodb_table.is_none() => {
+                return Err(ConfigError::Invalid(
+                    "--source dynamodb needs --dynamodb-table".into(),
                 ));
             }
             SourceKind::Http if o.api_url.is_none() || pairs.is_empty() => {
@@ -537,6 +593,22 @@ impl Config {
                 .max(Duration::from_millis(100)),
             sse_max_streams_per_environment: o.sse_max_streams_per_environment.unwrap_or(10_000),
             sse_buffer: o.sse_buffer.unwrap_or(8).max(1),
+            s3: o.s3_bucket.clone().map(|bucket| {
+                (
+                    bucket,
+                    o.s3_prefix.clone().unwrap_or_else(|| "flagedge".into()),
+                )
+            }),
+            dynamodb_table: o.dynamodb_table.clone(),
+            identity_table: o
+                .identity_table
+                .clone()
+                .unwrap_or_else(|| "flagedge_identities".into()),
+            aws: flagedge_cloud::aws::AwsOptions {
+                region: o.aws_region.clone(),
+                endpoint_url: o.aws_endpoint_url.clone(),
+                static_credentials: None,
+            },
             identity_store: o.identity_store.unwrap_or(IdentityStoreKind::None),
             identity_store_capacity: o.identity_store_capacity.unwrap_or(100_000).max(1),
             analytics_sink,

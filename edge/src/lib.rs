@@ -109,13 +109,38 @@ pub async fn start(config: Config, reloader: Option<Reloader>) -> anyhow::Result
     loader.set_config_key_pairs(config.environment_key_pairs.clone());
 
     let client = http_client::new();
-    let identity_store: Option<Arc<dyn identity_store::IdentityStore>> = match config.identity_store
-    {
-        config::IdentityStoreKind::None => None,
-        config::IdentityStoreKind::Memory => Some(Arc::new(identity_store::MemoryStore::new(
-            config.identity_store_capacity,
-        ))),
+    let needs_aws = matches!(config.source, SourceKind::S3 | SourceKind::Dynamodb)
+        || config.identity_store == config::IdentityStoreKind::Dynamodb;
+    let aws = if needs_aws {
+        Some(flagedge_cloud::aws::sdk_config(&config.aws).await)
+    } else {
+        None
     };
+    let mut background = Vec::new();
+    let identity_store: Option<Arc<dyn identity_store::IdentityStore>> =
+        match (config.identity_store, &aws) {
+            (config::IdentityStoreKind::None, _) => None,
+            (config::IdentityStoreKind::Memory, _) => Some(Arc::new(
+                identity_store::MemoryStore::new(config.identity_store_capacity),
+            )),
+            (config::IdentityStoreKind::Dynamodb, Some(aws)) => {
+                let client = flagedge_cloud::aws::dynamodb(aws);
+                let table = flagedge_cloud::dynamo::IdentityTable::new(
+                    client,
+                    config.identity_table.clone(),
+                );
+                let (store, writer) = identity_store::DynamoStore::new(
+                    table,
+                    config.identity_store_capacity,
+                    shutdown.clone(),
+                );
+                background.push(tokio::spawn(writer));
+                Some(Arc::new(store))
+            }
+            (config::IdentityStoreKind::Dynamodb, None) => {
+                anyhow::bail!("the DynamoDB identity store needs AWS settings")
+            }
+        };
     // The state lives as long as the process: requests borrow it instead of taking
     // a reference count each (a cache line both cores would otherwise fight over).
     // A process normally starts one edge; tests start several and keep them all.
@@ -148,6 +173,7 @@ pub async fn start(config: Config, reloader: Option<Reloader>) -> anyhow::Result
         tokio::spawn(Arc::clone(&app.realtime).run(Arc::clone(&store), store.subscribe()));
 
     let mut tasks = vec![realtime_task];
+    tasks.append(&mut background);
     let (pairs_sender, pairs_receiver) =
         tokio::sync::watch::channel(config.environment_key_pairs.clone());
     match config.source {
@@ -168,6 +194,45 @@ pub async fn start(config: Config, reloader: Option<Reloader>) -> anyhow::Result
                 config.file_poll,
                 shutdown.clone(),
             )));
+        }
+        SourceKind::S3 | SourceKind::Dynamodb => {
+            let aws = aws.as_ref().context("AWS settings")?;
+            let published = match (&config.s3, &config.dynamodb_table) {
+                (Some((bucket, prefix)), _) if config.source == SourceKind::S3 => {
+                    source::published::Published::S3(flagedge_cloud::s3::S3Store::new(
+                        flagedge_cloud::aws::s3(aws),
+                        bucket.clone(),
+                        prefix.clone(),
+                    ))
+                }
+                (s3, Some(table)) => source::published::Published::DynamoDb(
+                    flagedge_cloud::dynamo::DocumentTable::new(
+                        flagedge_cloud::aws::dynamodb(aws),
+                        table.clone(),
+                        s3.as_ref().map(|(bucket, prefix)| {
+                            flagedge_cloud::s3::S3Store::new(
+                                flagedge_cloud::aws::s3(aws),
+                                bucket.clone(),
+                                prefix.clone(),
+                            )
+                        }),
+                    ),
+                ),
+                _ => anyhow::bail!(
+                    "--source s3 needs --s3-bucket; --source dynamodb needs --dynamodb-table"
+                ),
+            };
+            let follower = source::published::PublishedSource::new(published, config.poll_interval);
+            let (done_sender, done_receiver) = tokio::sync::oneshot::channel();
+            tasks.push(tokio::spawn(follower.run(
+                loader.clone(),
+                shutdown.clone(),
+                done_sender,
+            )));
+            tokio::spawn(async move {
+                let _ = done_receiver.await;
+                app.initial_load_done.store(true, Ordering::Release);
+            });
         }
         SourceKind::Http => {
             let http = source::http::HttpSource {

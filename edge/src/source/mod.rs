@@ -5,11 +5,13 @@
 //!
 //! - `demo` — the example environments built into the binary;
 //! - `file` — a directory of documents, checked for changes;
-//! - `http` — a Flagsmith-compatible `/environment-document/` endpoint, polled.
+//! - `http` — a Flagsmith-compatible `/environment-document/` endpoint, polled;
+//! - `published` — what flagedge-sync published to S3 or DynamoDB.
 
 pub mod demo;
 pub mod file;
 pub mod http;
+pub mod published;
 
 use std::sync::Arc;
 

@@ -1,0 +1,253 @@
+//! Edges reading what flagedge-sync publishes to S3 and DynamoDB, and keeping
+//! identities in DynamoDB — against a real S3/DynamoDB stand-in (moto's server).
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use flagedge_cloud::dynamo::{DocumentTable, create_tables};
+use flagedge_cloud::manifest::Entry;
+use flagedge_cloud::s3::S3Store;
+use flagedge_cloud::testing::Moto;
+use http::StatusCode;
+use serde_json::{Value, json};
+use support::*;
+
+fn shop(revision: u64, max_cart_items: i64) -> Value {
+    let mut document: Value = serde_json::from_str(SHOP).unwrap();
+    document["revision"] = json!(revision);
+    for state in document["feature_states"].as_array_mut().unwrap() {
+        if state["feature"]["name"] == "max_cart_items" {
+            state["feature_state_value"] = json!(max_cart_items);
+        }
+    }
+    document
+}
+
+async fn max_cart_items(edge: &flagedge_edge::Edge) -> Value {
+    let reply = get(edge.address, "/api/v1/flags/", SHOP_CLIENT).await;
+    if reply.status != StatusCode::OK {
+        return Value::Null;
+    }
+    let flags = reply.json();
+    flags
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["feature"]["name"] == "max_cart_items")
+        .unwrap()["feature_state_value"]
+        .clone()
+}
+
+async fn start_with(moto: &Moto, options: Options) -> flagedge_edge::Edge {
+    let mut config = flagedge_edge::config::Config::resolve(options).unwrap();
+    config.aws = moto.options();
+    flagedge_edge::start(config, None).await.unwrap()
+}
+
+fn keys() -> BTreeMap<String, String> {
+    BTreeMap::from([(SHOP_SERVER.to_string(), SHOP_CLIENT.to_string())])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edges_follow_documents_published_to_s3() {
+    let moto = Moto::start();
+    let sdk = flagedge_cloud::aws::sdk_config(&moto.options()).await;
+    let client = flagedge_cloud::aws::s3(&sdk);
+    client
+        .create_bucket()
+        .bucket("published")
+        .send()
+        .await
+        .unwrap();
+    let store = S3Store::new(client, "published", "flagedge");
+    let publish = |revision: u64, value: i64| {
+        let store = store.clone();
+        async move {
+            store
+                .put_document(
+                    SHOP_CLIENT,
+                    revision,
+                    Bytes::from(shop(revision, value).to_string()),
+                )
+                .await
+                .unwrap();
+            store
+                .update_manifest(|m| {
+                    m.record(
+                        SHOP_CLIENT,
+                        Entry {
+                            revision,
+                            updated_at: None,
+                        },
+                    ) | m.set_server_keys(keys())
+                })
+                .await
+                .unwrap();
+        }
+    };
+    publish(1, 31).await;
+    let edge = start_with(
+        &moto,
+        Options {
+            bind: Some("127.0.0.1:0".parse().unwrap()),
+            s3_bucket: Some("published".into()),
+            poll_interval_secs: Some(0.1),
+            ..Options::default()
+        },
+    )
+    .await;
+    eventually(Duration::from_secs(10), || async {
+        get(edge.address, "/ready", "").await.status == StatusCode::OK
+    })
+    .await;
+    assert_eq!(max_cart_items(&edge).await, 31);
+    assert_eq!(
+        get(edge.address, "/api/v1/environment-document/", SHOP_SERVER)
+            .await
+            .status,
+        StatusCode::OK,
+        "server keys from the manifest"
+    );
+    publish(2, 32).await;
+    eventually(Duration::from_secs(10), || async {
+        max_cart_items(&edge).await == 32
+    })
+    .await;
+    edge.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edges_follow_documents_published_to_dynamodb() {
+    let moto = Moto::start();
+    let sdk = flagedge_cloud::aws::sdk_config(&moto.options()).await;
+    let dynamodb = flagedge_cloud::aws::dynamodb(&sdk);
+    create_tables(&dynamodb, "environments", None)
+        .await
+        .unwrap();
+    let table = DocumentTable::new(dynamodb, "environments", None);
+    let publish = |revision: u64, value: i64| {
+        let table = table.clone();
+        async move {
+            table
+                .put_document(shop(revision, value).as_object().unwrap())
+                .await
+                .unwrap();
+            table
+                .record(
+                    SHOP_CLIENT,
+                    &Entry {
+                        revision,
+                        updated_at: None,
+                    },
+                )
+                .await
+                .unwrap();
+            table.set_server_keys(&keys()).await.unwrap();
+        }
+    };
+    publish(5, 51).await;
+    let edge = start_with(
+        &moto,
+        Options {
+            bind: Some("127.0.0.1:0".parse().unwrap()),
+            dynamodb_table: Some("environments".into()),
+            poll_interval_secs: Some(0.1),
+            ..Options::default()
+        },
+    )
+    .await;
+    eventually(Duration::from_secs(10), || async {
+        max_cart_items(&edge).await == 51
+    })
+    .await;
+    assert_eq!(
+        get(edge.address, "/api/v1/environment-document/", SHOP_SERVER)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    publish(6, 52).await;
+    eventually(Duration::from_secs(10), || async {
+        max_cart_items(&edge).await == 52
+    })
+    .await;
+    edge.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identities_are_kept_in_dynamodb_for_every_edge() {
+    let moto = Moto::start();
+    let sdk = flagedge_cloud::aws::sdk_config(&moto.options()).await;
+    create_tables(
+        &flagedge_cloud::aws::dynamodb(&sdk),
+        "unused",
+        Some("identities"),
+    )
+    .await
+    .unwrap();
+    let options = || Options {
+        identity_store: Some(flagedge_edge::config::IdentityStoreKind::Dynamodb),
+        identity_table: Some("identities".into()),
+        ..file_options(&shop_dir("dynamo-identities"))
+    };
+    let first = start_with(&moto, options()).await;
+    let reply = post_json(
+        first.address,
+        "/api/v1/identities/",
+        SHOP_CLIENT,
+        &json!({"identifier": "erin", "traits": [
+            {"trait_key": "plan", "trait_value": "pro"},
+            {"trait_key": "seen", "trait_value": "today", "transient": true}
+        ]}),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    // The same edge answers from its cache at once.
+    let cached = get(
+        first.address,
+        "/api/v1/identities/?identifier=erin",
+        SHOP_CLIENT,
+    )
+    .await
+    .json();
+    assert_eq!(
+        cached["traits"],
+        json!([{"trait_key": "plan", "trait_value": "pro"}])
+    );
+    // Another edge, with an empty cache, reads what the first one wrote.
+    let second = start_with(&moto, options()).await;
+    eventually(Duration::from_secs(10), || async {
+        get(
+            second.address,
+            "/api/v1/identities/?identifier=erin",
+            SHOP_CLIENT,
+        )
+        .await
+        .json()["traits"]
+            == json!([{"trait_key": "plan", "trait_value": "pro"}])
+    })
+    .await;
+    let flags = get(
+        second.address,
+        "/api/v1/identities/?identifier=erin",
+        SHOP_CLIENT,
+    )
+    .await
+    .json();
+    let checkout = flags["flags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["feature"]["name"] == "new_checkout")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        checkout["feature_state_value"], "v2",
+        "evaluated with the stored trait"
+    );
+    first.shutdown();
+    second.shutdown();
+}
