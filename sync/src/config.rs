@@ -70,6 +70,11 @@ pub struct Options {
     #[arg(long, env = "FLAGEDGE_CREATE_RESOURCES")]
     pub create_resources: Option<bool>,
 
+    /// With --create-resources, also create this identities table (for edges
+    /// running `--identity-store dynamodb`).
+    #[arg(long, env = "FLAGEDGE_IDENTITY_TABLE")]
+    pub identity_table: Option<String>,
+
     /// AWS region [default: AWS_REGION, else us-east-1].
     #[arg(long, env = "FLAGEDGE_AWS_REGION")]
     pub aws_region: Option<String>,
@@ -123,9 +128,9 @@ pub struct Options {
     #[arg(long, env = "FLAGEDGE_LOG")]
     pub log: Option<String>,
 
-    /// Log as JSON lines.
-    #[arg(long, env = "FLAGEDGE_LOG_JSON")]
-    pub log_json: Option<bool>,
+    /// Log format: `text` or `json` [default: text].
+    #[arg(long, env = "FLAGEDGE_LOG_FORMAT")]
+    pub log_format: Option<String>,
 
     /// Seconds to finish requests and flush counts after SIGTERM [default: 30].
     #[arg(long, env = "FLAGEDGE_SHUTDOWN_GRACE_SECS")]
@@ -153,6 +158,8 @@ pub struct Config {
     pub dynamodb_table: Option<String>,
     /// Create missing tables/buckets.
     pub create_resources: bool,
+    /// Identities table to create.
+    pub identity_table: Option<String>,
     /// AWS settings.
     pub aws: flagedge_cloud::aws::AwsOptions,
     /// Ingest token (ingest is off without one).
@@ -215,6 +222,7 @@ impl Options {
             s3_prefix,
             dynamodb_table,
             create_resources,
+            identity_table,
             aws_region,
             aws_endpoint_url,
             ingest_token,
@@ -228,7 +236,7 @@ impl Options {
             max_pending_keys,
             max_batch_bytes,
             log,
-            log_json,
+            log_format,
             shutdown_grace_secs,
         )
     }
@@ -295,6 +303,7 @@ impl Config {
             s3_prefix: o.s3_prefix.unwrap_or_else(|| "flagedge".into()),
             dynamodb_table: o.dynamodb_table,
             create_resources: o.create_resources.unwrap_or(false),
+            identity_table: o.identity_table,
             aws: flagedge_cloud::aws::AwsOptions {
                 region: o.aws_region,
                 endpoint_url: o.aws_endpoint_url,
@@ -312,7 +321,15 @@ impl Config {
             max_pending_keys: o.max_pending_keys.unwrap_or(1_000_000).max(1),
             max_batch_bytes: o.max_batch_bytes.unwrap_or(8 << 20),
             log: o.log.unwrap_or_else(|| "info".into()),
-            log_json: o.log_json.unwrap_or(false),
+            log_json: match o.log_format.as_deref() {
+                None | Some("text") => false,
+                Some("json") => true,
+                Some(other) => {
+                    return Err(ConfigError::Invalid(format!(
+                        "--log-format is text or json, not {other:?}"
+                    )));
+                }
+            },
             shutdown_grace: seconds(o.shutdown_grace_secs.unwrap_or(30.0), "shutdown grace")?,
         })
     }

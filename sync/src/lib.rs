@@ -101,7 +101,7 @@ pub async fn start(config: Config) -> anyhow::Result<Sync> {
                 flagedge_cloud::dynamo::create_tables(
                     &flagedge_cloud::aws::dynamodb(&sdk),
                     table,
-                    None,
+                    config.identity_table.as_deref(),
                 )
                 .await?;
             }
