@@ -75,6 +75,9 @@ struct LoadArgs {
     /// Longest a request may take; also the drain time after the end.
     #[arg(long, default_value = "5s", env = "FLAGEDGE_TIMEOUT")]
     timeout: String,
+    /// Open loop: the pacer releases due requests at most this often, in microseconds.
+    #[arg(long, default_value_t = 200, env = "FLAGEDGE_PACER_RESOLUTION_US")]
+    pacer_resolution_us: u64,
     /// Runtime threads of the harness (keep it low on a small machine: the target needs the cores).
     #[arg(long, default_value_t = 1, env = "FLAGEDGE_THREADS")]
     threads: usize,
@@ -276,6 +279,7 @@ fn prepare(args: &LoadArgs, label: &str) -> anyhow::Result<(Arc<Workload>, LoadO
         progress: !args.quiet,
         label: label.to_string(),
         target_pid: args.pid,
+        pacer_resolution: Duration::from_micros(args.pacer_resolution_us),
     };
     anyhow::ensure!(
         options.duration > Duration::ZERO,

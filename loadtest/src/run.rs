@@ -7,7 +7,9 @@
 //! free worker waits, and its wait counts in its latency. The pacer is an OS
 //! thread sleeping with the kernel's high-resolution timer rather than a tokio
 //! timer, whose millisecond granularity would add up to a millisecond of lag to
-//! sub-millisecond latencies.
+//! sub-millisecond latencies; it wakes at most once per `pacer_resolution`
+//! (200 µs by default), because every wake is a context switch taken from the
+//! CPU the target also needs.
 //!
 //! Every run ends by itself: no request starts after `warmup + duration`; those
 //! in flight get `timeout` to finish; open-loop slots still queued after that
@@ -61,6 +63,9 @@ pub struct LoadOptions {
     pub label: String,
     /// The target's process, to report its CPU time per request (same machine only).
     pub target_pid: Option<u32>,
+    /// Open loop: the pacer wakes at most this often (each wake is a cross-thread
+    /// wake-up and a context switch; the lateness it adds shows as send lag).
+    pub pacer_resolution: Duration,
 }
 
 struct Shared {
@@ -124,11 +129,12 @@ pub async fn run(
         stop,
         open,
     });
+    let resolution = options.pacer_resolution;
     let pacer = shared.open.as_ref().map(|_| {
         let shared = Arc::clone(&shared);
         std::thread::Builder::new()
             .name("pacer".into())
-            .spawn(move || pace(&shared, workers))
+            .spawn(move || pace(&shared, workers, resolution))
     });
     let pacer = pacer.transpose()?;
     // CPU time of the target and of the harness over the measured window.
@@ -402,7 +408,7 @@ impl Worker {
 
 /// The open-loop pacer: releases slots as they fall due, then one extra permit
 /// per worker past the last slot, which tells each worker to stop.
-fn pace(shared: &Shared, workers: usize) {
+fn pace(shared: &Shared, workers: usize, resolution: Duration) {
     let Some(open) = &shared.open else { return };
     let total = open.schedule.total();
     let mut released = 0u64;
@@ -418,7 +424,7 @@ fn pace(shared: &Shared, workers: usize) {
         let next = open.schedule.intended(released);
         let now = shared.start.elapsed();
         if next > now {
-            std::thread::sleep(next - now);
+            std::thread::sleep((next - now).max(resolution));
         }
     }
     open.final_slots.store(released, Ordering::Release);

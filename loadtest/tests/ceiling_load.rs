@@ -47,6 +47,7 @@ fn options(mode: Mode, protocol: Protocol) -> LoadOptions {
         progress: false,
         label: String::new(),
         target_pid: Some(std::process::id()),
+        pacer_resolution: Duration::from_micros(200),
     }
 }
 
