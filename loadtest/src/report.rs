@@ -143,13 +143,13 @@ impl RunReport {
         );
         let _ = writeln!(
             out,
-            "  {:<22} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            "  {:<30} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
             "latency (ms)", "p50", "p90", "p99", "p99.9", "max", "mean"
         );
         let mut row = |name: &str, p: &Percentiles| {
             let _ = writeln!(
                 out,
-                "  {name:<22} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+                "  {name:<30} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
                 ms(p.p50_ms),
                 ms(p.p90_ms),
                 ms(p.p99_ms),

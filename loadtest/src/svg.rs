@@ -9,12 +9,12 @@ use crate::report::RunReport;
 use crate::stats::Second;
 
 const WIDTH: f64 = 960.0;
-const HEIGHT: f64 = 600.0;
+const HEIGHT: f64 = 616.0;
 const LEFT: f64 = 72.0;
 const RIGHT: f64 = 24.0;
-const LATENCY_TOP: f64 = 80.0;
+const LATENCY_TOP: f64 = 96.0;
 const LATENCY_HEIGHT: f64 = 280.0;
-const THROUGHPUT_TOP: f64 = 410.0;
+const THROUGHPUT_TOP: f64 = 426.0;
 const THROUGHPUT_HEIGHT: f64 = 140.0;
 
 type Series = (&'static str, &'static str, fn(&Second) -> f64);
@@ -83,14 +83,22 @@ pub fn chart(report: &RunReport) -> String {
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="12">"#
     );
     let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
+    // The headline is "scenario → target  mode, connections, …": two lines.
+    let headline = report.headline();
+    let (title, subtitle) = headline.split_once("  ").unwrap_or((&headline, ""));
     let _ = writeln!(
         svg,
         r#"<text x="{LEFT}" y="24" font-size="15" font-weight="bold">{}</text>"#,
-        escape(&report.headline())
+        escape(title)
     );
     let _ = writeln!(
         svg,
-        r#"<text x="{LEFT}" y="44">{} req/s, p50 {:.3} ms, p99 {:.3} ms, p99.9 {:.3} ms, max {:.3} ms, errors {}</text>"#,
+        r#"<text x="{LEFT}" y="44">{}</text>"#,
+        escape(subtitle)
+    );
+    let _ = writeln!(
+        svg,
+        r#"<text x="{LEFT}" y="62">{} req/s, p50 {:.3} ms, p99 {:.3} ms, p99.9 {:.3} ms, max {:.3} ms, errors {}</text>"#,
         report.throughput.round(),
         report.latency.p50_ms,
         report.latency.p99_ms,
