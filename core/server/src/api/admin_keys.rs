@@ -1,0 +1,240 @@
+//! `/api/v1/organisations/{id}/master-api-keys/`: admin API keys limited to one
+//! organisation (Flagsmith's "organisation API keys"). The key itself is in
+//! the creation response only; afterwards a key is known by its prefix.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::routing::get;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{PageQuery, Routes, iso, iso_opt, paginated, parse_time};
+use crate::auth::Admin;
+use crate::error::{ApiError, ApiResult, FieldErrors};
+use crate::extract::{Body, Ids, Query, nullable};
+use crate::keys;
+use crate::state::AppState;
+use crate::validate;
+
+pub(super) fn routes(routes: Routes) -> Routes {
+    routes
+        .add(
+            "/api/v1/organisations/{id}/master-api-keys/",
+            &["GET", "POST"],
+            get(list).post(create),
+        )
+        .add(
+            "/api/v1/organisations/{id}/master-api-keys/{prefix}/",
+            &["GET", "PUT", "PATCH", "DELETE"],
+            get(read).put(put).patch(patch).delete(delete),
+        )
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    prefix: String,
+    name: String,
+    organisation_id: Option<i64>,
+    revoked: bool,
+    expiry_date: Option<DateTime<Utc>>,
+    created: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "prefix, name, organisation_id, revoked, expiry_date, created";
+
+fn to_json(row: &Row) -> Value {
+    json!({
+        "prefix": row.prefix,
+        "name": row.name,
+        "organisation": row.organisation_id,
+        "revoked": row.revoked,
+        "expiry_date": iso_opt(row.expiry_date),
+        "created": iso(row.created),
+        "is_admin": true,
+    })
+}
+
+#[derive(Deserialize, Default)]
+struct Input {
+    name: Option<String>,
+    revoked: Option<bool>,
+    #[serde(default, deserialize_with = "nullable")]
+    expiry_date: Option<Option<String>>,
+}
+
+async fn organisation(state: &AppState, admin: &Admin, id: i64) -> ApiResult<()> {
+    admin.check(id)?;
+    let found: Option<(i64,)> = sqlx::query_as("SELECT id FROM organisations WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&state.db)
+        .await?;
+    found.map(|_| ()).ok_or(ApiError::NotFound)
+}
+
+async fn list(
+    State(state): State<AppState>,
+    admin: Admin,
+    Ids(id): Ids<i64>,
+    Query(q): Query<PageQuery>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    organisation(&state, &admin, id).await?;
+    let page = q.page()?;
+    let (count,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM admin_api_keys WHERE organisation_id = $1")
+            .bind(id)
+            .fetch_one(&state.db)
+            .await?;
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM admin_api_keys WHERE organisation_id = $1 ORDER BY id LIMIT $2 OFFSET $3"
+    ))
+    .bind(id)
+    .bind(page.limit())
+    .bind(page.offset())
+    .fetch_all(&state.db)
+    .await?;
+    paginated(
+        &uri,
+        &headers,
+        page,
+        count,
+        rows.iter().map(to_json).collect(),
+    )
+}
+
+fn expiry(errors: &mut FieldErrors, value: &Option<Option<String>>) -> Option<DateTime<Utc>> {
+    match value {
+        Some(Some(text)) => match parse_time("expiry_date", text) {
+            Ok(t) => Some(t),
+            Err(_) => {
+                errors.add("expiry_date", "Datetime has wrong format. Use ISO 8601.");
+                None
+            }
+        },
+        _ => None,
+    }
+}
+
+async fn create(
+    State(state): State<AppState>,
+    admin: Admin,
+    Ids(id): Ids<i64>,
+    Body(input): Body<Input>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    organisation(&state, &admin, id).await?;
+    let mut errors = FieldErrors::new();
+    validate::name(
+        &mut errors,
+        "name",
+        input.name.as_deref(),
+        validate::NAME_MAX,
+    );
+    let expiry_date = expiry(&mut errors, &input.expiry_date);
+    errors.check()?;
+    let (prefix, key) = keys::admin_key();
+    let row: Row = sqlx::query_as(&format!(
+        "INSERT INTO admin_api_keys (organisation_id, name, prefix, key_hash, expiry_date) \
+         VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(input.name)
+    .bind(&prefix)
+    .bind(keys::hash(&key))
+    .bind(expiry_date)
+    .fetch_one(&state.db)
+    .await?;
+    let mut body = to_json(&row);
+    body["key"] = Value::String(key);
+    Ok((StatusCode::CREATED, Json(body)))
+}
+
+async fn fetch(state: &AppState, admin: &Admin, id: i64, prefix: &str) -> ApiResult<Row> {
+    organisation(state, admin, id).await?;
+    let row: Option<Row> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM admin_api_keys WHERE organisation_id = $1 AND prefix = $2"
+    ))
+    .bind(id)
+    .bind(prefix)
+    .fetch_optional(&state.db)
+    .await?;
+    row.ok_or(ApiError::NotFound)
+}
+
+async fn read(
+    State(state): State<AppState>,
+    admin: Admin,
+    Ids((id, prefix)): Ids<(i64, String)>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(to_json(&fetch(&state, &admin, id, &prefix).await?)))
+}
+
+async fn update(
+    state: AppState,
+    admin: Admin,
+    (id, prefix): (i64, String),
+    input: Input,
+    full: bool,
+) -> ApiResult<Json<Value>> {
+    let current = fetch(&state, &admin, id, &prefix).await?;
+    let mut errors = FieldErrors::new();
+    if full || input.name.is_some() {
+        validate::name(
+            &mut errors,
+            "name",
+            input.name.as_deref(),
+            validate::NAME_MAX,
+        );
+    }
+    let expiry_date = match input.expiry_date {
+        None => current.expiry_date,
+        Some(_) => expiry(&mut errors, &input.expiry_date),
+    };
+    errors.check()?;
+    let row: Row = sqlx::query_as(&format!(
+        "UPDATE admin_api_keys SET name = $3, revoked = $4, expiry_date = $5 \
+         WHERE organisation_id = $1 AND prefix = $2 RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(&prefix)
+    .bind(input.name.unwrap_or(current.name))
+    .bind(input.revoked.unwrap_or(current.revoked))
+    .bind(expiry_date)
+    .fetch_one(&state.db)
+    .await?;
+    Ok(Json(to_json(&row)))
+}
+
+async fn put(
+    State(state): State<AppState>,
+    admin: Admin,
+    Ids(ids): Ids<(i64, String)>,
+    Body(input): Body<Input>,
+) -> ApiResult<Json<Value>> {
+    update(state, admin, ids, input, true).await
+}
+
+async fn patch(
+    State(state): State<AppState>,
+    admin: Admin,
+    Ids(ids): Ids<(i64, String)>,
+    Body(input): Body<Input>,
+) -> ApiResult<Json<Value>> {
+    update(state, admin, ids, input, false).await
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    admin: Admin,
+    Ids((id, prefix)): Ids<(i64, String)>,
+) -> ApiResult<StatusCode> {
+    fetch(&state, &admin, id, &prefix).await?;
+    sqlx::query("DELETE FROM admin_api_keys WHERE organisation_id = $1 AND prefix = $2")
+        .bind(id)
+        .bind(&prefix)
+        .execute(&state.db)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

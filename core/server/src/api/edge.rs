@@ -1,0 +1,155 @@
+//! The edge/sync API, for flagedge-sync and edges that read core directly
+//! (`Authorization: Bearer <sync token>`, or an admin key):
+//!
+//! - `GET /api/v1/edge/changes?since=<revision>&timeout=<s>` long-polls until
+//!   an environment's revision exceeds `since` (or the timeout, default 30 s,
+//!   at most 60 s, passes) and lists the changed environments. The `revision`
+//!   it returns is a safe cursor: revisions commit in order (see `db`), so no
+//!   change numbered at or below it can still appear.
+//! - `GET /api/v1/edge/environments` lists every environment with its revision
+//!   and active server-side keys (the full reconcile).
+//! - `GET /api/v1/edge/environments/{environment_key}/document` is the
+//!   document, with the same validators and 304s as the SDK endpoint.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::routing::get;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+use super::Routes;
+use super::sdk::serve_document;
+use crate::auth::SyncCaller;
+use crate::changes::FALLBACK_POLL;
+use crate::db;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Ids, Query, from_text};
+use crate::state::AppState;
+
+pub(super) fn routes(routes: Routes) -> Routes {
+    routes
+        .add("/api/v1/edge/changes", &["GET"], get(changes))
+        .add("/api/v1/edge/environments", &["GET"], get(environments))
+        .add(
+            "/api/v1/edge/environments/{environment_key}/document",
+            &["GET"],
+            get(document),
+        )
+}
+
+/// Default long-poll.
+pub const TIMEOUT_DEFAULT: u64 = 30;
+/// Longest long-poll.
+pub const TIMEOUT_MAX: u64 = 60;
+
+#[derive(Deserialize)]
+struct ChangesQuery {
+    #[serde(default, deserialize_with = "from_text::opt_u64")]
+    since: Option<u64>,
+    #[serde(default, deserialize_with = "from_text::opt_u64")]
+    timeout: Option<u64>,
+}
+
+async fn changed_since(
+    state: &AppState,
+    caller: &SyncCaller,
+    since: u64,
+) -> ApiResult<(u64, Vec<Value>)> {
+    // Read the cursor first: everything at or below it is already committed.
+    let revision = db::current_revision(&state.db).await?;
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT e.api_key, e.revision FROM environments e JOIN projects p ON p.id = e.project_id \
+         WHERE e.revision > $1 AND e.revision <= $2 \
+         AND ($3::bigint IS NULL OR p.organisation_id = $3) ORDER BY e.revision",
+    )
+    .bind(i64::try_from(since).unwrap_or(i64::MAX))
+    .bind(i64::try_from(revision).unwrap_or(i64::MAX))
+    .bind(caller.organisation)
+    .fetch_all(&state.db)
+    .await?;
+    let environments = rows
+        .into_iter()
+        .map(|(key, revision)| json!({"environment_key": key, "revision": revision}))
+        .collect();
+    Ok((revision, environments))
+}
+
+async fn changes(
+    State(state): State<AppState>,
+    caller: SyncCaller,
+    Query(query): Query<ChangesQuery>,
+) -> ApiResult<Json<Value>> {
+    let since = query.since.unwrap_or(0);
+    let timeout = query.timeout.unwrap_or(TIMEOUT_DEFAULT).min(TIMEOUT_MAX);
+    let deadline = Instant::now() + Duration::from_secs(timeout);
+    let mut signal = state.changes.clone();
+    let mut shutdown = state.shutdown.clone();
+    loop {
+        signal.borrow_and_update();
+        let (revision, environments) = changed_since(&state, &caller, since).await?;
+        let now = Instant::now();
+        if !environments.is_empty() || now >= deadline || *shutdown.borrow() {
+            return Ok(Json(json!({
+                "revision": revision,
+                "environments": environments,
+            })));
+        }
+        let wake = deadline.min(now + FALLBACK_POLL);
+        tokio::select! {
+            _ = signal.changed() => {}
+            _ = tokio::time::sleep_until(wake) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+async fn environments(State(state): State<AppState>, caller: SyncCaller) -> ApiResult<Json<Value>> {
+    let revision = db::current_revision(&state.db).await?;
+    let rows: Vec<(String, i64, Vec<String>)> = sqlx::query_as(
+        "SELECT e.api_key, e.revision, COALESCE(array_agg(k.key ORDER BY k.id) \
+           FILTER (WHERE k.key IS NOT NULL), '{}') \
+         FROM environments e JOIN projects p ON p.id = e.project_id \
+         LEFT JOIN server_keys k ON k.environment_id = e.id AND k.active \
+           AND (k.expires_at IS NULL OR k.expires_at > now()) \
+         WHERE ($1::bigint IS NULL OR p.organisation_id = $1) \
+         GROUP BY e.id ORDER BY e.id",
+    )
+    .bind(caller.organisation)
+    .fetch_all(&state.db)
+    .await?;
+    let environments: Vec<Value> = rows
+        .into_iter()
+        .map(|(key, revision, server_keys)| {
+            json!({"environment_key": key, "revision": revision, "server_keys": server_keys})
+        })
+        .collect();
+    Ok(Json(
+        json!({"revision": revision, "environments": environments}),
+    ))
+}
+
+async fn document(
+    State(state): State<AppState>,
+    caller: SyncCaller,
+    Ids(environment_key): Ids<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let found: Option<(i64, i64, DateTime<Utc>, i64)> = sqlx::query_as(
+        "SELECT e.id, e.revision, e.updated_at, p.organisation_id FROM environments e \
+         JOIN projects p ON p.id = e.project_id WHERE e.api_key = $1",
+    )
+    .bind(&environment_key)
+    .fetch_optional(&state.db)
+    .await?;
+    let (id, revision, updated_at, organisation) = found.ok_or(ApiError::NotFound)?;
+    if caller.organisation.is_some_and(|o| o != organisation) {
+        return Err(ApiError::NotFound);
+    }
+    serve_document(&state, id, revision, updated_at, &headers).await
+}

@@ -1,0 +1,302 @@
+//! `/api/v1/environments/`: environments, looked up by their client key
+//! (`api_key`, 22 random URL-safe characters) as in Flagsmith. Creating one
+//! gives it a default feature state for every feature of its project.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::routing::get;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{PageQuery, Routes, environment_ref, iso, paginated, project_organisation};
+use crate::auth::Admin;
+use crate::db::{self, Scope};
+use crate::error::{ApiError, ApiResult, FieldErrors};
+use crate::extract::{Body, Ids, Query, from_text, nullable};
+use crate::keys;
+use crate::state::AppState;
+use crate::validate;
+
+pub(super) fn routes(routes: Routes) -> Routes {
+    routes
+        .add(
+            "/api/v1/environments/",
+            &["GET", "POST"],
+            get(list).post(create),
+        )
+        .add(
+            "/api/v1/environments/{api_key}/",
+            &["GET", "PUT", "PATCH", "DELETE"],
+            get(read).put(put).patch(patch).delete(delete),
+        )
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: i64,
+    name: String,
+    description: Option<String>,
+    api_key: String,
+    project_id: i64,
+    allow_client_traits: bool,
+    hide_sensitive_data: bool,
+    hide_disabled_flags: Option<bool>,
+    use_identity_composite_key_for_hashing: bool,
+    use_identity_overrides_in_local_eval: bool,
+    revision: i64,
+    updated_at: DateTime<Utc>,
+    created_date: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "id, name, description, api_key, project_id, allow_client_traits, \
+    hide_sensitive_data, hide_disabled_flags, use_identity_composite_key_for_hashing, \
+    use_identity_overrides_in_local_eval, revision, updated_at, created_date";
+
+fn to_json(row: &Row) -> Value {
+    json!({
+        "id": row.id,
+        "name": row.name,
+        "description": row.description,
+        "api_key": row.api_key,
+        "project": row.project_id,
+        "allow_client_traits": row.allow_client_traits,
+        "hide_sensitive_data": row.hide_sensitive_data,
+        "hide_disabled_flags": row.hide_disabled_flags,
+        "use_identity_composite_key_for_hashing": row.use_identity_composite_key_for_hashing,
+        "use_identity_overrides_in_local_eval": row.use_identity_overrides_in_local_eval,
+        "revision": row.revision,
+        "updated_at": iso(row.updated_at),
+        "created_date": iso(row.created_date),
+    })
+}
+
+#[derive(Deserialize, Default)]
+struct Input {
+    name: Option<String>,
+    project: Option<i64>,
+    #[serde(default, deserialize_with = "nullable")]
+    description: Option<Option<String>>,
+    allow_client_traits: Option<bool>,
+    hide_sensitive_data: Option<bool>,
+    #[serde(default, deserialize_with = "nullable")]
+    hide_disabled_flags: Option<Option<bool>>,
+    use_identity_composite_key_for_hashing: Option<bool>,
+    use_identity_overrides_in_local_eval: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct Filter {
+    #[serde(default, deserialize_with = "from_text::opt_i64")]
+    project: Option<i64>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    admin: Admin,
+    Query(q): Query<PageQuery>,
+    Query(filter): Query<Filter>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    let page = q.page()?;
+    const WHERE: &str = "WHERE ($1::bigint IS NULL OR project_id IN \
+        (SELECT id FROM projects WHERE organisation_id = $1)) \
+        AND ($2::bigint IS NULL OR project_id = $2)";
+    let (count,): (i64,) = sqlx::query_as(&format!("SELECT count(*) FROM environments {WHERE}"))
+        .bind(admin.organisation)
+        .bind(filter.project)
+        .fetch_one(&state.db)
+        .await?;
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM environments {WHERE} ORDER BY id LIMIT $3 OFFSET $4"
+    ))
+    .bind(admin.organisation)
+    .bind(filter.project)
+    .bind(page.limit())
+    .bind(page.offset())
+    .fetch_all(&state.db)
+    .await?;
+    paginated(
+        &uri,
+        &headers,
+        page,
+        count,
+        rows.iter().map(to_json).collect(),
+    )
+}
+
+fn check(errors: &mut FieldErrors, input: &Input, full: bool) {
+    if full || input.name.is_some() {
+        validate::name(errors, "name", input.name.as_deref(), validate::NAME_MAX);
+    }
+    if let Some(Some(description)) = &input.description {
+        validate::description(errors, Some(description));
+    }
+}
+
+async fn create(
+    State(state): State<AppState>,
+    admin: Admin,
+    Body(input): Body<Input>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let mut errors = FieldErrors::new();
+    check(&mut errors, &input, true);
+    if input.project.is_none() {
+        errors.add("project", "This field is required.");
+    }
+    errors.check()?;
+    let project = input.project.unwrap_or_default();
+    if project_organisation(&state.db, &admin, project)
+        .await
+        .is_err()
+    {
+        return Err(ApiError::field(
+            "project",
+            "Invalid pk - object does not exist.",
+        ));
+    }
+    let mut tx = db::begin_write(&state.db).await?;
+    let (id,): (i64,) = sqlx::query_as(
+        "INSERT INTO environments (name, description, api_key, project_id, allow_client_traits, \
+         hide_sensitive_data, hide_disabled_flags, use_identity_composite_key_for_hashing, \
+         use_identity_overrides_in_local_eval, revision, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, clock_timestamp()) RETURNING id",
+    )
+    .bind(input.name)
+    .bind(input.description.flatten())
+    .bind(keys::client_key())
+    .bind(project)
+    .bind(input.allow_client_traits.unwrap_or(true))
+    .bind(input.hide_sensitive_data.unwrap_or(false))
+    .bind(input.hide_disabled_flags.flatten())
+    .bind(input.use_identity_composite_key_for_hashing.unwrap_or(true))
+    .bind(input.use_identity_overrides_in_local_eval.unwrap_or(false))
+    .fetch_one(&mut *tx)
+    .await?;
+    db::seed_default_states(&mut tx, Some(id), None).await?;
+    db::bump(&mut tx, Scope::Environment(id)).await?;
+    let row: Row = sqlx::query_as(&format!("SELECT {COLUMNS} FROM environments WHERE id = $1"))
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(to_json(&row))))
+}
+
+async fn fetch(state: &AppState, admin: &Admin, api_key: &str) -> ApiResult<Row> {
+    let environment = environment_ref(&state.db, admin, api_key).await?;
+    let row: Row = sqlx::query_as(&format!("SELECT {COLUMNS} FROM environments WHERE id = $1"))
+        .bind(environment.id)
+        .fetch_one(&state.db)
+        .await?;
+    Ok(row)
+}
+
+async fn read(
+    State(state): State<AppState>,
+    admin: Admin,
+    Ids(api_key): Ids<String>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(to_json(&fetch(&state, &admin, &api_key).await?)))
+}
+
+async fn update(
+    state: AppState,
+    admin: Admin,
+    api_key: String,
+    input: Input,
+    full: bool,
+) -> ApiResult<Json<Value>> {
+    let current = fetch(&state, &admin, &api_key).await?;
+    let mut errors = FieldErrors::new();
+    check(&mut errors, &input, full);
+    if input.project.is_some_and(|p| p != current.project_id) {
+        errors.add("project", "An environment cannot move to another project.");
+    }
+    errors.check()?;
+    let mut tx = db::begin_write(&state.db).await?;
+    sqlx::query(
+        "UPDATE environments SET name = $2, description = $3, allow_client_traits = $4, \
+         hide_sensitive_data = $5, hide_disabled_flags = $6, \
+         use_identity_composite_key_for_hashing = $7, use_identity_overrides_in_local_eval = $8 \
+         WHERE id = $1",
+    )
+    .bind(current.id)
+    .bind(input.name.unwrap_or(current.name))
+    .bind(input.description.unwrap_or(current.description))
+    .bind(
+        input
+            .allow_client_traits
+            .unwrap_or(current.allow_client_traits),
+    )
+    .bind(
+        input
+            .hide_sensitive_data
+            .unwrap_or(current.hide_sensitive_data),
+    )
+    .bind(
+        input
+            .hide_disabled_flags
+            .unwrap_or(current.hide_disabled_flags),
+    )
+    .bind(
+        input
+            .use_identity_composite_key_for_hashing
+            .unwrap_or(current.use_identity_composite_key_for_hashing),
+    )
+    .bind(
+        input
+            .use_identity_overrides_in_local_eval
+            .unwrap_or(current.use_identity_overrides_in_local_eval),
+    )
+    .execute(&mut *tx)
+    .await?;
+    db::bump(&mut tx, Scope::Environment(current.id)).await?;
+    let row: Row = sqlx::query_as(&format!("SELECT {COLUMNS} FROM environments WHERE id = $1"))
+        .bind(current.id)
+        .fetch_one(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(Json(to_json(&row)))
+}
+
+async fn put(
+    State(state): State<AppState>,
+    admin: Admin,
+    Ids(api_key): Ids<String>,
+    Body(input): Body<Input>,
+) -> ApiResult<Json<Value>> {
+    update(state, admin, api_key, input, true).await
+}
+
+async fn patch(
+    State(state): State<AppState>,
+    admin: Admin,
+    Ids(api_key): Ids<String>,
+    Body(input): Body<Input>,
+) -> ApiResult<Json<Value>> {
+    update(state, admin, api_key, input, false).await
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    admin: Admin,
+    Ids(api_key): Ids<String>,
+) -> ApiResult<StatusCode> {
+    let environment = environment_ref(&state.db, &admin, &api_key).await?;
+    let mut tx = db::begin_write(&state.db).await?;
+    sqlx::query("DELETE FROM environments WHERE id = $1")
+        .bind(environment.id)
+        .execute(&mut *tx)
+        .await?;
+    db::bump(&mut tx, Scope::Deleted).await?;
+    tx.commit().await?;
+    state
+        .documents
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&environment.id);
+    Ok(StatusCode::NO_CONTENT)
+}

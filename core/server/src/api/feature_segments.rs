@@ -1,0 +1,266 @@
+//! `/api/v1/features/feature-segments/`: the link that makes a segment override
+//! a feature in one environment, with a priority (lower is stronger; ties go
+//! to the segment first in the project's order). The override's value lives
+//! in a feature state created against the link
+//! (`POST /api/v1/environments/{api_key}/featurestates/` with
+//! `feature_segment`), as in Flagsmith. Deleting the link deletes that state.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::routing::get;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{PageQuery, Routes, paginated};
+use crate::auth::Admin;
+use crate::db::{self, Scope};
+use crate::error::{ApiError, ApiResult, FieldErrors};
+use crate::extract::{Body, Ids, Query, from_text};
+use crate::state::AppState;
+
+pub(super) fn routes(routes: Routes) -> Routes {
+    routes
+        .add(
+            "/api/v1/features/feature-segments/",
+            &["GET", "POST"],
+            get(list).post(create),
+        )
+        .add(
+            "/api/v1/features/feature-segments/{id}/",
+            &["GET", "PUT", "PATCH", "DELETE"],
+            get(read).put(put).patch(patch).delete(delete),
+        )
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: i64,
+    feature_id: i64,
+    segment_id: i64,
+    environment_id: i64,
+    priority: i32,
+    organisation_id: i64,
+    segment_name: String,
+}
+
+const SELECT: &str = "SELECT fs.id, fs.feature_id, fs.segment_id, fs.environment_id, fs.priority, \
+    p.organisation_id, s.name AS segment_name FROM feature_segments fs \
+    JOIN segments s ON s.id = fs.segment_id JOIN projects p ON p.id = s.project_id";
+
+fn to_json(row: &Row) -> Value {
+    json!({
+        "id": row.id,
+        "feature": row.feature_id,
+        "segment": row.segment_id,
+        "segment_name": row.segment_name,
+        "environment": row.environment_id,
+        "priority": row.priority,
+    })
+}
+
+#[derive(Deserialize, Default)]
+struct Input {
+    feature: Option<i64>,
+    segment: Option<i64>,
+    environment: Option<i64>,
+    priority: Option<i32>,
+}
+
+#[derive(Deserialize)]
+struct Filter {
+    #[serde(default, deserialize_with = "from_text::opt_i64")]
+    environment: Option<i64>,
+    #[serde(default, deserialize_with = "from_text::opt_i64")]
+    feature: Option<i64>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    admin: Admin,
+    Query(q): Query<PageQuery>,
+    Query(filter): Query<Filter>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    let page = q.page()?;
+    const WHERE: &str = "WHERE ($1::bigint IS NULL OR p.organisation_id = $1) \
+        AND ($2::bigint IS NULL OR fs.environment_id = $2) AND ($3::bigint IS NULL OR fs.feature_id = $3)";
+    let (count,): (i64,) = sqlx::query_as(&format!(
+        "SELECT count(*) FROM feature_segments fs JOIN segments s ON s.id = fs.segment_id \
+         JOIN projects p ON p.id = s.project_id {WHERE}"
+    ))
+    .bind(admin.organisation)
+    .bind(filter.environment)
+    .bind(filter.feature)
+    .fetch_one(&state.db)
+    .await?;
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        "{SELECT} {WHERE} ORDER BY fs.priority, fs.id LIMIT $4 OFFSET $5"
+    ))
+    .bind(admin.organisation)
+    .bind(filter.environment)
+    .bind(filter.feature)
+    .bind(page.limit())
+    .bind(page.offset())
+    .fetch_all(&state.db)
+    .await?;
+    paginated(
+        &uri,
+        &headers,
+        page,
+        count,
+        rows.iter().map(to_json).collect(),
+    )
+}
+
+async fn create(
+    State(state): State<AppState>,
+    admin: Admin,
+    Body(input): Body<Input>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let mut errors = FieldErrors::new();
+    for (field, value) in [
+        ("feature", input.feature),
+        ("segment", input.segment),
+        ("environment", input.environment),
+    ] {
+        if value.is_none() {
+            errors.add(field, "This field is required.");
+        }
+    }
+    errors.check()?;
+    // All three must exist, in one project the admin may see.
+    let found: Option<(i64, i64)> = sqlx::query_as(
+        "SELECT p.id, p.organisation_id FROM features f \
+         JOIN segments s ON s.project_id = f.project_id \
+         JOIN environments e ON e.project_id = f.project_id \
+         JOIN projects p ON p.id = f.project_id \
+         WHERE f.id = $1 AND s.id = $2 AND e.id = $3",
+    )
+    .bind(input.feature)
+    .bind(input.segment)
+    .bind(input.environment)
+    .fetch_optional(&state.db)
+    .await?;
+    let Some((_, organisation)) = found.filter(|(_, o)| admin.may_see(*o)) else {
+        return Err(ApiError::BadRequest(
+            "feature, segment and environment must exist and belong to one project.".into(),
+        ));
+    };
+    let _ = organisation;
+    let mut tx = db::begin_write(&state.db).await?;
+    let (id,): (i64,) = sqlx::query_as(
+        "INSERT INTO feature_segments (feature_id, segment_id, environment_id, priority) \
+         VALUES ($1, $2, $3, $4) RETURNING id",
+    )
+    .bind(input.feature)
+    .bind(input.segment)
+    .bind(input.environment)
+    .bind(input.priority.unwrap_or(0))
+    .fetch_one(&mut *tx)
+    .await?;
+    db::bump(
+        &mut tx,
+        Scope::Environment(input.environment.unwrap_or_default()),
+    )
+    .await?;
+    let row: Row = sqlx::query_as(&format!("{SELECT} WHERE fs.id = $1"))
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(to_json(&row))))
+}
+
+async fn fetch(state: &AppState, admin: &Admin, id: i64) -> ApiResult<Row> {
+    let row: Option<Row> = sqlx::query_as(&format!("{SELECT} WHERE fs.id = $1"))
+        .bind(id)
+        .fetch_optional(&state.db)
+        .await?;
+    let row = row.ok_or(ApiError::NotFound)?;
+    admin.check(row.organisation_id)?;
+    Ok(row)
+}
+
+async fn read(
+    State(state): State<AppState>,
+    admin: Admin,
+    Ids(id): Ids<i64>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(to_json(&fetch(&state, &admin, id).await?)))
+}
+
+async fn update(
+    state: AppState,
+    admin: Admin,
+    id: i64,
+    input: Input,
+    full: bool,
+) -> ApiResult<Json<Value>> {
+    let current = fetch(&state, &admin, id).await?;
+    let mut errors = FieldErrors::new();
+    if full && input.priority.is_none() {
+        errors.add("priority", "This field is required.");
+    }
+    for (field, given, have) in [
+        ("feature", input.feature, current.feature_id),
+        ("segment", input.segment, current.segment_id),
+        ("environment", input.environment, current.environment_id),
+    ] {
+        if given.is_some_and(|g| g != have) {
+            errors.add(
+                field,
+                "Cannot be changed; delete and recreate the feature segment.",
+            );
+        }
+    }
+    errors.check()?;
+    let mut tx = db::begin_write(&state.db).await?;
+    sqlx::query("UPDATE feature_segments SET priority = $2 WHERE id = $1")
+        .bind(id)
+        .bind(input.priority.unwrap_or(current.priority))
+        .execute(&mut *tx)
+        .await?;
+    db::bump(&mut tx, Scope::Environment(current.environment_id)).await?;
+    let row: Row = sqlx::query_as(&format!("{SELECT} WHERE fs.id = $1"))
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(Json(to_json(&row)))
+}
+
+async fn put(
+    State(state): State<AppState>,
+    admin: Admin,
+    Ids(id): Ids<i64>,
+    Body(input): Body<Input>,
+) -> ApiResult<Json<Value>> {
+    update(state, admin, id, input, true).await
+}
+
+async fn patch(
+    State(state): State<AppState>,
+    admin: Admin,
+    Ids(id): Ids<i64>,
+    Body(input): Body<Input>,
+) -> ApiResult<Json<Value>> {
+    update(state, admin, id, input, false).await
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    admin: Admin,
+    Ids(id): Ids<i64>,
+) -> ApiResult<StatusCode> {
+    let current = fetch(&state, &admin, id).await?;
+    let mut tx = db::begin_write(&state.db).await?;
+    sqlx::query("DELETE FROM feature_segments WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    db::bump(&mut tx, Scope::Environment(current.environment_id)).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,379 @@
+//! `/api/v1/projects/{project_id}/features/{feature_id}/mv-options/`: a
+//! multivariate feature's options. An option's `default_percentage_allocation`
+//! is what new environment-default states get; creating an option allocates it
+//! in every environment default of the feature. Values are written in
+//! Flagsmith's typed form (`type` + `string_value` / `integer_value` /
+//! `boolean_value`) or simply as `value`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::routing::get;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sqlx::{PgPool, Postgres, Transaction};
+
+use super::{PageQuery, Routes, paginated, project_organisation};
+use crate::auth::Admin;
+use crate::db::{self, Scope};
+use crate::error::{ApiError, ApiResult, FieldErrors};
+use crate::extract::{Body, Ids, Query, nullable};
+use crate::state::AppState;
+use crate::validate;
+
+pub(super) fn routes(routes: Routes) -> Routes {
+    routes
+        .add(
+            "/api/v1/projects/{project_id}/features/{feature_id}/mv-options/",
+            &["GET", "POST"],
+            get(list).post(create),
+        )
+        .add(
+            "/api/v1/projects/{project_id}/features/{feature_id}/mv-options/{id}/",
+            &["GET", "PUT", "PATCH", "DELETE"],
+            get(read).put(put).patch(patch).delete(delete),
+        )
+}
+
+/// An option as stored.
+#[derive(sqlx::FromRow, Clone)]
+pub struct OptionRow {
+    /// Its id.
+    pub id: i64,
+    /// Its feature.
+    pub feature_id: i64,
+    /// Its value (string, integer or boolean).
+    pub value: Value,
+    /// Its variant key.
+    pub key: Option<String>,
+    /// Its default allocation.
+    pub default_percentage_allocation: f64,
+    /// Its UUID.
+    pub uuid: uuid::Uuid,
+}
+
+/// Columns of [`OptionRow`].
+pub const COLUMNS: &str = "id, feature_id, value, key, default_percentage_allocation, uuid";
+
+/// An option in Flagsmith's shape.
+pub fn to_json(row: &OptionRow) -> Value {
+    let (kind, string, integer, boolean) = match &row.value {
+        Value::Bool(b) => ("bool", Value::Null, Value::Null, Value::Bool(*b)),
+        Value::Number(n) => ("int", Value::Null, Value::Number(n.clone()), Value::Null),
+        other => ("unicode", other.clone(), Value::Null, Value::Null),
+    };
+    json!({
+        "id": row.id,
+        "uuid": row.uuid.to_string(),
+        "feature": row.feature_id,
+        "type": kind,
+        "string_value": string,
+        "integer_value": integer,
+        "boolean_value": boolean,
+        "value": row.value,
+        "key": row.key,
+        "default_percentage_allocation": row.default_percentage_allocation,
+    })
+}
+
+/// An option as written.
+#[derive(Deserialize, Default, Clone)]
+pub struct OptionInput {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    string_value: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    integer_value: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "nullable")]
+    boolean_value: Option<Option<bool>>,
+    value: Option<Value>,
+    #[serde(default, deserialize_with = "nullable")]
+    key: Option<Option<String>>,
+    default_percentage_allocation: Option<f64>,
+}
+
+impl OptionInput {
+    /// The value given, if any, checked.
+    fn value(&self, errors: &mut FieldErrors) -> Option<Value> {
+        if let Some(value) = &self.value {
+            return match value {
+                Value::String(_) | Value::Bool(_) => {
+                    Some(validate::feature_value(errors, "value", value))
+                }
+                Value::Number(n) if n.is_i64() => Some(value.clone()),
+                _ => {
+                    errors.add("value", "Must be a string, integer or boolean.");
+                    None
+                }
+            };
+        }
+        let typed = match self.kind.as_deref() {
+            Some("unicode") => self.string_value.clone().flatten().map(Value::String),
+            Some("int") => self.integer_value.flatten().map(Value::from),
+            Some("bool") => self.boolean_value.flatten().map(Value::Bool),
+            Some(_) => {
+                errors.add("type", "Must be one of unicode, int, bool.");
+                return None;
+            }
+            None => self
+                .string_value
+                .clone()
+                .flatten()
+                .map(Value::String)
+                .or(self.integer_value.flatten().map(Value::from))
+                .or(self.boolean_value.flatten().map(Value::Bool)),
+        };
+        if let Some(v) = &typed {
+            validate::feature_value(errors, "string_value", v);
+        }
+        typed
+    }
+
+    /// Checks a new option: `(value, key, default allocation)`.
+    pub fn for_create(&self, errors: &mut FieldErrors) -> (Value, Option<String>, f64) {
+        let value = self.value(errors).unwrap_or_else(|| {
+            errors.add(
+                "value",
+                "This field is required (or type with string_value, integer_value or boolean_value).",
+            );
+            Value::Null
+        });
+        let key = self.key.clone().flatten();
+        if let Some(k) = &key {
+            validate::text(errors, "key", k, validate::NAME_MAX, false);
+        }
+        let pct = self.default_percentage_allocation.unwrap_or(100.0);
+        validate::percentage(errors, "default_percentage_allocation", pct);
+        (value, key, pct)
+    }
+}
+
+/// 400 unless every allocation list of the feature's states, and its options'
+/// defaults, add up to at most 100.
+pub async fn check_allocations(
+    tx: &mut Transaction<'static, Postgres>,
+    feature: i64,
+) -> ApiResult<()> {
+    let over: Option<(i64,)> = sqlx::query_as(
+        "SELECT v.feature_state_id FROM mv_feature_state_values v \
+         JOIN feature_states fs ON fs.id = v.feature_state_id WHERE fs.feature_id = $1 \
+         GROUP BY v.feature_state_id HAVING sum(v.percentage_allocation) > 100 LIMIT 1",
+    )
+    .bind(feature)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let (defaults,): (Option<f64>,) = sqlx::query_as(
+        "SELECT sum(default_percentage_allocation) FROM mv_options WHERE feature_id = $1",
+    )
+    .bind(feature)
+    .fetch_one(&mut **tx)
+    .await?;
+    if over.is_some() || defaults.unwrap_or(0.0) > 100.0 + 1e-9 {
+        return Err(ApiError::field(
+            "default_percentage_allocation",
+            "Invalid percentage allocation: allocations may add up to at most 100.",
+        ));
+    }
+    Ok(())
+}
+
+/// Inserts an option and allocates it in every environment default of its feature.
+pub async fn insert(
+    tx: &mut Transaction<'static, Postgres>,
+    feature: i64,
+    (value, key, pct): (Value, Option<String>, f64),
+) -> ApiResult<OptionRow> {
+    let row: OptionRow = sqlx::query_as(&format!(
+        "INSERT INTO mv_options (feature_id, value, key, default_percentage_allocation) \
+         VALUES ($1, $2, $3, $4) RETURNING {COLUMNS}"
+    ))
+    .bind(feature)
+    .bind(&value)
+    .bind(key)
+    .bind(pct)
+    .fetch_one(&mut **tx)
+    .await?;
+    sqlx::query("UPDATE features SET type = 'MULTIVARIATE' WHERE id = $1")
+        .bind(feature)
+        .execute(&mut **tx)
+        .await?;
+    db::seed_default_states(tx, None, Some(feature)).await?;
+    Ok(row)
+}
+
+/// Options of the given features, in id order.
+pub async fn of_features(db: &PgPool, features: &[i64]) -> ApiResult<Vec<OptionRow>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM mv_options WHERE feature_id = ANY($1) ORDER BY id"
+    ))
+    .bind(features)
+    .fetch_all(db)
+    .await?)
+}
+
+async fn feature_of_project(
+    state: &AppState,
+    admin: &Admin,
+    project: i64,
+    feature: i64,
+) -> ApiResult<()> {
+    project_organisation(&state.db, admin, project).await?;
+    let found: Option<(i64,)> =
+        sqlx::query_as("SELECT id FROM features WHERE id = $1 AND project_id = $2")
+            .bind(feature)
+            .bind(project)
+            .fetch_optional(&state.db)
+            .await?;
+    found.map(|_| ()).ok_or(ApiError::NotFound)
+}
+
+async fn list(
+    State(state): State<AppState>,
+    admin: Admin,
+    Ids((project, feature)): Ids<(i64, i64)>,
+    Query(q): Query<PageQuery>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    feature_of_project(&state, &admin, project, feature).await?;
+    let page = q.page()?;
+    let (count,): (i64,) = sqlx::query_as("SELECT count(*) FROM mv_options WHERE feature_id = $1")
+        .bind(feature)
+        .fetch_one(&state.db)
+        .await?;
+    let rows: Vec<OptionRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM mv_options WHERE feature_id = $1 ORDER BY id LIMIT $2 OFFSET $3"
+    ))
+    .bind(feature)
+    .bind(page.limit())
+    .bind(page.offset())
+    .fetch_all(&state.db)
+    .await?;
+    paginated(
+        &uri,
+        &headers,
+        page,
+        count,
+        rows.iter().map(to_json).collect(),
+    )
+}
+
+async fn create(
+    State(state): State<AppState>,
+    admin: Admin,
+    Ids((project, feature)): Ids<(i64, i64)>,
+    Body(input): Body<OptionInput>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    feature_of_project(&state, &admin, project, feature).await?;
+    let mut errors = FieldErrors::new();
+    let checked = input.for_create(&mut errors);
+    errors.check()?;
+    let mut tx = db::begin_write(&state.db).await?;
+    let row = insert(&mut tx, feature, checked).await?;
+    check_allocations(&mut tx, feature).await?;
+    db::bump(&mut tx, Scope::Project(project)).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(to_json(&row))))
+}
+
+async fn fetch(
+    state: &AppState,
+    admin: &Admin,
+    (project, feature, id): (i64, i64, i64),
+) -> ApiResult<OptionRow> {
+    feature_of_project(state, admin, project, feature).await?;
+    let row: Option<OptionRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM mv_options WHERE id = $1 AND feature_id = $2"
+    ))
+    .bind(id)
+    .bind(feature)
+    .fetch_optional(&state.db)
+    .await?;
+    row.ok_or(ApiError::NotFound)
+}
+
+async fn read(
+    State(state): State<AppState>,
+    admin: Admin,
+    Ids(ids): Ids<(i64, i64, i64)>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(to_json(&fetch(&state, &admin, ids).await?)))
+}
+
+async fn update(
+    state: AppState,
+    admin: Admin,
+    ids: (i64, i64, i64),
+    input: OptionInput,
+    full: bool,
+) -> ApiResult<Json<Value>> {
+    let current = fetch(&state, &admin, ids).await?;
+    let mut errors = FieldErrors::new();
+    let value = if full {
+        Some(input.for_create(&mut errors).0)
+    } else {
+        input.value(&mut errors)
+    };
+    let key = match &input.key {
+        None => current.key.clone(),
+        Some(k) => k.clone(),
+    };
+    if let Some(k) = &key {
+        validate::text(&mut errors, "key", k, validate::NAME_MAX, false);
+    }
+    let pct = input
+        .default_percentage_allocation
+        .unwrap_or(current.default_percentage_allocation);
+    validate::percentage(&mut errors, "default_percentage_allocation", pct);
+    errors.check()?;
+    let mut tx = db::begin_write(&state.db).await?;
+    let row: OptionRow = sqlx::query_as(&format!(
+        "UPDATE mv_options SET value = $2, key = $3, default_percentage_allocation = $4 \
+         WHERE id = $1 RETURNING {COLUMNS}"
+    ))
+    .bind(current.id)
+    .bind(value.unwrap_or(current.value))
+    .bind(key)
+    .bind(pct)
+    .fetch_one(&mut *tx)
+    .await?;
+    check_allocations(&mut tx, current.feature_id).await?;
+    db::bump(&mut tx, Scope::Project(ids.0)).await?;
+    tx.commit().await?;
+    Ok(Json(to_json(&row)))
+}
+
+async fn put(
+    State(state): State<AppState>,
+    admin: Admin,
+    Ids(ids): Ids<(i64, i64, i64)>,
+    Body(input): Body<OptionInput>,
+) -> ApiResult<Json<Value>> {
+    update(state, admin, ids, input, true).await
+}
+
+async fn patch(
+    State(state): State<AppState>,
+    admin: Admin,
+    Ids(ids): Ids<(i64, i64, i64)>,
+    Body(input): Body<OptionInput>,
+) -> ApiResult<Json<Value>> {
+    update(state, admin, ids, input, false).await
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    admin: Admin,
+    Ids(ids): Ids<(i64, i64, i64)>,
+) -> ApiResult<StatusCode> {
+    let current = fetch(&state, &admin, ids).await?;
+    let mut tx = db::begin_write(&state.db).await?;
+    sqlx::query("DELETE FROM mv_options WHERE id = $1")
+        .bind(current.id)
+        .execute(&mut *tx)
+        .await?;
+    db::bump(&mut tx, Scope::Project(ids.0)).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,348 @@
+//! `GET /api/v1/openapi.json`: an OpenAPI 3.0 description of every route,
+//! generated from the router's own route list (so it cannot miss one) plus
+//! the resource schemas below.
+
+use axum::Json;
+use axum::routing::get;
+use serde_json::{Map, Value, json};
+
+use super::{Route, Routes, route_list};
+
+pub(super) fn routes(routes: Routes) -> Routes {
+    routes.add("/api/v1/openapi.json", &["GET"], get(openapi))
+}
+
+async fn openapi() -> Json<Value> {
+    static DOCUMENT: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    Json(DOCUMENT.get_or_init(document).clone())
+}
+
+/// The resource schema a path's bodies use, if any.
+fn resource(path: &str) -> Option<&'static str> {
+    let table: &[(&str, &str)] = &[
+        ("/master-api-keys/", "AdminApiKey"),
+        ("/mv-options/", "MultivariateOption"),
+        ("/features/feature-segments/", "FeatureSegment"),
+        ("/traits/", "Trait"),
+        ("/featurestates/", "FeatureState"),
+        ("/identities/", "Identity"),
+        ("/api-keys/", "ServerKey"),
+        ("/segments/", "Segment"),
+        ("/features/", "Feature"),
+        ("/environments/", "Environment"),
+        ("/projects/", "Project"),
+        ("/organisations/", "Organisation"),
+    ];
+    let path = path.strip_prefix("/api/v1")?;
+    table
+        .iter()
+        .filter(|(fragment, _)| path.contains(fragment))
+        .max_by_key(|(fragment, _)| path.rfind(fragment).unwrap_or(0))
+        .map(|(_, schema)| *schema)
+}
+
+fn reference(name: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+fn json_response(description: &str, schema: Value) -> Value {
+    json!({"description": description, "content": {"application/json": {"schema": schema}}})
+}
+
+fn error(description: &str) -> Value {
+    json_response(description, reference("Error"))
+}
+
+fn operation(route: &Route) -> Value {
+    let path = route.path;
+    let mut parameters: Vec<Value> = path
+        .split('/')
+        .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+        .map(|name| {
+            let text = matches!(name, "api_key" | "prefix" | "environment_key");
+            json!({
+                "name": name, "in": "path", "required": true,
+                "schema": if text { json!({"type": "string"}) } else { json!({"type": "integer", "format": "int64"}) },
+            })
+        })
+        .collect();
+    let is_item = path.trim_end_matches('/').ends_with('}');
+    let schema = resource(path);
+    let mut responses = Map::new();
+    let mut request_body = None;
+    let security: Value;
+    let mut summary = format!("{} {}", route.method, path);
+    let query = |name: &str, kind: &str, description: &str| json!({"name": name, "in": "query", "required": false, "schema": {"type": kind}, "description": description});
+    if path == "/health" || path == "/ready" || path == "/api/v1/openapi.json" {
+        security = json!([]);
+        responses.insert("200".into(), json_response("OK", json!({"type": "object"})));
+        if path == "/ready" {
+            responses.insert(
+                "503".into(),
+                json_response("Not ready", json!({"type": "object"})),
+            );
+        }
+    } else if path == "/api/v1/environment-document/" {
+        security = json!([{"EnvironmentKey": []}]);
+        summary = "The environment document (server-side key)".into();
+        parameters.push(json!({"name": "If-None-Match", "in": "header", "required": false, "schema": {"type": "string"}}));
+        parameters.push(json!({"name": "If-Modified-Since", "in": "header", "required": false, "schema": {"type": "string"}}));
+        responses.insert(
+            "200".into(),
+            json_response("The document", reference("EnvironmentDocument")),
+        );
+        responses.insert("304".into(), json!({"description": "Not modified"}));
+        responses.insert("403".into(), error("Not a valid server-side key"));
+    } else if path.starts_with("/api/v1/edge/") {
+        security = json!([{"SyncToken": []}, {"AdminApiKey": []}]);
+        responses.insert("401".into(), error("Missing or invalid credentials"));
+        if path.ends_with("/changes") {
+            summary = "Long-poll for environments changed after a revision".into();
+            parameters.push(query("since", "integer", "Revision cursor (default 0)"));
+            parameters.push(query(
+                "timeout",
+                "integer",
+                "Seconds to wait (default 30, at most 60)",
+            ));
+            responses.insert(
+                "200".into(),
+                json_response("Changed environments", reference("Changes")),
+            );
+            responses.insert("400".into(), error("Malformed parameter"));
+        } else if path.ends_with("/document") {
+            summary = "An environment's document by client key".into();
+            responses.insert(
+                "200".into(),
+                json_response("The document", reference("EnvironmentDocument")),
+            );
+            responses.insert("304".into(), json!({"description": "Not modified"}));
+            responses.insert("404".into(), error("No such environment"));
+        } else {
+            summary = "Every environment with its revision and server-side keys".into();
+            responses.insert(
+                "200".into(),
+                json_response("Environments", reference("Changes")),
+            );
+        }
+    } else if path.starts_with("/api/v1/analytics/") {
+        security = json!([{"AdminApiKey": []}]);
+        summary = if path.contains("flags") {
+            "Flag evaluations per feature per bucket".into()
+        } else {
+            "SDK API calls per resource per bucket".into()
+        };
+        parameters.push(json!({"name": "environment", "in": "query", "required": true, "schema": {"type": "string"}}));
+        parameters.push(query("feature", "string", "Only this feature"));
+        parameters.push(query("resource", "string", "Only this resource"));
+        parameters.push(query(
+            "from",
+            "string",
+            "RFC 3339 start (default: 24 hours before to)",
+        ));
+        parameters.push(query(
+            "to",
+            "string",
+            "RFC 3339 end, exclusive (default: now)",
+        ));
+        parameters.push(json!({"name": "bucket", "in": "query", "required": false, "schema": {"type": "string", "enum": ["1m", "15m", "1h"]}}));
+        responses.insert(
+            "200".into(),
+            json_response("The series", reference("AnalyticsSeries")),
+        );
+        responses.insert("400".into(), error("Invalid parameters"));
+        responses.insert("401".into(), error("Missing or invalid admin key"));
+    } else {
+        security = json!([{"AdminApiKey": []}]);
+        let schema_ref = schema
+            .map(reference)
+            .unwrap_or_else(|| json!({"type": "object"}));
+        responses.insert("401".into(), error("Missing or invalid admin key"));
+        responses.insert("404".into(), error("Not found"));
+        match (route.method, is_item) {
+            ("GET", false) => {
+                parameters.push(query("page", "integer", "1-based page"));
+                parameters.push(query(
+                    "page_size",
+                    "integer",
+                    "Rows per page (default 100, at most 1000)",
+                ));
+                responses.insert(
+                    "200".into(),
+                    json_response(
+                        "A page",
+                        json!({"allOf": [reference("Page"), {"type": "object", "properties": {"results": {"type": "array", "items": schema_ref}}}]}),
+                    ),
+                );
+                responses.insert("400".into(), error("Malformed parameter"));
+            }
+            ("GET", true) => {
+                responses.insert("200".into(), json_response("The object", schema_ref));
+            }
+            ("POST", _) => {
+                request_body = Some(schema_ref.clone());
+                responses.insert("201".into(), json_response("Created", schema_ref));
+                responses.insert(
+                    "400".into(),
+                    json_response("Invalid input", reference("FieldErrors")),
+                );
+                responses.insert("403".into(), error("Not allowed"));
+            }
+            ("PUT" | "PATCH", _) => {
+                request_body = Some(schema_ref.clone());
+                responses.insert("200".into(), json_response("Updated", schema_ref));
+                responses.insert(
+                    "400".into(),
+                    json_response("Invalid input", reference("FieldErrors")),
+                );
+            }
+            ("DELETE", _) => {
+                responses.insert("204".into(), json!({"description": "Deleted"}));
+                responses.insert("400".into(), error("Cannot be deleted"));
+            }
+            _ => {}
+        }
+    }
+    let tag = path
+        .trim_start_matches("/api/v1/")
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or("")
+        .to_string();
+    let mut op = json!({
+        "summary": summary,
+        "operationId": format!("{}_{}", route.method.to_lowercase(),
+            path.trim_matches('/').replace(['/', '{', '}', '.', '-'], "_")),
+        "tags": [tag],
+        "parameters": parameters,
+        "responses": responses,
+        "security": security,
+    });
+    if let Some(body) = request_body {
+        op["requestBody"] =
+            json!({"required": true, "content": {"application/json": {"schema": body}}});
+    }
+    op
+}
+
+fn schemas() -> Value {
+    let nullable_string = json!({"type": "string", "nullable": true});
+    let value = json!({"nullable": true, "oneOf": [{"type": "string"}, {"type": "integer"}, {"type": "boolean"}]});
+    let id = json!({"type": "integer", "format": "int64"});
+    let time = json!({"type": "string", "format": "date-time"});
+    json!({
+        "Error": {"type": "object", "properties": {"detail": {"type": "string"}}},
+        "FieldErrors": {"type": "object", "additionalProperties": true,
+            "description": "Field name → list of messages (nested objects for nested input)."},
+        "Page": {"type": "object", "properties": {
+            "count": {"type": "integer"}, "next": nullable_string, "previous": nullable_string,
+            "results": {"type": "array", "items": {}}}},
+        "Organisation": {"type": "object", "properties": {
+            "id": id, "name": {"type": "string", "maxLength": 2000}, "persist_trait_data": {"type": "boolean"},
+            "feature_analytics": {"type": "boolean"}, "stop_serving_flags": {"type": "boolean"},
+            "created_date": time}},
+        "AdminApiKey": {"type": "object", "properties": {
+            "prefix": {"type": "string"}, "name": {"type": "string"}, "key": {"type": "string",
+            "description": "Only in the creation response."}, "organisation": {"type": "integer", "nullable": true},
+            "revoked": {"type": "boolean"}, "expiry_date": {"type": "string", "format": "date-time", "nullable": true},
+            "created": time, "is_admin": {"type": "boolean"}}},
+        "Project": {"type": "object", "properties": {
+            "id": id, "name": {"type": "string"}, "organisation": id, "hide_disabled_flags": {"type": "boolean"},
+            "enable_realtime_updates": {"type": "boolean"}, "created_date": time}},
+        "Environment": {"type": "object", "properties": {
+            "id": id, "name": {"type": "string"}, "description": nullable_string, "api_key": {"type": "string"},
+            "project": id, "allow_client_traits": {"type": "boolean"}, "hide_sensitive_data": {"type": "boolean"},
+            "hide_disabled_flags": {"type": "boolean", "nullable": true},
+            "use_identity_composite_key_for_hashing": {"type": "boolean"},
+            "use_identity_overrides_in_local_eval": {"type": "boolean"},
+            "revision": {"type": "integer"}, "updated_at": time, "created_date": time}},
+        "ServerKey": {"type": "object", "properties": {
+            "id": id, "key": {"type": "string"}, "name": {"type": "string"}, "active": {"type": "boolean"},
+            "expires_at": {"type": "string", "format": "date-time", "nullable": true}, "created_at": time}},
+        "MultivariateOption": {"type": "object", "properties": {
+            "id": id, "uuid": {"type": "string"}, "feature": id,
+            "type": {"type": "string", "enum": ["unicode", "int", "bool"]},
+            "string_value": nullable_string, "integer_value": {"type": "integer", "nullable": true},
+            "boolean_value": {"type": "boolean", "nullable": true}, "value": value,
+            "key": nullable_string, "default_percentage_allocation": {"type": "number", "minimum": 0, "maximum": 100}}},
+        "Feature": {"type": "object", "properties": {
+            "id": id, "name": {"type": "string", "maxLength": 2000},
+            "type": {"type": "string", "enum": ["STANDARD", "MULTIVARIATE"]},
+            "initial_value": value, "default_enabled": {"type": "boolean"}, "description": nullable_string,
+            "is_server_key_only": {"type": "boolean"}, "project": id, "created_date": time,
+            "multivariate_options": {"type": "array", "items": reference("MultivariateOption")}}},
+        "Condition": {"type": "object", "properties": {
+            "operator": {"type": "string", "enum": super::segments::OPERATORS},
+            "property": nullable_string, "value": nullable_string, "description": nullable_string}},
+        "Rule": {"type": "object", "properties": {
+            "type": {"type": "string", "enum": ["ALL", "ANY", "NONE"]},
+            "rules": {"type": "array", "items": {"$ref": "#/components/schemas/Rule"}},
+            "conditions": {"type": "array", "items": reference("Condition")}}},
+        "Segment": {"type": "object", "properties": {
+            "id": id, "name": {"type": "string"}, "description": nullable_string, "project": id,
+            "rules": {"type": "array", "items": reference("Rule")}, "created_date": time}},
+        "FeatureSegment": {"type": "object", "properties": {
+            "id": id, "feature": id, "segment": id, "segment_name": {"type": "string"},
+            "environment": id, "priority": {"type": "integer"}}},
+        "FeatureState": {"type": "object", "properties": {
+            "id": id, "feature": id, "environment": id, "feature_segment": {"type": "integer", "nullable": true},
+            "identity": {"type": "integer", "nullable": true}, "enabled": {"type": "boolean"},
+            "feature_state_value": value, "featurestate_uuid": {"type": "string"}, "updated_at": time,
+            "multivariate_feature_state_values": {"type": "array", "items": {"type": "object", "properties": {
+                "id": id, "multivariate_feature_option": id,
+                "percentage_allocation": {"type": "number", "minimum": 0, "maximum": 100},
+                "mv_fs_value_uuid": {"type": "string"}}}}}},
+        "Identity": {"type": "object", "properties": {
+            "id": id, "identifier": {"type": "string", "maxLength": 2000}, "identity_uuid": {"type": "string"},
+            "environment": id, "created_date": time}},
+        "Trait": {"type": "object", "properties": {
+            "id": id, "trait_key": {"type": "string", "maxLength": 200},
+            "trait_value": {"oneOf": [{"type": "string", "maxLength": 2000}, {"type": "number"}, {"type": "boolean"}]},
+            "value_type": {"type": "string"}, "created_date": time}},
+        "EnvironmentDocument": {"type": "object", "description":
+            "Flagsmith's environment document (api_key, project, feature_states, identity_overrides, …) plus revision and updated_at.",
+            "properties": {"api_key": {"type": "string"}, "revision": {"type": "integer"}, "updated_at": time,
+            "project": {"type": "object"}, "feature_states": {"type": "array", "items": {"type": "object"}},
+            "identity_overrides": {"type": "array", "items": {"type": "object"}}}},
+        "Changes": {"type": "object", "properties": {
+            "revision": {"type": "integer"},
+            "environments": {"type": "array", "items": {"type": "object", "properties": {
+                "environment_key": {"type": "string"}, "revision": {"type": "integer"},
+                "server_keys": {"type": "array", "items": {"type": "string"}}}}}}},
+        "AnalyticsSeries": {"type": "object", "properties": {
+            "environment": {"type": "string"}, "bucket": {"type": "string"}, "from": time, "to": time,
+            "total": {"type": "integer"},
+            "results": {"type": "array", "items": {"type": "object", "properties": {
+                "bucket_start": time, "feature_name": {"type": "string"}, "resource": {"type": "string"},
+                "count": {"type": "integer"}}}}}},
+    })
+}
+
+/// The OpenAPI document.
+pub fn document() -> Value {
+    let mut paths = Map::new();
+    for route in route_list() {
+        let entry = paths
+            .entry(route.path.to_string())
+            .or_insert_with(|| json!({}));
+        entry[route.method.to_lowercase()] = operation(&route);
+    }
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "flagedge-core",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "The flagedge source of truth: an admin API shaped like Flagsmith's, environment documents, the change feed and analytics.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas(),
+            "securitySchemes": {
+                "AdminApiKey": {"type": "apiKey", "in": "header", "name": "Authorization",
+                    "description": "`Api-Key <key>`"},
+                "SyncToken": {"type": "http", "scheme": "bearer"},
+                "EnvironmentKey": {"type": "apiKey", "in": "header", "name": "X-Environment-Key"},
+            },
+        },
+    })
+}

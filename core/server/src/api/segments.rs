@@ -1,0 +1,411 @@
+//! `/api/v1/projects/{project_id}/segments/`: segments with their nested rules
+//! and conditions, written and read as Flagsmith's admin API does
+//! (`{"type": "ALL", "rules": [...], "conditions": [{"operator", "property",
+//! "value"}]}`). A write replaces the whole rule tree. Segments are in every
+//! environment document of the project, so every write bumps them all.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::routing::get;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::{PageQuery, Routes, iso, paginated, project_organisation};
+use crate::auth::Admin;
+use crate::db::{self, Scope};
+use crate::error::{ApiError, ApiResult, FieldErrors};
+use crate::extract::{Body, Ids, Query, nullable};
+use crate::state::AppState;
+use crate::validate;
+
+pub(super) fn routes(routes: Routes) -> Routes {
+    routes
+        .add(
+            "/api/v1/projects/{project_id}/segments/",
+            &["GET", "POST"],
+            get(list).post(create),
+        )
+        .add(
+            "/api/v1/projects/{project_id}/segments/{id}/",
+            &["GET", "PUT", "PATCH", "DELETE"],
+            get(read).put(put).patch(patch).delete(delete),
+        )
+}
+
+/// Every condition operator of SPEC §3.3.
+pub const OPERATORS: &[&str] = &[
+    "EQUAL",
+    "NOT_EQUAL",
+    "GREATER_THAN",
+    "GREATER_THAN_INCLUSIVE",
+    "LESS_THAN",
+    "LESS_THAN_INCLUSIVE",
+    "CONTAINS",
+    "NOT_CONTAINS",
+    "REGEX",
+    "MODULO",
+    "PERCENTAGE_SPLIT",
+    "IS_SET",
+    "IS_NOT_SET",
+    "IN",
+];
+
+/// A rule as stored (and as the API shows it).
+#[derive(Deserialize, Serialize, Clone, Debug)]
+pub struct Rule {
+    /// ALL, ANY or NONE.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Nested rules.
+    #[serde(default)]
+    pub rules: Vec<Rule>,
+    /// Conditions.
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+}
+
+/// A condition as stored.
+#[derive(Deserialize, Serialize, Clone, Debug)]
+pub struct Condition {
+    /// One of [`OPERATORS`].
+    pub operator: String,
+    /// Trait key or JSONPath; null for legacy percentage splits.
+    #[serde(default, alias = "property_")]
+    pub property: Option<String>,
+    /// The operand (text), null for IS_SET / IS_NOT_SET.
+    #[serde(default)]
+    pub value: Option<Value>,
+    /// Free text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+fn modulo_ok(text: &str) -> bool {
+    text.split_once('|').is_some_and(|(d, r)| {
+        d.trim()
+            .parse::<f64>()
+            .is_ok_and(|d| d != 0.0 && d.is_finite())
+            && r.trim().parse::<f64>().is_ok_and(f64::is_finite)
+    })
+}
+
+fn check_condition(condition: &mut Condition) -> FieldErrors {
+    let mut errors = FieldErrors::new();
+    let op = condition.operator.as_str();
+    if !OPERATORS.contains(&op) {
+        errors.add("operator", format!("\"{op}\" is not a valid choice."));
+        return errors;
+    }
+    match &condition.property {
+        Some(p) if !p.is_empty() => {
+            validate::text(&mut errors, "property", p, validate::CONDITION_MAX, false)
+        }
+        _ if op == "PERCENTAGE_SPLIT" => {}
+        _ => errors.add("property", "This field is required."),
+    }
+    // Numbers and booleans are written as their text; IN lists as JSON text.
+    let text = match condition.value.take() {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s),
+        Some(v @ (Value::Number(_) | Value::Bool(_))) => Some(match v {
+            Value::Bool(true) => "true".to_string(),
+            Value::Bool(false) => "false".to_string(),
+            other => other.to_string(),
+        }),
+        Some(v @ Value::Array(_)) if op == "IN" => Some(v.to_string()),
+        Some(_) => {
+            errors.add("value", "Must be a string.");
+            None
+        }
+    };
+    match (&text, op) {
+        (_, "IS_SET" | "IS_NOT_SET") => {}
+        (None, _) => errors.add("value", "This field is required."),
+        (Some(t), _) if t.chars().count() > validate::CONDITION_MAX => errors.add(
+            "value",
+            format!(
+                "Ensure this field has no more than {} characters.",
+                validate::CONDITION_MAX
+            ),
+        ),
+        (Some(t), "PERCENTAGE_SPLIT")
+            if !t
+                .trim()
+                .parse::<f64>()
+                .is_ok_and(|p| (0.0..=100.0).contains(&p)) =>
+        {
+            errors.add(
+                "value",
+                "A percentage split needs a number between 0 and 100.",
+            );
+        }
+        (Some(t), "MODULO") if !modulo_ok(t) => {
+            errors.add("value", "MODULO needs \"divisor|remainder\", e.g. \"2|0\".");
+        }
+        _ => {}
+    }
+    if let Some(d) = &condition.description {
+        validate::text(
+            &mut errors,
+            "description",
+            d,
+            validate::DESCRIPTION_MAX,
+            true,
+        );
+    }
+    condition.value = text.map(Value::String);
+    errors
+}
+
+fn check_rules(rules: &mut [Rule], depth: usize, count: &mut usize) -> Option<Value> {
+    let mut all = Vec::new();
+    let mut any = false;
+    for rule in rules.iter_mut() {
+        let mut errors = FieldErrors::new();
+        if !["ALL", "ANY", "NONE"].contains(&rule.kind.as_str()) {
+            errors.add(
+                "type",
+                format!("\"{}\" is not a valid choice (ALL, ANY, NONE).", rule.kind),
+            );
+        }
+        if depth >= validate::RULE_DEPTH_MAX && !rule.rules.is_empty() {
+            errors.add(
+                "rules",
+                format!("Rules nest at most {} deep.", validate::RULE_DEPTH_MAX),
+            );
+        } else if let Some(nested) = check_rules(&mut rule.rules, depth + 1, count) {
+            errors.add_nested("rules", nested);
+        }
+        let mut condition_errors = Vec::new();
+        let mut bad = false;
+        for condition in rule.conditions.iter_mut() {
+            *count += 1;
+            let e = check_condition(condition);
+            bad |= !e.is_empty();
+            condition_errors.push(e.into_value());
+        }
+        if bad {
+            errors.add_nested("conditions", Value::Array(condition_errors));
+        }
+        any |= !errors.is_empty();
+        all.push(errors.into_value());
+    }
+    any.then_some(Value::Array(all))
+}
+
+/// Checks and normalises a rule tree; the errors are shaped like the input.
+pub fn check(errors: &mut FieldErrors, rules: &mut [Rule]) {
+    let mut count = 0;
+    if let Some(nested) = check_rules(rules, 1, &mut count) {
+        errors.add_nested("rules", nested);
+    }
+    if count > validate::CONDITIONS_MAX {
+        errors.add(
+            "rules",
+            format!(
+                "A segment has at most {} conditions.",
+                validate::CONDITIONS_MAX
+            ),
+        );
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: i64,
+    project_id: i64,
+    name: String,
+    description: Option<String>,
+    rules: Value,
+    created_date: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "id, project_id, name, description, rules, created_date";
+
+fn to_json(row: &Row) -> Value {
+    json!({
+        "id": row.id,
+        "name": row.name,
+        "description": row.description,
+        "project": row.project_id,
+        "rules": row.rules,
+        "created_date": iso(row.created_date),
+    })
+}
+
+#[derive(Deserialize, Default)]
+struct Input {
+    name: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    description: Option<Option<String>>,
+    rules: Option<Vec<Rule>>,
+    project: Option<Value>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    admin: Admin,
+    Ids(project): Ids<i64>,
+    Query(q): Query<PageQuery>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    project_organisation(&state.db, &admin, project).await?;
+    let page = q.page()?;
+    let (count,): (i64,) = sqlx::query_as("SELECT count(*) FROM segments WHERE project_id = $1")
+        .bind(project)
+        .fetch_one(&state.db)
+        .await?;
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM segments WHERE project_id = $1 ORDER BY id LIMIT $2 OFFSET $3"
+    ))
+    .bind(project)
+    .bind(page.limit())
+    .bind(page.offset())
+    .fetch_all(&state.db)
+    .await?;
+    paginated(
+        &uri,
+        &headers,
+        page,
+        count,
+        rows.iter().map(to_json).collect(),
+    )
+}
+
+fn checked(input: &mut Input, full: bool, project: i64) -> ApiResult<()> {
+    let mut errors = FieldErrors::new();
+    if full || input.name.is_some() {
+        validate::name(
+            &mut errors,
+            "name",
+            input.name.as_deref(),
+            validate::NAME_MAX,
+        );
+    }
+    validate::description(&mut errors, input.description.clone().flatten().as_deref());
+    if let Some(rules) = input.rules.as_mut() {
+        check(&mut errors, rules);
+    }
+    if input
+        .project
+        .as_ref()
+        .and_then(super::id_value)
+        .is_some_and(|p| p != project)
+    {
+        errors.add("project", "A segment cannot move to another project.");
+    }
+    errors.check()
+}
+
+async fn create(
+    State(state): State<AppState>,
+    admin: Admin,
+    Ids(project): Ids<i64>,
+    Body(mut input): Body<Input>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    project_organisation(&state.db, &admin, project).await?;
+    checked(&mut input, true, project)?;
+    let rules = serde_json::to_value(input.rules.unwrap_or_default())
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut tx = db::begin_write(&state.db).await?;
+    let row: Row = sqlx::query_as(&format!(
+        "INSERT INTO segments (project_id, name, description, rules) VALUES ($1, $2, $3, $4) \
+         RETURNING {COLUMNS}"
+    ))
+    .bind(project)
+    .bind(input.name)
+    .bind(input.description.flatten())
+    .bind(rules)
+    .fetch_one(&mut *tx)
+    .await?;
+    db::bump(&mut tx, Scope::Project(project)).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(to_json(&row))))
+}
+
+async fn fetch(state: &AppState, admin: &Admin, project: i64, id: i64) -> ApiResult<Row> {
+    project_organisation(&state.db, admin, project).await?;
+    let row: Option<Row> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM segments WHERE id = $1 AND project_id = $2"
+    ))
+    .bind(id)
+    .bind(project)
+    .fetch_optional(&state.db)
+    .await?;
+    row.ok_or(ApiError::NotFound)
+}
+
+async fn read(
+    State(state): State<AppState>,
+    admin: Admin,
+    Ids((project, id)): Ids<(i64, i64)>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(to_json(&fetch(&state, &admin, project, id).await?)))
+}
+
+async fn update(
+    state: AppState,
+    admin: Admin,
+    (project, id): (i64, i64),
+    mut input: Input,
+    full: bool,
+) -> ApiResult<Json<Value>> {
+    let current = fetch(&state, &admin, project, id).await?;
+    checked(&mut input, full, project)?;
+    let rules = match input.rules {
+        Some(rules) => {
+            serde_json::to_value(rules).map_err(|e| ApiError::Internal(e.to_string()))?
+        }
+        None => current.rules,
+    };
+    let mut tx = db::begin_write(&state.db).await?;
+    let row: Row = sqlx::query_as(&format!(
+        "UPDATE segments SET name = $2, description = $3, rules = $4 WHERE id = $1 RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(input.name.unwrap_or(current.name))
+    .bind(input.description.unwrap_or(current.description))
+    .bind(rules)
+    .fetch_one(&mut *tx)
+    .await?;
+    db::bump(&mut tx, Scope::Project(project)).await?;
+    tx.commit().await?;
+    Ok(Json(to_json(&row)))
+}
+
+async fn put(
+    State(state): State<AppState>,
+    admin: Admin,
+    Ids(ids): Ids<(i64, i64)>,
+    Body(input): Body<Input>,
+) -> ApiResult<Json<Value>> {
+    update(state, admin, ids, input, true).await
+}
+
+async fn patch(
+    State(state): State<AppState>,
+    admin: Admin,
+    Ids(ids): Ids<(i64, i64)>,
+    Body(input): Body<Input>,
+) -> ApiResult<Json<Value>> {
+    update(state, admin, ids, input, false).await
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    admin: Admin,
+    Ids((project, id)): Ids<(i64, i64)>,
+) -> ApiResult<StatusCode> {
+    fetch(&state, &admin, project, id).await?;
+    let mut tx = db::begin_write(&state.db).await?;
+    sqlx::query("DELETE FROM segments WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    db::bump(&mut tx, Scope::Project(project)).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,231 @@
+//! `/api/v1/environments/{api_key}/api-keys/`: an environment's server-side
+//! keys (`ser.` + 22 random characters). A key is revoked by `active: false`
+//! or by deleting it; either bumps the environment, so sync republishes the
+//! key list and edges stop accepting the key.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::routing::get;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{PageQuery, Routes, environment_ref, iso, iso_opt, paginated, parse_time};
+use crate::auth::Admin;
+use crate::db::{self, Scope};
+use crate::error::{ApiError, ApiResult, FieldErrors};
+use crate::extract::{Body, Ids, Query, nullable};
+use crate::keys;
+use crate::state::AppState;
+use crate::validate;
+
+pub(super) fn routes(routes: Routes) -> Routes {
+    routes
+        .add(
+            "/api/v1/environments/{api_key}/api-keys/",
+            &["GET", "POST"],
+            get(list).post(create),
+        )
+        .add(
+            "/api/v1/environments/{api_key}/api-keys/{id}/",
+            &["GET", "PUT", "PATCH", "DELETE"],
+            get(read).put(put).patch(patch).delete(delete),
+        )
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: i64,
+    key: String,
+    name: String,
+    active: bool,
+    expires_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "id, key, name, active, expires_at, created_at";
+
+fn to_json(row: &Row) -> Value {
+    json!({
+        "id": row.id,
+        "key": row.key,
+        "name": row.name,
+        "active": row.active,
+        "expires_at": iso_opt(row.expires_at),
+        "created_at": iso(row.created_at),
+    })
+}
+
+#[derive(Deserialize, Default)]
+struct Input {
+    name: Option<String>,
+    active: Option<bool>,
+    #[serde(default, deserialize_with = "nullable")]
+    expires_at: Option<Option<String>>,
+}
+
+fn expiry(errors: &mut FieldErrors, value: &Option<Option<String>>) -> Option<DateTime<Utc>> {
+    match value {
+        Some(Some(text)) => parse_time("expires_at", text)
+            .map_err(|_| errors.add("expires_at", "Datetime has wrong format. Use ISO 8601."))
+            .ok(),
+        _ => None,
+    }
+}
+
+async fn list(
+    State(state): State<AppState>,
+    admin: Admin,
+    Ids(api_key): Ids<String>,
+    Query(q): Query<PageQuery>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    let environment = environment_ref(&state.db, &admin, &api_key).await?;
+    let page = q.page()?;
+    let (count,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM server_keys WHERE environment_id = $1")
+            .bind(environment.id)
+            .fetch_one(&state.db)
+            .await?;
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM server_keys WHERE environment_id = $1 ORDER BY id LIMIT $2 OFFSET $3"
+    ))
+    .bind(environment.id)
+    .bind(page.limit())
+    .bind(page.offset())
+    .fetch_all(&state.db)
+    .await?;
+    paginated(
+        &uri,
+        &headers,
+        page,
+        count,
+        rows.iter().map(to_json).collect(),
+    )
+}
+
+async fn create(
+    State(state): State<AppState>,
+    admin: Admin,
+    Ids(api_key): Ids<String>,
+    Body(input): Body<Input>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let environment = environment_ref(&state.db, &admin, &api_key).await?;
+    let mut errors = FieldErrors::new();
+    validate::name(
+        &mut errors,
+        "name",
+        input.name.as_deref(),
+        validate::NAME_MAX,
+    );
+    let expires_at = expiry(&mut errors, &input.expires_at);
+    errors.check()?;
+    let mut tx = db::begin_write(&state.db).await?;
+    let row: Row = sqlx::query_as(&format!(
+        "INSERT INTO server_keys (environment_id, key, name, active, expires_at) \
+         VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
+    ))
+    .bind(environment.id)
+    .bind(keys::server_key())
+    .bind(input.name)
+    .bind(input.active.unwrap_or(true))
+    .bind(expires_at)
+    .fetch_one(&mut *tx)
+    .await?;
+    db::bump(&mut tx, Scope::Environment(environment.id)).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(to_json(&row))))
+}
+
+async fn fetch(state: &AppState, admin: &Admin, api_key: &str, id: i64) -> ApiResult<(i64, Row)> {
+    let environment = environment_ref(&state.db, admin, api_key).await?;
+    let row: Option<Row> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM server_keys WHERE environment_id = $1 AND id = $2"
+    ))
+    .bind(environment.id)
+    .bind(id)
+    .fetch_optional(&state.db)
+    .await?;
+    Ok((environment.id, row.ok_or(ApiError::NotFound)?))
+}
+
+async fn read(
+    State(state): State<AppState>,
+    admin: Admin,
+    Ids((api_key, id)): Ids<(String, i64)>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(to_json(&fetch(&state, &admin, &api_key, id).await?.1)))
+}
+
+async fn update(
+    state: AppState,
+    admin: Admin,
+    (api_key, id): (String, i64),
+    input: Input,
+    full: bool,
+) -> ApiResult<Json<Value>> {
+    let (environment, current) = fetch(&state, &admin, &api_key, id).await?;
+    let mut errors = FieldErrors::new();
+    if full || input.name.is_some() {
+        validate::name(
+            &mut errors,
+            "name",
+            input.name.as_deref(),
+            validate::NAME_MAX,
+        );
+    }
+    let expires_at = match input.expires_at {
+        None => current.expires_at,
+        Some(_) => expiry(&mut errors, &input.expires_at),
+    };
+    errors.check()?;
+    let mut tx = db::begin_write(&state.db).await?;
+    let row: Row = sqlx::query_as(&format!(
+        "UPDATE server_keys SET name = $2, active = $3, expires_at = $4 WHERE id = $1 RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(input.name.unwrap_or(current.name))
+    .bind(input.active.unwrap_or(current.active))
+    .bind(expires_at)
+    .fetch_one(&mut *tx)
+    .await?;
+    db::bump(&mut tx, Scope::Environment(environment)).await?;
+    tx.commit().await?;
+    Ok(Json(to_json(&row)))
+}
+
+async fn put(
+    State(state): State<AppState>,
+    admin: Admin,
+    Ids(ids): Ids<(String, i64)>,
+    Body(input): Body<Input>,
+) -> ApiResult<Json<Value>> {
+    update(state, admin, ids, input, true).await
+}
+
+async fn patch(
+    State(state): State<AppState>,
+    admin: Admin,
+    Ids(ids): Ids<(String, i64)>,
+    Body(input): Body<Input>,
+) -> ApiResult<Json<Value>> {
+    update(state, admin, ids, input, false).await
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    admin: Admin,
+    Ids((api_key, id)): Ids<(String, i64)>,
+) -> ApiResult<StatusCode> {
+    let (environment, _) = fetch(&state, &admin, &api_key, id).await?;
+    let mut tx = db::begin_write(&state.db).await?;
+    sqlx::query("DELETE FROM server_keys WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    db::bump(&mut tx, Scope::Environment(environment)).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}

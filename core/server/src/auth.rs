@@ -1,0 +1,122 @@
+//! Who may call what.
+//!
+//! - Admin API: `Authorization: Api-Key <key>`. Keys are `<prefix>.<secret>`;
+//!   the prefix finds the row, and the SHA-256 of the presented key is compared
+//!   with the stored one in constant time. A key with an organisation sees only
+//!   that organisation's objects (others are 404, never 403, so ids do not
+//!   leak); a key without one (made by `flagedge-core init`) sees everything.
+//! - Edge/sync API: `Authorization: Bearer <sync token>` (`--sync-token`), or
+//!   an admin key.
+//!
+//! Missing or wrong credentials are 401.
+
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use subtle::ConstantTimeEq;
+
+use crate::error::ApiError;
+use crate::keys;
+use crate::state::AppState;
+
+/// An authenticated admin.
+#[derive(Clone, Copy, Debug)]
+pub struct Admin {
+    /// The organisation the key is limited to; `None`: every organisation.
+    pub organisation: Option<i64>,
+}
+
+impl Admin {
+    /// Whether this admin may see objects of `organisation`.
+    pub fn may_see(&self, organisation: i64) -> bool {
+        self.organisation.is_none_or(|o| o == organisation)
+    }
+
+    /// 404 unless this admin may see objects of `organisation`.
+    pub fn check(&self, organisation: i64) -> Result<(), ApiError> {
+        if self.may_see(organisation) {
+            Ok(())
+        } else {
+            Err(ApiError::NotFound)
+        }
+    }
+}
+
+const MISSING: &str = "Authentication credentials were not provided.";
+const INVALID: &str = "Invalid API key.";
+
+async fn admin_from_key(state: &AppState, key: &str) -> Result<Admin, ApiError> {
+    let Some((prefix, _)) = key.split_once('.') else {
+        return Err(ApiError::Unauthorized(INVALID));
+    };
+    let row: Option<(Option<i64>, Vec<u8>)> = sqlx::query_as(
+        "SELECT organisation_id, key_hash FROM admin_api_keys \
+         WHERE prefix = $1 AND NOT revoked AND (expiry_date IS NULL OR expiry_date > now())",
+    )
+    .bind(prefix)
+    .fetch_optional(&state.db)
+    .await?;
+    // Hash even when no row matched, so both paths cost the same.
+    let presented = keys::hash(key);
+    match row {
+        Some((organisation, stored)) if bool::from(presented.ct_eq(&stored)) => {
+            Ok(Admin { organisation })
+        }
+        _ => Err(ApiError::Unauthorized(INVALID)),
+    }
+}
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Admin, ApiError> {
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or(ApiError::Unauthorized(MISSING))?;
+        let key = header
+            .strip_prefix("Api-Key ")
+            .or_else(|| header.strip_prefix("Token "))
+            .ok_or(ApiError::Unauthorized(INVALID))?
+            .trim();
+        admin_from_key(state, key).await
+    }
+}
+
+/// A caller of the edge/sync API: the sync token or an admin key.
+#[derive(Clone, Copy, Debug)]
+pub struct SyncCaller {
+    /// The organisation an admin key is limited to; `None` for the sync token.
+    pub organisation: Option<i64>,
+}
+
+impl FromRequestParts<AppState> for SyncCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<SyncCaller, ApiError> {
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or(ApiError::Unauthorized(MISSING))?;
+        if let Some(token) = header.strip_prefix("Bearer ") {
+            let expected = state
+                .sync_token_hash
+                .as_ref()
+                .ok_or(ApiError::Unauthorized(INVALID))?;
+            return if bool::from(keys::hash(token.trim()).ct_eq(expected)) {
+                Ok(SyncCaller { organisation: None })
+            } else {
+                Err(ApiError::Unauthorized(INVALID))
+            };
+        }
+        let admin = Admin::from_request_parts(parts, state).await?;
+        Ok(SyncCaller {
+            organisation: admin.organisation,
+        })
+    }
+}

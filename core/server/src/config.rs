@@ -1,0 +1,85 @@
+//! The binary's settings: every option a flag and a `FLAGEDGE_*` variable
+//! (`DATABASE_URL` is honoured as well), `--help` is the reference.
+
+use std::net::SocketAddr;
+
+use clap::{Args, Parser, Subcommand};
+
+/// flagedge-core: the PostgreSQL-backed source of truth and its admin API.
+#[derive(Parser, Debug)]
+#[command(name = "flagedge-core", version)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+    /// Log format: `text` or `json`.
+    #[arg(
+        long,
+        env = "FLAGEDGE_LOG_FORMAT",
+        default_value = "text",
+        global = true
+    )]
+    pub log_format: String,
+    /// Log filter (tracing-subscriber syntax).
+    #[arg(long, env = "FLAGEDGE_LOG", default_value = "info", global = true)]
+    pub log: String,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Apply migrations, then serve the API.
+    Serve(ServeArgs),
+    /// Apply migrations and exit.
+    Migrate(DatabaseArgs),
+    /// Create the first organisation and an instance-wide admin key, and print the key.
+    Init(InitArgs),
+}
+
+/// Where the data is.
+#[derive(Args, Debug, Clone)]
+pub struct DatabaseArgs {
+    /// PostgreSQL URL (`postgres://user:pass@host/db`).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: String,
+    /// A separate PostgreSQL database for the analytics tables (default: the main one).
+    #[arg(long, env = "FLAGEDGE_ANALYTICS_DATABASE_URL", hide_env_values = true)]
+    pub analytics_database_url: Option<String>,
+    /// Most database connections per pool.
+    #[arg(long, env = "FLAGEDGE_DATABASE_MAX_CONNECTIONS", default_value_t = 16)]
+    pub database_max_connections: u32,
+}
+
+/// `serve`'s options.
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// The databases.
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Listen address.
+    #[arg(long, env = "FLAGEDGE_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+    /// Token flagedge-sync presents as `Authorization: Bearer <token>`.
+    #[arg(long, env = "FLAGEDGE_SYNC_TOKEN", hide_env_values = true)]
+    pub sync_token: Option<String>,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "FLAGEDGE_MAX_BODY_BYTES", default_value_t = 1 << 20)]
+    pub max_body_bytes: usize,
+    /// Seconds in-flight requests get to finish after SIGTERM.
+    #[arg(long, env = "FLAGEDGE_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
+    pub shutdown_grace_secs: u64,
+}
+
+/// `init`'s options.
+#[derive(Args, Debug, Clone)]
+pub struct InitArgs {
+    /// The databases.
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// The first organisation's name.
+    #[arg(long, env = "FLAGEDGE_ORGANISATION_NAME", default_value = "Default")]
+    pub organisation_name: String,
+    /// The admin key's name.
+    #[arg(long, default_value = "init")]
+    pub key_name: String,
+}

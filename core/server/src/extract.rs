@@ -1,0 +1,193 @@
+//! Request extractors that answer bad input in the API's own error shapes
+//! (axum's built-in ones answer in plain text): path ids that do not parse are
+//! 404s, bad query strings 400s, and JSON bodies are parsed with the path of
+//! the first wrong field, so `{"name": 3}` yields `{"name": ["..."]}`.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
+
+use crate::error::{ApiError, FieldErrors};
+
+/// Path parameters; any that fail to parse mean the object cannot exist: 404.
+pub struct Ids<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for Ids<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| Ids(p.0))
+            .map_err(|_| ApiError::NotFound)
+    }
+}
+
+/// Query parameters; a malformed one is a 400 naming it.
+pub struct Query<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for Query<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or("");
+        let deserializer =
+            serde_urlencoded_de(query).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        serde_path_to_error::deserialize(deserializer)
+            .map(Query)
+            .map_err(|e| {
+                let field = e.path().to_string();
+                ApiError::field(&field, e.into_inner().to_string())
+            })
+    }
+}
+
+/// Query strings are flat `key=value` pairs: decode them into a JSON object of
+/// strings, which typed structs then read through [`from_text`] helpers.
+fn serde_urlencoded_de(query: &str) -> Result<serde_json::Value, ApiError> {
+    let mut map = serde_json::Map::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let key = percent_decode(key)?;
+        let value = percent_decode(value)?;
+        map.insert(key, serde_json::Value::String(value));
+    }
+    Ok(serde_json::Value::Object(map))
+}
+
+fn percent_decode(text: &str) -> Result<String, ApiError> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = bytes
+                    .get(i + 1..i + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok())
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .ok_or_else(|| ApiError::BadRequest("Malformed query string.".into()))?;
+                out.push(hex);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).map_err(|_| ApiError::BadRequest("Malformed query string.".into()))
+}
+
+/// Reads a query value given as text into a number or boolean.
+pub mod from_text {
+    use super::*;
+
+    /// An optional integer given as text.
+    pub fn opt_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+        let text = Option::<String>::deserialize(d)?;
+        match text.as_deref() {
+            None | Some("") => Ok(None),
+            Some(t) => t
+                .parse()
+                .map(Some)
+                .map_err(|_| serde::de::Error::custom("A valid integer is required.")),
+        }
+    }
+
+    /// An optional unsigned integer given as text.
+    pub fn opt_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+        let text = Option::<String>::deserialize(d)?;
+        match text.as_deref() {
+            None | Some("") => Ok(None),
+            Some(t) => t
+                .parse()
+                .map(Some)
+                .map_err(|_| serde::de::Error::custom("A valid non-negative integer is required.")),
+        }
+    }
+}
+
+/// A JSON request body of type `T`.
+pub struct Body<T>(pub T);
+
+impl<S, T> FromRequest<S> for Body<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let json_or_absent = request
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_none_or(|ct| {
+                let ct = ct.split(';').next().unwrap_or("").trim();
+                ct.eq_ignore_ascii_case("application/json") || ct.ends_with("+json")
+            });
+        if !json_or_absent {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let bytes =
+            Bytes::from_request(request, state)
+                .await
+                .map_err(|e| match e.status().as_u16() {
+                    413 => ApiError::TooLarge,
+                    _ => ApiError::BadRequest("Could not read the request body.".into()),
+                })?;
+        parse_body(&bytes).map(Body)
+    }
+}
+
+/// Parses a JSON body, reporting the first bad field DRF-style.
+pub fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::BadRequest(format!("JSON parse error - {e}")))?;
+    if !value.is_object() {
+        let mut errors = FieldErrors::new();
+        errors.add("non_field_errors", "Expected a JSON object.");
+        return Err(ApiError::Invalid(errors));
+    }
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." || path.is_empty() {
+            "non_field_errors".to_string()
+        } else {
+            path
+        };
+        ApiError::field(&field, friendly(&e.into_inner().to_string()))
+    })
+}
+
+/// serde's messages, nearer to DRF's.
+fn friendly(message: &str) -> String {
+    if let Some(rest) = message.strip_prefix("missing field ") {
+        return format!("This field is required: {rest}.");
+    }
+    if message.starts_with("invalid type: null") {
+        return "This field may not be null.".to_string();
+    }
+    message.to_string()
+}
+
+/// For fields where absent and `null` differ (`hide_disabled_flags: null`
+/// defers to the project): absent is `None`, `null` is `Some(None)`.
+pub fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}

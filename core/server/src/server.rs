@@ -1,0 +1,166 @@
+//! Running the server: pools, migrations, the change listener, the HTTP
+//! listener, and graceful shutdown (SIGTERM/SIGINT stop accepting, end
+//! long-polls early, and give in-flight requests a grace period).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::{DatabaseArgs, ServeArgs};
+use crate::state::{AppState, Inner};
+use crate::{api, changes, db, keys};
+
+/// The two pools (the same pool twice when analytics share the database).
+pub fn pools(args: &DatabaseArgs) -> Result<(PgPool, PgPool), sqlx::Error> {
+    let core = db::connect(&args.database_url, args.database_max_connections)?;
+    let analytics = match &args.analytics_database_url {
+        Some(url) => db::connect(url, args.database_max_connections.clamp(1, 8))?,
+        None => core.clone(),
+    };
+    Ok((core, analytics))
+}
+
+/// A server bound and ready to run.
+pub struct Server {
+    listener: TcpListener,
+    app: axum::Router,
+    shutdown: watch::Sender<bool>,
+    grace: Duration,
+}
+
+impl Server {
+    /// Binds and wires everything (migrations must already be applied).
+    pub async fn bind(
+        db: PgPool,
+        analytics: PgPool,
+        bind: SocketAddr,
+        sync_token: Option<&str>,
+        max_body_bytes: usize,
+        grace: Duration,
+    ) -> std::io::Result<Server> {
+        let listener = TcpListener::bind(bind).await?;
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let changes = changes::spawn(db.clone(), shutdown_rx.clone());
+        let state = AppState(Arc::new(Inner {
+            db,
+            analytics,
+            sync_token_hash: sync_token.filter(|t| !t.is_empty()).map(keys::hash),
+            changes,
+            shutdown: shutdown_rx,
+            documents: Mutex::new(HashMap::new()),
+        }));
+        Ok(Server {
+            listener,
+            app: api::router(state, max_body_bytes),
+            shutdown,
+            grace,
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `stop` resolves, then shuts down gracefully.
+    pub async fn run(
+        self,
+        stop: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let Server {
+            listener,
+            app,
+            shutdown,
+            grace,
+        } = self;
+        let (stopped_tx, mut stopped_rx) = watch::channel(false);
+        let signal = async move {
+            stop.await;
+            tracing::info!("shutting down");
+            let _ = shutdown.send(true);
+            let _ = stopped_tx.send(true);
+        };
+        let serve = axum::serve(listener, app).with_graceful_shutdown(signal);
+        let serve = serve.into_future();
+        tokio::pin!(serve);
+        tokio::select! {
+            result = &mut serve => result,
+            _ = async {
+                let _ = stopped_rx.wait_for(|s| *s).await;
+                tokio::time::sleep(grace).await;
+            } => {
+                tracing::warn!("grace period over; closing remaining connections");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// `serve`: migrate, bind, run until SIGTERM/SIGINT.
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let (core, analytics) = pools(&args.database)?;
+    db::migrate(&core, &analytics).await?;
+    let server = Server::bind(
+        core,
+        analytics,
+        args.bind,
+        args.sync_token.as_deref(),
+        args.max_body_bytes,
+        Duration::from_secs(args.shutdown_grace_secs),
+    )
+    .await?;
+    tracing::info!(address = %server.local_addr()?, "flagedge-core listening");
+    server.run(shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}
+
+/// `init`: the first organisation and an instance-wide admin key. Returns the key.
+pub async fn init(
+    db: &PgPool,
+    organisation: &str,
+    key_name: &str,
+) -> Result<(i64, String), sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let (id,): (i64,) = sqlx::query_as("INSERT INTO organisations (name) VALUES ($1) RETURNING id")
+        .bind(organisation)
+        .fetch_one(&mut *tx)
+        .await?;
+    let (prefix, key) = keys::admin_key();
+    sqlx::query(
+        "INSERT INTO admin_api_keys (organisation_id, name, prefix, key_hash) VALUES (NULL, $1, $2, $3)",
+    )
+    .bind(key_name)
+    .bind(prefix)
+    .bind(keys::hash(&key))
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok((id, key))
+}
