@@ -1,0 +1,263 @@
+//! Test support: a real PostgreSQL (flagedge-testkit's throwaway cluster, or
+//! the server at `FLAGEDGE_TEST_DATABASE_URL` when set), a fresh database per
+//! test, and a real flagedge-core on 127.0.0.1 with an admin key and a sync
+//! token, plus a small JSON HTTP client.
+
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use flagedge_core::db;
+use flagedge_core::server::{self, Server};
+use http_body_util::{BodyExt, Full};
+use hyper::header::HeaderMap;
+use hyper::{Method, Request, StatusCode};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+use sqlx::PgPool;
+use tokio::sync::oneshot;
+
+pub const SYNC_TOKEN: &str = "test-sync-token";
+
+/// A fresh, empty database URL.
+pub async fn database() -> String {
+    if let Ok(url) = std::env::var("FLAGEDGE_TEST_DATABASE_URL") {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "core_test_{}_{}_{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or(0)
+        );
+        let admin = PgPool::connect(&url)
+            .await
+            .expect("connect to FLAGEDGE_TEST_DATABASE_URL");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&admin)
+            .await
+            .expect("CREATE DATABASE");
+        let base = url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&url);
+        return format!("{base}/{name}");
+    }
+    tokio::task::spawn_blocking(|| flagedge_testkit::Postgres::shared().database())
+        .await
+        .expect("start PostgreSQL")
+}
+
+/// A running core.
+pub struct Core {
+    pub base: String,
+    pub db: PgPool,
+    pub analytics: PgPool,
+    pub admin_key: String,
+    pub organisation: i64,
+    client: Client<HttpConnector, Full<Bytes>>,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+/// A response: status, headers, body (JSON when it parses, else Null) and raw bytes.
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub json: Value,
+    pub bytes: Bytes,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+impl Core {
+    /// Core on a fresh database (analytics in the same one).
+    pub async fn start() -> Core {
+        let url = database().await;
+        Core::start_with(&url, None).await
+    }
+
+    /// Core with analytics in a database of their own.
+    pub async fn start_with(url: &str, analytics_url: Option<&str>) -> Core {
+        let db = db::connect(url, 8).expect("pool");
+        let analytics = match analytics_url {
+            Some(a) => db::connect(a, 4).expect("analytics pool"),
+            None => db.clone(),
+        };
+        db::migrate(&db, &analytics).await.expect("migrations");
+        let (organisation, admin_key) = server::init(&db, "Acme", "test").await.expect("init");
+        let server = Server::bind(
+            db.clone(),
+            analytics.clone(),
+            "127.0.0.1:0".parse().unwrap(),
+            Some(SYNC_TOKEN),
+            64 * 1024,
+            Duration::from_secs(2),
+        )
+        .await
+        .expect("bind");
+        let addr = server.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(server.run(async {
+            let _ = stopped.await;
+        }));
+        Core {
+            base: format!("http://{addr}"),
+            db,
+            analytics,
+            admin_key,
+            organisation,
+            client: Client::builder(TokioExecutor::new()).build_http(),
+            stop: Some(stop),
+        }
+    }
+
+    /// Any request; `auth` is the full Authorization header value, if any.
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Reply {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base));
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        if body.is_some() {
+            request = request.header("content-type", "application/json");
+        }
+        let request = request
+            .body(Full::new(Bytes::from(body.unwrap_or_default())))
+            .unwrap();
+        let response = tokio::time::timeout(Duration::from_secs(90), self.client.request(request))
+            .await
+            .expect("response in time")
+            .expect("request");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            json,
+            bytes,
+        }
+    }
+
+    fn admin_header(&self) -> String {
+        format!("Api-Key {}", self.admin_key)
+    }
+
+    /// An admin request with a JSON body.
+    pub async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+        let auth = self.admin_header();
+        self.request(
+            method,
+            path,
+            &[("authorization", &auth)],
+            body.map(|b| serde_json::to_vec(&b).unwrap()),
+        )
+        .await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.admin(Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.admin(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> Reply {
+        self.admin(Method::PUT, path, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> Reply {
+        self.admin(Method::PATCH, path, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.admin(Method::DELETE, path, None).await
+    }
+
+    /// A request with the sync token.
+    pub async fn sync(&self, path: &str) -> Reply {
+        self.request(
+            Method::GET,
+            path,
+            &[("authorization", &format!("Bearer {SYNC_TOKEN}"))],
+            None,
+        )
+        .await
+    }
+
+    /// POST that must succeed with 201; returns the body.
+    pub async fn create(&self, path: &str, body: Value) -> Value {
+        let reply = self.post(path, body).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::CREATED,
+            "POST {path}: {}",
+            reply.json
+        );
+        reply.json
+    }
+
+    /// A project in the test organisation with one environment: `(project id, client key)`.
+    pub async fn project_with_environment(&self) -> (i64, String) {
+        let project = self
+            .create(
+                "/api/v1/projects/",
+                serde_json::json!({"name": "Shop", "organisation": self.organisation}),
+            )
+            .await;
+        let environment = self
+            .create(
+                "/api/v1/environments/",
+                serde_json::json!({"name": "Production", "project": project["id"]}),
+            )
+            .await;
+        (
+            project["id"].as_i64().unwrap(),
+            environment["api_key"].as_str().unwrap().to_string(),
+        )
+    }
+
+    /// A server-side key for an environment.
+    pub async fn server_key(&self, client_key: &str) -> String {
+        let key = self
+            .create(
+                &format!("/api/v1/environments/{client_key}/api-keys/"),
+                serde_json::json!({"name": "sdk"}),
+            )
+            .await;
+        key["key"].as_str().unwrap().to_string()
+    }
+
+    /// The environment's current revision.
+    pub async fn revision(&self, client_key: &str) -> i64 {
+        self.get(&format!("/api/v1/environments/{client_key}/"))
+            .await
+            .json["revision"]
+            .as_i64()
+            .unwrap()
+    }
+}
+
+impl Drop for Core {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
