@@ -153,7 +153,7 @@ async fn check_reads(core: &Core) {
 
     // Bad input is 400; unknown environments too; no key is 401.
     for query in [
-        format!("{period}"),
+        period.to_string(),
         format!("environment={key}&bucket=5m"),
         format!("environment={key}&from=yesterday"),
         format!("environment={key}&from=2025-01-02T00:00:00Z&to=2025-01-01T00:00:00Z"),
