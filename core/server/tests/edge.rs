@@ -13,7 +13,12 @@ use support::Core;
 
 async fn banner(edge: &Core, client_key: &str) -> Option<Value> {
     let r = edge
-        .request(Method::GET, "/api/v1/flags/", &[("x-environment-key", client_key)], None)
+        .request(
+            Method::GET,
+            "/api/v1/flags/",
+            &[("x-environment-key", client_key)],
+            None,
+        )
         .await;
     if r.status != StatusCode::OK {
         return None;
@@ -46,7 +51,9 @@ async fn an_edge_serves_changes_made_through_the_admin_api() {
         ..Options::default()
     })
     .expect("edge config");
-    let edge = flagedge_edge::start(config, None).await.expect("edge starts");
+    let edge = flagedge_edge::start(config, None)
+        .await
+        .expect("edge starts");
     let client = Core::attach(format!("http://{}", edge.address));
 
     let until = |want: Value| {
@@ -64,7 +71,11 @@ async fn an_edge_serves_changes_made_through_the_admin_api() {
         }
     };
     until(json!("first")).await;
-    let state = core.get(&format!("/api/v1/environments/{key}/featurestates/")).await.json["results"][0]["id"].clone();
+    let state = core
+        .get(&format!("/api/v1/environments/{key}/featurestates/"))
+        .await
+        .json["results"][0]["id"]
+        .clone();
     core.patch(
         &format!("/api/v1/environments/{key}/featurestates/{state}/"),
         json!({"feature_state_value": "second"}),
@@ -72,5 +83,7 @@ async fn an_edge_serves_changes_made_through_the_admin_api() {
     .await;
     until(json!("second")).await;
     edge.shutdown();
-    tokio::time::timeout(Duration::from_secs(10), edge.wait()).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), edge.wait())
+        .await
+        .unwrap();
 }
