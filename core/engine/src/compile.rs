@@ -88,7 +88,9 @@ pub(crate) struct CompiledState {
     pub(crate) value: Value,
     pub(crate) variants: Vec<CompiledVariant>,
     pub(crate) priority: f64,
-    pub(crate) metadata: Option<Value>,
+    /// Truthy metadata as JSON text: results show it, requests never read it,
+    /// so it costs a few bytes rather than a map per state.
+    pub(crate) metadata: Option<Box<str>>,
     pub(crate) json: Box<[u8]>,
 }
 
@@ -449,7 +451,11 @@ fn compile_state<'f>(
             })
             .collect(),
         priority: state.priority.unwrap_or(f64::INFINITY),
-        metadata: state.metadata.clone(),
+        metadata: state
+            .metadata
+            .as_ref()
+            .filter(|m| crate::result::truthy(m))
+            .map(|m| m.to_string().into()),
         json: api_json(&state.value),
     }
 }

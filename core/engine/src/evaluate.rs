@@ -412,12 +412,12 @@ impl<'a, T: Tracer> Evaluator<'a, T> {
             }
             "value" => property::walk(state.value_for(option_index(outcome.variant)), rest)
                 .and_then(property::scalar_value),
-            "metadata" => state
-                .metadata
-                .as_ref()
-                .filter(|m| crate::result::truthy(m))
-                .and_then(|m| property::walk(m, rest))
-                .and_then(property::scalar_value),
+            "metadata" => {
+                let metadata: Value = serde_json::from_str(state.metadata.as_deref()?).ok()?;
+                property::walk(&metadata, rest)
+                    .and_then(property::scalar_value)
+                    .map(ContextValue::into_owned)
+            }
             _ => None,
         }
     }

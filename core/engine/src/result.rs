@@ -64,8 +64,8 @@ pub(crate) fn flag_result_json(env: &CompiledEnvironment, outcome: &FlagOutcome)
         "variant".into(),
         variant_text(state, outcome.variant).map_or(Value::Null, |v| Value::String(v.to_string())),
     );
-    if let Some(metadata) = state.metadata.as_ref().filter(|m| truthy(m)) {
-        flag.insert("metadata".into(), metadata.clone());
+    if let Some(metadata) = &state.metadata {
+        flag.insert("metadata".into(), serde_json::from_str(metadata).unwrap_or(Value::Null));
     }
     Value::Object(flag)
 }
