@@ -10,7 +10,8 @@ use flagedge_testkit::{Influx, Postgres};
 use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};
 
-const SCHEMA: &str = include_str!("schema.sql");
+// Core's own migration: the tables sync writes are the ones core reads.
+const SCHEMA: &str = include_str!("../../core/server/migrations_analytics/1001_analytics.sql");
 
 fn analytics_database() -> String {
     let postgres = Postgres::shared();
