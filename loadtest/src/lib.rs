@@ -1,14 +1,15 @@
 //! # flagedge-loadtest
 //!
 //! The load harness: it sizes a fleet for users and proves (and guards) the
-//! edge's performance for us. One binary, four commands:
+//! edge's performance for us. One binary, five commands:
 //!
 //! - `run` — a scenario against a target, closed or open loop, HTTP/1.1 or h2c;
 //!   a live progress line, a table, `--json`, `--svg`;
 //! - `compare` — the same scenario against two targets, A B A B …, with the
 //!   per-pair ratio and the median ratio;
 //! - `ceiling` — a bare hyper server returning fixed bytes: the reference;
-//! - `generate` — synthetic environment documents for `--documents-dir`.
+//! - `generate` — synthetic environment documents for `--documents-dir`;
+//! - `propagation` — admin-API changes timed until each edge serves them.
 //!
 //! Where to read, one idea per file: `scenario` (the TOML model) → `workload`
 //! (requests from it; `zipf` for identity skew) → `run` (workers, pacer,
@@ -22,6 +23,7 @@ pub mod compare;
 pub mod cpu;
 pub mod generate;
 pub mod h1;
+pub mod propagation;
 pub mod report;
 pub mod rewrite;
 pub mod run;

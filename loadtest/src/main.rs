@@ -36,6 +36,72 @@ enum Command {
     Ceiling(CeilingArgs),
     /// Write synthetic environment documents and server-keys.json for --documents-dir.
     Generate(GenerateArgs),
+    /// Time changes made through flagedge-core's admin API until each edge serves them.
+    #[command(subcommand)]
+    Propagation(PropagationCommand),
+}
+
+#[derive(Subcommand)]
+enum PropagationCommand {
+    /// Make a project, environment, server-side key and feature; print them as JSON (for the edges' keys and `measure --setup`).
+    Setup(PropagationSetupArgs),
+    /// Change the feature --changes times and report, per edge, the time until it serves each change.
+    Measure(PropagationMeasureArgs),
+}
+
+#[derive(Args)]
+struct CoreArgs {
+    /// flagedge-core's base URL.
+    #[arg(
+        long,
+        default_value = "http://127.0.0.1:8080",
+        env = "FLAGEDGE_CORE_URL"
+    )]
+    core: String,
+    /// An admin API key (`flagedge-core init` prints one).
+    #[arg(long, env = "FLAGEDGE_ADMIN_KEY")]
+    admin_key: String,
+}
+
+#[derive(Args)]
+struct PropagationSetupArgs {
+    #[command(flatten)]
+    core: CoreArgs,
+    /// Name of the feature to change.
+    #[arg(long, default_value = "propagation_probe", env = "FLAGEDGE_FEATURE")]
+    feature: String,
+}
+
+#[derive(Args)]
+struct PropagationMeasureArgs {
+    #[command(flatten)]
+    core: CoreArgs,
+    /// The JSON `setup` printed.
+    #[arg(long, env = "FLAGEDGE_SETUP")]
+    setup: PathBuf,
+    /// An edge to watch, `name=http://host:port`; repeatable.
+    #[arg(
+        long = "edge",
+        required = true,
+        env = "FLAGEDGE_EDGES",
+        value_delimiter = ','
+    )]
+    edges: Vec<flagedge_loadtest::propagation::Edge>,
+    /// Changes to make, one at a time.
+    #[arg(long, default_value_t = 200, env = "FLAGEDGE_CHANGES")]
+    changes: usize,
+    /// A change not served within this time counts as lost.
+    #[arg(long, default_value = "30s", env = "FLAGEDGE_TIMEOUT")]
+    timeout: String,
+    /// Pause between polls of an edge.
+    #[arg(long, default_value = "1ms", env = "FLAGEDGE_POLL_EVERY")]
+    poll_every: String,
+    /// Longest random pause between changes.
+    #[arg(long, default_value = "250ms", env = "FLAGEDGE_MAX_PAUSE")]
+    max_pause: String,
+    /// Write the report as JSON to this file.
+    #[arg(long, env = "FLAGEDGE_JSON")]
+    json: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -213,6 +279,7 @@ fn main() -> anyhow::Result<()> {
         Command::Compare(args) => compare_command(args),
         Command::Ceiling(args) => ceiling_command(args),
         Command::Generate(args) => generate_command(args),
+        Command::Propagation(command) => propagation_command(command),
     }
 }
 
@@ -464,4 +531,47 @@ fn generate_command(args: GenerateArgs) -> anyhow::Result<()> {
         }
     );
     Ok(())
+}
+
+fn propagation_command(command: PropagationCommand) -> anyhow::Result<()> {
+    use flagedge_loadtest::propagation::{self, Options, Setup};
+    let runtime = runtime(2)?;
+    match command {
+        PropagationCommand::Setup(args) => {
+            let setup = runtime.block_on(propagation::setup(
+                &args.core.core,
+                &args.core.admin_key,
+                &args.feature,
+            ))?;
+            println!("{}", serde_json::to_string_pretty(&setup)?);
+            Ok(())
+        }
+        PropagationCommand::Measure(args) => {
+            let setup: Setup = serde_json::from_slice(
+                &std::fs::read(&args.setup)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", args.setup.display()))?,
+            )?;
+            let options = Options {
+                core: args.core.core,
+                admin_key: args.core.admin_key,
+                setup,
+                edges: args.edges,
+                changes: args.changes,
+                timeout: parse_duration(&args.timeout).map_err(anyhow::Error::msg)?,
+                poll_every: parse_duration(&args.poll_every).map_err(anyhow::Error::msg)?,
+                max_pause: parse_duration(&args.max_pause).map_err(anyhow::Error::msg)?,
+            };
+            let report = runtime.block_on(propagation::measure(&options))?;
+            print!("{}", report.table());
+            if let Some(path) = args.json {
+                std::fs::write(&path, serde_json::to_vec_pretty(&report)?)?;
+            }
+            anyhow::ensure!(
+                report.complete(),
+                "some changes never reached an edge within {}",
+                args.timeout
+            );
+            Ok(())
+        }
+    }
 }
