@@ -22,8 +22,8 @@ pub const GZIP_MIN_BYTES: usize = 1000;
 /// A response body in every form a client may ask for.
 #[derive(Debug)]
 pub struct Body {
-    /// The JSON.
-    pub plain: Bytes,
+    /// The JSON; absent when only the gzip is kept (see [`Body::gzip_only`]).
+    plain: Option<Bytes>,
     /// The JSON gzipped, when that is worth it.
     pub gzip: Option<Bytes>,
     /// A strong ETag of the JSON.
@@ -38,9 +38,38 @@ impl Body {
         Body {
             gzip: (plain.len() >= GZIP_MIN_BYTES).then(|| gzip(&plain)),
             etag: HeaderValue::from_str(&etag).unwrap_or(HeaderValue::from_static("\"0\"")),
-            plain,
+            plain: Some(plain),
         }
     }
+
+    /// Like [`Body::new`], keeping only the gzip when there is one: for large,
+    /// rarely read bodies (documents are polled once a minute per SDK, and SDKs
+    /// accept gzip), the rare plain reader pays a decompression instead of every
+    /// environment paying for the plain copy in memory.
+    pub fn gzip_only(plain: Bytes) -> Body {
+        let mut body = Body::new(plain);
+        if body.gzip.is_some() {
+            body.plain = None;
+        }
+        body
+    }
+
+    /// The JSON, decompressed when only the gzip is kept.
+    pub fn plain(&self) -> Bytes {
+        match (&self.plain, &self.gzip) {
+            (Some(plain), _) => plain.clone(),
+            (None, Some(gzip)) => gunzip(gzip),
+            (None, None) => Bytes::new(),
+        }
+    }
+}
+
+fn gunzip(data: &[u8]) -> Bytes {
+    use std::io::Read as _;
+    let mut out = Vec::with_capacity(data.len() * 6);
+    // The bytes were compressed by this process: they decompress.
+    let _ = flate2::read::GzDecoder::new(data).read_to_end(&mut out);
+    Bytes::from(out)
 }
 
 /// Compresses with gzip (a fast level: bodies are compressed once per revision
@@ -134,11 +163,21 @@ impl ServedEnvironment {
             })
             .and_then(Result::ok)
             .unwrap_or(HeaderValue::from_static("0"));
-        let flags = [KeyKind::Client, KeyKind::Server].map(|kind| {
-            Body::new(Bytes::copy_from_slice(
-                compiled.environment_flags_json(kind),
-            ))
-        });
+        let client = Body::new(Bytes::from_owner(
+            compiled.environment_flags_json_shared(KeyKind::Client),
+        ));
+        let server = compiled.environment_flags_json_shared(KeyKind::Server);
+        let server = if *server == *client.plain() {
+            // The same bytes for both keys: share the gzip too.
+            Body {
+                plain: Some(client.plain()),
+                gzip: client.gzip.clone(),
+                etag: client.etag.clone(),
+            }
+        } else {
+            Body::new(Bytes::from_owner(server))
+        };
+        let flags = [client, server];
         let feature_count = compiled.feature_count();
         Ok(ServedEnvironment {
             version: DocumentVersion {
@@ -149,7 +188,7 @@ impl ServedEnvironment {
             updated_at_header,
             flags,
             digest: Sha256::digest(&bytes).into(),
-            document: Body::new(bytes),
+            document: Body::gzip_only(bytes),
             counters: Counters::new(feature_count),
             confirmed_at_ms: AtomicU64::new(now_ms()),
             compiled,
@@ -201,5 +240,16 @@ mod tests {
         let body = Body::new(large);
         assert!(body.gzip.as_ref().is_some_and(|g| g.len() < 200));
         assert!(body.etag.to_str().unwrap().starts_with('"'));
+    }
+
+    #[test]
+    fn gzip_only_bodies_decompress_for_plain_readers() {
+        let large = Bytes::from(vec![b'{'; 5000]);
+        let body = Body::gzip_only(large.clone());
+        assert!(body.plain.is_none());
+        assert_eq!(body.plain(), large);
+        assert_eq!(body.etag, Body::new(large).etag);
+        let small = Body::gzip_only(Bytes::from_static(b"{}"));
+        assert_eq!(small.plain(), Bytes::from_static(b"{}"));
     }
 }

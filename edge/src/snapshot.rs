@@ -281,7 +281,7 @@ mod tests {
         let snapshot = store.load();
         let (served, kind) = snapshot.lookup("k").unwrap();
         assert_eq!(kind, KeyKind::Client);
-        assert!(String::from_utf8_lossy(&served.flags[0].plain).contains("\"b\""));
+        assert!(String::from_utf8_lossy(&served.flags[0].plain()).contains("\"b\""));
         assert_eq!(store.take_retired().len(), 1);
     }
 

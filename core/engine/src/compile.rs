@@ -7,6 +7,7 @@
 //! the environment flags (no identity) once, so `GET /flags/` copies bytes.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -67,7 +68,8 @@ pub struct CompiledEnvironment {
     /// The context as JSON, for general JSONPath queries; only built when needed.
     pub(crate) query_context: Option<Value>,
     pub(crate) environment_flags: Vec<crate::evaluate::FlagOutcome>,
-    pub(crate) environment_flags_json: [Box<[u8]>; 2],
+    /// Shared so a server can serve the bytes without a copy of its own.
+    pub(crate) environment_flags_json: [Arc<[u8]>; 2],
 }
 
 #[derive(Debug)]
@@ -107,7 +109,8 @@ pub(crate) struct CompiledVariant {
 pub(crate) struct CompiledSegment {
     pub(crate) key: Box<str>,
     pub(crate) name: Box<str>,
-    pub(crate) metadata: Option<Value>,
+    /// Truthy metadata as JSON text, as for states.
+    pub(crate) metadata: Option<Box<str>>,
     pub(crate) overrides: Vec<u32>,
     pub(crate) matcher: SegmentMatcher,
 }
@@ -337,7 +340,11 @@ fn compile<'f>(
         segments.push(CompiledSegment {
             key: segment.key.as_str().into(),
             name: segment.name.as_str().into(),
-            metadata: segment.metadata.clone(),
+            metadata: segment
+                .metadata
+                .as_ref()
+                .filter(|m| crate::result::truthy(m))
+                .map(|m| m.to_string().into()),
             overrides,
             matcher,
         });
@@ -383,13 +390,19 @@ fn compile<'f>(
             }
         }),
         environment_flags: Vec::new(),
-        environment_flags_json: [Box::default(), Box::default()],
+        environment_flags_json: [Arc::from([].as_slice()), Arc::from([].as_slice())],
     };
     let outcome = environment.evaluate(None);
-    environment.environment_flags_json = [
-        response::flags_json(&environment, &outcome.flags, crate::KeyKind::Client).into(),
-        response::flags_json(&environment, &outcome.flags, crate::KeyKind::Server).into(),
-    ];
+    let client: Arc<[u8]> =
+        response::flags_json(&environment, &outcome.flags, crate::KeyKind::Client).into();
+    let server = response::flags_json(&environment, &outcome.flags, crate::KeyKind::Server);
+    // Without server-key-only features both keys see the same bytes: keep them once.
+    let server = if *server == *client {
+        Arc::clone(&client)
+    } else {
+        server.into()
+    };
+    environment.environment_flags_json = [client, server];
     environment.environment_flags = outcome.flags;
     Ok(environment)
 }

@@ -10,6 +10,7 @@
 
 use std::cmp::Ordering;
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -26,7 +27,7 @@ pub enum Operator {
     /// `NOT_CONTAINS`: the operand text is not a substring of a string value.
     NotContains(Box<str>),
     /// `REGEX`; `None` when the pattern cannot be used (never matches).
-    Regex(Option<Box<PythonRegex>>),
+    Regex(Option<Arc<PythonRegex>>),
     /// `MODULO` with `divisor|remainder`; `None` when malformed (never matches).
     Modulo(Option<(f64, f64)>),
     /// `PERCENTAGE_SPLIT` with its threshold; `None` when malformed.
@@ -140,7 +141,7 @@ impl Operator {
         }
         match operator {
             "NOT_CONTAINS" => Operator::NotContains(text.into()),
-            "REGEX" => Operator::Regex(PythonRegex::compile(&text).map(Box::new)),
+            "REGEX" => Operator::Regex(PythonRegex::shared(&text)),
             "MODULO" => Operator::Modulo(parse_modulo(operand)),
             "PERCENTAGE_SPLIT" => Operator::PercentageSplit(
                 operand_text(operand).and_then(|t| python::parse_float(&t)),

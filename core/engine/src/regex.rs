@@ -8,6 +8,14 @@
 //! backtracking that those features need is capped, so no pattern can hang a
 //! request: a search that exceeds the cap is a non-match. A pattern that does not
 //! compile is a non-match too, never an error.
+//!
+//! Compiled patterns are shared process-wide ([`PythonRegex::shared`]): the
+//! environments of one project carry the same segments, and an edge holding a
+//! thousand documents would otherwise keep a thousand copies of each automaton.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Weak};
 
 use fancy_regex::{Regex, RegexBuilder};
 
@@ -50,6 +58,28 @@ impl PythonRegex {
         })
     }
 
+    /// The compiled pattern, shared with every other live user of the same
+    /// pattern text; `None` as for [`PythonRegex::compile`].
+    pub fn shared(pattern: &str) -> Option<Arc<PythonRegex>> {
+        if let Some(live) = lock_interned().get(pattern).and_then(Weak::upgrade) {
+            return Some(live);
+        }
+        // Compiled outside the lock: two threads may both compile a new pattern;
+        // the last one stored wins and both results stay correct.
+        let compiled = Arc::new(PythonRegex::compile(pattern)?);
+        let mut interned = lock_interned();
+        if let Some(live) = interned.get(pattern).and_then(Weak::upgrade) {
+            return Some(live);
+        }
+        interned.insert(pattern.into(), Arc::downgrade(&compiled));
+        // Forget patterns no document uses any more, amortised over insertions.
+        if interned.len() >= 2 * INTERNED_PRUNE_AT.load(Ordering::Relaxed) {
+            interned.retain(|_, regex| regex.strong_count() > 0);
+            INTERNED_PRUNE_AT.store(interned.len().max(64), Ordering::Relaxed);
+        }
+        Some(compiled)
+    }
+
     /// Whether the pattern matches at the start of `text`.
     pub fn matches_start(&self, text: &str) -> bool {
         let regex = match &self.trailing_newline {
@@ -58,6 +88,19 @@ impl PythonRegex {
         };
         regex.is_match(text).unwrap_or(false)
     }
+}
+
+/// Pattern text → the compiled pattern while some document still uses it.
+static INTERNED: LazyLock<Mutex<HashMap<Box<str>, Weak<PythonRegex>>>> =
+    LazyLock::new(Mutex::default);
+/// The map is pruned when it reaches twice this size.
+static INTERNED_PRUNE_AT: AtomicUsize = AtomicUsize::new(64);
+
+fn lock_interned() -> MutexGuard<'static, HashMap<Box<str>, Weak<PythonRegex>>> {
+    // A panic elsewhere while holding the lock leaves the map valid: keep using it.
+    INTERNED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn build(pattern: &str) -> Option<Regex> {
@@ -187,6 +230,20 @@ fn counted_repetition(chars: &[char]) -> Option<(String, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn equal_patterns_share_one_compiled_regex_while_used() {
+        let pattern = "^shared-[0-9]+$";
+        let a = PythonRegex::shared(pattern).unwrap();
+        let b = PythonRegex::shared(pattern).unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        assert!(b.matches_start("shared-42"));
+        let weak = Arc::downgrade(&a);
+        drop((a, b));
+        assert!(weak.upgrade().is_none(), "no document uses it: it is freed");
+        assert!(PythonRegex::shared(pattern).is_some());
+        assert!(PythonRegex::shared("(unclosed").is_none());
+    }
 
     fn m(pattern: &str, text: &str) -> bool {
         PythonRegex::compile(pattern).is_some_and(|r| r.matches_start(text))

@@ -62,6 +62,11 @@ impl CompiledEnvironment {
         &self.environment_flags_json[key as usize]
     }
 
+    /// The same bytes, shared: a server keeps a reference instead of a copy.
+    pub fn environment_flags_json_shared(&self, key: KeyKind) -> std::sync::Arc<[u8]> {
+        std::sync::Arc::clone(&self.environment_flags_json[key as usize])
+    }
+
     /// One environment flag (`GET /api/v1/flags/?feature=`), if visible to the key.
     pub fn environment_flag_json(&self, name: &str, key: KeyKind) -> Option<&[u8]> {
         let feature = *self.feature_index.get(name)? as usize;

@@ -65,7 +65,10 @@ pub(crate) fn flag_result_json(env: &CompiledEnvironment, outcome: &FlagOutcome)
         variant_text(state, outcome.variant).map_or(Value::Null, |v| Value::String(v.to_string())),
     );
     if let Some(metadata) = &state.metadata {
-        flag.insert("metadata".into(), serde_json::from_str(metadata).unwrap_or(Value::Null));
+        flag.insert(
+            "metadata".into(),
+            serde_json::from_str(metadata).unwrap_or(Value::Null),
+        );
     }
     Value::Object(flag)
 }
@@ -84,8 +87,11 @@ impl Evaluation {
                 let segment = &env.segments[s as usize];
                 let mut entry = Map::new();
                 entry.insert("name".into(), Value::String(segment.name.to_string()));
-                if let Some(metadata) = segment.metadata.as_ref().filter(|m| truthy(m)) {
-                    entry.insert("metadata".into(), metadata.clone());
+                if let Some(metadata) = &segment.metadata {
+                    entry.insert(
+                        "metadata".into(),
+                        serde_json::from_str(metadata).unwrap_or(Value::Null),
+                    );
                 }
                 Value::Object(entry)
             })

@@ -488,7 +488,7 @@ pub fn prepared(call: &Call, environment: &ServedEnvironment, body: &Body) -> Ht
     let mut response = match (not_modified, gzip) {
         (true, _) => Response::new(ResponseBody::empty()),
         (false, Some(gzip)) => Response::new(ResponseBody::from(gzip.clone())),
-        (false, None) => Response::new(ResponseBody::from(body.plain.clone())),
+        (false, None) => Response::new(ResponseBody::from(body.plain())),
     };
     if not_modified {
         *response.status_mut() = StatusCode::NOT_MODIFIED;
