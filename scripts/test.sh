@@ -43,8 +43,9 @@ FLAGEDGE_EDGE_BIN=$(cd "$(dirname "$FLAGEDGE_EDGE_BIN")" && pwd)/flagedge-edge
 export FLAGEDGE_EDGE_BIN
 cargo test --workspace --doc --locked
 
-step "deployment checks (terraform fmt, HCL tests, checkov)"
+step "deployment checks (terraform fmt, HCL tests, checkov; every FLAGEDGE_* a deployment sets is read by a binary)"
 terraform/check.sh
+FLAGEDGE_BIN_DIR="$(dirname "$FLAGEDGE_EDGE_BIN")" "$FLAGEDGE_REFERENCE_PYTHON" -m pytest -q tests/deploy
 
 step "Node SDK against the edge"
 node --test edge/tests/sdk/node/
@@ -54,3 +55,11 @@ step "Python SDK against the edge"
 
 step "Rust tests (engine conformance and differential, edge HTTP and sources, cloud formats on moto, sync with Postgres/InfluxDB/moto)"
 cargo nextest run --workspace --locked --no-fail-fast --success-output never --failure-output final
+
+step "propagation end to end: admin API → core → http / sync→S3 / sync→DynamoDB → edges (10 changes)"
+CHANGES=10 BIN_DIR="$(dirname "$FLAGEDGE_EDGE_BIN")" OUT="$(mktemp -d)" scripts/propagation.sh
+
+step "the Dockerfile's build stage, as a script: release binaries"
+dist=$(mktemp -d)
+scripts/build-release.sh binaries "$dist"
+for binary in "$dist"/*; do "$binary" --version; done

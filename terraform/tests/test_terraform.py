@@ -520,3 +520,31 @@ def test_self_check_provider_pins():
         '      version = "~> 5.70"\n    }\n  }\n}\n'
     )
     assert provider_pin_problems([pinned]) == []
+
+
+# --- wiring the binaries depend on ---------------------------------------------------------
+
+
+def test_edges_present_the_token_syncs_ingest_requires():
+    ecs = (TERRAFORM_ROOT / "modules/region/ecs.tf").read_text()
+    # sync's ingest API is off without FLAGEDGE_INGEST_TOKEN; edges must send the same secret.
+    assert re.search(r'"FLAGEDGE_INGEST_TOKEN", valueFrom = var\.ingest_token_secret_arn', ecs)
+    assert re.search(r'"FLAGEDGE_ANALYTICS_TOKEN", valueFrom = var\.ingest_token_secret_arn', ecs)
+    assert re.search(r"secrets\s*=\s*local\.edge_secrets", ecs)
+    # The edge posts to the full ingest path, not sync's base URL.
+    assert re.search(
+        r'FLAGEDGE_ANALYTICS_URL\s*=\s*"\$\{local\.sync_url\}/api/v1/analytics/batch"', ecs
+    )
+    example = (TERRAFORM_ROOT / "examples/multi-region/main.tf").read_text()
+    regions = len(re.findall(r'source\s*=\s*"\.\./\.\./modules/region"', example))
+    assert regions == len(re.findall(r"ingest_token_secret_arn\s*=", example)) == 3
+
+
+def test_server_side_keys_have_no_table_of_their_own():
+    # Sync publishes them in the documents table's manifest item (and the S3 manifest).
+    tables = [
+        name
+        for block in parse_file(TERRAFORM_ROOT / "modules/global/dynamodb.tf").get("resource", [])
+        for name in block.get("aws_dynamodb_table", {})
+    ]
+    assert sorted(tables) == ["documents", "identities"]

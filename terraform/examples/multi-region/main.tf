@@ -13,11 +13,10 @@ locals {
 
   # Settings shared by every region.
   region_defaults = {
-    documents_table_name   = module.global.documents_table_name
-    server_keys_table_name = module.global.server_keys_table_name
-    identities_table_name  = module.global.identities_table_name
-    edge_command           = ["flagedge-edge"]
-    sync_command           = ["flagedge-sync"]
+    documents_table_name  = module.global.documents_table_name
+    identities_table_name = module.global.identities_table_name
+    edge_command          = ["flagedge-edge"]
+    sync_command          = ["flagedge-sync"]
   }
 }
 
@@ -110,19 +109,19 @@ module "region_eu_west_2" {
   edge_image = var.image
   sync_image = var.image
 
-  document_source        = var.document_source
-  documents_bucket_name  = module.global.primary_bucket_id
-  storage_kms_key_arn    = module.global.primary_kms_key_arn
-  documents_table_name   = local.region_defaults.documents_table_name
-  server_keys_table_name = local.region_defaults.server_keys_table_name
-  identities_table_name  = local.region_defaults.identities_table_name
-  edge_command           = local.region_defaults.edge_command
-  sync_command           = local.region_defaults.sync_command
+  document_source       = var.document_source
+  documents_bucket_name = module.global.primary_bucket_id
+  storage_kms_key_arn   = module.global.primary_kms_key_arn
+  documents_table_name  = local.region_defaults.documents_table_name
+  identities_table_name = local.region_defaults.identities_table_name
+  edge_command          = local.region_defaults.edge_command
+  sync_command          = local.region_defaults.sync_command
 
   sync_publish_documents            = true
   core_url                          = module.core.core_url
   core_token_secret_arn             = module.core.sync_token_secret_arns[local.primary]
   analytics_database_url_secret_arn = module.core.analytics_database_url_secret_arns[local.primary]
+  ingest_token_secret_arn           = module.core.ingest_token_secret_arns[local.primary]
   secrets_kms_key_arns              = [module.core.kms_key_arn]
   core_cidr_blocks                  = [var.vpc_cidrs[local.primary]]
 
@@ -141,18 +140,18 @@ module "region_us_east_1" {
   edge_image = var.image
   sync_image = var.image
 
-  document_source        = var.document_source
-  documents_bucket_name  = module.storage_us_east_1.bucket_id
-  storage_kms_key_arn    = module.storage_us_east_1.kms_key_arn
-  documents_table_name   = local.region_defaults.documents_table_name
-  server_keys_table_name = local.region_defaults.server_keys_table_name
-  identities_table_name  = local.region_defaults.identities_table_name
-  edge_command           = local.region_defaults.edge_command
-  sync_command           = local.region_defaults.sync_command
+  document_source       = var.document_source
+  documents_bucket_name = module.storage_us_east_1.bucket_id
+  storage_kms_key_arn   = module.storage_us_east_1.kms_key_arn
+  documents_table_name  = local.region_defaults.documents_table_name
+  identities_table_name = local.region_defaults.identities_table_name
+  edge_command          = local.region_defaults.edge_command
+  sync_command          = local.region_defaults.sync_command
 
   # Documents arrive by S3 replication and global tables; this sync only ingests analytics.
   sync_publish_documents            = false
   analytics_database_url_secret_arn = module.core.analytics_database_url_secret_arns["us-east-1"]
+  ingest_token_secret_arn           = module.core.ingest_token_secret_arns["us-east-1"]
   secrets_kms_key_arns              = [module.storage_us_east_1.kms_key_arn]
   core_cidr_blocks                  = [var.vpc_cidrs[local.primary]]
 
@@ -171,17 +170,17 @@ module "region_ap_southeast_1" {
   edge_image = var.image
   sync_image = var.image
 
-  document_source        = var.document_source
-  documents_bucket_name  = module.storage_ap_southeast_1.bucket_id
-  storage_kms_key_arn    = module.storage_ap_southeast_1.kms_key_arn
-  documents_table_name   = local.region_defaults.documents_table_name
-  server_keys_table_name = local.region_defaults.server_keys_table_name
-  identities_table_name  = local.region_defaults.identities_table_name
-  edge_command           = local.region_defaults.edge_command
-  sync_command           = local.region_defaults.sync_command
+  document_source       = var.document_source
+  documents_bucket_name = module.storage_ap_southeast_1.bucket_id
+  storage_kms_key_arn   = module.storage_ap_southeast_1.kms_key_arn
+  documents_table_name  = local.region_defaults.documents_table_name
+  identities_table_name = local.region_defaults.identities_table_name
+  edge_command          = local.region_defaults.edge_command
+  sync_command          = local.region_defaults.sync_command
 
   sync_publish_documents            = false
   analytics_database_url_secret_arn = module.core.analytics_database_url_secret_arns["ap-southeast-1"]
+  ingest_token_secret_arn           = module.core.ingest_token_secret_arns["ap-southeast-1"]
   secrets_kms_key_arns              = [module.storage_ap_southeast_1.kms_key_arn]
   core_cidr_blocks                  = [var.vpc_cidrs[local.primary]]
 

@@ -29,8 +29,7 @@ output "documents_buckets" {
 output "table_names" {
   description = "DynamoDB global table names (the same in every region)."
   value = {
-    documents   = module.global.documents_table_name
-    server_keys = module.global.server_keys_table_name
-    identities  = module.global.identities_table_name
+    documents  = module.global.documents_table_name
+    identities = module.global.identities_table_name
   }
 }

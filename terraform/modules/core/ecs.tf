@@ -20,8 +20,8 @@ resource "aws_ecs_cluster" "this" {
 locals {
   core_environment = merge(
     {
-      FLAGEDGE_LISTEN = "0.0.0.0:${local.core_port}"
-      AWS_REGION      = local.region
+      FLAGEDGE_BIND = "0.0.0.0:${local.core_port}"
+      AWS_REGION    = local.region
     },
     var.core_environment,
   )

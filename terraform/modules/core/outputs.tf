@@ -33,6 +33,11 @@ output "analytics_database_url_secret_arns" {
   value       = local.analytics_database_url_secret_arns
 }
 
+output "ingest_token_secret_arns" {
+  description = "Secrets Manager ARN of the analytics ingest token, by region (the primary and each replica): pass to each region module as ingest_token_secret_arn."
+  value       = local.ingest_token_secret_arns
+}
+
 output "sync_token_secret_arns" {
   description = "ARN of the sync-to-core token secret in each region it exists in, keyed by region."
   value       = local.sync_token_secret_arns

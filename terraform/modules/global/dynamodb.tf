@@ -48,41 +48,6 @@ resource "aws_dynamodb_table" "documents" {
   }
 }
 
-resource "aws_dynamodb_table" "server_keys" {
-  name                        = var.server_keys_table_name
-  billing_mode                = "PAY_PER_REQUEST"
-  hash_key                    = "key"
-  stream_enabled              = true
-  stream_view_type            = "NEW_AND_OLD_IMAGES"
-  deletion_protection_enabled = var.table_deletion_protection
-
-  attribute {
-    name = "key"
-    type = "S"
-  }
-
-  point_in_time_recovery {
-    enabled = true
-  }
-
-  server_side_encryption {
-    enabled     = true
-    kms_key_arn = local.primary_kms_key_arn
-  }
-
-  dynamic "replica" {
-    for_each = var.replicas
-    content {
-      region_name            = replica.key
-      kms_key_arn            = replica.value.kms_key_arn
-      point_in_time_recovery = true
-      propagate_tags         = true
-    }
-  }
-
-  tags = merge(var.tags, { Name = var.server_keys_table_name })
-}
-
 resource "aws_dynamodb_table" "identities" {
   name                        = var.identities_table_name
   billing_mode                = "PAY_PER_REQUEST"

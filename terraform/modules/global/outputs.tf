@@ -23,22 +23,16 @@ output "documents_table_name" {
   value       = aws_dynamodb_table.documents.name
 }
 
-output "server_keys_table_name" {
-  description = "Name of the server-side key table (same in every region)."
-  value       = aws_dynamodb_table.server_keys.name
-}
-
 output "identities_table_name" {
   description = "Name of the identities table (same in every region)."
   value       = aws_dynamodb_table.identities.name
 }
 
 output "table_arns" {
-  description = "ARNs of the tables in the primary region, keyed documents / server_keys / identities."
+  description = "ARNs of the tables in the primary region, keyed documents / identities."
   value = {
-    documents   = aws_dynamodb_table.documents.arn
-    server_keys = aws_dynamodb_table.server_keys.arn
-    identities  = aws_dynamodb_table.identities.arn
+    documents  = aws_dynamodb_table.documents.arn
+    identities = aws_dynamodb_table.identities.arn
   }
 }
 

@@ -18,12 +18,6 @@ variable "documents_table_name" {
   default     = "flagsmith_environments"
 }
 
-variable "server_keys_table_name" {
-  type        = string
-  description = "Server-side key table (PK key = \"ser.…\" key, resolves to the client key)."
-  default     = "flagsmith_environment_api_key"
-}
-
 variable "identities_table_name" {
   type        = string
   description = "Identities table (PK composite_key = \"<environment key>_<identifier>\", GSI environment_api_key-identifier-index)."
@@ -32,7 +26,7 @@ variable "identities_table_name" {
 
 variable "table_deletion_protection" {
   type        = bool
-  description = "Turn on DynamoDB deletion protection for the three tables."
+  description = "Turn on DynamoDB deletion protection for the two tables."
   default     = true
 }
 

@@ -47,48 +47,48 @@ resource "aws_service_discovery_service" "sync" {
 
 locals {
   sync_url = "http://sync.${aws_service_discovery_private_dns_namespace.this.name}:${local.sync_port}"
+  # Edges ship evaluation counts only when there is a token to present.
+  ship_analytics = var.ingest_token_secret_arn != null
 
   edge_environment = merge(
     {
-      FLAGEDGE_LISTEN        = "0.0.0.0:${local.edge_port}"
-      FLAGEDGE_SOURCE        = var.document_source
-      FLAGEDGE_STATE_DIR     = "/var/lib/flagedge"
-      FLAGEDGE_ANALYTICS_URL = local.sync_url
-      AWS_REGION             = local.region
+      FLAGEDGE_BIND        = "0.0.0.0:${local.edge_port}"
+      FLAGEDGE_SOURCE      = var.document_source
+      FLAGEDGE_PERSIST_DIR = "/var/lib/flagedge"
+      AWS_REGION           = local.region
     },
+    local.ship_analytics ? {
+      FLAGEDGE_ANALYTICS_URL = "${local.sync_url}/api/v1/analytics/batch"
+    } : {},
     var.document_source == "s3" ? {
       FLAGEDGE_S3_BUCKET = var.documents_bucket_name
       FLAGEDGE_S3_PREFIX = var.documents_prefix
     } : {},
     var.document_source == "dynamodb" ? {
-      FLAGEDGE_DYNAMODB_TABLE             = var.documents_table_name
-      FLAGEDGE_DYNAMODB_SERVER_KEYS_TABLE = var.server_keys_table_name
+      FLAGEDGE_DYNAMODB_TABLE = var.documents_table_name
     } : {},
     var.enable_identity_store ? {
-      FLAGEDGE_IDENTITY_STORE             = "dynamodb"
-      FLAGEDGE_DYNAMODB_IDENTITIES_TABLE  = var.identities_table_name
-      FLAGEDGE_DYNAMODB_IDENTITIES_REGION = local.region
+      FLAGEDGE_IDENTITY_STORE = "dynamodb"
+      FLAGEDGE_IDENTITY_TABLE = var.identities_table_name
     } : {},
     var.edge_environment,
   )
 
   sync_environment = merge(
     {
-      FLAGEDGE_LISTEN            = "0.0.0.0:${local.sync_port}"
-      FLAGEDGE_PUBLISH_DOCUMENTS = tostring(var.sync_publish_documents)
-      AWS_REGION                 = local.region
+      FLAGEDGE_BIND = "0.0.0.0:${local.sync_port}"
+      AWS_REGION    = local.region
     },
+    # Sync publishes when it has core's URL, to each sink it has a location for.
     var.sync_publish_documents ? {
       FLAGEDGE_CORE_URL = var.core_url
-      FLAGEDGE_SINKS    = join(",", var.document_sinks)
     } : {},
     local.sync_publishes_s3 ? {
       FLAGEDGE_S3_BUCKET = var.documents_bucket_name
       FLAGEDGE_S3_PREFIX = var.documents_prefix
     } : {},
     local.sync_publishes_dynamodb ? {
-      FLAGEDGE_DYNAMODB_TABLE             = var.documents_table_name
-      FLAGEDGE_DYNAMODB_SERVER_KEYS_TABLE = var.server_keys_table_name
+      FLAGEDGE_DYNAMODB_TABLE = var.documents_table_name
     } : {},
     var.analytics_database_url_secret_arn != null ? {
       FLAGEDGE_ANALYTICS_STORE = "postgres"
@@ -99,7 +99,10 @@ locals {
   sync_secrets = concat(
     var.analytics_database_url_secret_arn != null ? [{ name = "FLAGEDGE_ANALYTICS_DATABASE_URL", valueFrom = var.analytics_database_url_secret_arn }] : [],
     var.core_token_secret_arn != null ? [{ name = "FLAGEDGE_CORE_TOKEN", valueFrom = var.core_token_secret_arn }] : [],
+    local.ship_analytics ? [{ name = "FLAGEDGE_INGEST_TOKEN", valueFrom = var.ingest_token_secret_arn }] : [],
   )
+
+  edge_secrets = local.ship_analytics ? [{ name = "FLAGEDGE_ANALYTICS_TOKEN", valueFrom = var.ingest_token_secret_arn }] : []
 }
 
 # --- edge ------------------------------------------------------------------------------------
@@ -135,6 +138,7 @@ resource "aws_ecs_task_definition" "edge" {
         { containerPort = local.edge_port, protocol = "tcp" },
       ]
       environment = [for k in sort(keys(local.edge_environment)) : { name = k, value = local.edge_environment[k] }]
+      secrets     = local.edge_secrets
       mountPoints = [
         { sourceVolume = "state", containerPath = "/var/lib/flagedge", readOnly = false },
       ]

@@ -2,9 +2,9 @@
 #   <name>-edge-exec / <name>-sync-exec : what ECS needs to start the task (pull the image,
 #                                          write its log group, read its secrets);
 #   <name>-edge-task / <name>-sync-task : what the running binary may do.
-# edge: read documents (bucket prefix or documents + server-keys tables), read/write the
+# edge: read documents (bucket prefix or the documents table, whose manifest item carries the server-side keys), read/write the
 #       identities table (when the identity store is on). Nothing else.
-# sync: write documents (S3 put, DynamoDB put/update on documents + server-keys tables) only
+# sync: write documents (S3 put, DynamoDB put/update on the documents table) only
 #       in the publishing region. Analytics go to Postgres over the network, so they need no
 #       IAM grant; the database URL is a secret that only sync's execution role can read.
 
@@ -73,10 +73,35 @@ data "aws_iam_policy_document" "edge_execution" {
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
     resources = ["${aws_cloudwatch_log_group.edge.arn}:*"]
   }
+
+  dynamic "statement" {
+    for_each = length(local.edge_secret_arns) > 0 ? [1] : []
+    content {
+      sid       = "ReadEdgeSecrets"
+      actions   = ["secretsmanager:GetSecretValue"]
+      resources = local.edge_secret_arns
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(local.edge_secret_arns) > 0 && length(var.secrets_kms_key_arns) > 0 ? [1] : []
+    content {
+      sid       = "DecryptEdgeSecrets"
+      actions   = ["kms:Decrypt"]
+      resources = var.secrets_kms_key_arns
+
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["secretsmanager.${local.region}.amazonaws.com"]
+      }
+    }
+  }
 }
 
 locals {
-  sync_secret_arns = compact([var.analytics_database_url_secret_arn, var.core_token_secret_arn])
+  sync_secret_arns = compact([var.analytics_database_url_secret_arn, var.core_token_secret_arn, var.ingest_token_secret_arn])
+  edge_secret_arns = compact([var.ingest_token_secret_arn])
 }
 
 data "aws_iam_policy_document" "sync_execution" {
@@ -195,7 +220,7 @@ data "aws_iam_policy_document" "edge_task" {
         "dynamodb:Scan",
         "dynamodb:DescribeTable",
       ]
-      resources = [local.documents_table_arn, local.server_keys_arn]
+      resources = [local.documents_table_arn]
     }
   }
 
@@ -293,7 +318,7 @@ data "aws_iam_policy_document" "sync_task" {
         "dynamodb:GetItem",
         "dynamodb:DescribeTable",
       ]
-      resources = [local.documents_table_arn, local.server_keys_arn]
+      resources = [local.documents_table_arn]
     }
   }
 

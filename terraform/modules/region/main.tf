@@ -25,7 +25,6 @@ locals {
   # built from the name rather than passed in.
   table_arn_prefix    = "arn:${local.partition}:dynamodb:${local.region}:${local.account_id}:table"
   documents_table_arn = "${local.table_arn_prefix}/${var.documents_table_name}"
-  server_keys_arn     = "${local.table_arn_prefix}/${var.server_keys_table_name}"
   identities_arn      = "${local.table_arn_prefix}/${var.identities_table_name}"
 
   bucket_arn = "arn:${local.partition}:s3:::${var.documents_bucket_name}"

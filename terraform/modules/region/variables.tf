@@ -194,12 +194,6 @@ variable "documents_table_name" {
   default     = "flagsmith_environments"
 }
 
-variable "server_keys_table_name" {
-  type        = string
-  description = "Name of the server-side keys global table."
-  default     = "flagsmith_environment_api_key"
-}
-
 variable "identities_table_name" {
   type        = string
   description = "Name of the identities global table."
@@ -243,6 +237,12 @@ variable "core_token_secret_arn" {
   default     = null
 }
 
+variable "ingest_token_secret_arn" {
+  type        = string
+  description = "Secrets Manager ARN (in this region; replicate the secret) of the bearer token edges present to sync's analytics ingest API (sync's FLAGEDGE_INGEST_TOKEN, edges' FLAGEDGE_ANALYTICS_TOKEN). null: sync's ingest API stays off and edges ship no counts."
+  default     = null
+}
+
 variable "analytics_database_url_secret_arn" {
   type        = string
   description = "Secrets Manager ARN (in this region; replicate the secret) of the analytics Postgres URL sync writes counts to. null: no analytics store is configured."
@@ -251,7 +251,7 @@ variable "analytics_database_url_secret_arn" {
 
 variable "secrets_kms_key_arns" {
   type        = list(string)
-  description = "KMS keys that encrypt the secrets above in this region; the sync execution role may decrypt with them (via Secrets Manager only)."
+  description = "KMS keys that encrypt the secrets above in this region; the edge and sync execution roles may decrypt with them (via Secrets Manager only)."
   default     = []
 }
 
