@@ -30,6 +30,9 @@ COPY --from=build /out/ /usr/local/bin/
 COPY examples /usr/share/flagedge/examples
 USER 10001:10001
 WORKDIR /var/lib/flagedge
+# The edge's last good documents. Declared so that a runtime's scratch volume here (ECS
+# Fargate's readonlyRootFilesystem setup, compose) starts owned by the flagedge user.
+VOLUME ["/var/lib/flagedge"]
 # Listen on every interface inside the container; JSON logs for collectors.
 # Each component reads FLAGEDGE_BIND: set it per service (edge 8000, core 8080, sync 8090).
 ENV FLAGEDGE_BIND=0.0.0.0:8000 \

@@ -548,3 +548,79 @@ def test_server_side_keys_have_no_table_of_their_own():
         for name in block.get("aws_dynamodb_table", {})
     ]
     assert sorted(tables) == ["documents", "identities"]
+
+
+def _variable_default(path: Path, name: str):
+    for label, body in _labelled(parse_file(path), "variable"):
+        if label == name:
+            return body.get("default")
+    raise AssertionError(f"{path.relative_to(TERRAFORM_ROOT)} has no variable {name}")
+
+
+def _container_definitions(path: Path, task: str) -> str:
+    for block in parse_file(path).get("resource", []):
+        definition = block.get("aws_ecs_task_definition", {}).get(task)
+        if definition:
+            return definition["container_definitions"]
+    raise AssertionError(f"{path.relative_to(TERRAFORM_ROOT)} has no task definition {task}")
+
+
+def test_each_container_runs_its_binary():
+    # The project's one image has ENTRYPOINT ["flagedge-edge"]; an ECS `command` only
+    # replaces CMD, so a container that set command = ["flagedge-sync"] would run
+    # `flagedge-edge flagedge-sync` and exit. Each container names its binary as entryPoint.
+    modules = TERRAFORM_ROOT / "modules"
+    for module, binary, command in (
+        ("core", "flagedge-core", ["serve"]),  # serve applies migrations, then serves
+        ("region", "flagedge-edge", None),  # edge and sync take no subcommand
+        ("region", "flagedge-sync", None),
+    ):
+        service = binary.removeprefix("flagedge-")
+        variables = modules / module / "variables.tf"
+        assert _variable_default(variables, f"{service}_entry_point") == [binary]
+        assert _variable_default(variables, f"{service}_command") == command
+        containers = _container_definitions(modules / module / "ecs.tf", service)
+        assert f"entryPoint = var.{service}_entry_point" in containers
+        assert f"command = var.{service}_command" in containers
+
+
+def test_example_passes_no_binary_name_as_an_argument():
+    example = (TERRAFORM_ROOT / "examples/multi-region/main.tf").read_text()
+    assert not re.search(r'_command\s*=\s*\[\s*"flagedge-', example)
+    assert re.search(r'core_command\s*=\s*\[\s*"serve"\s*\]', example)
+
+
+def test_health_checks_use_paths_the_binaries_serve():
+    # edge/src/api/mod.rs and core/server/src/api/health.rs route these.
+    edge_paths = {"/health", "/ready", "/proxy/health"}
+    core_paths = {"/health", "/ready"}
+    checks = [
+        check
+        for block in parse_file(TERRAFORM_ROOT / "modules/region/alb.tf").get("resource", [])
+        for group in block.get("aws_lb_target_group", {}).values()
+        for check in group.get("health_check", [])
+    ]
+    assert checks and all(check["path"] in edge_paths for check in checks)
+    global_variables = TERRAFORM_ROOT / "modules/global/variables.tf"
+    assert _variable_default(global_variables, "health_check_path") in edge_paths
+    core_variables = TERRAFORM_ROOT / "modules/core/variables.tf"
+    assert _variable_default(core_variables, "core_health_check_path") in core_paths
+
+
+def test_edges_get_the_ingest_token_as_a_secret_and_may_read_it():
+    ecs = (TERRAFORM_ROOT / "modules/region/ecs.tf").read_text()
+    # A secret, never a plain environment value.
+    assert not re.search(r"FLAGEDGE_(ANALYTICS|INGEST)_TOKEN\s*=", ecs)
+    iam = (TERRAFORM_ROOT / "modules/region/iam.tf").read_text()
+    assert re.search(r"edge_secret_arns\s*=\s*compact\(\[var\.ingest_token_secret_arn\]\)", iam)
+    assert re.search(r"sync_secret_arns\s*=\s*compact\(\[[^\]]*var\.ingest_token_secret_arn", iam)
+    secrets = (TERRAFORM_ROOT / "modules/core/secrets.tf").read_text()
+    assert 'resource "random_password" "ingest_token"' in secrets
+    assert 'resource "aws_secretsmanager_secret" "ingest_token"' in secrets
+
+
+def test_no_server_keys_table_is_referenced():
+    for path in tf_files():
+        text = path.read_text()
+        assert "server_keys" not in text, path.relative_to(TERRAFORM_ROOT)
+        assert "SERVER_KEYS" not in text, path.relative_to(TERRAFORM_ROOT)

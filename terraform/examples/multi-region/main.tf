@@ -15,8 +15,10 @@ locals {
   region_defaults = {
     documents_table_name  = module.global.documents_table_name
     identities_table_name = module.global.identities_table_name
-    edge_command          = ["flagedge-edge"]
-    sync_command          = ["flagedge-sync"]
+    # One image holds every binary and its ENTRYPOINT is flagedge-edge; ECS's command only
+    # replaces the image's CMD, so each service names its binary as the entry point.
+    edge_entry_point = ["flagedge-edge"]
+    sync_entry_point = ["flagedge-sync"]
   }
 }
 
@@ -82,7 +84,8 @@ module "core" {
   private_subnet_ids      = module.region_eu_west_2.private_subnet_ids
   client_cidr_blocks      = values(var.vpc_cidrs)
   core_image              = var.image
-  core_command            = ["flagedge-core"]
+  core_entry_point        = ["flagedge-core"]
+  core_command            = ["serve"]
   domain_name             = var.core_domain_name
   route53_zone_id         = var.route53_zone_id
   alb_deletion_protection = var.protect_from_deletion
@@ -114,8 +117,8 @@ module "region_eu_west_2" {
   storage_kms_key_arn   = module.global.primary_kms_key_arn
   documents_table_name  = local.region_defaults.documents_table_name
   identities_table_name = local.region_defaults.identities_table_name
-  edge_command          = local.region_defaults.edge_command
-  sync_command          = local.region_defaults.sync_command
+  edge_entry_point      = local.region_defaults.edge_entry_point
+  sync_entry_point      = local.region_defaults.sync_entry_point
 
   sync_publish_documents            = true
   core_url                          = module.core.core_url
@@ -145,8 +148,8 @@ module "region_us_east_1" {
   storage_kms_key_arn   = module.storage_us_east_1.kms_key_arn
   documents_table_name  = local.region_defaults.documents_table_name
   identities_table_name = local.region_defaults.identities_table_name
-  edge_command          = local.region_defaults.edge_command
-  sync_command          = local.region_defaults.sync_command
+  edge_entry_point      = local.region_defaults.edge_entry_point
+  sync_entry_point      = local.region_defaults.sync_entry_point
 
   # Documents arrive by S3 replication and global tables; this sync only ingests analytics.
   sync_publish_documents            = false
@@ -175,8 +178,8 @@ module "region_ap_southeast_1" {
   storage_kms_key_arn   = module.storage_ap_southeast_1.kms_key_arn
   documents_table_name  = local.region_defaults.documents_table_name
   identities_table_name = local.region_defaults.identities_table_name
-  edge_command          = local.region_defaults.edge_command
-  sync_command          = local.region_defaults.sync_command
+  edge_entry_point      = local.region_defaults.edge_entry_point
+  sync_entry_point      = local.region_defaults.sync_entry_point
 
   sync_publish_documents            = false
   analytics_database_url_secret_arn = module.core.analytics_database_url_secret_arns["ap-southeast-1"]

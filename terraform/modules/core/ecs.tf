@@ -45,6 +45,7 @@ resource "aws_ecs_task_definition" "core" {
     {
       name                   = "core"
       image                  = var.core_image
+      entryPoint             = var.core_entry_point
       command                = var.core_command
       essential              = true
       readonlyRootFilesystem = true

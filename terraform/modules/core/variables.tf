@@ -39,10 +39,16 @@ variable "core_image" {
   description = "Container image of flagedge-core."
 }
 
+variable "core_entry_point" {
+  type        = list(string)
+  description = "Entry point of the core container. The default suits the project's one image, whose own ENTRYPOINT is flagedge-edge; null keeps the image's ENTRYPOINT (for an image built for core alone)."
+  default     = ["flagedge-core"]
+}
+
 variable "core_command" {
   type        = list(string)
-  description = "Command of the core container; null keeps the image's default (e.g. [\"flagedge-core\"])."
-  default     = null
+  description = "Arguments after the entry point: flagedge-core's subcommand. serve applies migrations, then serves the API; null keeps the image's CMD."
+  default     = ["serve"]
 }
 
 variable "cpu_architecture" {
@@ -242,7 +248,7 @@ variable "secret_recovery_window_days" {
 
 variable "secret_replica_regions" {
   type        = map(string)
-  description = "Regions the analytics database URL and the sync token are replicated to, mapped to the KMS key ARN to encrypt the replica with there (e.g. modules/global/storage's key). The regional sync services read the replica in their own region."
+  description = "Regions the analytics database URL, the sync token and the analytics ingest token are replicated to, mapped to the KMS key ARN to encrypt the replica with there (e.g. modules/global/storage's key). The regional sync (and, for the ingest token, edge) services read the replica in their own region."
   default     = {}
 }
 

@@ -1,8 +1,10 @@
 # The ECS cluster, the two task definitions and their services.
 #
 # The environment variables are the contract with the binaries: every setting of
-# flagedge-edge and flagedge-sync is also settable as FLAGEDGE_* (see DESIGN.md), and
+# flagedge-edge and flagedge-sync is also settable as FLAGEDGE_* (each option's `[env: …]`
+# in their --help; tests/deploy checks that every name set here is one a binary reads), and
 # var.edge_environment / var.sync_environment override or extend what is set here.
+# Neither binary takes a subcommand: the entry point is the binary, the command is empty.
 
 resource "aws_ecs_cluster" "this" {
   name = var.name
@@ -130,6 +132,7 @@ resource "aws_ecs_task_definition" "edge" {
     {
       name                   = "edge"
       image                  = var.edge_image
+      entryPoint             = var.edge_entry_point
       command                = var.edge_command
       essential              = true
       readonlyRootFilesystem = true
@@ -218,6 +221,7 @@ resource "aws_ecs_task_definition" "sync" {
     {
       name                   = "sync"
       image                  = var.sync_image
+      entryPoint             = var.sync_entry_point
       command                = var.sync_command
       essential              = true
       readonlyRootFilesystem = true

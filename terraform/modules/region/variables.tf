@@ -82,15 +82,27 @@ variable "sync_image" {
   description = "Container image of flagedge-sync. Usually the same image as the edge (one image, every binary)."
 }
 
+variable "edge_entry_point" {
+  type        = list(string)
+  description = "Entry point of the edge container: the binary. The default suits the project's one image; null keeps the image's ENTRYPOINT."
+  default     = ["flagedge-edge"]
+}
+
 variable "edge_command" {
   type        = list(string)
-  description = "Command of the edge container; null keeps the image's default. With the one-image layout, e.g. [\"flagedge-edge\"]."
+  description = "Arguments after the edge entry point (flagedge-edge takes no subcommand; it is configured through FLAGEDGE_* variables). null: none."
   default     = null
+}
+
+variable "sync_entry_point" {
+  type        = list(string)
+  description = "Entry point of the sync container: the binary. The default suits the project's one image, whose own ENTRYPOINT is flagedge-edge; null keeps the image's ENTRYPOINT (for an image built for sync alone)."
+  default     = ["flagedge-sync"]
 }
 
 variable "sync_command" {
   type        = list(string)
-  description = "Command of the sync container; null keeps the image's default. With the one-image layout, e.g. [\"flagedge-sync\"]."
+  description = "Arguments after the sync entry point (flagedge-sync takes no subcommand; it is configured through FLAGEDGE_* variables). null: none."
   default     = null
 }
 
