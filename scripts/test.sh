@@ -53,6 +53,9 @@ node --test edge/tests/sdk/node/
 step "Python SDK against the edge"
 "$FLAGEDGE_REFERENCE_PYTHON" -m pytest -q edge/tests/sdk/python
 
+step "core from the outside: schemathesis over its OpenAPI document, the Python SDK evaluating its documents locally"
+"$FLAGEDGE_REFERENCE_PYTHON" -m pytest -q core/server/tests/python
+
 step "Rust tests (engine conformance and differential, edge HTTP and sources, cloud formats on moto, sync with Postgres/InfluxDB/moto)"
 cargo nextest run --workspace --locked --no-fail-fast --success-output never --failure-output final
 

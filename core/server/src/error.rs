@@ -155,10 +155,12 @@ impl From<sqlx::Error> for ApiError {
                 Some("23503") => {
                     ApiError::BadRequest("A referenced object does not exist.".to_string())
                 }
-                // not_null, check, string too long, bad text, out of range, bad JSON.
-                Some("23502" | "23514" | "22001" | "22P02" | "22003" | "22023" | "22P05") => {
-                    ApiError::BadRequest(format!("Invalid value: {}", db.message()))
-                }
+                // not_null, check, string too long, bad text, out of range, bad JSON,
+                // text the encoding cannot hold (NUL), bad or out-of-range datetimes.
+                Some(
+                    "23502" | "23514" | "22001" | "22P02" | "22003" | "22023" | "22P05" | "22021"
+                    | "22007" | "22008",
+                ) => ApiError::BadRequest(format!("Invalid value: {}", db.message())),
                 // serialization failure, deadlock: the client may retry.
                 Some("40001" | "40P01") => {
                     ApiError::Conflict("A concurrent change conflicted; retry.".to_string())

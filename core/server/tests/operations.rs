@@ -157,6 +157,9 @@ async fn no_route_answers_bad_input_with_a_5xx() {
                 } else {
                     "?page=-1&page_size=0"
                 };
+                // Text PostgreSQL cannot store (NUL) in every filter a list reads.
+                let nul = "?environment=%00x&feature=%00&resource=%00&q=%00&search=%00&feature_segment=%00";
+                let query = if body.is_none() { nul } else { query };
                 let r = core
                     .request(
                         method.clone(),

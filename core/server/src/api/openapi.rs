@@ -85,8 +85,13 @@ fn operation(route: &Route) -> Value {
     } else if path == "/api/v1/environment-document/" {
         security = json!([{"EnvironmentKey": []}]);
         summary = "The environment document (server-side key)".into();
-        parameters.push(json!({"name": "If-None-Match", "in": "header", "required": false, "schema": {"type": "string"}}));
-        parameters.push(json!({"name": "If-Modified-Since", "in": "header", "required": false, "schema": {"type": "string"}}));
+        // Printable ASCII: other bytes are not valid in an HTTP field value, and
+        // the HTTP layer refuses such a request before the route sees it.
+        let field = json!({"type": "string", "pattern": "^[ -~]*$"});
+        parameters.push(
+            json!({"name": "If-None-Match", "in": "header", "required": false, "schema": field}),
+        );
+        parameters.push(json!({"name": "If-Modified-Since", "in": "header", "required": false, "schema": field}));
         responses.insert(
             "200".into(),
             json_response("The document", reference("EnvironmentDocument")),
