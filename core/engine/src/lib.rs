@@ -66,6 +66,13 @@ pub use hashing::percentage as hash_percentage;
 pub use result::{FlagDetail, ReasonCode};
 pub use timestamp::Timestamp;
 
+/// Whether a REGEX condition's pattern can be evaluated (Python's dialect, within
+/// the engine's size bound). A pattern that cannot never matches, so an admin
+/// API should refuse it when it is written.
+pub fn is_valid_regex(pattern: &str) -> bool {
+    regex::PythonRegex::compile(pattern).is_some()
+}
+
 /// The two kinds of environment key (SPEC §1.0). Server-side keys start with
 /// `ser.`; they may read the document and see server-key-only features.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

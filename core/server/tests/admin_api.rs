@@ -690,6 +690,10 @@ async fn segments_with_every_operator() {
             "value",
         ),
         (
+            json!({"operator": "REGEX", "property": "a", "value": "(unclosed"}),
+            "value",
+        ),
+        (
             json!({"operator": "EQUAL", "property": "a", "value": "v".repeat(1001)}),
             "value",
         ),

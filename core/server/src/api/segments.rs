@@ -144,6 +144,12 @@ fn check_condition(condition: &mut Condition) -> FieldErrors {
         (Some(t), "MODULO") if !modulo_ok(t) => {
             errors.add("value", "MODULO needs \"divisor|remainder\", e.g. \"2|0\".");
         }
+        (Some(t), "REGEX") if !flagedge_engine::is_valid_regex(t) => {
+            errors.add(
+                "value",
+                "Not a valid regular expression (Python syntax, at most 4096 characters).",
+            );
+        }
         _ => {}
     }
     if let Some(d) = &condition.description {
