@@ -138,7 +138,9 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(core):
             "response_schema_conformance,response_headers_conformance",
             "--exclude-path", "/api/v1/edge/changes",
             "--max-examples", "20",
-            "--workers", "2",
+            # One worker: with threads, hypothesis 6.x's lambda-source cache races
+            # ("AST constructor recursion depth mismatch", a runtime error of the tool).
+            "--workers", "1",
             "--seed", os.environ.get("FLAGEDGE_SCHEMATHESIS_SEED", "1"),
             "--no-color",
         ],
@@ -147,8 +149,8 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(core):
         timeout=900,
     )
     summary = result.stdout[-3000:]
-    failures = result.stdout.find("FAILURES")
-    assert result.returncode == 0, (result.stdout[failures:failures + 6000] if failures >= 0 else summary)
+    found = [i for i in (result.stdout.find("= ERRORS ="), result.stdout.find("= FAILURES =")) if i >= 0]
+    assert result.returncode == 0, (result.stdout[min(found):min(found) + 6000] if found else summary)
     assert "passed" in summary and "failures" not in summary, summary
 
 
