@@ -207,23 +207,7 @@ async fn update(
     Ok(Json(to_json(&row)))
 }
 
-async fn put(
-    State(state): State<AppState>,
-    admin: Admin,
-    Ids(ids): Ids<(i64, String)>,
-    Body(input): Body<Input>,
-) -> ApiResult<Json<Value>> {
-    update(state, admin, ids, input, true).await
-}
-
-async fn patch(
-    State(state): State<AppState>,
-    admin: Admin,
-    Ids(ids): Ids<(i64, String)>,
-    Body(input): Body<Input>,
-) -> ApiResult<Json<Value>> {
-    update(state, admin, ids, input, false).await
-}
+put_and_patch!(put, patch, update, (i64, String), Input);
 
 async fn delete(
     State(state): State<AppState>,

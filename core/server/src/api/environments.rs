@@ -262,23 +262,7 @@ async fn update(
     Ok(Json(to_json(&row)))
 }
 
-async fn put(
-    State(state): State<AppState>,
-    admin: Admin,
-    Ids(api_key): Ids<String>,
-    Body(input): Body<Input>,
-) -> ApiResult<Json<Value>> {
-    update(state, admin, api_key, input, true).await
-}
-
-async fn patch(
-    State(state): State<AppState>,
-    admin: Admin,
-    Ids(api_key): Ids<String>,
-    Body(input): Body<Input>,
-) -> ApiResult<Json<Value>> {
-    update(state, admin, api_key, input, false).await
-}
+put_and_patch!(put, patch, update, String, Input);
 
 async fn delete(
     State(state): State<AppState>,

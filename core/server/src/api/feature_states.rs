@@ -403,23 +403,7 @@ async fn update(
     Ok(Json(one_json(&state.db, &row).await?))
 }
 
-async fn put(
-    State(state): State<AppState>,
-    admin: Admin,
-    Ids(ids): Ids<(String, i64)>,
-    Body(input): Body<StateInput>,
-) -> ApiResult<Json<Value>> {
-    update(state, admin, ids, input, true).await
-}
-
-async fn patch(
-    State(state): State<AppState>,
-    admin: Admin,
-    Ids(ids): Ids<(String, i64)>,
-    Body(input): Body<StateInput>,
-) -> ApiResult<Json<Value>> {
-    update(state, admin, ids, input, false).await
-}
+put_and_patch!(put, patch, update, (String, i64), StateInput);
 
 async fn delete(
     State(state): State<AppState>,

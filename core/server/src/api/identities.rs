@@ -348,23 +348,13 @@ async fn update_trait(
     Ok(Json(trait_json(&row)))
 }
 
-async fn put_trait(
-    State(state): State<AppState>,
-    admin: Admin,
-    Ids(ids): Ids<(String, i64, i64)>,
-    Body(input): Body<TraitInput>,
-) -> ApiResult<Json<Value>> {
-    update_trait(state, admin, ids, input, true).await
-}
-
-async fn patch_trait(
-    State(state): State<AppState>,
-    admin: Admin,
-    Ids(ids): Ids<(String, i64, i64)>,
-    Body(input): Body<TraitInput>,
-) -> ApiResult<Json<Value>> {
-    update_trait(state, admin, ids, input, false).await
-}
+put_and_patch!(
+    put_trait,
+    patch_trait,
+    update_trait,
+    (String, i64, i64),
+    TraitInput
+);
 
 async fn delete_trait(
     State(state): State<AppState>,
@@ -495,23 +485,13 @@ async fn update_override(
     Ok(Json(feature_states::one_json(&state.db, &row).await?))
 }
 
-async fn put_override(
-    State(state): State<AppState>,
-    admin: Admin,
-    Ids(ids): Ids<(String, i64, i64)>,
-    Body(input): Body<StateInput>,
-) -> ApiResult<Json<Value>> {
-    update_override(state, admin, ids, input, true).await
-}
-
-async fn patch_override(
-    State(state): State<AppState>,
-    admin: Admin,
-    Ids(ids): Ids<(String, i64, i64)>,
-    Body(input): Body<StateInput>,
-) -> ApiResult<Json<Value>> {
-    update_override(state, admin, ids, input, false).await
-}
+put_and_patch!(
+    put_override,
+    patch_override,
+    update_override,
+    (String, i64, i64),
+    StateInput
+);
 
 async fn delete_override(
     State(state): State<AppState>,

@@ -19,6 +19,31 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::from_text;
 use crate::state::AppState;
 
+/// The `PUT` and `PATCH` handlers of a resource, over its
+/// `update(state, admin, ids, input, full)`: PUT requires every required field
+/// (`full`), PATCH changes what it is given.
+macro_rules! put_and_patch {
+    ($put:ident, $patch:ident, $update:ident, $ids:ty, $input:ty) => {
+        async fn $put(
+            State(state): State<AppState>,
+            admin: Admin,
+            Ids(ids): Ids<$ids>,
+            Body(input): Body<$input>,
+        ) -> ApiResult<Json<Value>> {
+            $update(state, admin, ids, input, true).await
+        }
+
+        async fn $patch(
+            State(state): State<AppState>,
+            admin: Admin,
+            Ids(ids): Ids<$ids>,
+            Body(input): Body<$input>,
+        ) -> ApiResult<Json<Value>> {
+            $update(state, admin, ids, input, false).await
+        }
+    };
+}
+
 pub mod admin_keys;
 pub mod analytics;
 pub mod edge;

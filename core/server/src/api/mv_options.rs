@@ -344,23 +344,7 @@ async fn update(
     Ok(Json(to_json(&row)))
 }
 
-async fn put(
-    State(state): State<AppState>,
-    admin: Admin,
-    Ids(ids): Ids<(i64, i64, i64)>,
-    Body(input): Body<OptionInput>,
-) -> ApiResult<Json<Value>> {
-    update(state, admin, ids, input, true).await
-}
-
-async fn patch(
-    State(state): State<AppState>,
-    admin: Admin,
-    Ids(ids): Ids<(i64, i64, i64)>,
-    Body(input): Body<OptionInput>,
-) -> ApiResult<Json<Value>> {
-    update(state, admin, ids, input, false).await
-}
+put_and_patch!(put, patch, update, (i64, i64, i64), OptionInput);
 
 async fn delete(
     State(state): State<AppState>,

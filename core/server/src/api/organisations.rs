@@ -188,23 +188,7 @@ async fn update(
     Ok(Json(to_json(&row)))
 }
 
-async fn put(
-    State(state): State<AppState>,
-    admin: Admin,
-    Ids(id): Ids<i64>,
-    Body(input): Body<Input>,
-) -> ApiResult<Json<Value>> {
-    update(state, admin, id, input, true).await
-}
-
-async fn patch(
-    State(state): State<AppState>,
-    admin: Admin,
-    Ids(id): Ids<i64>,
-    Body(input): Body<Input>,
-) -> ApiResult<Json<Value>> {
-    update(state, admin, id, input, false).await
-}
+put_and_patch!(put, patch, update, i64, Input);
 
 async fn delete(
     State(state): State<AppState>,

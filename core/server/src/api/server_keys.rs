@@ -196,23 +196,7 @@ async fn update(
     Ok(Json(to_json(&row)))
 }
 
-async fn put(
-    State(state): State<AppState>,
-    admin: Admin,
-    Ids(ids): Ids<(String, i64)>,
-    Body(input): Body<Input>,
-) -> ApiResult<Json<Value>> {
-    update(state, admin, ids, input, true).await
-}
-
-async fn patch(
-    State(state): State<AppState>,
-    admin: Admin,
-    Ids(ids): Ids<(String, i64)>,
-    Body(input): Body<Input>,
-) -> ApiResult<Json<Value>> {
-    update(state, admin, ids, input, false).await
-}
+put_and_patch!(put, patch, update, (String, i64), Input);
 
 async fn delete(
     State(state): State<AppState>,
