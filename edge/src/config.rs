@@ -38,8 +38,11 @@ pub enum AnalyticsSinkKind {
     None,
     /// Written to the log as one line per batch.
     Log,
-    /// POSTed to `--analytics-url` (flagedge-sync's ingest endpoint).
+    /// POSTed to `--analytics-url` (flagedge-sync's ingest endpoint): every count.
     Http,
+    /// The evaluation counts SDKs reported, forwarded to the upstream Flagsmith's
+    /// `{api_url}analytics/flags/` with each environment's client-side key.
+    Flagsmith,
 }
 
 /// Where identities' traits are kept.
@@ -152,6 +155,12 @@ pub struct Options {
     )]
     pub environment_key_pairs: Option<Vec<KeyPair>>,
 
+    /// A Flagsmith proxy key (`pk.…`): the environments to serve and their server-side keys
+    /// come from `{api_url}proxy/config/`, refreshed every poll, and served requests are
+    /// reported to `{api_url}proxy/usage/`.
+    #[arg(long, env = "FLAGEDGE_PROXY_KEY", hide_env_values = true)]
+    pub proxy_key: Option<String>,
+
     /// Seconds between polls of the upstream API [default: 10].
     #[arg(long, env = "FLAGEDGE_POLL_INTERVAL_SECS")]
     pub poll_interval_secs: Option<f64>,
@@ -250,9 +259,16 @@ pub struct Options {
     #[arg(long, env = "FLAGEDGE_IDENTITY_STORE_CAPACITY")]
     pub identity_store_capacity: Option<u64>,
 
-    /// Where evaluation counts go [default: http when --analytics-url is set, else none].
-    #[arg(long, env = "FLAGEDGE_ANALYTICS_SINK", value_enum)]
-    pub analytics_sink: Option<AnalyticsSinkKind>,
+    /// Where evaluation counts go; several may be given (`http,flagsmith`) [default: http when
+    /// --analytics-url is set; else flagsmith when the source is a Flagsmith API (`--source http`);
+    /// else none].
+    #[arg(
+        long,
+        env = "FLAGEDGE_ANALYTICS_SINK",
+        value_enum,
+        value_delimiter = ','
+    )]
+    pub analytics_sink: Option<Vec<AnalyticsSinkKind>>,
 
     /// flagedge-sync's ingest URL, e.g. http://sync:8090/api/v1/analytics/batch.
     #[arg(long, env = "FLAGEDGE_ANALYTICS_URL")]
@@ -269,6 +285,11 @@ pub struct Options {
     /// Batches kept for retry while the sink is down; older ones are dropped and counted [default: 360].
     #[arg(long, env = "FLAGEDGE_ANALYTICS_MAX_PENDING")]
     pub analytics_max_pending: Option<usize>,
+
+    /// Most bytes of undelivered analytics batches kept in `--persist-dir` per sink, to be sent
+    /// after a restart; the oldest are dropped (and counted) past it [default: 67108864].
+    #[arg(long, env = "FLAGEDGE_ANALYTICS_SPOOL_BYTES")]
+    pub analytics_spool_bytes: Option<u64>,
 
     /// This edge's name in analytics batches [default: hostname and process id].
     #[arg(long, env = "FLAGEDGE_EDGE_ID")]
@@ -304,6 +325,8 @@ pub struct Config {
     pub api_url: Option<String>,
     /// Server-side keys and their environments.
     pub environment_key_pairs: Vec<KeyPair>,
+    /// `--source http`: a Flagsmith proxy key.
+    pub proxy_key: Option<String>,
     /// `--source http`: poll interval.
     pub poll_interval: Duration,
     /// `--source http`: request timeout.
@@ -346,8 +369,8 @@ pub struct Config {
     pub identity_store: IdentityStoreKind,
     /// Memory store capacity.
     pub identity_store_capacity: u64,
-    /// Analytics sink.
-    pub analytics_sink: AnalyticsSinkKind,
+    /// Analytics sinks (each at most once).
+    pub analytics_sinks: Vec<AnalyticsSinkKind>,
     /// Analytics URL.
     pub analytics_url: Option<String>,
     /// Analytics token.
@@ -356,6 +379,8 @@ pub struct Config {
     pub analytics_interval: Duration,
     /// Analytics retry buffer.
     pub analytics_max_pending: usize,
+    /// Analytics spool bound per sink, in bytes.
+    pub analytics_spool_bytes: u64,
     /// Edge name.
     pub edge_id: String,
     /// Log format.
@@ -409,6 +434,7 @@ impl Options {
             file_poll_ms,
             api_url,
             environment_key_pairs,
+            proxy_key,
             poll_interval_secs,
             poll_timeout_secs,
             poll_backoff_max_secs,
@@ -438,6 +464,7 @@ impl Options {
             analytics_token,
             analytics_interval_secs,
             analytics_max_pending,
+            analytics_spool_bytes,
             edge_id,
             log_format,
             log,
@@ -526,9 +553,11 @@ impl Config {
                     "--source dynamodb needs --dynamodb-table".into(),
                 ));
             }
-            SourceKind::Http if o.api_url.is_none() || pairs.is_empty() => {
+            SourceKind::Http
+                if o.api_url.is_none() || (pairs.is_empty() && o.proxy_key.is_none()) =>
+            {
                 return Err(ConfigError::Invalid(
-                    "--source http needs --api-url and at least one --environment-key-pair".into(),
+                    "--source http needs --api-url and at least one --environment-key-pair or a --proxy-key".into(),
                 ));
             }
             _ => {}
@@ -537,7 +566,7 @@ impl Config {
         let max_document_age = match (o.max_document_age_secs, source) {
             (Some(age), _) => Some(seconds(age, "max document age")?),
             (None, SourceKind::Http) => {
-                Some(poll_interval + Duration::from_secs(30 * pairs.len() as u64))
+                Some(poll_interval + Duration::from_secs(30 * pairs.len().max(1) as u64))
             }
             (None, _) => None,
         };
@@ -550,14 +579,30 @@ impl Config {
                 ));
             }
         };
-        let analytics_sink = o.analytics_sink.unwrap_or(if o.analytics_url.is_some() {
-            AnalyticsSinkKind::Http
-        } else {
-            AnalyticsSinkKind::None
+        if o.proxy_key.as_deref().is_some_and(|k| k.trim().is_empty()) {
+            return Err(ConfigError::Invalid("--proxy-key is empty".into()));
+        }
+        let mut analytics_sinks = o.analytics_sink.unwrap_or_else(|| {
+            if o.analytics_url.is_some() {
+                vec![AnalyticsSinkKind::Http]
+            } else if source == SourceKind::Http {
+                vec![AnalyticsSinkKind::Flagsmith]
+            } else {
+                vec![]
+            }
         });
-        if analytics_sink == AnalyticsSinkKind::Http && o.analytics_url.is_none() {
+        analytics_sinks.retain(|sink| *sink != AnalyticsSinkKind::None);
+        analytics_sinks.sort_by_key(|sink| *sink as u8);
+        analytics_sinks.dedup();
+        if analytics_sinks.contains(&AnalyticsSinkKind::Http) && o.analytics_url.is_none() {
             return Err(ConfigError::Invalid(
                 "--analytics-sink http needs --analytics-url".into(),
+            ));
+        }
+        if analytics_sinks.contains(&AnalyticsSinkKind::Flagsmith) && source != SourceKind::Http {
+            return Err(ConfigError::Invalid(
+                "--analytics-sink flagsmith needs --source http (it forwards to the upstream API)"
+                    .into(),
             ));
         }
         Ok(Config {
@@ -576,6 +621,7 @@ impl Config {
                 }
             }),
             environment_key_pairs: pairs,
+            proxy_key: o.proxy_key.map(|k| k.trim().to_string()),
             poll_interval,
             poll_timeout: seconds(o.poll_timeout_secs.unwrap_or(5.0), "poll timeout")?,
             poll_backoff_max: seconds(o.poll_backoff_max_secs.unwrap_or(60.0), "poll backoff")?,
@@ -611,7 +657,7 @@ impl Config {
             },
             identity_store: o.identity_store.unwrap_or(IdentityStoreKind::None),
             identity_store_capacity: o.identity_store_capacity.unwrap_or(100_000).max(1),
-            analytics_sink,
+            analytics_sinks,
             analytics_url: o.analytics_url,
             analytics_token: o.analytics_token,
             analytics_interval: seconds(
@@ -620,6 +666,7 @@ impl Config {
             )?
             .max(Duration::from_millis(10)),
             analytics_max_pending: o.analytics_max_pending.unwrap_or(360).max(1),
+            analytics_spool_bytes: o.analytics_spool_bytes.unwrap_or(64 << 20),
             edge_id: o.edge_id.unwrap_or_else(default_edge_id),
             log_format: o.log_format.unwrap_or(LogFormat::Text),
             log: o.log.unwrap_or_else(|| "info".into()),
@@ -665,6 +712,7 @@ fn default_edge_id() -> String {
 struct EdgeProxyConfig {
     #[serde(default)]
     environment_key_pairs: Vec<KeyPair>,
+    proxy_key: Option<String>,
     api_url: Option<String>,
     #[serde(alias = "api_poll_frequency")]
     api_poll_frequency_seconds: Option<f64>,
@@ -733,7 +781,7 @@ impl EdgeProxyConfig {
                     .as_ref()
                     .and_then(|h| h.environment_update_grace_period_seconds)
                     .unwrap_or(30.0);
-                Some(poll + grace * self.environment_key_pairs.len() as f64)
+                Some(poll + grace * self.environment_key_pairs.len().max(1) as f64)
             }
         };
         Ok(Options {
@@ -743,6 +791,7 @@ impl EdgeProxyConfig {
                     .unwrap_or_else(|| "https://edge.api.flagsmith.com/api/v1/".into()),
             ),
             environment_key_pairs: Some(self.environment_key_pairs),
+            proxy_key: self.proxy_key,
             poll_interval_secs: Some(poll),
             poll_timeout_secs: self.api_poll_timeout_seconds,
             allow_origins: self.allow_origins,

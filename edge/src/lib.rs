@@ -141,6 +141,12 @@ pub async fn start(config: Config, reloader: Option<Reloader>) -> anyhow::Result
                 anyhow::bail!("the DynamoDB identity store needs AWS settings")
             }
         };
+    let (sinks, reported) = analytics::Sinks::open(
+        &config,
+        client.clone(),
+        persistence.as_ref().map(|p| p.analytics_dir()),
+    )
+    .context("opening the analytics sinks")?;
     // The state lives as long as the process: requests borrow it instead of taking
     // a reference count each (a cache line both cores would otherwise fight over).
     // A process normally starts one edge; tests start several and keep them all.
@@ -150,6 +156,7 @@ pub async fn start(config: Config, reloader: Option<Reloader>) -> anyhow::Result
         identity_cache: (config.identity_cache_bytes > 0)
             .then(|| identity_cache::IdentityCache::new(config.identity_cache_bytes)),
         identity_store,
+        reported,
         limits: Limits {
             max_body_bytes: config.max_body_bytes,
             max_header_bytes: config.max_header_bytes,
@@ -240,6 +247,7 @@ pub async fn start(config: Config, reloader: Option<Reloader>) -> anyhow::Result
                 interval: config.poll_interval,
                 timeout: config.poll_timeout,
                 backoff_max: config.poll_backoff_max,
+                proxy_key: config.proxy_key.clone(),
             };
             let (done_sender, done_receiver) = tokio::sync::oneshot::channel();
             tasks.push(tokio::spawn(http.run(
@@ -271,11 +279,10 @@ pub async fn start(config: Config, reloader: Option<Reloader>) -> anyhow::Result
         shutdown.clone(),
         config.shutdown_grace,
     )));
-    let sink = analytics::Sink::from_config(&config, client)?;
     let (stop_counting, counting_stopped) = shutdown::channel();
     let counting = tokio::spawn(analytics::run(
-        Arc::clone(&store),
-        sink,
+        loader.clone(),
+        sinks,
         config.clone(),
         counting_stopped,
     ));

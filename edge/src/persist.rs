@@ -52,6 +52,19 @@ impl Persistence {
         )
     }
 
+    /// Forgets a document (its environment is no longer served).
+    pub fn remove_document(&self, client_key: &str) -> std::io::Result<()> {
+        match std::fs::remove_file(self.dir.join("documents").join(file_name(client_key))) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error),
+            _ => Ok(()),
+        }
+    }
+
+    /// The directory analytics spools undelivered batches in.
+    pub fn analytics_dir(&self) -> PathBuf {
+        self.dir.join("analytics")
+    }
+
     /// Saves the key pairs.
     pub fn save_key_pairs(&self, pairs: &[KeyPair]) -> std::io::Result<()> {
         let json: Vec<serde_json::Value> = pairs

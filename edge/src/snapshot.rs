@@ -216,6 +216,29 @@ impl Store {
         }
     }
 
+    /// Stops serving the environments whose client keys are not in `keep`;
+    /// returns the keys removed. Their counters are drained with the retired.
+    pub fn retain(&self, keep: &HashSet<String>) -> Vec<String> {
+        let mut writer = self.writer();
+        let removed: Vec<Box<str>> = writer
+            .environments
+            .keys()
+            .filter(|key| !keep.contains(&***key))
+            .cloned()
+            .collect();
+        writer.expected.retain(|key| keep.contains(key));
+        if removed.is_empty() {
+            return Vec::new();
+        }
+        for key in &removed {
+            if let Some(environment) = writer.environments.remove(key) {
+                writer.retired.push(environment);
+            }
+        }
+        self.publish(&writer);
+        removed.into_iter().map(String::from).collect()
+    }
+
     /// Adds client keys that readiness waits for.
     pub fn expect(&self, client_keys: impl IntoIterator<Item = String>) {
         self.writer().expected.extend(client_keys);

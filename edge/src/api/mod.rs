@@ -65,6 +65,8 @@ pub struct App {
     pub identity_cache: Option<IdentityCache>,
     /// Stored identities (traits), when configured.
     pub identity_store: Option<Arc<dyn IdentityStore>>,
+    /// Where SDK-reported evaluation counts are kept for forwarding to Flagsmith.
+    pub reported: Option<Arc<crate::analytics::reported::Reported>>,
     /// Limits.
     pub limits: Limits,
     /// Request metrics.

@@ -5,12 +5,15 @@
 //!
 //! - `demo` — the example environments built into the binary;
 //! - `file` — a directory of documents, checked for changes;
-//! - `http` — a Flagsmith-compatible `/environment-document/` endpoint, polled;
+//! - `http` — a Flagsmith-compatible `/environment-document/` endpoint, polled
+//!   (`pages` merges paged documents, `proxy_config` reads Flagsmith's proxy keys);
 //! - `published` — what flagedge-sync published to S3 or DynamoDB.
 
 pub mod demo;
 pub mod file;
 pub mod http;
+pub mod pages;
+pub mod proxy_config;
 pub mod published;
 
 use std::sync::Arc;
@@ -77,6 +80,26 @@ impl Loader {
             }
         }
         Ok(offer)
+    }
+
+    /// Stops serving every environment whose client-side key is not in `keep`
+    /// (and forgets its persisted document).
+    pub fn retain_environments(&self, keep: &std::collections::HashSet<String>) {
+        for client_key in self.store.retain(keep) {
+            tracing::info!(environment = %crate::config::redact(&client_key), "environment no longer configured: not served");
+            if let Some(persistence) = &self.persistence
+                && let Err(error) = persistence.remove_document(&client_key)
+            {
+                tracing::warn!(%error, "could not remove a persisted document");
+            }
+        }
+    }
+
+    /// The environments the source's key pairs open (with a proxy key: the ones
+    /// its configuration grants).
+    pub fn source_client_keys(&self) -> std::collections::HashSet<String> {
+        let both = self.pairs.lock().unwrap_or_else(|p| p.into_inner());
+        both.1.iter().map(|p| p.client_side_key.clone()).collect()
     }
 
     /// Replaces the key pairs that come from the configuration.

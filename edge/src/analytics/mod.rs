@@ -1,30 +1,42 @@
 //! Evaluation counts: counted lock-free per request, shipped in batches.
 //!
+//! - here: the per-environment counters and the batch cut from them;
+//! - [`reported`]: what SDKs reported themselves (for Flagsmith), journaled;
+//! - [`outbox`]: a queue per sink, spooled to disk; [`sinks`]: the receivers.
+//!
 //! Each served environment carries [`Counters`]. A request adds to one or two
 //! relaxed atomics: a whole environment-flags response is one increment (the set
 //! of flags it serves is fixed per revision), an identity response is one
 //! increment unless disabled flags are hidden (then one per shown flag), and an
 //! SDK's own analytics post adds its counts per feature. A background task swaps
 //! the counters to zero every interval, expands them into per-feature counts and
-//! hands the batch to a sink. Batches that cannot be delivered wait in a bounded
-//! queue (the oldest are dropped and counted when it is full) and are flushed on
-//! shutdown. Every batch carries an id, so a receiver can discard a retried one it
-//! already stored.
+//! hands the batch to each configured sink. Batches that cannot be delivered wait
+//! in a bounded queue (spooled in `--persist-dir`; the oldest are dropped and
+//! counted when it is full) and are flushed on shutdown. Every batch carries an
+//! id, so a receiver can discard a retried one it already stored.
 
-use std::collections::{BTreeMap, VecDeque};
+pub mod outbox;
+pub mod reported;
+pub mod sinks;
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
 use flagedge_engine::{KeyKind, Timestamp};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::{AnalyticsSinkKind, Config};
 use crate::environment::ServedEnvironment;
 use crate::http_client::HttpClient;
 use crate::shutdown::Shutdown;
 use crate::snapshot::Store;
+use crate::source::Loader;
+use outbox::{Outbox, SpoolDir};
+use reported::{Reported, ReportedBatch};
+use sinks::{BatchSink, FlagsmithSink, UsageBatch, UsageRow, UsageSink};
 
 /// The SDK API resources whose calls are counted (Flagsmith's API-usage series).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -123,7 +135,7 @@ impl Counters {
 }
 
 /// One environment's counts in a batch.
-#[derive(Debug, Serialize, Clone, PartialEq)]
+#[derive(Debug, Serialize, Deserialize, Clone, PartialEq)]
 pub struct EnvironmentCounts {
     /// The environment's client-side key.
     pub environment_key: String,
@@ -134,7 +146,7 @@ pub struct EnvironmentCounts {
 }
 
 /// What an edge ships every interval.
-#[derive(Debug, Serialize, Clone)]
+#[derive(Debug, Serialize, Deserialize, Clone)]
 pub struct Batch {
     /// Unique per batch; a receiver ignores a batch id it has stored.
     pub batch_id: String,
@@ -237,147 +249,252 @@ pub fn cut_batch(store: &Store, edge_id: &str) -> Option<Batch> {
     })
 }
 
-/// Where batches go.
-pub enum Sink {
-    /// Nowhere (counts are still drained so memory stays flat).
-    None,
-    /// The log.
-    Log,
-    /// An HTTP endpoint (flagedge-sync's ingest).
-    Http {
-        /// The client.
-        client: Box<HttpClient>,
-        /// The URL.
-        url: http::Uri,
-        /// Bearer token.
-        token: Option<String>,
-    },
+impl outbox::Spoolable for Batch {
+    fn evaluations(&self) -> u64 {
+        self.evaluation_total()
+    }
 }
 
-/// Why a batch was not delivered.
-#[derive(Debug, thiserror::Error)]
-pub enum SinkError {
-    /// Transport failure.
-    #[error("sending: {0}")]
-    Transport(String),
-    /// The receiver answered with an error status.
-    #[error("receiver answered {0}")]
-    Status(http::StatusCode),
-}
-
-impl Sink {
-    /// Builds the configured sink.
-    pub fn from_config(config: &Config, client: HttpClient) -> anyhow::Result<Sink> {
-        Ok(match config.analytics_sink {
-            AnalyticsSinkKind::None => Sink::None,
-            AnalyticsSinkKind::Log => Sink::Log,
-            AnalyticsSinkKind::Http => Sink::Http {
-                client: Box::new(client),
-                url: config
-                    .analytics_url
-                    .as_deref()
-                    .unwrap_or_default()
-                    .parse()?,
-                token: config.analytics_token.clone(),
-            },
-        })
+impl outbox::Spoolable for ReportedBatch {
+    fn evaluations(&self) -> u64 {
+        ReportedBatch::evaluations(self)
     }
 
-    async fn send(&self, batch: &Batch) -> Result<(), SinkError> {
-        match self {
-            Sink::None => Ok(()),
-            Sink::Log => {
-                tracing::info!(batch = %serde_json::to_string(batch).unwrap_or_default(), "analytics batch");
-                Ok(())
-            }
-            Sink::Http { client, url, token } => {
-                let body = Bytes::from(serde_json::to_vec(batch).unwrap_or_default());
-                let mut request = http::Request::post(url.clone())
-                    .header(http::header::CONTENT_TYPE, "application/json");
-                if let Some(token) = token {
-                    request =
-                        request.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
+    fn from_journal(bytes: &[u8]) -> Option<Self> {
+        Some(ReportedBatch::from_journal(bytes))
+    }
+}
+
+impl outbox::Spoolable for UsageBatch {
+    fn evaluations(&self) -> u64 {
+        self.rows.iter().map(|r| r.count).sum()
+    }
+}
+
+/// Flagsmith's usage rows for a batch's API calls (trait writes are identity
+/// requests in Flagsmith's resources), in chunks its endpoint accepts, for the
+/// environments `granted` by the proxy configuration.
+pub fn usage_batches(batch: &Batch, granted: &HashSet<String>) -> Vec<UsageBatch> {
+    let mut rows = Vec::new();
+    for environment in batch
+        .environments
+        .iter()
+        .filter(|e| granted.contains(&e.environment_key))
+    {
+        let mut by_resource: BTreeMap<&str, u64> = BTreeMap::new();
+        for (resource, count) in &environment.api_calls {
+            let resource = match resource.as_str() {
+                "traits" => "identities",
+                other => other,
+            };
+            *by_resource.entry(resource).or_default() += count;
+        }
+        rows.extend(by_resource.into_iter().map(|(resource, count)| UsageRow {
+            client_side_key: environment.environment_key.clone(),
+            resource: resource.to_string(),
+            count,
+        }));
+    }
+    rows.chunks(sinks::MAX_USAGE_ROWS)
+        .map(|chunk| UsageBatch {
+            rows: chunk.to_vec(),
+        })
+        .collect()
+}
+
+/// The sinks a configuration asks for, each with its queue.
+pub struct Sinks {
+    batches: Option<(BatchSink, Outbox<Batch>)>,
+    flagsmith: Option<(FlagsmithSink, Outbox<ReportedBatch>, Arc<Reported>)>,
+    usage: Option<(UsageSink, Outbox<UsageBatch>)>,
+}
+
+impl Sinks {
+    /// Opens the configured sinks and their spools; returns, for the SDK
+    /// analytics endpoints, where reported counts go when they are forwarded.
+    pub fn open(
+        config: &Config,
+        client: HttpClient,
+        spool_root: Option<PathBuf>,
+    ) -> anyhow::Result<(Sinks, Option<Arc<Reported>>)> {
+        let spool = |sink: &str| {
+            spool_root.as_ref().map(|root| SpoolDir {
+                dir: root.join("spool").join(sink),
+                max_bytes: config.analytics_spool_bytes,
+            })
+        };
+        let max_pending = config.analytics_max_pending;
+        let sinks = &config.analytics_sinks;
+        let batches = if sinks.contains(&AnalyticsSinkKind::Http) {
+            let url = config
+                .analytics_url
+                .as_deref()
+                .unwrap_or_default()
+                .parse()?;
+            Some((
+                BatchSink::Http {
+                    client: Box::new(client.clone()),
+                    url,
+                    token: config.analytics_token.clone(),
+                },
+                Outbox::open("sync", max_pending, spool("sync")),
+            ))
+        } else if sinks.contains(&AnalyticsSinkKind::Log) {
+            Some((BatchSink::Log, Outbox::open("log", max_pending, None)))
+        } else {
+            None
+        };
+        let api_url = config.api_url.as_deref().unwrap_or_default();
+        let flagsmith = if sinks.contains(&AnalyticsSinkKind::Flagsmith) {
+            let mut outbox = Outbox::open("flagsmith", max_pending, spool("flagsmith"));
+            let reported = match &spool_root {
+                Some(root) => {
+                    let recovered_id = uuid::Uuid::new_v4().to_string();
+                    let recovered_to = outbox
+                        .journal_path(&recovered_id)
+                        .unwrap_or_else(|| root.join("recovered.journal"));
+                    let (reported, recovered) =
+                        Reported::journaled(root.join("reported.journal"), &recovered_to)?;
+                    if let Some(batch) = recovered {
+                        tracing::info!(
+                            evaluations = batch.evaluations(),
+                            "SDK-reported counts recovered from the journal"
+                        );
+                        outbox.push(recovered_id, batch, Some(recovered_to));
+                    }
+                    reported
                 }
-                let request = request
-                    .body(http_body_util::Full::new(body))
-                    .map_err(|e| SinkError::Transport(e.to_string()))?;
-                let response =
-                    tokio::time::timeout(Duration::from_secs(10), client.request(request))
-                        .await
-                        .map_err(|_| SinkError::Transport("timed out".into()))?
-                        .map_err(|e| SinkError::Transport(e.to_string()))?;
-                if response.status().is_success() {
-                    Ok(())
-                } else {
-                    Err(SinkError::Status(response.status()))
-                }
+                None => Reported::in_memory(),
+            };
+            Some((
+                FlagsmithSink {
+                    client: client.clone(),
+                    url: format!("{api_url}analytics/flags/").parse()?,
+                },
+                outbox,
+                Arc::new(reported),
+            ))
+        } else {
+            None
+        };
+        let usage = match &config.proxy_key {
+            Some(proxy_key) if config.source == crate::config::SourceKind::Http => Some((
+                UsageSink {
+                    client,
+                    url: format!("{api_url}proxy/usage/").parse()?,
+                    proxy_key: http::HeaderValue::from_str(proxy_key)?,
+                },
+                Outbox::open("usage", max_pending, spool("usage")),
+            )),
+            _ => None,
+        };
+        let reported = flagsmith.as_ref().map(|(_, _, r)| Arc::clone(r));
+        Ok((
+            Sinks {
+                batches,
+                flagsmith,
+                usage,
+            },
+            reported,
+        ))
+    }
+
+    /// Cuts this interval's counts and queues them for every sink.
+    fn cut(&mut self, loader: &Loader, edge_id: &str) {
+        let batch = cut_batch(&loader.store, edge_id);
+        if let (Some(batch), Some((_, outbox))) = (&batch, &mut self.usage) {
+            for usage in usage_batches(batch, &loader.source_client_keys()) {
+                outbox.push(uuid::Uuid::new_v4().to_string(), usage, None);
             }
+        }
+        if let (Some(batch), Some((_, outbox))) = (batch, &mut self.batches) {
+            outbox.push(batch.batch_id.clone(), batch, None);
+        }
+        if let Some((_, outbox, reported)) = &mut self.flagsmith {
+            let id = uuid::Uuid::new_v4().to_string();
+            let journal = outbox.journal_path(&id);
+            let taken = match &journal {
+                Some(path) => reported.take(path),
+                None => reported.take(Path::new("")),
+            };
+            if let Some((batch, spooled)) = taken {
+                outbox.push(id, batch, journal.filter(|_| spooled));
+            }
+        }
+    }
+
+    /// Sends what is queued, every sink at once.
+    async fn deliver(&mut self) {
+        let batches = async {
+            if let Some((sink, outbox)) = &mut self.batches {
+                outbox.deliver(sink).await;
+            }
+        };
+        let flagsmith = async {
+            if let Some((sink, outbox, _)) = &mut self.flagsmith {
+                outbox.deliver(sink).await;
+            }
+        };
+        let usage = async {
+            if let Some((sink, outbox)) = &mut self.usage {
+                outbox.deliver(sink).await;
+            }
+        };
+        tokio::join!(batches, flagsmith, usage);
+    }
+
+    fn pending(&self) -> usize {
+        self.batches.as_ref().map_or(0, |(_, o)| o.len())
+            + self.flagsmith.as_ref().map_or(0, |(_, o, _)| o.len())
+            + self.usage.as_ref().map_or(0, |(_, o)| o.len())
+    }
+
+    fn close(self) {
+        if let Some((_, outbox)) = self.batches {
+            outbox.close();
+        }
+        if let Some((_, outbox, _)) = self.flagsmith {
+            outbox.close();
+        }
+        if let Some((_, outbox)) = self.usage {
+            outbox.close();
         }
     }
 }
 
-/// Cuts and ships batches until shutdown, then flushes what is left.
-pub async fn run(store: Arc<Store>, sink: Sink, config: Config, shutdown: Shutdown) {
-    let mut pending: VecDeque<Batch> = VecDeque::new();
+/// Cuts and ships batches until shutdown, then flushes what is left (what
+/// still cannot be delivered stays in the spool, when there is one).
+pub async fn run(loader: Loader, mut sinks: Sinks, config: Config, shutdown: Shutdown) {
     let mut ticker = tokio::time::interval(config.analytics_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // What a previous process left in the spool goes first.
+    sinks.deliver().await;
     loop {
         let stopping = tokio::select! {
             _ = ticker.tick() => false,
             _ = shutdown.wait() => true,
         };
-        if let Some(batch) = cut_batch(&store, &config.edge_id) {
-            metrics::counter!("flagedge_evaluations_queued_total")
-                .increment(batch.evaluation_total());
-            pending.push_back(batch);
-            while pending.len() > config.analytics_max_pending {
-                if let Some(dropped) = pending.pop_front() {
-                    tracing::warn!(batch_id = %dropped.batch_id, evaluations = dropped.evaluation_total(), "analytics buffer full: dropped the oldest batch");
-                    metrics::counter!("flagedge_evaluations_dropped_total")
-                        .increment(dropped.evaluation_total());
-                }
-            }
-        }
-        deliver(&sink, &mut pending).await;
-        metrics::gauge!("flagedge_analytics_pending_batches").set(pending.len() as f64);
+        sinks.cut(&loader, &config.edge_id);
+        sinks.deliver().await;
         if stopping {
             break;
         }
     }
     // Shutdown: a few more attempts for what could not be delivered.
     for attempt in 0..3 {
-        if pending.is_empty() {
+        if sinks.pending() == 0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(200 * (attempt + 1))).await;
-        deliver(&sink, &mut pending).await;
+        sinks.deliver().await;
     }
-    for batch in &pending {
-        tracing::error!(batch_id = %batch.batch_id, evaluations = batch.evaluation_total(), "analytics batch not delivered before shutdown");
-        metrics::counter!("flagedge_evaluations_dropped_total").increment(batch.evaluation_total());
-    }
-}
-
-async fn deliver(sink: &Sink, pending: &mut VecDeque<Batch>) {
-    while let Some(batch) = pending.front() {
-        match sink.send(batch).await {
-            Ok(()) => {
-                metrics::counter!("flagedge_evaluations_shipped_total")
-                    .increment(batch.evaluation_total());
-                pending.pop_front();
-            }
-            Err(error) => {
-                tracing::warn!(%error, pending = pending.len(), "analytics delivery failed; will retry");
-                metrics::counter!("flagedge_analytics_delivery_failures_total").increment(1);
-                break;
-            }
-        }
-    }
+    sinks.close();
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
 
     #[test]
     fn counts_expand_per_feature() {
