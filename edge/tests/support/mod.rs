@@ -151,7 +151,7 @@ where
     panic!("condition not met within {timeout:?}");
 }
 
-type Handler = Arc<dyn Fn(Request<Bytes>) -> http::Response<Full<Bytes>> + Send + Sync>;
+pub type Handler = Arc<dyn Fn(Request<Bytes>) -> http::Response<Full<Bytes>> + Send + Sync>;
 
 /// A tiny HTTP server on loopback, stoppable and restartable on the same port.
 pub struct TestServer {
