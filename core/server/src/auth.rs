@@ -7,8 +7,13 @@
 //!   leak); a key without one (made by `flagedge-core init`) sees everything.
 //! - Edge/sync API: `Authorization: Bearer <sync token>` (`--sync-token`), or
 //!   an admin key.
+//! - Proxy API: `X-Proxy-Key: pk.<prefix>.<secret>`, checked like an admin
+//!   key (prefix → row, SHA-256 compared in constant time); it sees its
+//!   organisation only.
 //!
-//! Missing or wrong credentials are 401.
+//! Missing or wrong credentials are 401, except on the proxy API, which
+//! answers 403 as Flagsmith's key-in-a-header endpoints do (there is no HTTP
+//! authentication scheme to name in a `WWW-Authenticate`).
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
@@ -118,5 +123,56 @@ impl FromRequestParts<AppState> for SyncCaller {
         Ok(SyncCaller {
             organisation: admin.organisation,
         })
+    }
+}
+
+/// A caller of the proxy API: an unrevoked proxy key.
+#[derive(Clone, Copy, Debug)]
+pub struct ProxyCaller {
+    /// The key's id (scopes its idempotency keys).
+    pub key_id: i64,
+    /// The organisation the key belongs to.
+    pub organisation: i64,
+}
+
+/// The header a proxy key travels in.
+pub const PROXY_KEY_HEADER: &str = "x-proxy-key";
+
+const PROXY_MISSING: &str = "A proxy key (X-Proxy-Key: pk.…) is required.";
+const PROXY_INVALID: &str = "Invalid or revoked proxy key.";
+
+impl FromRequestParts<AppState> for ProxyCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<ProxyCaller, ApiError> {
+        let key = parts
+            .headers
+            .get(PROXY_KEY_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .ok_or(ApiError::Forbidden(PROXY_MISSING))?;
+        // Client, server and admin keys do not have this shape; nothing else
+        // reaches the database.
+        let prefix = keys::proxy_key_prefix(key).ok_or(ApiError::Forbidden(PROXY_INVALID))?;
+        let row: Option<(i64, i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT id, organisation_id, key_hash FROM proxy_keys WHERE prefix = $1 AND NOT revoked",
+        )
+        .bind(prefix)
+        .fetch_optional(&state.db)
+        .await?;
+        let presented = keys::hash(key);
+        match row {
+            Some((key_id, organisation, stored)) if bool::from(presented.ct_eq(&stored)) => {
+                Ok(ProxyCaller {
+                    key_id,
+                    organisation,
+                })
+            }
+            _ => Err(ApiError::Forbidden(PROXY_INVALID)),
+        }
     }
 }

@@ -68,7 +68,15 @@ pub struct ServeArgs {
     /// Seconds in-flight requests get to finish after SIGTERM.
     #[arg(long, env = "FLAGEDGE_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
     pub shutdown_grace_secs: u64,
+    /// Identity overrides per page of `GET /api/v1/environment-document/`: a
+    /// document with more is paged (`Link: <…?page_id=…>; rel="next"`, as
+    /// Flagsmith pages them); 0 never pages.
+    #[arg(long, env = "FLAGEDGE_DOCUMENT_PAGE_SIZE", default_value_t = DOCUMENT_PAGE_SIZE_DEFAULT)]
+    pub document_page_size: usize,
 }
+
+/// Identity overrides per document page unless configured.
+pub const DOCUMENT_PAGE_SIZE_DEFAULT: usize = 1000;
 
 /// `init`'s options.
 #[derive(Args, Debug, Clone)]

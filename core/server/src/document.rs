@@ -8,8 +8,18 @@
 //! seed) and its `featurestate_uuid` the row's UUID; segment overrides carry
 //! `feature_segment.priority`; environment defaults and identity overrides
 //! carry `"feature_segment": null` as Flagsmith writes them.
+//!
+//! **Pages.** Flagsmith pages large identity-override sets (SPEC §8.1): every
+//! page repeats the environment and carries the next slice of
+//! `identity_overrides`. The body is written once per revision, and while it is
+//! written the byte range of every override is noted ([`OverrideLayout`]), so a
+//! page is three copies out of the cached body — never a rebuild or a re-parse.
+//! Overrides are in identifier order (byte order), which is what page cursors
+//! key on: "the overrides after identifier X" means the same thing in every
+//! revision, so a client paging through a change sees no identity twice.
 
 use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
 
 use chrono::{DateTime, Utc};
 use flagedge_engine::context::RuleType;
@@ -36,6 +46,71 @@ pub struct BuiltDocument {
     pub updated_at: Timestamp,
     /// The JSON body.
     pub body: Vec<u8>,
+    /// Where the identity overrides sit in `body`.
+    pub overrides: OverrideLayout,
+}
+
+/// The `identity_overrides` array inside a built body: its brackets and, in
+/// order, each override's identifier and byte range.
+#[derive(Debug, Default)]
+pub struct OverrideLayout {
+    /// Offsets of the array's `[` and `]`; `None` when the body has no array.
+    brackets: Option<(usize, usize)>,
+    /// Identifiers in ascending (byte) order, each with its override's bytes.
+    items: Vec<(Box<str>, Range<usize>)>,
+}
+
+/// One page of a document: the body and, when more overrides follow, the
+/// identifier of the last one on this page (the next page's cursor).
+#[derive(Debug)]
+pub struct DocumentPage<'a> {
+    /// The JSON body: the whole environment with this page's overrides.
+    pub body: Vec<u8>,
+    /// The cursor of the next page, if there is one.
+    pub next: Option<&'a str>,
+}
+
+impl BuiltDocument {
+    /// How many identity overrides the document carries.
+    pub fn override_count(&self) -> usize {
+        self.overrides.items.len()
+    }
+
+    /// The page of at most `size` overrides (every one left when `size` is 0)
+    /// whose identifiers sort after `after` (from the first when `None`). The
+    /// other fields are the document's, byte for byte.
+    pub fn page(&self, after: Option<&str>, size: usize) -> DocumentPage<'_> {
+        let items = &self.overrides.items;
+        let start = after.map_or(0, |after| items.partition_point(|(id, _)| &**id <= after));
+        let end = if size == 0 {
+            items.len()
+        } else {
+            start.saturating_add(size).min(items.len())
+        };
+        let Some((open, close)) = self.overrides.brackets else {
+            return DocumentPage {
+                body: self.body.clone(),
+                next: None,
+            };
+        };
+        let slice = match (
+            items.get(start),
+            end.checked_sub(1).and_then(|l| items.get(l)),
+        ) {
+            (Some((_, first)), Some((_, last))) if start < end => first.start..last.end,
+            _ => close..close,
+        };
+        let mut body = Vec::with_capacity(open + 1 + slice.len() + (self.body.len() - close));
+        body.extend_from_slice(&self.body[..=open]);
+        body.extend_from_slice(&self.body[slice]);
+        body.extend_from_slice(&self.body[close..]);
+        let next = if end < items.len() && end > start {
+            items.get(end - 1).map(|(id, _)| &**id)
+        } else {
+            None
+        };
+        DocumentPage { body, next }
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -257,20 +332,27 @@ pub async fn build(db: &PgPool, environment_id: i64) -> Result<Option<BuiltDocum
             })
             .collect(),
     };
-    let body = serialize(&document)?;
+    let (body, overrides) = serialize(&document)?;
     Ok(Some(BuiltDocument {
         environment_id: env.id,
         api_key: env.api_key,
         revision: u64::try_from(env.revision).unwrap_or(0),
         updated_at,
         body,
+        overrides,
     }))
 }
 
 /// Serialises a document, writing `"feature_segment": null` where the engine's
-/// model leaves it out, so the JSON reads as Flagsmith's does.
-fn serialize(document: &EnvironmentDocument) -> Result<Vec<u8>, sqlx::Error> {
-    let mut value = serde_json::to_value(document).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+/// model leaves it out, so the JSON reads as Flagsmith's does, and notes where
+/// each identity override lands.
+///
+/// The top-level object is written entry by entry exactly as serde_json's
+/// compact writer would (`{"k":v,"k2":v2}`), so the body is byte-identical
+/// to `serde_json::to_vec` of the same value (a test checks).
+fn serialize(document: &EnvironmentDocument) -> Result<(Vec<u8>, OverrideLayout), sqlx::Error> {
+    let decode = |e: serde_json::Error| sqlx::Error::Decode(Box::new(e));
+    let mut value = serde_json::to_value(document).map_err(decode)?;
     let fill = |states: Option<&mut Value>| {
         if let Some(Value::Array(states)) = states {
             for state in states {
@@ -286,5 +368,158 @@ fn serialize(document: &EnvironmentDocument) -> Result<Vec<u8>, sqlx::Error> {
             fill(o.get_mut("identity_features"));
         }
     }
-    serde_json::to_vec(&value).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+    let Value::Object(map) = value else {
+        // A struct always serialises to an object; anything else is written whole.
+        return Ok((
+            serde_json::to_vec(&value).map_err(decode)?,
+            OverrideLayout::default(),
+        ));
+    };
+    let mut out = Vec::new();
+    let mut layout = OverrideLayout::default();
+    out.push(b'{');
+    for (i, (key, field)) in map.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut out, key).map_err(decode)?;
+        out.push(b':');
+        match field {
+            Value::Array(items) if key == "identity_overrides" => {
+                let open = out.len();
+                out.push(b'[');
+                for (j, item) in items.iter().enumerate() {
+                    if j > 0 {
+                        out.push(b',');
+                    }
+                    let start = out.len();
+                    serde_json::to_writer(&mut out, item).map_err(decode)?;
+                    let identifier = item.get("identifier").and_then(Value::as_str);
+                    layout
+                        .items
+                        .push((identifier.unwrap_or_default().into(), start..out.len()));
+                }
+                layout.brackets = Some((open, out.len()));
+                out.push(b']');
+            }
+            other => serde_json::to_writer(&mut out, other).map_err(decode)?,
+        }
+    }
+    out.push(b'}');
+    Ok((out, layout))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn document(identifiers: &[&str]) -> EnvironmentDocument {
+        let overrides: Vec<Value> = identifiers
+            .iter()
+            .map(|id| {
+                serde_json::json!({"identifier": id, "identity_features": [{
+                    "feature": {"id": 1, "name": "f", "type": "STANDARD"}, "enabled": true,
+                    "feature_state_value": format!("v-{id}"), "django_id": 7,
+                    "multivariate_feature_state_values": []}]})
+            })
+            .collect();
+        let json = serde_json::json!({
+            "id": 3, "api_key": "k", "name": "e \"quoted\" ünï", "revision": 9,
+            "updated_at": "2025-01-01T00:00:00.000000+00:00",
+            "project": {"id": 1, "name": "p", "segments": [], "hide_disabled_flags": false,
+                "organisation": {"id": 1, "name": "o", "feature_analytics": false,
+                    "stop_serving_flags": false, "persist_trait_data": true}},
+            "feature_states": [{"feature": {"id": 1, "name": "f"}, "enabled": false,
+                "feature_state_value": 1.5, "django_id": 1, "multivariate_feature_state_values": []}],
+            "identity_overrides": overrides,
+        });
+        EnvironmentDocument::parse(&serde_json::to_vec(&json).unwrap()).unwrap()
+    }
+
+    fn built(identifiers: &[&str]) -> BuiltDocument {
+        let (body, overrides) = serialize(&document(identifiers)).unwrap();
+        BuiltDocument {
+            environment_id: 3,
+            api_key: "k".into(),
+            revision: 9,
+            updated_at: Timestamp(0),
+            body,
+            overrides,
+        }
+    }
+
+    /// What the body was before pages existed: serde_json's compact writer.
+    fn plain(document: &EnvironmentDocument) -> Vec<u8> {
+        let mut value = serde_json::to_value(document).unwrap();
+        for state in value["feature_states"].as_array_mut().unwrap() {
+            state
+                .as_object_mut()
+                .unwrap()
+                .entry("feature_segment")
+                .or_insert(Value::Null);
+        }
+        for o in value["identity_overrides"].as_array_mut().unwrap() {
+            for state in o["identity_features"].as_array_mut().unwrap() {
+                state
+                    .as_object_mut()
+                    .unwrap()
+                    .entry("feature_segment")
+                    .or_insert(Value::Null);
+            }
+        }
+        serde_json::to_vec(&value).unwrap()
+    }
+
+    #[test]
+    fn the_body_is_serde_jsons_own() {
+        for ids in [&[][..], &["a"][..], &["a", "b", "c"][..]] {
+            let doc = document(ids);
+            assert_eq!(serialize(&doc).unwrap().0, plain(&doc), "{ids:?}");
+        }
+    }
+
+    #[test]
+    fn pages_slice_the_overrides_and_keep_everything_else() {
+        let ids = ["a", "b", "c", "d", "e", "f", "g"];
+        let doc = built(&ids);
+        assert_eq!(doc.override_count(), 7);
+        let mut seen = Vec::new();
+        let mut cursor: Option<String> = None;
+        let mut pages = 0;
+        loop {
+            let page = doc.page(cursor.as_deref(), 3);
+            let value: Value = serde_json::from_slice(&page.body).unwrap();
+            let mut whole: Value = serde_json::from_slice(&doc.body).unwrap();
+            let overrides = value["identity_overrides"].as_array().unwrap().clone();
+            assert!(overrides.len() <= 3);
+            seen.extend(
+                overrides
+                    .iter()
+                    .map(|o| o["identifier"].as_str().unwrap().to_string()),
+            );
+            // Everything but the overrides is the whole document's.
+            whole["identity_overrides"] = Value::Array(overrides);
+            assert_eq!(value, whole);
+            pages += 1;
+            match page.next {
+                Some(next) => cursor = Some(next.to_string()),
+                None => break,
+            }
+        }
+        assert_eq!(pages, 3);
+        assert_eq!(seen, ids);
+        // All at once, or a page size that covers them: the whole body.
+        assert_eq!(doc.page(None, 0).body, doc.body);
+        assert_eq!(doc.page(None, 7).body, doc.body);
+        assert!(doc.page(None, 7).next.is_none());
+        // Past the end: no overrides; a cursor between identifiers continues after it.
+        let tail: Value = serde_json::from_slice(&doc.page(Some("zz"), 3).body).unwrap();
+        assert_eq!(tail["identity_overrides"], serde_json::json!([]));
+        let mid: Value = serde_json::from_slice(&doc.page(Some("bb"), 2).body).unwrap();
+        assert_eq!(mid["identity_overrides"][0]["identifier"], "c");
+        // No overrides at all.
+        let empty = built(&[]);
+        assert_eq!(empty.page(None, 3).body, empty.body);
+        assert_eq!(empty.page(Some("a"), 3).body, empty.body);
+    }
 }

@@ -121,6 +121,28 @@ pub mod from_text {
 /// A JSON request body of type `T`.
 pub struct Body<T>(pub T);
 
+/// The body's bytes, when it is JSON (or has no content type) and within
+/// `--max-body-bytes`: else 415 or 413.
+async fn json_bytes<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, ApiError> {
+    let json_or_absent = request
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|ct| {
+            let ct = ct.split(';').next().unwrap_or("").trim();
+            ct.eq_ignore_ascii_case("application/json") || ct.ends_with("+json")
+        });
+    if !json_or_absent {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    Bytes::from_request(request, state)
+        .await
+        .map_err(|e| match e.status().as_u16() {
+            413 => ApiError::TooLarge,
+            _ => ApiError::BadRequest("Could not read the request body.".into()),
+        })
+}
+
 impl<S, T> FromRequest<S> for Body<T>
 where
     S: Send + Sync,
@@ -129,25 +151,30 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        let json_or_absent = request
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_none_or(|ct| {
-                let ct = ct.split(';').next().unwrap_or("").trim();
-                ct.eq_ignore_ascii_case("application/json") || ct.ends_with("+json")
-            });
-        if !json_or_absent {
-            return Err(ApiError::UnsupportedMediaType);
-        }
-        let bytes =
-            Bytes::from_request(request, state)
-                .await
-                .map_err(|e| match e.status().as_u16() {
-                    413 => ApiError::TooLarge,
-                    _ => ApiError::BadRequest("Could not read the request body.".into()),
-                })?;
+        let bytes = json_bytes(request, state).await?;
         parse_body(&bytes).map(Body)
+    }
+}
+
+/// A JSON array body, its items left for the handler to validate one by one
+/// (so every bad item is reported, keyed `[<index>]`). Anything but an array
+/// is 400.
+pub struct ListBody(pub Vec<serde_json::Value>);
+
+impl<S: Send + Sync> FromRequest<S> for ListBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = json_bytes(request, state).await?;
+        match serde_json::from_slice(&bytes) {
+            Ok(serde_json::Value::Array(items)) => Ok(ListBody(items)),
+            Ok(_) => {
+                let mut errors = FieldErrors::new();
+                errors.add("non_field_errors", "Expected a list of items.");
+                Err(ApiError::Invalid(errors))
+            }
+            Err(e) => Err(ApiError::BadRequest(format!("JSON parse error - {e}"))),
+        }
     }
 }
 

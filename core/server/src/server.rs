@@ -11,7 +11,7 @@ use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::config::{DatabaseArgs, ServeArgs};
+use crate::config::{DOCUMENT_PAGE_SIZE_DEFAULT, DatabaseArgs, ServeArgs};
 use crate::state::{AppState, Inner};
 use crate::{api, changes, db, keys};
 
@@ -23,6 +23,30 @@ pub fn pools(args: &DatabaseArgs) -> Result<(PgPool, PgPool), sqlx::Error> {
         None => core.clone(),
     };
     Ok((core, analytics))
+}
+
+/// What shapes a server beyond its databases and address.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Token flagedge-sync presents (`None` or empty: bearer tokens are refused).
+    pub sync_token: Option<String>,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// How long in-flight requests get after shutdown begins.
+    pub grace: Duration,
+    /// Identity overrides per page of the SDK document endpoint (0: no pages).
+    pub document_page_size: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            sync_token: None,
+            max_body_bytes: 1 << 20,
+            grace: Duration::from_secs(30),
+            document_page_size: DOCUMENT_PAGE_SIZE_DEFAULT,
+        }
+    }
 }
 
 /// A server bound and ready to run.
@@ -39,9 +63,7 @@ impl Server {
         db: PgPool,
         analytics: PgPool,
         bind: SocketAddr,
-        sync_token: Option<&str>,
-        max_body_bytes: usize,
-        grace: Duration,
+        settings: &Settings,
     ) -> std::io::Result<Server> {
         let listener = TcpListener::bind(bind).await?;
         let (shutdown, shutdown_rx) = watch::channel(false);
@@ -49,16 +71,21 @@ impl Server {
         let state = AppState(Arc::new(Inner {
             db,
             analytics,
-            sync_token_hash: sync_token.filter(|t| !t.is_empty()).map(keys::hash),
+            sync_token_hash: settings
+                .sync_token
+                .as_deref()
+                .filter(|t| !t.is_empty())
+                .map(keys::hash),
             changes,
             shutdown: shutdown_rx,
             documents: Mutex::new(HashMap::new()),
+            document_page_size: settings.document_page_size,
         }));
         Ok(Server {
             listener,
-            app: api::router(state, max_body_bytes),
+            app: api::router(state, settings.max_body_bytes),
             shutdown,
-            grace,
+            grace: settings.grace,
         })
     }
 
@@ -105,15 +132,13 @@ impl Server {
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let (core, analytics) = pools(&args.database)?;
     db::migrate(&core, &analytics).await?;
-    let server = Server::bind(
-        core,
-        analytics,
-        args.bind,
-        args.sync_token.as_deref(),
-        args.max_body_bytes,
-        Duration::from_secs(args.shutdown_grace_secs),
-    )
-    .await?;
+    let settings = Settings {
+        sync_token: args.sync_token,
+        max_body_bytes: args.max_body_bytes,
+        grace: Duration::from_secs(args.shutdown_grace_secs),
+        document_page_size: args.document_page_size,
+    };
+    let server = Server::bind(core, analytics, args.bind, &settings).await?;
     tracing::info!(address = %server.local_addr()?, "flagedge-core listening");
     server.run(shutdown_signal()).await?;
     Ok(())

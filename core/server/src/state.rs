@@ -27,6 +27,8 @@ pub struct Inner {
     pub shutdown: watch::Receiver<bool>,
     /// Built documents by environment id, reused while the revision stands.
     pub documents: Mutex<HashMap<i64, Arc<BuiltDocument>>>,
+    /// Identity overrides per page of the SDK document endpoint (0: no pages).
+    pub document_page_size: usize,
 }
 
 impl std::ops::Deref for AppState {

@@ -65,6 +65,10 @@ async fn openapi_lists_every_route_and_is_well_formed() {
         "/api/v1/edge/changes",
         "/api/v1/environment-document/",
         "/api/v1/analytics/usage/",
+        "/api/v1/proxy-keys/",
+        "/api/v1/proxy-keys/{id}/",
+        "/api/v1/proxy/config/",
+        "/api/v1/proxy/usage/",
     ] {
         assert!(paths.contains_key(must), "{must}");
     }
@@ -91,6 +95,36 @@ async fn openapi_lists_every_route_and_is_well_formed() {
         }
     }
     check_refs(&doc, &doc);
+    // Pages and the proxy API are described: the page_id parameter and the
+    // Link header, the proxy key's security scheme, the usage body's bound.
+    let sdk = &paths["/api/v1/environment-document/"]["get"];
+    assert!(
+        sdk["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "page_id" && p["in"] == "query")
+    );
+    assert!(sdk["responses"]["200"]["headers"]["Link"].is_object());
+    assert_eq!(
+        doc["components"]["securitySchemes"]["ProxyKey"]["name"],
+        "X-Proxy-Key"
+    );
+    let usage = &paths["/api/v1/proxy/usage/"]["post"];
+    assert_eq!(usage["security"], json!([{"ProxyKey": []}]));
+    assert_eq!(
+        usage["requestBody"]["content"]["application/json"]["schema"]["maxItems"],
+        1000
+    );
+    assert!(usage["responses"]["204"].is_object());
+    assert!(
+        usage["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "Idempotency-Key" && p["required"] == true)
+    );
+    assert!(doc["components"]["schemas"]["ProxyEnvironment"].is_object());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -195,13 +229,16 @@ async fn health_and_readiness() {
     // A database without migrations is not ready.
     let url = support::database().await;
     let db = flagedge_core::db::connect(&url, 2).unwrap();
+    let settings = flagedge_core::server::Settings {
+        max_body_bytes: 1024,
+        grace: Duration::from_secs(1),
+        ..Default::default()
+    };
     let server = flagedge_core::server::Server::bind(
         db.clone(),
         db,
         "127.0.0.1:0".parse().unwrap(),
-        None,
-        1024,
-        Duration::from_secs(1),
+        &settings,
     )
     .await
     .unwrap();

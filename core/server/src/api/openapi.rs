@@ -21,6 +21,7 @@ async fn openapi() -> Json<Value> {
 fn resource(path: &str) -> Option<&'static str> {
     let table: &[(&str, &str)] = &[
         ("/master-api-keys/", "AdminApiKey"),
+        ("/proxy-keys/", "ProxyKey"),
         ("/mv-options/", "MultivariateOption"),
         ("/features/feature-segments/", "FeatureSegment"),
         ("/traits/", "Trait"),
@@ -92,12 +93,57 @@ fn operation(route: &Route) -> Value {
             json!({"name": "If-None-Match", "in": "header", "required": false, "schema": field}),
         );
         parameters.push(json!({"name": "If-Modified-Since", "in": "header", "required": false, "schema": field}));
-        responses.insert(
-            "200".into(),
-            json_response("The document", reference("EnvironmentDocument")),
+        parameters.push(json!({
+            "name": "page_id", "in": "query", "required": false,
+            "schema": {"type": "string", "pattern": "^identity_override:-?[0-9]+:([0-9a-f]{2})+$"},
+            "description": "A later page of a document with many identity overrides: the value from the previous page's `Link` header (`identity_override:<environment id>:<cursor>`).",
+        }));
+        let mut page = json_response(
+            "The document, or one page of it: the whole environment with a slice of its identity overrides",
+            reference("EnvironmentDocument"),
         );
-        responses.insert("304".into(), json!({"description": "Not modified"}));
+        page["headers"] = json!({"Link": {
+            "description": "`</api/v1/environment-document/?page_id=identity_override:<environment id>:<cursor>>; rel=\"next\"` while more identity overrides follow (absent on the last page).",
+            "schema": {"type": "string"},
+        }});
+        responses.insert("200".into(), page);
+        responses.insert(
+            "304".into(),
+            json!({"description": "Not modified (page one only)"}),
+        );
+        responses.insert("400".into(), error("Malformed page_id or query"));
         responses.insert("403".into(), error("Not a valid server-side key"));
+        responses.insert("404".into(), error("A page_id of another environment"));
+    } else if path.starts_with("/api/v1/proxy/") {
+        security = json!([{"ProxyKey": []}]);
+        responses.insert("403".into(), error("Missing, unknown or revoked proxy key"));
+        if path.ends_with("/config/") {
+            summary = "The proxy key's organisation: environments and their keys".into();
+            responses.insert(
+                "200".into(),
+                json_response(
+                    "Every environment of the organisation",
+                    json!({"type": "array", "items": reference("ProxyEnvironment")}),
+                ),
+            );
+        } else {
+            summary = "Report API usage counted by a proxy (idempotent per Idempotency-Key)".into();
+            parameters.push(json!({
+                "name": "Idempotency-Key", "in": "header", "required": true,
+                "schema": {"type": "string", "pattern": "^[ -~]*$", "maxLength": 200},
+                "description": "A UUID per report; a retry with the same key is not counted again.",
+            }));
+            request_body = Some(json!({
+                "type": "array", "maxItems": 1000, "items": reference("UsageRow"),
+            }));
+            responses.insert("204".into(), json!({"description": "Recorded"}));
+            responses.insert(
+                "400".into(),
+                json_response("Invalid input", reference("FieldErrors")),
+            );
+            responses.insert("413".into(), error("Body too large"));
+            responses.insert("415".into(), error("Not JSON"));
+        }
     } else if path.starts_with("/api/v1/edge/") {
         security = json!([{"SyncToken": []}, {"AdminApiKey": []}]);
         responses.insert("401".into(), error("Missing or invalid credentials"));
@@ -163,6 +209,13 @@ fn operation(route: &Route) -> Value {
             .unwrap_or_else(|| json!({"type": "object"}));
         responses.insert("401".into(), error("Missing or invalid admin key"));
         responses.insert("404".into(), error("Not found"));
+        if path == "/api/v1/proxy-keys/" && route.method == "GET" {
+            parameters.push(query(
+                "organisation",
+                "integer",
+                "Only this organisation's keys",
+            ));
+        }
         match (route.method, is_item) {
             ("GET", false) => {
                 parameters.push(query("page", "integer", "1-based page"));
@@ -323,6 +376,36 @@ fn schemas() -> Value {
     })
 }
 
+/// The proxy API's schemas (apart, to keep `json!` within its recursion limit).
+fn proxy_schemas() -> Value {
+    let id = json!({"type": "integer", "format": "int64"});
+    let time = json!({"type": "string", "format": "date-time"});
+    json!({
+        "ProxyKey": {"type": "object", "properties": {
+            "id": id, "name": {"type": "string", "maxLength": 2000}, "organisation": id,
+            "prefix": {"type": "string"}, "revoked": {"type": "boolean"}, "created": time,
+            "key": {"type": "string", "description": "`pk.<prefix>.<secret>`; only in the creation response."}}},
+        "ProxyEnvironment": {"type": "object", "properties": {
+            "id": id, "name": {"type": "string"}, "client_side_key": {"type": "string"},
+            "server_side_keys": {"type": "array", "items": {"type": "object", "properties": {
+                "key": {"type": "string"}, "active": {"type": "boolean"},
+                "expires_at": {"type": "string", "format": "date-time", "nullable": true}}}},
+            "updated_at": time, "project_id": id, "organisation_id": id}},
+        "UsageRow": {"type": "object", "required": ["client_side_key", "resource", "count"], "properties": {
+            "client_side_key": {"type": "string"},
+            "resource": {"type": "string", "enum": super::proxy::RESOURCES},
+            "count": {"type": "integer", "minimum": 0}}}
+    })
+}
+
+fn all_schemas() -> Value {
+    let mut all = schemas();
+    if let (Value::Object(all), Value::Object(proxy)) = (&mut all, proxy_schemas()) {
+        all.extend(proxy);
+    }
+    all
+}
+
 /// The OpenAPI document.
 pub fn document() -> Value {
     let mut paths = Map::new();
@@ -341,12 +424,14 @@ pub fn document() -> Value {
         },
         "paths": paths,
         "components": {
-            "schemas": schemas(),
+            "schemas": all_schemas(),
             "securitySchemes": {
                 "AdminApiKey": {"type": "apiKey", "in": "header", "name": "Authorization",
                     "description": "`Api-Key <key>`"},
                 "SyncToken": {"type": "http", "scheme": "bearer"},
                 "EnvironmentKey": {"type": "apiKey", "in": "header", "name": "X-Environment-Key"},
+                "ProxyKey": {"type": "apiKey", "in": "header", "name": "X-Proxy-Key",
+                    "description": "`pk.<prefix>.<secret>` (`POST /api/v1/proxy-keys/`)"},
             },
         },
     })

@@ -23,6 +23,17 @@ use tokio::sync::oneshot;
 
 pub const SYNC_TOKEN: &str = "test-sync-token";
 
+/// The settings tests run core with: 64 KiB bodies, a 2 s grace period,
+/// documents paged as by default.
+pub fn test_settings() -> server::Settings {
+    server::Settings {
+        sync_token: Some(SYNC_TOKEN.to_string()),
+        max_body_bytes: 64 * 1024,
+        grace: Duration::from_secs(2),
+        ..server::Settings::default()
+    }
+}
+
 /// A fresh, empty database URL.
 pub async fn database() -> String {
     if let Ok(url) = std::env::var("FLAGEDGE_TEST_DATABASE_URL") {
@@ -83,8 +94,31 @@ impl Core {
         Core::start_with(&url, None).await
     }
 
+    /// Core with its own settings (`sync_token` is always [`SYNC_TOKEN`]).
+    pub async fn start_configured(settings: server::Settings) -> Core {
+        let url = database().await;
+        Core::start_full(&url, None, settings).await
+    }
+
+    /// Core serving documents in pages of `page_size` identity overrides.
+    pub async fn start_paged(page_size: usize) -> Core {
+        Core::start_configured(server::Settings {
+            document_page_size: page_size,
+            ..test_settings()
+        })
+        .await
+    }
+
     /// Core with analytics in a database of their own.
     pub async fn start_with(url: &str, analytics_url: Option<&str>) -> Core {
+        Core::start_full(url, analytics_url, test_settings()).await
+    }
+
+    pub async fn start_full(
+        url: &str,
+        analytics_url: Option<&str>,
+        settings: server::Settings,
+    ) -> Core {
         let db = db::connect(url, 8).expect("pool");
         let analytics = match analytics_url {
             Some(a) => db::connect(a, 4).expect("analytics pool"),
@@ -92,13 +126,15 @@ impl Core {
         };
         db::migrate(&db, &analytics).await.expect("migrations");
         let (organisation, admin_key) = server::init(&db, "Acme", "test").await.expect("init");
+        let settings = server::Settings {
+            sync_token: Some(SYNC_TOKEN.to_string()),
+            ..settings
+        };
         let server = Server::bind(
             db.clone(),
             analytics.clone(),
             "127.0.0.1:0".parse().unwrap(),
-            Some(SYNC_TOKEN),
-            64 * 1024,
-            Duration::from_secs(2),
+            &settings,
         )
         .await
         .expect("bind");
