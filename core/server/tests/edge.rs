@@ -87,3 +87,142 @@ async fn an_edge_serves_changes_made_through_the_admin_api() {
         .await
         .unwrap();
 }
+
+/// The proxy-key protocol end to end against core: the edge learns its
+/// environment and key from `/proxy/config/`, reads a paged document (more
+/// identity overrides than core's page size) whole, and its usage reports land
+/// in core's analytics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edge_with_a_proxy_key_reads_paged_documents_and_reports_usage() {
+    let core = Core::start_paged(2).await;
+    let (project, key) = core.project_with_environment().await;
+    let feature = core
+        .create(
+            &format!("/api/v1/projects/{project}/features/"),
+            json!({"name": "banner", "initial_value": "default", "default_enabled": true}),
+        )
+        .await;
+    core.patch(
+        &format!("/api/v1/environments/{key}/"),
+        json!({"use_identity_overrides_in_local_eval": true}),
+    )
+    .await;
+    let identifiers = ["id-0", "id-1", "id-2", "id-3", "id-4"];
+    for identifier in identifiers {
+        let identity = core
+            .create(
+                &format!("/api/v1/environments/{key}/identities/"),
+                json!({"identifier": identifier}),
+            )
+            .await;
+        core.create(
+            &format!(
+                "/api/v1/environments/{key}/identities/{}/featurestates/",
+                identity["id"]
+            ),
+            json!({"feature": feature["id"], "enabled": true,
+                   "feature_state_value": format!("for {identifier}")}),
+        )
+        .await;
+    }
+    let server = core.server_key(&key).await;
+    let proxy_key = core
+        .create(
+            "/api/v1/proxy-keys/",
+            json!({"name": "edge", "organisation": core.organisation}),
+        )
+        .await["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let config = Config::resolve(Options {
+        bind: Some("127.0.0.1:0".parse().unwrap()),
+        api_url: Some(format!("{}/api/v1/", core.base)),
+        proxy_key: Some(proxy_key),
+        poll_interval_secs: Some(0.2),
+        poll_timeout_secs: Some(2.0),
+        poll_backoff_max_secs: Some(0.5),
+        analytics_interval_secs: Some(0.2),
+        shutdown_grace_secs: Some(1.0),
+        ..Options::default()
+    })
+    .expect("edge config");
+    let edge = flagedge_edge::start(config, None)
+        .await
+        .expect("edge starts");
+    let client = Core::attach(format!("http://{}", edge.address));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while client
+        .request(Method::GET, "/ready", &[], None)
+        .await
+        .status
+        != StatusCode::OK
+    {
+        assert!(Instant::now() < deadline, "the edge never became ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for identifier in identifiers {
+        let r = client
+            .request(
+                Method::GET,
+                &format!("/api/v1/identities/?identifier={identifier}"),
+                &[("x-environment-key", &key)],
+                None,
+            )
+            .await;
+        let banner = r.json["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["feature"]["name"] == "banner")
+            .unwrap()["feature_state_value"]
+            .clone();
+        assert_eq!(banner, json!(format!("for {identifier}")), "{identifier}");
+    }
+    for _ in 0..3 {
+        assert_eq!(banner(&client, &key).await, Some(json!("default")));
+    }
+    let document = client
+        .request(
+            Method::GET,
+            "/api/v1/environment-document/",
+            &[("x-environment-key", &server)],
+            None,
+        )
+        .await;
+    assert_eq!(document.status, StatusCode::OK);
+    assert_eq!(
+        document.json["identity_overrides"]
+            .as_array()
+            .unwrap()
+            .len(),
+        5
+    );
+    edge.shutdown();
+    tokio::time::timeout(Duration::from_secs(10), edge.wait())
+        .await
+        .unwrap();
+    let from = (chrono::Utc::now() - chrono::Duration::hours(2)).to_rfc3339();
+    let to = (chrono::Utc::now() + chrono::Duration::hours(2)).to_rfc3339();
+    let usage = core
+        .get(&format!(
+            "/api/v1/analytics/usage/?environment={key}&bucket=1h&from={}&to={}",
+            from.replace('+', "%2B"),
+            to.replace('+', "%2B")
+        ))
+        .await;
+    let mut totals = std::collections::BTreeMap::new();
+    for row in usage.json["results"].as_array().unwrap() {
+        *totals
+            .entry(row["resource"].as_str().unwrap().to_string())
+            .or_insert(0) += row["count"].as_i64().unwrap();
+    }
+    assert_eq!(totals.get("flags"), Some(&3), "{}", usage.json);
+    assert_eq!(totals.get("identities"), Some(&5), "{}", usage.json);
+    assert_eq!(
+        totals.get("environment-document"),
+        Some(&1),
+        "{}",
+        usage.json
+    );
+}
