@@ -121,15 +121,35 @@ fn describe() {
     );
     metrics::describe_counter!(
         "flagedge_evaluations_queued_total",
-        "Flag evaluations counted into analytics batches"
+        "Counts queued for a sink (evaluations; requests for the usage sink), by sink"
     );
     metrics::describe_counter!(
         "flagedge_evaluations_shipped_total",
-        "Flag evaluations delivered to the analytics sink"
+        "Counts delivered, by sink"
     );
     metrics::describe_counter!(
         "flagedge_evaluations_dropped_total",
-        "Flag evaluations dropped (buffer full or shutdown)"
+        "Counts dropped (queue or spool full, refused by the receiver, lost at shutdown), by sink"
+    );
+    metrics::describe_counter!(
+        "flagedge_analytics_dropped_batches_total",
+        "Analytics batches dropped, by sink and reason (full, refused)"
+    );
+    metrics::describe_gauge!(
+        "flagedge_analytics_pending_batches",
+        "Analytics batches waiting for delivery, by sink"
+    );
+    metrics::describe_gauge!(
+        "flagedge_analytics_spool_bytes",
+        "Bytes of undelivered analytics batches in the spool, by sink"
+    );
+    metrics::describe_counter!(
+        "flagedge_source_slow_fetches_total",
+        "Document fetches that took longer than the poll interval"
+    );
+    metrics::describe_counter!(
+        "flagedge_source_pages_total",
+        "Pages read of paged environment documents"
     );
 }
 
