@@ -720,3 +720,21 @@ async fn slow_or_idle_connections_are_closed() {
     );
     edge.shutdown();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_key_is_checked_before_the_body_whatever_the_store() {
+    for store in [None, Some(flagedge_edge::config::IdentityStoreKind::Memory)] {
+        let edge = start(Options {
+            identity_store: store,
+            ..file_options(&shop_dir(&format!("order-{}", store.is_some())))
+        })
+        .await;
+        let bad_body = json!({"identifier": 5, "traits": "no"});
+        let reply = post_json(edge.address, "/api/v1/identities/", "wrong-key", &bad_body).await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN, "store {store:?}");
+        let reply = post_json(edge.address, "/api/v1/identities/", SHOP_CLIENT, &bad_body).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "store {store:?}");
+        edge.shutdown();
+        edge.wait().await;
+    }
+}

@@ -167,12 +167,13 @@ pub async fn identify(app: &App, call: &mut Call) -> Result<HttpResponse, ApiErr
             Ok(send(call, environment, kind, &response))
         });
     };
+    // The key first, then the body: the same order as without a store.
+    let authenticated = app.authenticate(call)?;
     let body: IdentifyBody = parse_json(&raw)?;
     let mut incoming = body.traits.unwrap_or_default();
     for t in &mut incoming {
         validate_trait(t)?;
     }
-    let authenticated = app.authenticate(call)?;
     let environment = &authenticated.environment;
     environment.counters.api_call(Resource::Identities);
     let meta = environment.compiled.meta();

@@ -347,30 +347,16 @@ pub fn query_param(query: &str, name: &str) -> Option<String> {
     })
 }
 
+/// Form decoding (`+` is a space), as query strings are encoded.
 fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                match u8::from_str_radix(
-                    std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"),
-                    16,
-                ) {
-                    Ok(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    Err(_) => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_decode_path(&text.replace('+', " "))
+}
+
+/// Percent-decoding alone, as path segments are encoded (`+` is a plus).
+pub fn percent_decode_path(text: &str) -> String {
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// An authenticated environment: the snapshot entry and the key's kind.
@@ -384,17 +370,11 @@ pub struct Authenticated {
 impl App {
     /// Resolves `X-Environment-Key`; unknown and missing keys are 403, as in Flagsmith.
     pub fn authenticate(&self, call: &Call) -> Result<Authenticated, ApiError> {
-        let key = call.environment_key().ok_or_else(ApiError::missing_key)?;
-        let snapshot = self.store.load();
-        let (environment, kind) = snapshot.lookup(key).ok_or_else(ApiError::unknown_key)?;
-        if environment.compiled.meta().stop_serving_flags {
-            return Err(ApiError::forbidden(
-                "Organisation is disabled from serving flags.",
-            ));
-        }
-        Ok(Authenticated {
-            environment: Arc::clone(environment),
-            kind,
+        self.with_key(call, |environment, kind| {
+            Ok(Authenticated {
+                environment: Arc::clone(environment),
+                kind,
+            })
         })
     }
 
@@ -609,8 +589,12 @@ fn cors(app: &App, origin: &HeaderValue, headers: &mut HeaderMap) {
     }
 }
 
+/// A preflight is always 204 (for an unknown path too: the request that
+/// follows gets the 404). Built from typed header values, so no input can make
+/// it fail to build.
 fn preflight(app: &App, call: &Call, route: Route) -> HttpResponse {
-    let mut response = Response::builder().status(StatusCode::NO_CONTENT);
+    let mut response = Response::new(ResponseBody::empty());
+    *response.status_mut() = StatusCode::NO_CONTENT;
     if let Some(origin) = call
         .headers
         .get(header::ORIGIN)
@@ -622,21 +606,29 @@ fn preflight(app: &App, call: &Call, route: Route) -> HttpResponse {
             .map(Method::as_str)
             .chain(["OPTIONS"])
             .collect();
-        response = response
-            .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone())
-            .header(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, "true")
-            .header(header::ACCESS_CONTROL_ALLOW_METHODS, methods.join(", "))
-            .header(
-                header::ACCESS_CONTROL_ALLOW_HEADERS,
-                call.headers
-                    .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
-                    .cloned()
-                    .unwrap_or(HeaderValue::from_static(ALLOWED_HEADERS)),
-            )
-            .header(header::ACCESS_CONTROL_MAX_AGE, "600")
-            .header(header::VARY, "Origin");
+        let headers = response.headers_mut();
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+            HeaderValue::from_static("true"),
+        );
+        if let Ok(methods) = HeaderValue::from_str(&methods.join(", ")) {
+            headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, methods);
+        }
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            call.headers
+                .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
+                .cloned()
+                .unwrap_or(HeaderValue::from_static(ALLOWED_HEADERS)),
+        );
+        headers.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("600"),
+        );
+        headers.insert(header::VARY, HeaderValue::from_static("Origin"));
     }
-    response.body(ResponseBody::empty()).unwrap_or_default()
+    response
 }
 
 #[cfg(test)]

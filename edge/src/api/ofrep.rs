@@ -30,8 +30,7 @@ use crate::environment::ServedEnvironment;
 pub fn flag_key(path: &str) -> Option<String> {
     let key = path.strip_prefix("/ofrep/v1/evaluate/flags/")?;
     let key = key.strip_suffix('/').unwrap_or(key);
-    (!key.is_empty() && !key.contains('/'))
-        .then(|| super::query_param(&format!("k={key}"), "k").unwrap_or_default())
+    (!key.is_empty() && !key.contains('/')).then(|| super::percent_decode_path(key))
 }
 
 /// An OFREP error response.
@@ -274,6 +273,11 @@ mod tests {
         assert_eq!(
             flag_key("/ofrep/v1/evaluate/flags/a%20b/").as_deref(),
             Some("a b")
+        );
+        // A path segment: `+` is a plus and `&`, `=` are part of the key.
+        assert_eq!(
+            flag_key("/ofrep/v1/evaluate/flags/a+b&c=d%2Fe").as_deref(),
+            Some("a+b&c=d/e")
         );
         assert_eq!(flag_key("/ofrep/v1/evaluate/flags/"), None);
         assert_eq!(flag_key("/ofrep/v1/evaluate/flags/a/b"), None);
