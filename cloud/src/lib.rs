@@ -14,12 +14,14 @@
 //! - [`dynamo`] — documents as items in Flagsmith's shape (gzip-compressed past
 //!   the item limit as Flagsmith does, or in S3 behind a pointer when even that is
 //!   too big), a manifest item, and identities keyed by `<client key>_<identifier>`;
-//! - [`attribute`] — JSON ⇄ DynamoDB attribute values.
+//! - [`attribute`] — JSON ⇄ DynamoDB attribute values;
+//! - [`counts`] — the count batch edges send flagedge-sync.
 //!
 //! Depends on nothing else of flagedge; both binaries depend on it.
 
 pub mod attribute;
 pub mod aws;
+pub mod counts;
 pub mod dynamo;
 pub mod manifest;
 pub mod s3;

@@ -14,7 +14,7 @@ use flagedge_engine::{CompiledEnvironment, EnvironmentDocument, KeyKind, Timesta
 use http::HeaderValue;
 use sha2::{Digest, Sha256};
 
-use crate::analytics::Counters;
+use crate::counters::Counters;
 
 /// Bodies below this size are not worth compressing.
 pub const GZIP_MIN_BYTES: usize = 1000;

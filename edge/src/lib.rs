@@ -21,6 +21,7 @@ pub mod analytics;
 pub mod api;
 pub mod clock;
 pub mod config;
+pub mod counters;
 pub mod environment;
 pub mod http_client;
 pub mod identity_cache;
@@ -28,6 +29,7 @@ pub mod identity_store;
 pub mod metrics;
 pub mod persist;
 pub mod realtime;
+pub mod route;
 pub mod server;
 pub mod shutdown;
 pub mod snapshot;
@@ -42,7 +44,8 @@ use anyhow::Context;
 use arc_swap::ArcSwap;
 use tokio::task::JoinHandle;
 
-use crate::api::{App, Limits};
+use crate::api::app::App;
+use crate::api::call::Limits;
 use crate::config::{Config, ConfigError, SourceKind};
 use crate::source::Loader;
 

@@ -15,7 +15,7 @@ use std::time::Duration;
 use http::StatusCode;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
-use crate::api::Route;
+use crate::route::Route;
 
 /// The statuses given their own label; others are counted as `other`.
 const STATUSES: [u16; 17] = [

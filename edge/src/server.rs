@@ -24,7 +24,7 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
-use crate::api::App;
+use crate::api::app::App;
 
 use crate::shutdown::Shutdown;
 

@@ -17,7 +17,7 @@ use http::{HeaderValue, StatusCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::client::{Failure, Outcome, Target};
+use crate::exchange::{Failure, Outcome, Target};
 use crate::workload::Prepared;
 
 const BUFFER: usize = 64 * 1024;

@@ -21,6 +21,7 @@ pub mod ceiling;
 pub mod client;
 pub mod compare;
 pub mod cpu;
+pub mod exchange;
 pub mod generate;
 pub mod h1;
 pub mod propagation;

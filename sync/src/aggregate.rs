@@ -10,43 +10,16 @@
 //! store by an earlier process — is acknowledged but not counted again, so edges
 //! may retry freely. Shutdown writes everything still queued.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
-use serde::Deserialize;
 
-use crate::store::{Store, Totals};
+use crate::store::{SeriesKey, Store, Totals};
 
-/// One environment's counts in a batch (the edge's format).
-#[derive(Debug, Clone, Deserialize)]
-pub struct EnvironmentCounts {
-    /// The environment's client-side key.
-    pub environment_key: String,
-    /// Flag evaluations by feature name.
-    #[serde(default)]
-    pub evaluations: HashMap<String, u64>,
-    /// SDK API calls by resource.
-    #[serde(default)]
-    pub api_calls: HashMap<String, u64>,
-}
-
-/// A batch from an edge.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Batch {
-    /// Unique per batch.
-    pub batch_id: String,
-    /// The edge that counted.
-    #[serde(default)]
-    pub edge_id: String,
-    /// When the edge cut it (ISO 8601); decides the minute the counts fall in.
-    #[serde(default)]
-    pub created_at: Option<String>,
-    /// Counts per environment.
-    pub environments: Vec<EnvironmentCounts>,
-}
+pub use flagedge_cloud::counts::{Batch, EnvironmentCounts};
 
 /// What became of a batch.
 #[derive(Debug, PartialEq, Eq)]
@@ -73,9 +46,6 @@ pub enum Refused {
     #[error("the analytics store is unavailable: {0}")]
     Unavailable(String),
 }
-
-/// A counter's identity: (environment, feature or resource, minute since the epoch).
-pub type SeriesKey = (String, String, i64);
 
 /// Counters accumulated between two cuts.
 #[derive(Default)]

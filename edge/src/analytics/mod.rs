@@ -22,177 +22,42 @@ pub mod sinks;
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use flagedge_engine::{KeyKind, Timestamp};
-use serde::{Deserialize, Serialize};
 
 use crate::config::{AnalyticsSinkKind, Config};
+use crate::counters::Resource;
 use crate::environment::ServedEnvironment;
 use crate::http_client::HttpClient;
 use crate::shutdown::Shutdown;
 use crate::snapshot::Store;
 use crate::source::Loader;
+pub use flagedge_cloud::counts::{Batch, EnvironmentCounts};
 use outbox::{Outbox, SpoolDir};
 use reported::{Reported, ReportedBatch};
 use sinks::{BatchSink, FlagsmithSink, UsageBatch, UsageRow, UsageSink};
 
-/// The SDK API resources whose calls are counted (Flagsmith's API-usage series).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Resource {
-    /// `GET /flags/`
-    Flags = 0,
-    /// `GET|POST /identities/`
-    Identities = 1,
-    /// `POST /traits/`, `PUT /traits/bulk/`
-    Traits = 2,
-    /// `GET /environment-document/`
-    EnvironmentDocument = 3,
-}
-
-impl Resource {
-    const ALL: [Resource; 4] = [
-        Resource::Flags,
-        Resource::Identities,
-        Resource::Traits,
-        Resource::EnvironmentDocument,
-    ];
-
-    fn name(self) -> &'static str {
-        match self {
-            Resource::Flags => "flags",
-            Resource::Identities => "identities",
-            Resource::Traits => "traits",
-            Resource::EnvironmentDocument => "environment-document",
-        }
-    }
-}
-
-/// The per-request counters of one environment, on one cache line.
-#[derive(Debug, Default)]
-#[repr(align(64))]
-struct HotCounters {
-    flags_responses: [AtomicU64; 2],
-    identity_responses: [AtomicU64; 2],
-    api_calls: [AtomicU64; 4],
-}
-
-/// How many copies of the per-request counters each environment keeps: threads
-/// add to different copies, so cores do not fight over one cache line.
-const SHARDS: usize = 4;
-
-fn shard_index() -> usize {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    thread_local! {
-        static INDEX: usize = (NEXT.fetch_add(1, Ordering::Relaxed) as usize) % SHARDS;
-    }
-    INDEX.with(|i| *i)
-}
-
-/// Counters of one environment revision.
-#[derive(Debug)]
-pub struct Counters {
-    hot: [HotCounters; SHARDS],
-    per_feature: Box<[AtomicU64]>,
-}
-
-impl Counters {
-    /// Zeroed counters for `features` features.
-    pub fn new(features: usize) -> Counters {
-        Counters {
-            hot: Default::default(),
-            per_feature: (0..features).map(|_| AtomicU64::new(0)).collect(),
-        }
-    }
-
-    fn hot(&self) -> &HotCounters {
-        &self.hot[shard_index()]
-    }
-
-    /// An SDK API call.
-    pub fn api_call(&self, resource: Resource) {
-        self.hot().api_calls[resource as usize].fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// A whole environment-flags response served to a key of this kind; it is
-    /// also counted as a `flags` API call when drained.
-    pub fn environment_flags(&self, kind: KeyKind) {
-        self.hot().flags_responses[kind as usize].fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// An identity response that showed every flag this kind of key may see.
-    pub fn identity_flags(&self, kind: KeyKind) {
-        self.hot().identity_responses[kind as usize].fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// `count` evaluations of one feature.
-    pub fn feature(&self, index: usize, count: u64) {
-        if let Some(counter) = self.per_feature.get(index) {
-            counter.fetch_add(count, Ordering::Relaxed);
-        }
-    }
-}
-
-/// One environment's counts in a batch.
-#[derive(Debug, Serialize, Deserialize, Clone, PartialEq)]
-pub struct EnvironmentCounts {
-    /// The environment's client-side key.
-    pub environment_key: String,
-    /// Flag evaluations by feature name.
-    pub evaluations: BTreeMap<String, u64>,
-    /// SDK API calls by resource.
-    pub api_calls: BTreeMap<String, u64>,
-}
-
-/// What an edge ships every interval.
-#[derive(Debug, Serialize, Deserialize, Clone)]
-pub struct Batch {
-    /// Unique per batch; a receiver ignores a batch id it has stored.
-    pub batch_id: String,
-    /// The edge that counted.
-    pub edge_id: String,
-    /// When the batch was cut (ISO 8601, UTC).
-    pub created_at: String,
-    /// Counts per environment.
-    pub environments: Vec<EnvironmentCounts>,
-}
-
-impl Batch {
-    fn evaluation_total(&self) -> u64 {
-        self.environments
-            .iter()
-            .flat_map(|e| e.evaluations.values())
-            .sum()
-    }
-}
-
-/// Drains one environment's counters.
+/// Drains one environment's counters, expanding whole responses into the
+/// features they served.
 fn drain(environment: &ServedEnvironment, into: &mut BTreeMap<String, EnvironmentCounts>) {
-    let counters = &environment.counters;
     let compiled = &environment.compiled;
-    let take = |counter: &AtomicU64| counter.swap(0, Ordering::Relaxed);
-    let take_all = |pick: &dyn Fn(&HotCounters) -> &AtomicU64| {
-        counters.hot.iter().map(|h| take(pick(h))).sum::<u64>()
-    };
-    let flags_responses = [0, 1].map(|k| take_all(&|h| &h.flags_responses[k]));
-    let identity_responses = [0, 1].map(|k| take_all(&|h| &h.identity_responses[k]));
+    let drained = environment.counters.drain();
     let mut evaluations = BTreeMap::new();
-    for (index, counter) in counters.per_feature.iter().enumerate() {
-        let mut count = take(counter);
+    for (index, mut count) in drained.per_feature.iter().copied().enumerate() {
         for kind in [KeyKind::Client, KeyKind::Server] {
             if compiled.environment_flag_visible(index, kind) {
-                count += flags_responses[kind as usize];
+                count += drained.flags_responses[kind as usize];
             }
             if compiled.feature_visible_to(index, kind) {
-                count += identity_responses[kind as usize];
+                count += drained.identity_responses[kind as usize];
             }
         }
         if count > 0 {
             evaluations.insert(compiled.feature_name(index).to_string(), count);
         }
     }
-    let flags_calls = flags_responses.iter().sum::<u64>();
+    let flags_calls = drained.flags_responses.iter().sum::<u64>();
     let api_calls: BTreeMap<String, u64> = Resource::ALL
         .iter()
         .map(|r| {
@@ -201,10 +66,7 @@ fn drain(environment: &ServedEnvironment, into: &mut BTreeMap<String, Environmen
             } else {
                 0
             };
-            (
-                r.name().to_string(),
-                take_all(&|h| &h.api_calls[*r as usize]) + extra,
-            )
+            (r.name().to_string(), drained.api_calls[*r as usize] + extra)
         })
         .filter(|(_, n)| *n > 0)
         .collect();
@@ -244,14 +106,14 @@ pub fn cut_batch(store: &Store, edge_id: &str) -> Option<Batch> {
     Some(Batch {
         batch_id: uuid::Uuid::new_v4().to_string(),
         edge_id: edge_id.to_string(),
-        created_at: Timestamp(now).to_iso8601(),
+        created_at: Some(Timestamp(now).to_iso8601()),
         environments: counts.into_values().collect(),
     })
 }
 
 impl outbox::Spoolable for Batch {
     fn evaluations(&self) -> u64 {
-        self.evaluation_total()
+        Batch::evaluation_total(self)
     }
 }
 

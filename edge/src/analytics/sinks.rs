@@ -14,10 +14,10 @@ use bytes::Bytes;
 use http::{HeaderValue, StatusCode};
 use serde::{Deserialize, Serialize};
 
-use super::Batch;
 use super::outbox::{Delivery, Sink};
 use super::reported::ReportedBatch;
 use crate::http_client::HttpClient;
+use flagedge_cloud::counts::Batch;
 
 /// Time allowed for one delivery request.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);

@@ -10,7 +10,10 @@ use http::StatusCode;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{ApiError, App, Call, HttpResponse, json};
+use super::app::App;
+use super::call::Call;
+use super::error::ApiError;
+use super::respond::{HttpResponse, json};
 use crate::environment::ServedEnvironment;
 
 /// v1: `{"<feature name>": <count>, …}` → 200 with an empty body. Entries that are

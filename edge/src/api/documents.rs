@@ -5,8 +5,12 @@
 use flagedge_engine::{KeyKind, Timestamp};
 use http::{StatusCode, header};
 
-use super::{ApiError, App, Call, HttpResponse, prepared};
-use crate::analytics::Resource;
+use super::app::App;
+use super::call::Call;
+use super::error::ApiError;
+use super::negotiate::prepared;
+use super::respond::HttpResponse;
+use crate::counters::Resource;
 
 /// The document as the source delivered it.
 pub fn environment_document(app: &App, call: &Call) -> Result<HttpResponse, ApiError> {

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use http::{HeaderValue, Method, StatusCode, header};
 
-use super::HttpResponse;
+use super::respond::{HttpResponse, json};
 
 /// A request that cannot be answered as asked.
 #[derive(Debug)]
@@ -90,7 +90,7 @@ impl ApiError {
     /// The response.
     pub fn into_response(self) -> HttpResponse {
         let body = serde_json::json!({ "detail": self.detail });
-        let mut response = super::json(self.status, Bytes::from(body.to_string()));
+        let mut response = json(self.status, Bytes::from(body.to_string()));
         if let Some(allow) = self.allow.and_then(|a| HeaderValue::from_str(&a).ok()) {
             response.headers_mut().insert(header::ALLOW, allow);
         }

@@ -2,8 +2,12 @@
 
 use http::StatusCode;
 
-use super::{ApiError, App, Call, HttpResponse, freshness_headers, json, prepared};
-use crate::analytics::Resource;
+use super::app::App;
+use super::call::Call;
+use super::error::ApiError;
+use super::negotiate::prepared;
+use super::respond::{HttpResponse, freshness_headers, json};
+use crate::counters::Resource;
 
 /// All flags (a JSON array), or one with `?feature=<name>` (an object, or 404).
 pub fn environment_flags(app: &App, call: &Call) -> Result<HttpResponse, ApiError> {

@@ -9,11 +9,12 @@ use flagedge_engine::Timestamp;
 use http::{HeaderValue, Response, StatusCode, header};
 use serde_json::json;
 
-use super::{App, HttpResponse};
+use super::app::App;
+use super::respond::{HttpResponse, json};
 
 /// `/health`: the process is up.
 pub fn health() -> HttpResponse {
-    super::json(StatusCode::OK, Bytes::from_static(br#"{"status":"ok"}"#))
+    json(StatusCode::OK, Bytes::from_static(br#"{"status":"ok"}"#))
 }
 
 struct Readiness {
@@ -68,7 +69,7 @@ pub fn ready(app: &App) -> HttpResponse {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    super::json(status, Bytes::from(body.to_string()))
+    json(status, Bytes::from(body.to_string()))
 }
 
 /// `/proxy/health` and `/proxy/health/readiness`, with edge-proxy's bodies.
@@ -96,7 +97,7 @@ pub fn proxy_readiness(app: &App) -> HttpResponse {
             json!({"status": "ok", "reason": null, "last_successful_update": last}),
         )
     };
-    super::json(status, Bytes::from(body.to_string()))
+    json(status, Bytes::from(body.to_string()))
 }
 
 /// `/proxy/health/liveness`: always 200, empty.

@@ -18,8 +18,11 @@ use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::{ApiError, App, Call, HttpResponse, json, parse_json};
-use crate::analytics::Resource;
+use super::app::App;
+use super::call::{Call, parse_json};
+use super::error::ApiError;
+use super::respond::{HttpResponse, json};
+use crate::counters::Resource;
 use crate::environment::ServedEnvironment;
 use crate::identity_cache::{CachedResponse, RequestKind};
 
@@ -390,8 +393,9 @@ fn send(
             .for_each(|&i| environment.counters.feature(i as usize, 1)),
         None => environment.counters.identity_flags(kind),
     }
-    let mut http = super::json_maybe_gzip(call, response.body.clone(), || response.gzipped());
-    super::freshness_headers(http.headers_mut(), environment);
+    let mut http =
+        super::negotiate::json_maybe_gzip(call, response.body.clone(), || response.gzipped());
+    super::respond::freshness_headers(http.headers_mut(), environment);
     http
 }
 

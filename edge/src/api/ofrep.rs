@@ -21,17 +21,12 @@ use http::{HeaderValue, StatusCode, header};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
+use super::app::App;
+use super::call::Call;
 use super::identities::TRAIT_VALUE_MAX_CHARS;
-use super::{App, Call, HttpResponse, json};
-use crate::analytics::Resource;
+use super::respond::{HttpResponse, json};
+use crate::counters::Resource;
 use crate::environment::ServedEnvironment;
-
-/// The flag key in a single-flag path, percent-decoded.
-pub fn flag_key(path: &str) -> Option<String> {
-    let key = path.strip_prefix("/ofrep/v1/evaluate/flags/")?;
-    let key = key.strip_suffix('/').unwrap_or(key);
-    (!key.is_empty() && !key.contains('/')).then(|| super::percent_decode_path(key))
-}
 
 /// An OFREP error response.
 fn failure(
@@ -250,7 +245,7 @@ fn bulk_response(call: &Call, body: Bytes, _kind: KeyKind) -> HttpResponse {
     );
     let etag = HeaderValue::from_str(&etag).unwrap_or(HeaderValue::from_static("\"0\""));
     let mut response = if call.etag_matches(&etag) {
-        let mut response = http::Response::new(super::ResponseBody::empty());
+        let mut response = http::Response::new(super::body::ResponseBody::empty());
         *response.status_mut() = StatusCode::NOT_MODIFIED;
         response
     } else {
@@ -263,25 +258,6 @@ fn bulk_response(call: &Call, body: Bytes, _kind: KeyKind) -> HttpResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn flag_keys_decode() {
-        assert_eq!(
-            flag_key("/ofrep/v1/evaluate/flags/new_checkout").as_deref(),
-            Some("new_checkout")
-        );
-        assert_eq!(
-            flag_key("/ofrep/v1/evaluate/flags/a%20b/").as_deref(),
-            Some("a b")
-        );
-        // A path segment: `+` is a plus and `&`, `=` are part of the key.
-        assert_eq!(
-            flag_key("/ofrep/v1/evaluate/flags/a+b&c=d%2Fe").as_deref(),
-            Some("a+b&c=d/e")
-        );
-        assert_eq!(flag_key("/ofrep/v1/evaluate/flags/"), None);
-        assert_eq!(flag_key("/ofrep/v1/evaluate/flags/a/b"), None);
-    }
 
     #[test]
     fn contexts_map_to_identities() {

@@ -4,20 +4,16 @@
 
 use http::{HeaderValue, Response, StatusCode, header};
 
-use super::{ApiError, App, Call, HttpResponse, ResponseBody};
+use super::app::App;
+use super::body::ResponseBody;
+use super::call::Call;
+use super::error::ApiError;
+use super::respond::HttpResponse;
 use crate::realtime::Refused;
-
-/// The client key in an SSE path, if the path is one.
-pub fn client_key(path: &str) -> Option<&str> {
-    let rest = path.strip_prefix("/sse/environments/")?;
-    let rest = rest.strip_suffix('/').unwrap_or(rest);
-    let key = rest.strip_suffix("/stream")?;
-    (!key.is_empty() && !key.contains('/')).then_some(key)
-}
 
 /// Opens the stream.
 pub fn stream(app: &App, call: &Call) -> Result<HttpResponse, ApiError> {
-    let key = client_key(call.uri.path()).unwrap_or_default();
+    let key = crate::route::sse_client_key(call.uri.path()).unwrap_or_default();
     let updated_at = {
         let snapshot = app.store.load();
         let environment = snapshot
@@ -54,7 +50,7 @@ pub fn stream(app: &App, call: &Call) -> Result<HttpResponse, ApiError> {
 
 #[cfg(test)]
 mod tests {
-    use super::client_key;
+    use crate::route::sse_client_key as client_key;
 
     #[test]
     fn paths() {

@@ -8,9 +8,12 @@ use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::app::{App, Authenticated};
+use super::call::Call;
+use super::error::ApiError;
 use super::identities::{IDENTIFIER_MAX_CHARS, TraitInput, merge_traits, validate_trait};
-use super::{ApiError, App, Authenticated, Call, HttpResponse};
-use crate::analytics::Resource;
+use super::respond::HttpResponse;
+use crate::counters::Resource;
 use crate::identity_store::IdentityStore;
 
 #[derive(Deserialize)]
@@ -110,7 +113,7 @@ pub async fn set_trait(app: &App, call: &mut Call) -> Result<HttpResponse, ApiEr
         .counters
         .api_call(Resource::Traits);
     let mut echoed = apply(app, &authenticated, vec![body]).await?;
-    Ok(super::json(
+    Ok(super::respond::json(
         StatusCode::OK,
         Bytes::from(echoed.pop().unwrap_or_default().to_string()),
     ))
@@ -125,7 +128,7 @@ pub async fn bulk(app: &App, call: &mut Call) -> Result<HttpResponse, ApiError> 
         .counters
         .api_call(Resource::Traits);
     let echoed = apply(app, &authenticated, body).await?;
-    Ok(super::json(
+    Ok(super::respond::json(
         StatusCode::OK,
         Bytes::from(Value::Array(echoed).to_string()),
     ))

@@ -7,7 +7,8 @@ pub mod postgres;
 use std::future::Future;
 use std::pin::Pin;
 
-use crate::aggregate::SeriesKey;
+/// A counter's identity: (environment, feature or resource, minute since the epoch).
+pub type SeriesKey = (String, String, i64);
 
 /// A boxed future, so the trait can be used as `dyn Store`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgPool, Postgres, Transaction};
 
+use super::SeriesKey;
 use super::{BUCKETS, BoxFuture, Store, StoreError, Totals};
-use crate::aggregate::SeriesKey;
 
 /// The Postgres store.
 pub struct PostgresStore {
