@@ -26,6 +26,7 @@ pub mod environment;
 pub mod http_client;
 pub mod identity_cache;
 pub mod identity_store;
+pub mod keys;
 pub mod metrics;
 pub mod persist;
 pub mod realtime;

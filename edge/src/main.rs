@@ -2,23 +2,11 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use flagedge_edge::config::{Config, LogFormat, Options, SourceKind};
-
-fn init_logging(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_new(&config.log)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match config.log_format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
-    }
-}
+use flagedge_edge::config::{Config, Options, SourceKind};
 
 fn main() -> ExitCode {
-    let options = Options::parse();
+    // Only what the command line and environment gave: the config file fills the rest.
+    let options: Options = flagedge_options::parse_explicit();
     let config = match Config::load(options.clone()) {
         Ok(config) => config,
         Err(error) => {
@@ -26,7 +14,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_logging(&config);
+    config.logging.init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

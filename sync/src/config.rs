@@ -6,10 +6,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use serde::Deserialize;
+use flagedge_options::{AwsArgs, LogArgs};
+use serde::{Deserialize, Serialize};
 
 /// Where evaluation counts are written.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AnalyticsStoreKind {
     /// PostgreSQL: the tables flagedge-core reads.
@@ -21,21 +22,19 @@ pub enum AnalyticsStoreKind {
 }
 
 /// Every option.
-#[derive(Parser, Debug, Default, Clone, Deserialize)]
+#[derive(Parser, Debug, Default, Clone, Serialize, Deserialize)]
 #[command(
     name = "flagedge-sync",
     version,
     about = "Publishes documents to S3/DynamoDB and ingests evaluation counts"
 )]
-#[serde(deny_unknown_fields)]
 pub struct Options {
     /// TOML config file.
     #[arg(long, env = "FLAGEDGE_CONFIG")]
-    #[serde(skip)]
     pub config: Option<PathBuf>,
 
-    /// Address of the ingest API, health and metrics [default: 127.0.0.1:8090].
-    #[arg(long, env = "FLAGEDGE_BIND")]
+    /// Address of the ingest API, health and metrics.
+    #[arg(long, env = "FLAGEDGE_BIND", default_value = "127.0.0.1:8090")]
     pub bind: Option<SocketAddr>,
 
     /// flagedge-core's base URL (e.g. http://core:8080); enables document publishing.
@@ -46,20 +45,20 @@ pub struct Options {
     #[arg(long, env = "FLAGEDGE_CORE_TOKEN")]
     pub core_token: Option<String>,
 
-    /// Seconds between full reconciles with core [default: 60].
-    #[arg(long, env = "FLAGEDGE_RECONCILE_INTERVAL_SECS")]
+    /// Seconds between full reconciles with core.
+    #[arg(long, env = "FLAGEDGE_RECONCILE_INTERVAL_SECS", default_value = "60")]
     pub reconcile_interval_secs: Option<f64>,
 
-    /// Long-poll timeout for core's change feed, in seconds [default: 30].
-    #[arg(long, env = "FLAGEDGE_CHANGES_TIMEOUT_SECS")]
+    /// Long-poll timeout for core's change feed, in seconds.
+    #[arg(long, env = "FLAGEDGE_CHANGES_TIMEOUT_SECS", default_value = "30")]
     pub changes_timeout_secs: Option<u64>,
 
     /// Publish documents to this S3 bucket.
     #[arg(long, env = "FLAGEDGE_S3_BUCKET")]
     pub s3_bucket: Option<String>,
 
-    /// Key prefix in the bucket [default: flagedge].
-    #[arg(long, env = "FLAGEDGE_S3_PREFIX")]
+    /// Key prefix in the bucket.
+    #[arg(long, env = "FLAGEDGE_S3_PREFIX", default_value = "flagedge")]
     pub s3_prefix: Option<String>,
 
     /// Publish documents to this DynamoDB table.
@@ -74,14 +73,6 @@ pub struct Options {
     /// running `--identity-store dynamodb`).
     #[arg(long, env = "FLAGEDGE_IDENTITY_TABLE")]
     pub identity_table: Option<String>,
-
-    /// AWS region [default: AWS_REGION, else us-east-1].
-    #[arg(long, env = "FLAGEDGE_AWS_REGION")]
-    pub aws_region: Option<String>,
-
-    /// AWS endpoint override (an S3/DynamoDB-compatible server such as moto).
-    #[arg(long, env = "FLAGEDGE_AWS_ENDPOINT_URL")]
-    pub aws_endpoint_url: Option<String>,
 
     /// Bearer token edges must present to the ingest API; ingest is off without it.
     #[arg(long, env = "FLAGEDGE_INGEST_TOKEN")]
@@ -99,42 +90,44 @@ pub struct Options {
     #[arg(long, env = "FLAGEDGE_INFLUXDB_URL")]
     pub influxdb_url: Option<String>,
 
-    /// InfluxDB database (1.x) or bucket mapped by the 2.x compatibility API [default: flagedge].
-    #[arg(long, env = "FLAGEDGE_INFLUXDB_DATABASE")]
+    /// InfluxDB database (1.x) or bucket mapped by the 2.x compatibility API.
+    #[arg(long, env = "FLAGEDGE_INFLUXDB_DATABASE", default_value = "flagedge")]
     pub influxdb_database: Option<String>,
 
     /// InfluxDB token (2.x compatibility API), sent as `Authorization: Token`.
     #[arg(long, env = "FLAGEDGE_INFLUXDB_TOKEN")]
     pub influxdb_token: Option<String>,
 
-    /// Seconds between flushes of counts to the store [default: 5].
-    #[arg(long, env = "FLAGEDGE_FLUSH_INTERVAL_SECS")]
+    /// Seconds between flushes of counts to the store.
+    #[arg(long, env = "FLAGEDGE_FLUSH_INTERVAL_SECS", default_value = "5")]
     pub flush_interval_secs: Option<f64>,
 
-    /// Flush early once this many distinct counters are pending [default: 20000].
-    #[arg(long, env = "FLAGEDGE_FLUSH_MAX_KEYS")]
+    /// Flush early once this many distinct counters are pending.
+    #[arg(long, env = "FLAGEDGE_FLUSH_MAX_KEYS", default_value = "20000")]
     pub flush_max_keys: Option<usize>,
 
     /// Most counters held while the store is unreachable; past it, ingest answers
-    /// 503 and edges keep their batches [default: 1000000].
-    #[arg(long, env = "FLAGEDGE_MAX_PENDING_KEYS")]
+    /// 503 and edges keep their batches.
+    #[arg(long, env = "FLAGEDGE_MAX_PENDING_KEYS", default_value = "1000000")]
     pub max_pending_keys: Option<usize>,
 
-    /// Largest batch accepted, in bytes [default: 8388608].
-    #[arg(long, env = "FLAGEDGE_MAX_BATCH_BYTES")]
+    /// Largest batch accepted, in bytes.
+    #[arg(long, env = "FLAGEDGE_MAX_BATCH_BYTES", default_value = "8388608")]
     pub max_batch_bytes: Option<usize>,
 
-    /// Log filter [default: info].
-    #[arg(long, env = "FLAGEDGE_LOG")]
-    pub log: Option<String>,
-
-    /// Log format: `text` or `json` [default: text].
-    #[arg(long, env = "FLAGEDGE_LOG_FORMAT")]
-    pub log_format: Option<String>,
-
-    /// Seconds to finish requests and flush counts after SIGTERM [default: 30].
-    #[arg(long, env = "FLAGEDGE_SHUTDOWN_GRACE_SECS")]
+    /// Seconds to finish requests and flush counts after SIGTERM.
+    #[arg(long, env = "FLAGEDGE_SHUTDOWN_GRACE_SECS", default_value = "30")]
     pub shutdown_grace_secs: Option<f64>,
+
+    /// AWS settings.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub aws: AwsArgs,
+
+    /// Logging.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub logging: LogArgs,
 }
 
 /// The resolved configuration.
@@ -182,10 +175,8 @@ pub struct Config {
     pub max_pending_keys: usize,
     /// Batch size limit.
     pub max_batch_bytes: usize,
-    /// Log filter.
-    pub log: String,
-    /// JSON logs.
-    pub log_json: bool,
+    /// Logging.
+    pub logging: LogArgs,
     /// Shutdown grace.
     pub shutdown_grace: Duration,
 }
@@ -201,45 +192,15 @@ pub enum ConfigError {
     Invalid(String),
 }
 
+/// An option with a declared default, after the defaults layer.
+fn declared<T>(value: Option<T>) -> T {
+    value.expect("every option with a declared default has a value after the defaults layer")
+}
+
 fn seconds(value: f64, name: &str) -> Result<Duration, ConfigError> {
     Duration::try_from_secs_f64(value).map_err(|_| {
         ConfigError::Invalid(format!("{name} must be a non-negative number of seconds"))
     })
-}
-
-impl Options {
-    fn or(self, o: Options) -> Options {
-        macro_rules! merge {
-            ($($f:ident),* $(,)?) => { Options { config: self.config.or(o.config), $($f: self.$f.or(o.$f)),* } };
-        }
-        merge!(
-            bind,
-            core_url,
-            core_token,
-            reconcile_interval_secs,
-            changes_timeout_secs,
-            s3_bucket,
-            s3_prefix,
-            dynamodb_table,
-            create_resources,
-            identity_table,
-            aws_region,
-            aws_endpoint_url,
-            ingest_token,
-            analytics_store,
-            analytics_database_url,
-            influxdb_url,
-            influxdb_database,
-            influxdb_token,
-            flush_interval_secs,
-            flush_max_keys,
-            max_pending_keys,
-            max_batch_bytes,
-            log,
-            log_format,
-            shutdown_grace_secs,
-        )
-    }
 }
 
 impl Config {
@@ -249,12 +210,12 @@ impl Config {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .map_err(|e| ConfigError::File(format!("{}: {e}", path.display())))?;
-                toml::from_str(&text)
+                flagedge_options::from_toml(&text)
                     .map_err(|e| ConfigError::File(format!("{}: {e}", path.display())))?
             }
             None => Options::default(),
         };
-        let mut options = cli.or(file);
+        let mut options = flagedge_options::layer(cli, &file);
         if options.analytics_database_url.is_none() {
             options.analytics_database_url = std::env::var("ANALYTICS_DATABASE_URL").ok();
         }
@@ -263,6 +224,7 @@ impl Config {
 
     /// Applies defaults and checks consistency.
     pub fn resolve(o: Options) -> Result<Config, ConfigError> {
+        let o = flagedge_options::layer(o, &flagedge_options::defaults::<Options>());
         let analytics_store = o
             .analytics_store
             .unwrap_or(if o.analytics_database_url.is_some() {
@@ -289,48 +251,30 @@ impl Config {
             ));
         }
         Ok(Config {
-            bind: o
-                .bind
-                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8090))),
+            bind: declared(o.bind),
             core_url: o.core_url.map(|u| u.trim_end_matches('/').to_string()),
             core_token: o.core_token,
-            reconcile_interval: seconds(
-                o.reconcile_interval_secs.unwrap_or(60.0),
-                "reconcile interval",
-            )?,
-            changes_timeout: o.changes_timeout_secs.unwrap_or(30).clamp(1, 60),
+            reconcile_interval: seconds(declared(o.reconcile_interval_secs), "reconcile interval")?,
+            changes_timeout: declared(o.changes_timeout_secs).clamp(1, 60),
             s3_bucket: o.s3_bucket,
-            s3_prefix: o.s3_prefix.unwrap_or_else(|| "flagedge".into()),
+            s3_prefix: declared(o.s3_prefix),
             dynamodb_table: o.dynamodb_table,
             create_resources: o.create_resources.unwrap_or(false),
             identity_table: o.identity_table,
-            aws: flagedge_cloud::aws::AwsOptions {
-                region: o.aws_region,
-                endpoint_url: o.aws_endpoint_url,
-                static_credentials: None,
-            },
+            aws: o.aws.sdk_options(),
             ingest_token: o.ingest_token,
             analytics_store,
             analytics_database_url: o.analytics_database_url,
             influxdb_url: o.influxdb_url.map(|u| u.trim_end_matches('/').to_string()),
-            influxdb_database: o.influxdb_database.unwrap_or_else(|| "flagedge".into()),
+            influxdb_database: declared(o.influxdb_database),
             influxdb_token: o.influxdb_token,
-            flush_interval: seconds(o.flush_interval_secs.unwrap_or(5.0), "flush interval")?
+            flush_interval: seconds(declared(o.flush_interval_secs), "flush interval")?
                 .max(Duration::from_millis(10)),
-            flush_max_keys: o.flush_max_keys.unwrap_or(20_000).max(1),
-            max_pending_keys: o.max_pending_keys.unwrap_or(1_000_000).max(1),
-            max_batch_bytes: o.max_batch_bytes.unwrap_or(8 << 20),
-            log: o.log.unwrap_or_else(|| "info".into()),
-            log_json: match o.log_format.as_deref() {
-                None | Some("text") => false,
-                Some("json") => true,
-                Some(other) => {
-                    return Err(ConfigError::Invalid(format!(
-                        "--log-format is text or json, not {other:?}"
-                    )));
-                }
-            },
-            shutdown_grace: seconds(o.shutdown_grace_secs.unwrap_or(30.0), "shutdown grace")?,
+            flush_max_keys: declared(o.flush_max_keys).max(1),
+            max_pending_keys: declared(o.max_pending_keys).max(1),
+            max_batch_bytes: declared(o.max_batch_bytes),
+            logging: o.logging,
+            shutdown_grace: seconds(declared(o.shutdown_grace_secs), "shutdown grace")?,
         })
     }
 }

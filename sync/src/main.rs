@@ -2,27 +2,18 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use flagedge_sync::config::{Config, Options};
 
 fn main() -> ExitCode {
-    let config = match Config::load(Options::parse()) {
+    // Only what the command line and environment gave: the config file fills the rest.
+    let config = match Config::load(flagedge_options::parse_explicit::<Options>()) {
         Ok(config) => config,
         Err(error) => {
             eprintln!("flagedge-sync: {error}");
             return ExitCode::from(2);
         }
     };
-    let filter = tracing_subscriber::EnvFilter::try_new(&config.log)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if config.log_json {
-        logs.json().init();
-    } else {
-        logs.init();
-    }
+    config.logging.init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

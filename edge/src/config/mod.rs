@@ -12,10 +12,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Where documents come from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SourceKind {
     /// The demo environments built into the binary (the default with no configuration).
@@ -31,7 +31,7 @@ pub enum SourceKind {
 }
 
 /// Where evaluation counts go.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AnalyticsSinkKind {
     /// Counted, never shipped.
@@ -46,7 +46,7 @@ pub enum AnalyticsSinkKind {
 }
 
 /// Where identities' traits are kept.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum IdentityStoreKind {
     /// Nowhere: traits are used for the request that sends them (like Flagsmith's edge-proxy).
@@ -57,77 +57,26 @@ pub enum IdentityStoreKind {
     Dynamodb,
 }
 
-/// Log line format.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
-}
+pub use flagedge_options::{AwsArgs, LogArgs, LogFormat};
 
-/// A server-side key and the client-side key of the environment it opens.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-pub struct KeyPair {
-    /// The `ser.` key.
-    pub server_side_key: String,
-    /// The environment's client-side key.
-    pub client_side_key: String,
-}
+mod edge_proxy;
 
-impl std::str::FromStr for KeyPair {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let (server, client) = text
-            .split_once('=')
-            .ok_or_else(|| format!("expected SERVER_KEY=CLIENT_KEY, got {text:?}"))?;
-        let pair = KeyPair {
-            server_side_key: server.trim().into(),
-            client_side_key: client.trim().into(),
-        };
-        pair.validate()?;
-        Ok(pair)
-    }
-}
-
-impl KeyPair {
-    fn validate(&self) -> Result<(), String> {
-        if !self.server_side_key.starts_with("ser.") || self.server_side_key.len() <= 4 {
-            return Err(format!(
-                "server-side key must start with \"ser.\": {:?}",
-                redact(&self.server_side_key)
-            ));
-        }
-        if self.client_side_key.is_empty() {
-            return Err("client-side key is empty".into());
-        }
-        Ok(())
-    }
-}
-
-/// Shows only the start of a key, for logs and errors.
-pub fn redact(key: &str) -> String {
-    let visible: String = key.chars().take(6).collect();
-    format!("{visible}…")
-}
+pub use crate::keys::{KeyPair, redact};
 
 /// Every option, as given on the command line, in the environment or in a file.
-#[derive(Parser, Debug, Default, Clone, Deserialize)]
+#[derive(Parser, Debug, Default, Clone, Serialize, Deserialize)]
 #[command(
     name = "flagedge-edge",
     version,
     about = "Flagsmith-compatible edge: serves feature flags from memory"
 )]
-#[serde(deny_unknown_fields)]
 pub struct Options {
     /// TOML config file (or Flagsmith edge-proxy's config.json); also CONFIG_PATH.
     #[arg(long, env = "FLAGEDGE_CONFIG")]
-    #[serde(skip)]
     pub config: Option<PathBuf>,
 
-    /// Address to listen on [default: 127.0.0.1:8000].
-    #[arg(long, env = "FLAGEDGE_BIND")]
+    /// Address to listen on.
+    #[arg(long, env = "FLAGEDGE_BIND", default_value = "127.0.0.1:8000")]
     pub bind: Option<SocketAddr>,
 
     /// Where documents come from [default: demo, or file/http when their options are given].
@@ -138,8 +87,8 @@ pub struct Options {
     #[arg(long, env = "FLAGEDGE_DOCUMENTS_DIR")]
     pub documents_dir: Option<PathBuf>,
 
-    /// How often the documents directory is checked for changes, in milliseconds [default: 1000].
-    #[arg(long, env = "FLAGEDGE_FILE_POLL_MS")]
+    /// How often the documents directory is checked for changes, in milliseconds.
+    #[arg(long, env = "FLAGEDGE_FILE_POLL_MS", default_value = "1000")]
     pub file_poll_ms: Option<u64>,
 
     /// Upstream API base URL, e.g. https://edge.api.flagsmith.com/api/v1/, for `--source http`.
@@ -161,16 +110,16 @@ pub struct Options {
     #[arg(long, env = "FLAGEDGE_PROXY_KEY", hide_env_values = true)]
     pub proxy_key: Option<String>,
 
-    /// Seconds between polls of the upstream API [default: 10].
-    #[arg(long, env = "FLAGEDGE_POLL_INTERVAL_SECS")]
+    /// Seconds between polls of the upstream API.
+    #[arg(long, env = "FLAGEDGE_POLL_INTERVAL_SECS", default_value = "10")]
     pub poll_interval_secs: Option<f64>,
 
-    /// Timeout of one upstream request, in seconds [default: 5].
-    #[arg(long, env = "FLAGEDGE_POLL_TIMEOUT_SECS")]
+    /// Timeout of one upstream request, in seconds.
+    #[arg(long, env = "FLAGEDGE_POLL_TIMEOUT_SECS", default_value = "5")]
     pub poll_timeout_secs: Option<f64>,
 
-    /// Longest wait between polls after repeated upstream errors, in seconds [default: 60].
-    #[arg(long, env = "FLAGEDGE_POLL_BACKOFF_MAX_SECS")]
+    /// Longest wait between polls after repeated upstream errors, in seconds.
+    #[arg(long, env = "FLAGEDGE_POLL_BACKOFF_MAX_SECS", default_value = "60")]
     pub poll_backoff_max_secs: Option<f64>,
 
     /// Directory where the last good documents are kept, to serve at once after a restart.
@@ -185,29 +134,38 @@ pub struct Options {
     #[arg(long, env = "FLAGEDGE_TLS_KEY")]
     pub tls_key: Option<PathBuf>,
 
-    /// CORS origins allowed to call the API, or `*` [default: *].
-    #[arg(long, env = "FLAGEDGE_ALLOW_ORIGINS", value_delimiter = ',')]
+    /// CORS origins allowed to call the API, or `*`.
+    #[arg(
+        long,
+        env = "FLAGEDGE_ALLOW_ORIGINS",
+        value_delimiter = ',',
+        default_value = "*"
+    )]
     pub allow_origins: Option<Vec<String>>,
 
-    /// Largest request body accepted, in bytes [default: 65536].
-    #[arg(long, env = "FLAGEDGE_MAX_BODY_BYTES")]
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "FLAGEDGE_MAX_BODY_BYTES", default_value = "65536")]
     pub max_body_bytes: Option<usize>,
 
-    /// Largest request head (request line and headers) accepted, in bytes [default: 16384].
-    #[arg(long, env = "FLAGEDGE_MAX_HEADER_BYTES")]
+    /// Largest request head (request line and headers) accepted, in bytes.
+    #[arg(long, env = "FLAGEDGE_MAX_HEADER_BYTES", default_value = "16384")]
     pub max_header_bytes: Option<usize>,
 
-    /// Time allowed to receive a request body, in seconds [default: 10].
-    #[arg(long, env = "FLAGEDGE_REQUEST_TIMEOUT_SECS")]
+    /// Time allowed to receive a request body, in seconds.
+    #[arg(long, env = "FLAGEDGE_REQUEST_TIMEOUT_SECS", default_value = "10")]
     pub request_timeout_secs: Option<f64>,
 
     /// Close a connection that starts no request for this many seconds (idle keep-alive,
-    /// or a request head that never finishes arriving) [default: 30].
-    #[arg(long, env = "FLAGEDGE_IDLE_TIMEOUT_SECS")]
+    /// or a request head that never finishes arriving).
+    #[arg(long, env = "FLAGEDGE_IDLE_TIMEOUT_SECS", default_value = "30")]
     pub idle_timeout_secs: Option<f64>,
 
-    /// Memory for cached identity responses, in bytes; 0 disables the cache [default: 67108864].
-    #[arg(long, env = "FLAGEDGE_IDENTITY_CACHE_BYTES")]
+    /// Memory for cached identity responses, in bytes; 0 disables the cache.
+    #[arg(
+        long,
+        env = "FLAGEDGE_IDENTITY_CACHE_BYTES",
+        default_value = "67108864"
+    )]
     pub identity_cache_bytes: Option<u64>,
 
     /// /ready fails when a document has not been confirmed by its source for this many
@@ -215,48 +173,57 @@ pub struct Options {
     #[arg(long, env = "FLAGEDGE_MAX_DOCUMENT_AGE_SECS")]
     pub max_document_age_secs: Option<f64>,
 
-    /// Seconds between heartbeats on realtime (SSE) streams [default: 15].
-    #[arg(long, env = "FLAGEDGE_SSE_HEARTBEAT_SECS")]
+    /// Seconds between heartbeats on realtime (SSE) streams.
+    #[arg(long, env = "FLAGEDGE_SSE_HEARTBEAT_SECS", default_value = "15")]
     pub sse_heartbeat_secs: Option<f64>,
 
-    /// Most realtime streams open at once per environment [default: 10000].
-    #[arg(long, env = "FLAGEDGE_SSE_MAX_STREAMS_PER_ENVIRONMENT")]
+    /// Most realtime streams open at once per environment.
+    #[arg(
+        long,
+        env = "FLAGEDGE_SSE_MAX_STREAMS_PER_ENVIRONMENT",
+        default_value = "10000"
+    )]
     pub sse_max_streams_per_environment: Option<usize>,
 
-    /// Events buffered per realtime stream before further ones are dropped [default: 8].
-    #[arg(long, env = "FLAGEDGE_SSE_BUFFER")]
+    /// Events buffered per realtime stream before further ones are dropped.
+    #[arg(long, env = "FLAGEDGE_SSE_BUFFER", default_value = "8")]
     pub sse_buffer: Option<usize>,
 
     /// S3 bucket with published documents, for `--source s3`.
     #[arg(long, env = "FLAGEDGE_S3_BUCKET")]
     pub s3_bucket: Option<String>,
 
-    /// Key prefix in the bucket [default: flagedge].
-    #[arg(long, env = "FLAGEDGE_S3_PREFIX")]
+    /// Key prefix in the bucket.
+    #[arg(long, env = "FLAGEDGE_S3_PREFIX", default_value = "flagedge")]
     pub s3_prefix: Option<String>,
 
     /// DynamoDB table with published documents, for `--source dynamodb`.
     #[arg(long, env = "FLAGEDGE_DYNAMODB_TABLE")]
     pub dynamodb_table: Option<String>,
 
-    /// DynamoDB table of identities, for `--identity-store dynamodb` [default: flagedge_identities].
-    #[arg(long, env = "FLAGEDGE_IDENTITY_TABLE")]
+    /// DynamoDB table of identities, for `--identity-store dynamodb`.
+    #[arg(
+        long,
+        env = "FLAGEDGE_IDENTITY_TABLE",
+        default_value = "flagedge_identities"
+    )]
     pub identity_table: Option<String>,
 
-    /// AWS region [default: AWS_REGION, else us-east-1].
-    #[arg(long, env = "FLAGEDGE_AWS_REGION")]
-    pub aws_region: Option<String>,
-
-    /// AWS endpoint override (an S3/DynamoDB-compatible server such as moto).
-    #[arg(long, env = "FLAGEDGE_AWS_ENDPOINT_URL")]
-    pub aws_endpoint_url: Option<String>,
-
-    /// Where identities' traits are kept between requests [default: none].
-    #[arg(long, env = "FLAGEDGE_IDENTITY_STORE", value_enum)]
+    /// Where identities' traits are kept between requests.
+    #[arg(
+        long,
+        env = "FLAGEDGE_IDENTITY_STORE",
+        value_enum,
+        default_value = "none"
+    )]
     pub identity_store: Option<IdentityStoreKind>,
 
-    /// Most identities the memory store keeps [default: 100000].
-    #[arg(long, env = "FLAGEDGE_IDENTITY_STORE_CAPACITY")]
+    /// Most identities the memory store keeps.
+    #[arg(
+        long,
+        env = "FLAGEDGE_IDENTITY_STORE_CAPACITY",
+        default_value = "100000"
+    )]
     pub identity_store_capacity: Option<u64>,
 
     /// Where evaluation counts go; several may be given (`http,flagsmith`) [default: http when
@@ -278,34 +245,40 @@ pub struct Options {
     #[arg(long, env = "FLAGEDGE_ANALYTICS_TOKEN")]
     pub analytics_token: Option<String>,
 
-    /// Seconds between analytics batches [default: 10].
-    #[arg(long, env = "FLAGEDGE_ANALYTICS_INTERVAL_SECS")]
+    /// Seconds between analytics batches.
+    #[arg(long, env = "FLAGEDGE_ANALYTICS_INTERVAL_SECS", default_value = "10")]
     pub analytics_interval_secs: Option<f64>,
 
-    /// Batches kept for retry while the sink is down; older ones are dropped and counted [default: 360].
-    #[arg(long, env = "FLAGEDGE_ANALYTICS_MAX_PENDING")]
+    /// Batches kept for retry while the sink is down; older ones are dropped and counted.
+    #[arg(long, env = "FLAGEDGE_ANALYTICS_MAX_PENDING", default_value = "360")]
     pub analytics_max_pending: Option<usize>,
 
     /// Most bytes of undelivered analytics batches kept in `--persist-dir` per sink, to be sent
-    /// after a restart; the oldest are dropped (and counted) past it [default: 67108864].
-    #[arg(long, env = "FLAGEDGE_ANALYTICS_SPOOL_BYTES")]
+    /// after a restart; the oldest are dropped (and counted) past it.
+    #[arg(
+        long,
+        env = "FLAGEDGE_ANALYTICS_SPOOL_BYTES",
+        default_value = "67108864"
+    )]
     pub analytics_spool_bytes: Option<u64>,
 
     /// This edge's name in analytics batches [default: hostname and process id].
     #[arg(long, env = "FLAGEDGE_EDGE_ID")]
     pub edge_id: Option<String>,
 
-    /// Log format [default: text].
-    #[arg(long, env = "FLAGEDGE_LOG_FORMAT", value_enum)]
-    pub log_format: Option<LogFormat>,
-
-    /// Log filter, e.g. `info` or `flagedge_edge=debug` [default: info].
-    #[arg(long, env = "FLAGEDGE_LOG")]
-    pub log: Option<String>,
-
-    /// Seconds to finish in-flight requests after SIGTERM [default: 30].
-    #[arg(long, env = "FLAGEDGE_SHUTDOWN_GRACE_SECS")]
+    /// Seconds to finish in-flight requests after SIGTERM.
+    #[arg(long, env = "FLAGEDGE_SHUTDOWN_GRACE_SECS", default_value = "30")]
     pub shutdown_grace_secs: Option<f64>,
+
+    /// AWS settings.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub aws: AwsArgs,
+
+    /// Logging.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub logging: LogArgs,
 }
 
 /// The resolved configuration.
@@ -383,10 +356,8 @@ pub struct Config {
     pub analytics_spool_bytes: u64,
     /// Edge name.
     pub edge_id: String,
-    /// Log format.
-    pub log_format: LogFormat,
-    /// Log filter.
-    pub log: String,
+    /// Logging.
+    pub logging: LogArgs,
     /// Shutdown grace period.
     pub shutdown_grace: Duration,
 }
@@ -415,62 +386,15 @@ pub enum ConfigError {
     Invalid(String),
 }
 
+/// An option with a declared default, after the defaults layer.
+fn declared<T>(value: Option<T>) -> T {
+    value.expect("every option with a declared default has a value after the defaults layer")
+}
+
 fn seconds(value: f64, name: &str) -> Result<Duration, ConfigError> {
     Duration::try_from_secs_f64(value).map_err(|_| {
         ConfigError::Invalid(format!("{name} must be a non-negative number of seconds"))
     })
-}
-
-impl Options {
-    /// Fills every unset option from `other`.
-    fn or(self, other: Options) -> Options {
-        macro_rules! merge {
-            ($($field:ident),* $(,)?) => { Options { config: self.config.or(other.config), $($field: self.$field.or(other.$field)),* } };
-        }
-        merge!(
-            bind,
-            source,
-            documents_dir,
-            file_poll_ms,
-            api_url,
-            environment_key_pairs,
-            proxy_key,
-            poll_interval_secs,
-            poll_timeout_secs,
-            poll_backoff_max_secs,
-            persist_dir,
-            tls_cert,
-            tls_key,
-            allow_origins,
-            max_body_bytes,
-            max_header_bytes,
-            request_timeout_secs,
-            idle_timeout_secs,
-            identity_cache_bytes,
-            max_document_age_secs,
-            sse_heartbeat_secs,
-            sse_max_streams_per_environment,
-            sse_buffer,
-            s3_bucket,
-            s3_prefix,
-            dynamodb_table,
-            identity_table,
-            aws_region,
-            aws_endpoint_url,
-            identity_store,
-            identity_store_capacity,
-            analytics_sink,
-            analytics_url,
-            analytics_token,
-            analytics_interval_secs,
-            analytics_max_pending,
-            analytics_spool_bytes,
-            edge_id,
-            log_format,
-            log,
-            shutdown_grace_secs,
-        )
-    }
 }
 
 /// Reads a config file: TOML with the same names as the flags (snake_case), or,
@@ -485,11 +409,9 @@ pub fn read_file(path: &Path) -> Result<Options, ConfigError> {
         message,
     };
     if path.extension().is_some_and(|e| e == "json") {
-        let proxy: EdgeProxyConfig =
-            serde_json::from_str(&text).map_err(|e| parse_error(e.to_string()))?;
-        proxy.into_options().map_err(parse_error)
+        edge_proxy::options(&text).map_err(parse_error)
     } else {
-        let mut options: Options = toml::from_str(&text).map_err(|e| parse_error(e.to_string()))?;
+        let mut options: Options = flagedge_options::from_toml(&text).map_err(parse_error)?;
         // Relative paths in a file are relative to the file.
         let base = path.parent().unwrap_or(Path::new("."));
         for dir in [
@@ -517,13 +439,14 @@ impl Config {
             Some(path) => read_file(path)?,
             None => Options::default(),
         };
-        let mut config = Config::resolve(cli.or(from_file))?;
+        let mut config = Config::resolve(flagedge_options::layer(cli, &from_file))?;
         config.config_file = file;
         Ok(config)
     }
 
     /// Applies defaults and checks consistency.
     pub fn resolve(o: Options) -> Result<Config, ConfigError> {
+        let o = flagedge_options::layer(o, &flagedge_options::defaults::<Options>());
         let source = o.source.unwrap_or(if o.api_url.is_some() {
             SourceKind::Http
         } else if o.documents_dir.is_some() {
@@ -562,7 +485,7 @@ impl Config {
             }
             _ => {}
         }
-        let poll_interval = seconds(o.poll_interval_secs.unwrap_or(10.0), "poll interval")?;
+        let poll_interval = seconds(declared(o.poll_interval_secs), "poll interval")?;
         let max_document_age = match (o.max_document_age_secs, source) {
             (Some(age), _) => Some(seconds(age, "max document age")?),
             (None, SourceKind::Http) => {
@@ -612,7 +535,7 @@ impl Config {
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8000))),
             source,
             documents_dir: o.documents_dir,
-            file_poll: Duration::from_millis(o.file_poll_ms.unwrap_or(1000).max(10)),
+            file_poll: Duration::from_millis(declared(o.file_poll_ms).max(10)),
             api_url: o.api_url.map(|url| {
                 if url.ends_with('/') {
                     url
@@ -623,54 +546,41 @@ impl Config {
             environment_key_pairs: pairs,
             proxy_key: o.proxy_key.map(|k| k.trim().to_string()),
             poll_interval,
-            poll_timeout: seconds(o.poll_timeout_secs.unwrap_or(5.0), "poll timeout")?,
-            poll_backoff_max: seconds(o.poll_backoff_max_secs.unwrap_or(60.0), "poll backoff")?,
+            poll_timeout: seconds(declared(o.poll_timeout_secs), "poll timeout")?,
+            poll_backoff_max: seconds(declared(o.poll_backoff_max_secs), "poll backoff")?,
             persist_dir: o.persist_dir,
             tls,
-            allow_origins: o.allow_origins.unwrap_or_else(|| vec!["*".into()]),
-            max_body_bytes: o.max_body_bytes.unwrap_or(64 * 1024),
-            max_header_bytes: o.max_header_bytes.unwrap_or(16 * 1024).max(1024),
-            request_timeout: seconds(o.request_timeout_secs.unwrap_or(10.0), "request timeout")?,
-            idle_timeout: seconds(o.idle_timeout_secs.unwrap_or(30.0), "idle timeout")?
+            allow_origins: declared(o.allow_origins),
+            max_body_bytes: declared(o.max_body_bytes),
+            max_header_bytes: declared(o.max_header_bytes).max(1024),
+            request_timeout: seconds(declared(o.request_timeout_secs), "request timeout")?,
+            idle_timeout: seconds(declared(o.idle_timeout_secs), "idle timeout")?
                 .max(Duration::from_secs(1)),
-            identity_cache_bytes: o.identity_cache_bytes.unwrap_or(64 << 20),
+            identity_cache_bytes: declared(o.identity_cache_bytes),
             max_document_age,
-            sse_heartbeat: seconds(o.sse_heartbeat_secs.unwrap_or(15.0), "SSE heartbeat")?
+            sse_heartbeat: seconds(declared(o.sse_heartbeat_secs), "SSE heartbeat")?
                 .max(Duration::from_millis(100)),
-            sse_max_streams_per_environment: o.sse_max_streams_per_environment.unwrap_or(10_000),
-            sse_buffer: o.sse_buffer.unwrap_or(8).max(1),
-            s3: o.s3_bucket.clone().map(|bucket| {
-                (
-                    bucket,
-                    o.s3_prefix.clone().unwrap_or_else(|| "flagedge".into()),
-                )
-            }),
-            dynamodb_table: o.dynamodb_table.clone(),
-            identity_table: o
-                .identity_table
+            sse_max_streams_per_environment: declared(o.sse_max_streams_per_environment),
+            sse_buffer: declared(o.sse_buffer).max(1),
+            s3: o
+                .s3_bucket
                 .clone()
-                .unwrap_or_else(|| "flagedge_identities".into()),
-            aws: flagedge_cloud::aws::AwsOptions {
-                region: o.aws_region.clone(),
-                endpoint_url: o.aws_endpoint_url.clone(),
-                static_credentials: None,
-            },
-            identity_store: o.identity_store.unwrap_or(IdentityStoreKind::None),
-            identity_store_capacity: o.identity_store_capacity.unwrap_or(100_000).max(1),
+                .map(|bucket| (bucket, declared(o.s3_prefix.clone()))),
+            dynamodb_table: o.dynamodb_table.clone(),
+            identity_table: declared(o.identity_table.clone()),
+            aws: o.aws.sdk_options(),
+            identity_store: declared(o.identity_store),
+            identity_store_capacity: declared(o.identity_store_capacity).max(1),
             analytics_sinks,
             analytics_url: o.analytics_url,
             analytics_token: o.analytics_token,
-            analytics_interval: seconds(
-                o.analytics_interval_secs.unwrap_or(10.0),
-                "analytics interval",
-            )?
-            .max(Duration::from_millis(10)),
-            analytics_max_pending: o.analytics_max_pending.unwrap_or(360).max(1),
-            analytics_spool_bytes: o.analytics_spool_bytes.unwrap_or(64 << 20),
+            analytics_interval: seconds(declared(o.analytics_interval_secs), "analytics interval")?
+                .max(Duration::from_millis(10)),
+            analytics_max_pending: declared(o.analytics_max_pending).max(1),
+            analytics_spool_bytes: declared(o.analytics_spool_bytes),
             edge_id: o.edge_id.unwrap_or_else(default_edge_id),
-            log_format: o.log_format.unwrap_or(LogFormat::Text),
-            log: o.log.unwrap_or_else(|| "info".into()),
-            shutdown_grace: seconds(o.shutdown_grace_secs.unwrap_or(30.0), "shutdown grace")?,
+            logging: o.logging.clone(),
+            shutdown_grace: seconds(declared(o.shutdown_grace_secs), "shutdown grace")?,
         })
     }
 
@@ -705,117 +615,6 @@ fn default_edge_id() -> String {
         host
     };
     format!("{host}-{}", std::process::id())
-}
-
-/// Flagsmith edge-proxy's `config.json` (SPEC §5.1), for a drop-in switch.
-#[derive(Debug, Deserialize)]
-struct EdgeProxyConfig {
-    #[serde(default)]
-    environment_key_pairs: Vec<KeyPair>,
-    proxy_key: Option<String>,
-    api_url: Option<String>,
-    #[serde(alias = "api_poll_frequency")]
-    api_poll_frequency_seconds: Option<f64>,
-    #[serde(alias = "api_poll_timeout")]
-    api_poll_timeout_seconds: Option<f64>,
-    allow_origins: Option<Vec<String>>,
-    endpoint_caches: Option<EdgeProxyCaches>,
-    server: Option<EdgeProxyServer>,
-    health_check: Option<EdgeProxyHealthCheck>,
-    logging: Option<EdgeProxyLogging>,
-}
-
-#[derive(Debug, Deserialize)]
-struct EdgeProxyCaches {
-    identities: Option<EdgeProxyCache>,
-}
-
-#[derive(Debug, Deserialize)]
-struct EdgeProxyCache {
-    #[serde(default)]
-    use_cache: bool,
-}
-
-#[derive(Debug, Deserialize)]
-struct EdgeProxyServer {
-    host: Option<String>,
-    port: Option<u16>,
-}
-
-#[derive(Debug, Deserialize)]
-struct EdgeProxyHealthCheck {
-    environment_update_grace_period_seconds: Option<f64>,
-}
-
-#[derive(Debug, Deserialize)]
-struct EdgeProxyLogging {
-    log_format: Option<String>,
-    log_level: Option<String>,
-}
-
-impl EdgeProxyConfig {
-    fn into_options(self) -> Result<Options, String> {
-        for pair in &self.environment_key_pairs {
-            pair.validate()?;
-        }
-        let poll = self.api_poll_frequency_seconds.unwrap_or(10.0);
-        let bind = match &self.server {
-            Some(server) => {
-                let host = server.host.as_deref().unwrap_or("0.0.0.0");
-                let port = server.port.unwrap_or(8000);
-                Some(
-                    format!("{host}:{port}")
-                        .parse::<SocketAddr>()
-                        .map_err(|e| format!("server: {e}"))?,
-                )
-            }
-            None => None,
-        };
-        // edge-proxy: stale when not updated for poll interval + grace × environments; null disables.
-        let max_document_age_secs = match &self.health_check {
-            Some(EdgeProxyHealthCheck {
-                environment_update_grace_period_seconds: None,
-            }) => None,
-            other => {
-                let grace = other
-                    .as_ref()
-                    .and_then(|h| h.environment_update_grace_period_seconds)
-                    .unwrap_or(30.0);
-                Some(poll + grace * self.environment_key_pairs.len().max(1) as f64)
-            }
-        };
-        Ok(Options {
-            source: Some(SourceKind::Http),
-            api_url: Some(
-                self.api_url
-                    .unwrap_or_else(|| "https://edge.api.flagsmith.com/api/v1/".into()),
-            ),
-            environment_key_pairs: Some(self.environment_key_pairs),
-            proxy_key: self.proxy_key,
-            poll_interval_secs: Some(poll),
-            poll_timeout_secs: self.api_poll_timeout_seconds,
-            allow_origins: self.allow_origins,
-            identity_cache_bytes: self
-                .endpoint_caches
-                .and_then(|c| c.identities)
-                .map(|c| if c.use_cache { 64 << 20 } else { 0 }),
-            bind,
-            max_document_age_secs,
-            log_format: self
-                .logging
-                .as_ref()
-                .and_then(|l| match l.log_format.as_deref() {
-                    Some("json") => Some(LogFormat::Json),
-                    Some(_) => Some(LogFormat::Text),
-                    None => None,
-                }),
-            log: self
-                .logging
-                .and_then(|l| l.log_level)
-                .map(|l| l.to_lowercase()),
-            ..Options::default()
-        })
-    }
 }
 
 #[cfg(test)]
@@ -855,11 +654,42 @@ mod tests {
         assert_eq!(config.max_document_age, Some(Duration::from_secs(15)));
         assert_eq!(config.bind, SocketAddr::from(([127, 0, 0, 1], 9000)));
         assert_eq!(config.identity_cache_bytes, 0);
-        assert_eq!(config.log_format, LogFormat::Json);
+        assert_eq!(config.logging.log_format, Some(LogFormat::Json));
         assert_eq!(
             config.allow_origins,
             vec!["https://app.example".to_string()]
         );
+    }
+
+    #[test]
+    fn the_file_sits_between_flags_and_defaults() {
+        use clap::CommandFactory;
+        let dir = std::env::temp_dir().join(format!("flagedge-layers-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("edge.toml");
+        std::fs::write(&path, "bind = \"127.0.0.1:9001\"\npoll_interval_secs = 3\n").unwrap();
+        let path_text = path.to_str().unwrap();
+        let from = |args: &[&str]| {
+            let matches = Options::command().get_matches_from(args);
+            Config::load(flagedge_options::explicit(&matches).unwrap()).unwrap()
+        };
+        let config = from(&["flagedge-edge", "--config", path_text]);
+        assert_eq!(config.bind, SocketAddr::from(([127, 0, 0, 1], 9001)));
+        assert_eq!(config.poll_interval, Duration::from_secs(3));
+        assert_eq!(config.max_body_bytes, 65536, "the declared default");
+        let config = from(&[
+            "flagedge-edge",
+            "--config",
+            path_text,
+            "--bind",
+            "127.0.0.1:9002",
+        ]);
+        assert_eq!(config.bind, SocketAddr::from(([127, 0, 0, 1], 9002)));
+        std::fs::write(&path, "bnd = 1\n").unwrap();
+        let matches = Options::command().get_matches_from(["flagedge-edge", "--config", path_text]);
+        let error = Config::load(flagedge_options::explicit(&matches).unwrap()).unwrap_err();
+        assert!(error.to_string().contains("bnd"), "{error}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
@@ -873,7 +703,7 @@ mod tests {
             poll_interval_secs: Some(3.0),
             ..Options::default()
         };
-        let merged = cli.or(file);
+        let merged = flagedge_options::layer(cli, &file);
         assert_eq!(merged.bind, Some("127.0.0.1:1234".parse().unwrap()));
         assert_eq!(merged.poll_interval_secs, Some(3.0));
     }
