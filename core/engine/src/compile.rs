@@ -1,22 +1,27 @@
-//! Compiling a context (or document) into a [`CompiledEnvironment`].
+//! Compiling a context (or document) into [`CompiledRules`].
 //!
 //! Compilation happens once per document revision, off the request path. It
 //! resolves every name to an index, parses every operand, compiles regexes,
-//! builds `IN` sets, indexes identity overrides by identifier, sorts variants,
-//! serialises every flag a request could return into JSON bytes, and evaluates
-//! the environment flags (no identity) once, so `GET /flags/` copies bytes.
+//! builds `IN` sets, indexes identity overrides by identifier, sorts variants
+//! and serialises every flag object a request could return into JSON bytes.
+//! The rules know nothing of evaluation or rendering: `evaluate` reads them,
+//! `response` and `result` render what it decides, and `environment` assembles
+//! rules and their environment flags into a [`crate::CompiledEnvironment`].
+//!
+//! Name lookups and the visibility filter (server-key-only features, hidden
+//! disabled flags) live here too: they are facts about the compiled features.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use serde_json::Value;
 
+use crate::KeyKind;
 use crate::condition::Operator;
 use crate::context::{EvaluationContext, FeatureContext, RuleType, SegmentRule};
 use crate::document::EnvironmentDocument;
 use crate::mapping;
+use crate::python;
 use crate::property::{self, PathScope, PathTarget, Property, TraitSlot, TraitSlots};
-use crate::response;
 use crate::timestamp::Timestamp;
 
 /// Settings of the environment that decide what is served, beyond evaluation.
@@ -46,12 +51,15 @@ pub struct EnvironmentMeta {
     pub enable_realtime_updates: bool,
 }
 
-/// An environment ready to evaluate: immutable, shareable across threads.
+/// An environment's rules, compiled: features, states (each flag object
+/// pre-serialised), segments and the indices evaluation reads. Immutable,
+/// shareable across threads. Callers use it through a
+/// [`crate::CompiledEnvironment`], which adds the environment flags.
 #[derive(Debug)]
-pub struct CompiledEnvironment {
-    pub(crate) meta: EnvironmentMeta,
+pub struct CompiledRules {
+    meta: EnvironmentMeta,
     pub(crate) features: Vec<CompiledFeature>,
-    pub(crate) feature_index: HashMap<Box<str>, u32>,
+    feature_index: HashMap<Box<str>, u32>,
     pub(crate) states: Vec<CompiledState>,
     pub(crate) segments: Vec<CompiledSegment>,
     /// Segments matched by evaluating their rules, in context order.
@@ -64,12 +72,9 @@ pub struct CompiledEnvironment {
     pub(crate) segments_by_feature: Vec<Vec<u32>>,
     pub(crate) trait_slots: HashMap<Box<str>, TraitSlot>,
     /// Whether any condition reads another flag (`$.flags.…`).
-    pub(crate) has_flag_dependencies: bool,
+    has_flag_dependencies: bool,
     /// The context as JSON, for general JSONPath queries; only built when needed.
     pub(crate) query_context: Option<Value>,
-    pub(crate) environment_flags: Vec<crate::evaluate::FlagOutcome>,
-    /// Shared so a server can serve the bytes without a copy of its own.
-    pub(crate) environment_flags_json: [Arc<[u8]>; 2],
 }
 
 #[derive(Debug)]
@@ -153,11 +158,11 @@ pub enum CompileError {
 /// The most distinct trait keys conditions may read.
 const MAX_TRAIT_SLOTS: usize = u16::MAX as usize;
 
-impl CompiledEnvironment {
+impl CompiledRules {
     /// Compiles a document: maps it to a context (SPEC §3.1) and compiles that.
-    pub fn from_document(
+    pub(crate) fn from_document(
         document: &EnvironmentDocument,
-    ) -> Result<CompiledEnvironment, CompileError> {
+    ) -> Result<CompiledRules, CompileError> {
         let context = mapping::document_to_context(document);
         let server_only: std::collections::HashSet<i64> = document
             .project
@@ -206,7 +211,7 @@ impl CompiledEnvironment {
     }
 
     /// Compiles a context (its identity, if any, is ignored: pass identities to `evaluate`).
-    pub fn from_context(context: &EvaluationContext) -> Result<CompiledEnvironment, CompileError> {
+    pub(crate) fn from_context(context: &EvaluationContext) -> Result<CompiledRules, CompileError> {
         let meta = EnvironmentMeta {
             api_key: context.environment.key.clone(),
             name: context.environment.name.clone(),
@@ -250,6 +255,30 @@ impl CompiledEnvironment {
     pub fn trait_keys(&self) -> impl Iterator<Item = &str> {
         self.trait_slots.keys().map(|k| &**k)
     }
+
+    /// A feature's index by name.
+    pub fn feature_index(&self, name: &str) -> Option<usize> {
+        self.feature_index.get(name).map(|&i| i as usize)
+    }
+
+    /// A feature's name by index.
+    pub fn feature_name(&self, index: usize) -> &str {
+        &self.features[index].name
+    }
+
+    /// Whether a key of this kind may see the feature at all (server-key-only filter).
+    pub fn feature_visible_to(&self, index: usize, key: KeyKind) -> bool {
+        !(key == KeyKind::Client && self.features[index].server_key_only)
+    }
+
+    /// Whether a feature decided as `state` is shown to this kind of key: not
+    /// server-key-only for a client key, and not disabled when the environment
+    /// hides disabled flags.
+    pub(crate) fn visible(&self, feature: usize, state: u32, key: KeyKind) -> bool {
+        let hidden_disabled =
+            self.meta.hide_disabled_flags && !self.states[state as usize].enabled;
+        self.feature_visible_to(feature, key) && !hidden_disabled
+    }
 }
 
 /// What the document knows about a feature beyond its context.
@@ -262,7 +291,7 @@ fn compile<'f>(
     context: &EvaluationContext,
     meta: EnvironmentMeta,
     facts: &dyn Fn(&str) -> FeatureFacts<'f>,
-) -> Result<CompiledEnvironment, CompileError> {
+) -> Result<CompiledRules, CompileError> {
     let mut features = Vec::with_capacity(context.features.len());
     let mut feature_index = HashMap::with_capacity(context.features.len());
     let mut states = Vec::new();
@@ -343,7 +372,7 @@ fn compile<'f>(
             metadata: segment
                 .metadata
                 .as_ref()
-                .filter(|m| crate::result::truthy(m))
+                .filter(|m| python::truthy(m))
                 .map(|m| m.to_string().into()),
             overrides,
             matcher,
@@ -370,7 +399,7 @@ fn compile<'f>(
     // evaluator keeps the reference's evaluation order.
     has_flag_dependencies |= has_queries;
 
-    let mut environment = CompiledEnvironment {
+    Ok(CompiledRules {
         meta,
         features,
         feature_index,
@@ -389,22 +418,7 @@ fn compile<'f>(
                 static_context.clone()
             }
         }),
-        environment_flags: Vec::new(),
-        environment_flags_json: [Arc::from([].as_slice()), Arc::from([].as_slice())],
-    };
-    let outcome = environment.evaluate(None);
-    let client: Arc<[u8]> =
-        response::flags_json(&environment, &outcome.flags, crate::KeyKind::Client).into();
-    let server = response::flags_json(&environment, &outcome.flags, crate::KeyKind::Server);
-    // Without server-key-only features both keys see the same bytes: keep them once.
-    let server = if *server == *client {
-        Arc::clone(&client)
-    } else {
-        server.into()
-    };
-    environment.environment_flags_json = [client, server];
-    environment.environment_flags = outcome.flags;
-    Ok(environment)
+    })
 }
 
 /// Whether any condition has a `$.` property that may need the context as JSON.
@@ -438,7 +452,7 @@ fn compile_state<'f>(
     // Stable, as Python's `sorted`: equal priorities keep document order.
     variants.sort_by(|a, b| a.0.priority.cmp(&b.0.priority).then(a.1.cmp(&b.1)));
     let api_json = |value: &Value| {
-        response::flag_json(
+        flag_json(
             feature_id.as_ref(),
             &state.name,
             &feature_type,
@@ -459,7 +473,7 @@ fn compile_state<'f>(
                 key: v.key.as_deref().map(Into::into),
                 value: v.value.clone(),
                 weight: v.weight.as_f64().unwrap_or(0.0),
-                weight_text: crate::python::number_str(&v.weight).into(),
+                weight_text: python::number_str(&v.weight).into(),
                 json: api_json(&v.value),
             })
             .collect(),
@@ -467,10 +481,46 @@ fn compile_state<'f>(
         metadata: state
             .metadata
             .as_ref()
-            .filter(|m| crate::result::truthy(m))
+            .filter(|m| python::truthy(m))
             .map(|m| m.to_string().into()),
         json: api_json(&state.value),
     }
+}
+
+/// One flag object of Flagsmith's SDK API (SPEC §1.1), serialised once per
+/// state and variant so that a response is these bytes joined:
+/// `{"feature":{"id":..,"name":..,"type":..},"enabled":..,"feature_state_value":..}`
+fn flag_json(
+    feature_id: Option<&Value>,
+    name: &str,
+    feature_type: &str,
+    enabled: bool,
+    value: &Value,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(96 + name.len());
+    out.extend_from_slice(b"{\"feature\":{\"id\":");
+    match feature_id {
+        Some(id) => write_json(&mut out, id),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"name\":");
+    write_json(&mut out, &name);
+    out.extend_from_slice(b",\"type\":");
+    write_json(&mut out, &feature_type);
+    out.extend_from_slice(if enabled {
+        b"},\"enabled\":true"
+    } else {
+        b"},\"enabled\":false"
+    });
+    out.extend_from_slice(b",\"feature_state_value\":");
+    write_json(&mut out, value);
+    out.push(b'}');
+    out
+}
+
+fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    // Serialising JSON values and strings into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, value);
 }
 
 /// Recognises `[ALL [IN $.identity.identifier <members>]]`, the shape of

@@ -121,35 +121,124 @@ fn operand_text(value: &Value) -> Option<String> {
     }
 }
 
+/// The name of every segment condition operator (SPEC §3.3): the one list of
+/// them in flagedge. The parser below, the synthetic generators and the core's
+/// validation all read it.
+///
+/// The order is fixed: seeded generators choose by index, so reordering would
+/// change every synthetic document a seed produces.
+pub const OPERATORS: &[&str] = &{
+    let mut names = [""; OperatorName::ALL.len()];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = OperatorName::ALL[i].as_str();
+        i += 1;
+    }
+    names
+};
+
+/// An operator as documents name it, before its operand is compiled.
+///
+/// A new operator is a variant here, an entry in `ALL` and a name in `as_str`;
+/// `Operator::compile` then does not build until it says what the operator does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OperatorName {
+    Equal,
+    NotEqual,
+    GreaterThan,
+    GreaterThanInclusive,
+    LessThan,
+    LessThanInclusive,
+    Contains,
+    NotContains,
+    Regex,
+    Modulo,
+    In,
+    IsSet,
+    IsNotSet,
+    PercentageSplit,
+}
+
+impl OperatorName {
+    /// Every operator, in declaration order.
+    const ALL: [OperatorName; 14] = [
+        OperatorName::Equal,
+        OperatorName::NotEqual,
+        OperatorName::GreaterThan,
+        OperatorName::GreaterThanInclusive,
+        OperatorName::LessThan,
+        OperatorName::LessThanInclusive,
+        OperatorName::Contains,
+        OperatorName::NotContains,
+        OperatorName::Regex,
+        OperatorName::Modulo,
+        OperatorName::In,
+        OperatorName::IsSet,
+        OperatorName::IsNotSet,
+        OperatorName::PercentageSplit,
+    ];
+
+    /// The name documents spell it with.
+    const fn as_str(self) -> &'static str {
+        match self {
+            OperatorName::Equal => "EQUAL",
+            OperatorName::NotEqual => "NOT_EQUAL",
+            OperatorName::GreaterThan => "GREATER_THAN",
+            OperatorName::GreaterThanInclusive => "GREATER_THAN_INCLUSIVE",
+            OperatorName::LessThan => "LESS_THAN",
+            OperatorName::LessThanInclusive => "LESS_THAN_INCLUSIVE",
+            OperatorName::Contains => "CONTAINS",
+            OperatorName::NotContains => "NOT_CONTAINS",
+            OperatorName::Regex => "REGEX",
+            OperatorName::Modulo => "MODULO",
+            OperatorName::In => "IN",
+            OperatorName::IsSet => "IS_SET",
+            OperatorName::IsNotSet => "IS_NOT_SET",
+            OperatorName::PercentageSplit => "PERCENTAGE_SPLIT",
+        }
+    }
+
+    /// The operator a document names; `None` for a name this engine does not know.
+    fn parse(name: &str) -> Option<OperatorName> {
+        OperatorName::ALL.into_iter().find(|o| o.as_str() == name)
+    }
+}
+
+// `ALL` holds each variant once, in declaration order.
+const _: () = {
+    let mut i = 0;
+    while i < OperatorName::ALL.len() {
+        assert!(OperatorName::ALL[i] as usize == i);
+        i += 1;
+    }
+};
+
 impl Operator {
     /// Compiles an operator name and operand.
     pub fn compile(operator: &str, operand: &Value) -> Operator {
-        let comparison = match operator {
-            "EQUAL" => Some(Comparison::Equal),
-            "NOT_EQUAL" => Some(Comparison::NotEqual),
-            "GREATER_THAN" => Some(Comparison::GreaterThan),
-            "GREATER_THAN_INCLUSIVE" => Some(Comparison::GreaterThanInclusive),
-            "LESS_THAN" => Some(Comparison::LessThan),
-            "LESS_THAN_INCLUSIVE" => Some(Comparison::LessThanInclusive),
-            "CONTAINS" => Some(Comparison::Contains),
-            _ => None,
+        let Some(name) = OperatorName::parse(operator) else {
+            return Operator::Unknown;
         };
         // Python's str(None) is "None": that is what a null operand compares as.
-        let text = operand_text(operand).unwrap_or_else(|| "None".to_string());
-        if let Some(comparison) = comparison {
-            return Operator::Typed(comparison, TypedOperand::new(text));
-        }
-        match operator {
-            "NOT_CONTAINS" => Operator::NotContains(text.into()),
-            "REGEX" => Operator::Regex(PythonRegex::shared(&text)),
-            "MODULO" => Operator::Modulo(parse_modulo(operand)),
-            "PERCENTAGE_SPLIT" => Operator::PercentageSplit(
+        let text = || operand_text(operand).unwrap_or_else(|| "None".to_string());
+        let typed = |comparison| Operator::Typed(comparison, TypedOperand::new(text()));
+        match name {
+            OperatorName::Equal => typed(Comparison::Equal),
+            OperatorName::NotEqual => typed(Comparison::NotEqual),
+            OperatorName::GreaterThan => typed(Comparison::GreaterThan),
+            OperatorName::GreaterThanInclusive => typed(Comparison::GreaterThanInclusive),
+            OperatorName::LessThan => typed(Comparison::LessThan),
+            OperatorName::LessThanInclusive => typed(Comparison::LessThanInclusive),
+            OperatorName::Contains => typed(Comparison::Contains),
+            OperatorName::NotContains => Operator::NotContains(text().into()),
+            OperatorName::Regex => Operator::Regex(PythonRegex::shared(&text())),
+            OperatorName::Modulo => Operator::Modulo(parse_modulo(operand)),
+            OperatorName::PercentageSplit => Operator::PercentageSplit(
                 operand_text(operand).and_then(|t| python::parse_float(&t)),
             ),
-            "IS_SET" => Operator::IsSet,
-            "IS_NOT_SET" => Operator::IsNotSet,
-            "IN" => Operator::In(in_members(operand).map(InSet::new)),
-            _ => Operator::Unknown,
+            OperatorName::IsSet => Operator::IsSet,
+            OperatorName::IsNotSet => Operator::IsNotSet,
+            OperatorName::In => Operator::In(in_members(operand).map(InSet::new)),
         }
     }
 
@@ -290,6 +379,26 @@ mod tests {
 
     fn check(operator: &str, operand: Value, value: ContextValue<'_>) -> bool {
         Operator::compile(operator, &operand).matches_value(&value)
+    }
+
+    #[test]
+    fn every_listed_operator_is_known() {
+        for (i, name) in OPERATORS.iter().enumerate() {
+            assert!(
+                !matches!(Operator::compile(name, &json!("1")), Operator::Unknown),
+                "{name}"
+            );
+            assert!(!OPERATORS[..i].contains(name), "{name} listed twice");
+        }
+        assert_eq!(OPERATORS.len(), 14);
+        assert!(matches!(
+            Operator::compile("equal", &json!("1")),
+            Operator::Unknown
+        ));
+        assert!(matches!(
+            Operator::compile("STARTS_WITH", &json!("1")),
+            Operator::Unknown
+        ));
     }
 
     #[test]

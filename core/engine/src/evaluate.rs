@@ -18,15 +18,21 @@
 //!
 //! Environments without flag dependencies skip step 3's bookkeeping entirely and
 //! short-circuit rules freely (no condition has side effects there).
+//!
+//! Evaluation reads [`CompiledRules`] and produces an [`Evaluation`]; it knows
+//! nothing of how results are rendered (`response`, `result`) or of the
+//! environment flags precomputed from it (`environment`).
 
 use std::borrow::Cow;
 
 use serde_json::Value;
 
-use crate::compile::{CompiledCondition, CompiledEnvironment, CompiledRule, SegmentMatcher};
+use crate::compile::{CompiledCondition, CompiledRule, CompiledRules, SegmentMatcher};
 use crate::condition::Operator;
 use crate::context::RuleType;
 use crate::hashing;
+pub use crate::outcome::FlagOutcome;
+use crate::outcome::{Reason, VariantPick};
 use crate::property::{self, PathTarget, Property, Step};
 use crate::value::{self, ContextValue};
 
@@ -41,50 +47,25 @@ pub struct Identity<'a> {
     pub traits: &'a [(String, Value)],
 }
 
-/// How one flag was decided.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FlagOutcome {
-    /// The feature state in use (environment default or override).
-    pub(crate) state: u32,
-    /// The multivariate choice.
-    pub(crate) variant: VariantPick,
-    /// Why.
-    pub(crate) reason: Reason,
-}
-
-/// A multivariate choice.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum VariantPick {
-    /// Not multivariate, or no identity to hash.
-    NotApplicable,
-    /// The identity fell outside every option's allocation: the state's own value.
-    Control,
-    /// One of the state's options (index into its sorted variants).
-    Option(u16),
-}
-
-/// Why a flag has its value.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Reason {
-    /// The environment default; no segment overrides the feature.
-    Static,
-    /// The environment default; segments override the feature but none matched.
-    Default,
-    /// A matched segment's override (segment index).
-    TargetingMatch(u32),
-    /// A multivariate option was chosen.
-    Split,
-    /// The flag is part of a dependency cycle.
-    CircularDependency,
-}
-
 /// The outcome of evaluating one identity (or none) against an environment.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Evaluation {
     /// One outcome per feature, in the environment's feature order.
-    pub(crate) flags: Vec<FlagOutcome>,
+    flags: Vec<FlagOutcome>,
     /// The segments that matched, in context order.
-    pub(crate) segments: Vec<u32>,
+    segments: Vec<u32>,
+}
+
+impl Evaluation {
+    /// One outcome per feature, in the environment's feature order.
+    pub(crate) fn flags(&self) -> &[FlagOutcome] {
+        &self.flags
+    }
+
+    /// The segments that matched (indices), in context order.
+    pub(crate) fn matched_segments(&self) -> &[u32] {
+        &self.segments
+    }
 }
 
 /// Observes an evaluation, for explanations. Every method defaults to nothing,
@@ -108,7 +89,7 @@ pub(crate) trait Tracer {
 pub(crate) struct NoTrace;
 impl Tracer for NoTrace {}
 
-impl CompiledEnvironment {
+impl CompiledRules {
     /// Evaluates every flag for an identity, or for none (environment flags).
     pub fn evaluate(&self, identity: Option<&Identity<'_>>) -> Evaluation {
         Evaluator::new(self, identity, NoTrace).run()
@@ -135,7 +116,7 @@ struct Dependencies {
 }
 
 struct Evaluator<'a, T> {
-    env: &'a CompiledEnvironment,
+    env: &'a CompiledRules,
     identity: Option<&'a Identity<'a>>,
     /// Coerced trait values by slot.
     traits: Vec<Option<ContextValue<'a>>>,
@@ -146,7 +127,7 @@ struct Evaluator<'a, T> {
 }
 
 impl<'a, T: Tracer> Evaluator<'a, T> {
-    fn new(env: &'a CompiledEnvironment, identity: Option<&'a Identity<'a>>, tracer: T) -> Self {
+    fn new(env: &'a CompiledRules, identity: Option<&'a Identity<'a>>, tracer: T) -> Self {
         let mut traits = Vec::new();
         if let Some(identity) = identity
             && !env.trait_slots.is_empty()
@@ -158,7 +139,7 @@ impl<'a, T: Tracer> Evaluator<'a, T> {
                 }
             }
         }
-        let (features, segments) = if env.has_flag_dependencies {
+        let (features, segments) = if env.has_flag_dependencies() {
             (env.features.len(), env.segments.len())
         } else {
             (0, 0)
@@ -240,7 +221,7 @@ impl<'a, T: Tracer> Evaluator<'a, T> {
                 None => self.flag_outcome(feature.default_state, fallback_reason(feature.targeted)),
             })
             .collect();
-        if env.has_flag_dependencies {
+        if env.has_flag_dependencies() {
             for (flag, resolved) in flags.iter_mut().zip(&self.deps.resolved) {
                 if let Some(resolved) = resolved {
                     *flag = *resolved;
@@ -310,7 +291,7 @@ impl<'a, T: Tracer> Evaluator<'a, T> {
             });
         // The reference evaluates sub-rules even after the conditions failed;
         // that is only observable when conditions can resolve flags.
-        if !conditions && !self.env.has_flag_dependencies {
+        if !conditions && !self.env.has_flag_dependencies() {
             return false;
         }
         let rules = rule.rules.is_empty()
@@ -396,7 +377,7 @@ impl<'a, T: Tracer> Evaluator<'a, T> {
             self.resolve_feature(feature);
         }
         let outcome = self.deps.resolved[feature as usize]?;
-        let state = &self.env.states[outcome.state as usize];
+        let state = outcome.state(self.env);
         let (first, rest) = steps.split_first()?;
         let Step::Name(field) = first else {
             return None;
@@ -404,13 +385,13 @@ impl<'a, T: Tracer> Evaluator<'a, T> {
         match field.as_str() {
             "enabled" if rest.is_empty() => Some(ContextValue::Bool(state.enabled)),
             "name" if rest.is_empty() => Some(value::coerce_str(&state.name)),
-            "reason" if rest.is_empty() => Some(
-                value::coerce_str(&crate::result::reason_text(self.env, &outcome)).into_owned(),
-            ),
-            "variant" if rest.is_empty() => {
-                crate::result::variant_text(state, outcome.variant).map(value::coerce_str)
+            "reason" if rest.is_empty() => {
+                Some(value::coerce_str(&outcome.reason_text(self.env)).into_owned())
             }
-            "value" => property::walk(state.value_for(option_index(outcome.variant)), rest)
+            "variant" if rest.is_empty() => {
+                outcome.variant_text(self.env).map(value::coerce_str)
+            }
+            "value" => property::walk(outcome.value(self.env), rest)
                 .and_then(property::scalar_value),
             "metadata" => {
                 let metadata: Value = serde_json::from_str(state.metadata.as_deref()?).ok()?;
@@ -445,7 +426,7 @@ impl<'a, T: Tracer> Evaluator<'a, T> {
                     o.map(|o| {
                         (
                             self.env.features[i].name.to_string(),
-                            crate::result::flag_result_json(self.env, &o),
+                            o.result_json(self.env),
                         )
                     })
                 })
@@ -528,7 +509,7 @@ where
 }
 
 /// Lower priority wins; the incumbent keeps a tie.
-fn wins_over(env: &CompiledEnvironment, candidate: u32, incumbent: Option<u32>) -> bool {
+fn wins_over(env: &CompiledRules, candidate: u32, incumbent: Option<u32>) -> bool {
     incumbent.is_none_or(|incumbent| {
         env.states[candidate as usize].priority < env.states[incumbent as usize].priority
     })
@@ -542,22 +523,15 @@ fn fallback_reason(targeted: bool) -> Reason {
     }
 }
 
-pub(crate) fn option_index(pick: VariantPick) -> Option<u16> {
-    match pick {
-        VariantPick::Option(i) => Some(i),
-        _ => None,
-    }
-}
-
 /// Calls `f` with the identity key as pieces: the given key, or
 /// `<environment key>_<identifier>` without allocating it.
 fn with_identity_key<R>(
-    env: &CompiledEnvironment,
+    env: &CompiledRules,
     identity: &Identity<'_>,
     f: impl FnOnce(&[&str]) -> R,
 ) -> R {
     match identity.key {
         Some(key) if !key.is_empty() => f(&[key]),
-        _ => f(&[&env.meta.api_key, "_", identity.identifier]),
+        _ => f(&[&env.meta().api_key, "_", identity.identifier]),
     }
 }

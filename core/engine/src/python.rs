@@ -403,6 +403,19 @@ pub fn write_number(out: &mut String, n: &serde_json::Number) {
     }
 }
 
+/// Python truthiness of a JSON value as `json.loads` would have produced it:
+/// metadata is reported only when truthy.
+pub(crate) fn truthy(value: &Value) -> bool {
+    match value {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64() != Some(0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+    }
+}
+
 /// Python's `str()` of a JSON number.
 pub fn number_str(n: &serde_json::Number) -> String {
     let mut out = String::new();

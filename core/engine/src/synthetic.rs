@@ -13,6 +13,7 @@ use rand::rngs::SmallRng;
 use rand::seq::SliceRandom;
 use serde_json::{Value, json};
 
+use crate::condition::OPERATORS;
 use crate::context::RuleType;
 use crate::document::{
     Condition, EnvironmentDocument, Feature, FeatureSegment, FeatureState, IdentityOverride,
@@ -154,23 +155,7 @@ fn feature_name(index: usize) -> String {
 }
 
 fn condition(rng: &mut SmallRng, shape: &Shape) -> Condition {
-    let operators = [
-        "EQUAL",
-        "NOT_EQUAL",
-        "GREATER_THAN",
-        "GREATER_THAN_INCLUSIVE",
-        "LESS_THAN",
-        "LESS_THAN_INCLUSIVE",
-        "CONTAINS",
-        "NOT_CONTAINS",
-        "REGEX",
-        "MODULO",
-        "IN",
-        "IS_SET",
-        "IS_NOT_SET",
-        "PERCENTAGE_SPLIT",
-    ];
-    let operator = *operators.choose(rng).unwrap_or(&"EQUAL");
+    let operator = *OPERATORS.choose(rng).unwrap_or(&"EQUAL");
     let property = match rng.gen_range(0..20) {
         0 => "$.identity.identifier".to_string(),
         1 => "$.identity.key".to_string(),

@@ -11,13 +11,18 @@
 //!   key (prefix → row, SHA-256 compared in constant time); it sees its
 //!   organisation only.
 //!
-//! Missing or wrong credentials are 401, except on the proxy API, which
-//! answers 403 as Flagsmith's key-in-a-header endpoints do (there is no HTTP
-//! authentication scheme to name in a `WWW-Authenticate`).
+//! - SDK endpoints that take either kind of environment key
+//!   (`X-Environment-Key`): a client-side key, or an active, unexpired
+//!   server-side key, which stands for its environment.
+//!
+//! Missing or wrong credentials are 401, except on the proxy API and the SDK
+//! endpoints, which answer 403 as Flagsmith's key-in-a-header endpoints do
+//! (there is no HTTP authentication scheme to name in a `WWW-Authenticate`).
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use flagedge_engine::KeyKind;
 use subtle::ConstantTimeEq;
 
 use crate::error::ApiError;
@@ -174,5 +179,65 @@ impl FromRequestParts<AppState> for ProxyCaller {
             }
             _ => Err(ApiError::Forbidden(PROXY_INVALID)),
         }
+    }
+}
+
+/// A caller of an SDK endpoint that takes either kind of environment key in
+/// `X-Environment-Key` (Flagsmith's `EnvironmentKeyAuthentication` without a
+/// required prefix): a client-side key, or an active, unexpired `ser.` key.
+#[derive(Clone, Debug)]
+pub struct EnvironmentCaller {
+    /// The environment's id.
+    pub environment: i64,
+    /// Its project.
+    pub project: i64,
+    /// Its client-side key, whichever kind of key was presented (analytics
+    /// rows are keyed by it).
+    pub client_key: String,
+}
+
+/// The header environment keys travel in.
+pub const ENVIRONMENT_KEY_HEADER: &str = "x-environment-key";
+
+/// Flagsmith's message for a missing or unknown environment key.
+const ENVIRONMENT_KEY_INVALID: &str = "Invalid or missing Environment Key";
+
+impl FromRequestParts<AppState> for EnvironmentCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<EnvironmentCaller, ApiError> {
+        let key = parts
+            .headers
+            .get(ENVIRONMENT_KEY_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .ok_or(ApiError::Forbidden(ENVIRONMENT_KEY_INVALID))?;
+        // Environment keys are looked up, not hashed: client keys are public,
+        // and server keys are stored as issued (as for the environment document).
+        let sql = match KeyKind::of(key) {
+            KeyKind::Client => {
+                "SELECT e.id, e.project_id, e.api_key FROM environments e WHERE e.api_key = $1"
+            }
+            KeyKind::Server => {
+                "SELECT e.id, e.project_id, e.api_key FROM server_keys k \
+                 JOIN environments e ON e.id = k.environment_id \
+                 WHERE k.key = $1 AND k.active AND (k.expires_at IS NULL OR k.expires_at > now())"
+            }
+        };
+        let found: Option<(i64, i64, String)> = sqlx::query_as(sql)
+            .bind(key)
+            .fetch_optional(&state.db)
+            .await?;
+        let (environment, project, client_key) =
+            found.ok_or(ApiError::Forbidden(ENVIRONMENT_KEY_INVALID))?;
+        Ok(EnvironmentCaller {
+            environment,
+            project,
+            client_key,
+        })
     }
 }

@@ -11,6 +11,7 @@
 //! - [`db`] — connecting, migrations, and the revision rule every write follows;
 //! - [`document`] — environment documents from the database;
 //! - [`changes`] — LISTEN/NOTIFY into a wake-up signal for long-polls;
+//! - [`counts`] — adding counts to the analytics tables (the bucket rule);
 //! - [`api`] — the routes, one module per resource family;
 //! - [`auth`], [`keys`] — admin keys, the sync token, key generation;
 //! - [`error`], [`extract`], [`validate`] — how bad input is answered;
@@ -20,6 +21,7 @@ pub mod api;
 pub mod auth;
 pub mod changes;
 pub mod config;
+pub mod counts;
 pub mod db;
 pub mod document;
 pub mod error;

@@ -226,3 +226,102 @@ async fn an_edge_with_a_proxy_key_reads_paged_documents_and_reports_usage() {
         usage.json
     );
 }
+
+/// Evaluations SDKs report to an edge, which it forwards to its upstream's
+/// `{api_url}analytics/flags/` with the client-side key (the default
+/// `--analytics-sink flagsmith` of an `http` source), are counted by core and
+/// read back through its analytics API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edge_forwards_sdk_reported_counts_into_core_analytics() {
+    let core = Core::start().await;
+    let (project, key) = core.project_with_environment().await;
+    for name in ["banner", "checkout"] {
+        core.create(
+            &format!("/api/v1/projects/{project}/features/"),
+            json!({"name": name, "default_enabled": true}),
+        )
+        .await;
+    }
+    let server = core.server_key(&key).await;
+    let config = Config::resolve(Options {
+        bind: Some("127.0.0.1:0".parse().unwrap()),
+        api_url: Some(format!("{}/api/v1/", core.base)),
+        environment_key_pairs: Some(vec![format!("{server}={key}").parse().unwrap()]),
+        poll_interval_secs: Some(0.2),
+        poll_timeout_secs: Some(2.0),
+        poll_backoff_max_secs: Some(0.5),
+        analytics_interval_secs: Some(0.2),
+        shutdown_grace_secs: Some(1.0),
+        ..Options::default()
+    })
+    .expect("edge config");
+    let edge = flagedge_edge::start(config, None)
+        .await
+        .expect("edge starts");
+    let client = Core::attach(format!("http://{}", edge.address));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while client
+        .request(Method::GET, "/ready", &[], None)
+        .await
+        .status
+        != StatusCode::OK
+    {
+        assert!(Instant::now() < deadline, "the edge never became ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let r = client
+        .request(
+            Method::POST,
+            "/api/v1/analytics/flags/",
+            &[("x-environment-key", &key)],
+            Some(br#"{"banner": 3, "checkout": 1, "nope": 2}"#.to_vec()),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = client
+        .request(
+            Method::POST,
+            "/api/v2/analytics/flags/",
+            &[("x-environment-key", &key)],
+            Some(
+                br#"{"evaluations": [{"feature_name": "banner", "identity_identifier": "u", "enabled_when_evaluated": true, "count": 2}]}"#
+                    .to_vec(),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut totals = std::collections::BTreeMap::new();
+    while Instant::now() < deadline {
+        let now = chrono::Utc::now();
+        let at = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        let r = core
+            .get(&format!(
+                "/api/v1/analytics/flags/?environment={key}&bucket=1h&from={}&to={}",
+                at(now - chrono::Duration::hours(2)),
+                at(now + chrono::Duration::hours(2)),
+            ))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+        totals.clear();
+        for row in r.json["results"].as_array().unwrap() {
+            *totals
+                .entry(row["feature_name"].as_str().unwrap().to_string())
+                .or_insert(0) += row["count"].as_i64().unwrap();
+        }
+        if totals.get("banner") == Some(&5) && totals.get("checkout") == Some(&1) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        totals,
+        [("banner".to_string(), 5), ("checkout".to_string(), 1)].into(),
+        "what the edge forwarded, as core counted it"
+    );
+    edge.shutdown();
+    tokio::time::timeout(Duration::from_secs(10), edge.wait())
+        .await
+        .unwrap();
+}

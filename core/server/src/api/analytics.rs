@@ -1,5 +1,7 @@
-//! The analytics read API (admin keys): what flagedge-sync wrote into the
-//! analytics tables, over a period, in 1-minute, 15-minute or 1-hour buckets.
+//! The analytics read API (admin keys): what was counted into the analytics
+//! tables — by flagedge-sync for edges, by core itself for proxies' usage
+//! reports and SDKs' own evaluation counts ([`crate::counts`]) — over a period,
+//! in 1-minute, 15-minute or 1-hour buckets.
 //!
 //! - `GET /api/v1/analytics/flags/?environment=<client key>[&feature=<name>]&from=&to=&bucket=`
 //!   → evaluations per feature per bucket;
@@ -19,6 +21,7 @@ use serde_json::{Value, json};
 
 use super::{Routes, environment_ref, iso, parse_time};
 use crate::auth::Admin;
+use crate::counts::{BUCKETS, Table};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Query;
 use crate::state::AppState;
@@ -53,11 +56,9 @@ async fn period(state: &AppState, admin: &Admin, params: &Params) -> ApiResult<P
     let Some(key) = params.environment.as_deref().filter(|k| !k.is_empty()) else {
         return Err(ApiError::field("environment", "This field is required."));
     };
-    let (bucket, minutes) = match params.bucket.as_deref().unwrap_or("1h") {
-        "1m" => ("1m", 1),
-        "15m" => ("15m", 15),
-        "1h" => ("1h", 60),
-        _ => return Err(ApiError::field("bucket", "Must be one of 1m, 15m, 1h.")),
+    let asked = params.bucket.as_deref().unwrap_or("1h");
+    let Some((bucket, minutes)) = BUCKETS.into_iter().find(|(size, _)| *size == asked) else {
+        return Err(ApiError::field("bucket", "Must be one of 1m, 15m, 1h."));
     };
     let to = match params.to.as_deref() {
         Some(t) => parse_time("to", t)?,
@@ -95,11 +96,11 @@ async fn period(state: &AppState, admin: &Admin, params: &Params) -> ApiResult<P
 async fn series(
     state: &AppState,
     period: &Period,
-    table: &str,
-    column: &str,
+    table: Table,
     filter: Option<&str>,
 ) -> ApiResult<Vec<Value>> {
-    // Table and column names are constants of this module, never input.
+    let (table, column) = (table.name(), table.column());
+    // Table and column names are constants of `Table`, never input.
     let rows: Vec<(DateTime<Utc>, String, i64)> = sqlx::query_as(&format!(
         "SELECT bucket_start, {column}, count FROM {table} \
          WHERE environment_key = $1 AND bucket_size = $2 AND bucket_start >= $3 AND bucket_start < $4 \
@@ -119,7 +120,11 @@ async fn series(
 }
 
 fn body(period: &Period, results: Vec<Value>) -> Json<Value> {
-    let total: i64 = results.iter().filter_map(|r| r["count"].as_i64()).sum();
+    // Saturating: counts come from clients, and rows may each be near the limit.
+    let total = results
+        .iter()
+        .filter_map(|r| r["count"].as_i64())
+        .fold(0_i64, i64::saturating_add);
     Json(json!({
         "environment": period.environment,
         "bucket": period.bucket,
@@ -139,8 +144,7 @@ async fn flags(
     let results = series(
         &state,
         &period,
-        "analytics_flag_evaluations",
-        "feature_name",
+        Table::FlagEvaluations,
         params.feature.as_deref(),
     )
     .await?;
@@ -153,13 +157,6 @@ async fn usage(
     Query(params): Query<Params>,
 ) -> ApiResult<Json<Value>> {
     let period = period(&state, &admin, &params).await?;
-    let results = series(
-        &state,
-        &period,
-        "analytics_api_calls",
-        "resource",
-        params.resource.as_deref(),
-    )
-    .await?;
+    let results = series(&state, &period, Table::ApiCalls, params.resource.as_deref()).await?;
     Ok(body(&period, results))
 }

@@ -60,6 +60,7 @@ pub mod projects;
 pub mod proxy;
 pub mod proxy_keys;
 pub mod sdk;
+pub mod sdk_analytics;
 pub mod segments;
 pub mod server_keys;
 
@@ -113,6 +114,7 @@ fn all_routes() -> Routes {
     let routes = health::routes(routes);
     let routes = openapi::routes(routes);
     let routes = sdk::routes(routes);
+    let routes = sdk_analytics::routes(routes);
     let routes = edge::routes(routes);
     let routes = analytics::routes(routes);
     let routes = proxy::routes(routes);

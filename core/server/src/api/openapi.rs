@@ -175,6 +175,28 @@ fn operation(route: &Route) -> Value {
                 json_response("Environments", reference("Changes")),
             );
         }
+    } else if path.ends_with("/analytics/flags/") && route.method == "POST" {
+        // What SDKs (and edges forwarding for them) report, by environment key.
+        security = json!([{"EnvironmentKey": []}]);
+        if path.starts_with("/api/v2/") {
+            summary = "Report flag evaluations, one entry per feature and identity (v2)".into();
+            request_body = Some(reference("SdkEvaluationsV2"));
+            responses.insert("204".into(), json!({"description": "Counted"}));
+        } else {
+            summary = "Report flag evaluations per feature name (v1)".into();
+            request_body = Some(reference("SdkEvaluationCounts"));
+            responses.insert(
+                "200".into(),
+                json!({"description": "Counted (an empty body)"}),
+            );
+        }
+        responses.insert(
+            "400".into(),
+            json_response("Not a JSON object, or malformed", reference("FieldErrors")),
+        );
+        responses.insert("403".into(), error("Missing or unknown environment key"));
+        responses.insert("413".into(), error("Body too large"));
+        responses.insert("415".into(), error("Not JSON"));
     } else if path.starts_with("/api/v1/analytics/") {
         security = json!([{"AdminApiKey": []}]);
         summary = if path.contains("flags") {
@@ -262,6 +284,7 @@ fn operation(route: &Route) -> Value {
     }
     let tag = path
         .trim_start_matches("/api/v1/")
+        .trim_start_matches("/api/v2/")
         .trim_start_matches('/')
         .split('/')
         .next()
@@ -398,10 +421,32 @@ fn proxy_schemas() -> Value {
     })
 }
 
+/// The bodies SDKs report their evaluation counts in.
+fn sdk_analytics_schemas() -> Value {
+    let count = json!({"type": "integer", "format": "int64", "minimum": 0});
+    json!({
+        "SdkEvaluationCounts": {"type": "object", "additionalProperties": count,
+            "description": "Feature name → evaluations since the last report. Entries whose count is not a \
+                non-negative integer, or whose name is not a feature of the environment's project, are skipped."},
+        "SdkEvaluationsV2": {"type": "object", "required": ["evaluations"], "properties": {
+            "evaluations": {"type": "array", "items": {"type": "object",
+                "required": ["feature_name", "count"], "properties": {
+                    "feature_name": {"type": "string",
+                        "description": "Not a feature of the environment's project: skipped."},
+                    "count": count,
+                    "identity_identifier": {"type": "string", "nullable": true},
+                    "enabled_when_evaluated": {"type": "boolean"}}}}}},
+    })
+}
+
 fn all_schemas() -> Value {
     let mut all = schemas();
-    if let (Value::Object(all), Value::Object(proxy)) = (&mut all, proxy_schemas()) {
-        all.extend(proxy);
+    if let Value::Object(all) = &mut all {
+        for more in [proxy_schemas(), sdk_analytics_schemas()] {
+            if let Value::Object(more) = more {
+                all.extend(more);
+            }
+        }
     }
     all
 }

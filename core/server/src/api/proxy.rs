@@ -10,14 +10,14 @@
 //! - `POST /api/v1/proxy/usage/` with `Idempotency-Key: <uuid>` and
 //!   `[{"client_side_key", "resource", "count"}]` (at most 1000 rows) → 204.
 //!   Counts go into `analytics_api_calls` at the 1-minute, 15-minute and 1-hour
-//!   buckets of the moment they arrive, as flagedge-sync writes edges' counts,
-//!   so `GET /api/v1/analytics/usage/` reads them. The idempotency key is
+//!   buckets of the moment they arrive ([`crate::counts`]), as flagedge-sync
+//!   writes edges' counts, so `GET /api/v1/analytics/usage/` reads them. The idempotency key is
 //!   recorded in `analytics_batches` (`proxy-usage:<proxy key id>:<key>`) in the
 //!   same transaction: a retry with the same key is answered 204 and counts
 //!   nothing again. Bad rows are 400 with field errors per row (`"[3]":
 //!   {"resource": [...]}`), which the proxy treats as final.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use axum::Json;
 use axum::extract::State;
@@ -29,6 +29,7 @@ use serde_json::Value;
 
 use super::{Routes, iso, iso_opt};
 use crate::auth::ProxyCaller;
+use crate::counts::{self, Table, Tally};
 use crate::error::{ApiError, ApiResult, FieldErrors};
 use crate::extract::ListBody;
 use crate::state::AppState;
@@ -128,8 +129,6 @@ pub const RESOURCES: [&str; 3] = ["flags", "identities", "environment-document"]
 pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
 /// Longest idempotency key (a UUID is 36).
 pub const IDEMPOTENCY_KEY_MAX: usize = 200;
-/// Bucket sizes and their minutes, as flagedge-sync writes them.
-const BUCKETS: [(&str, i64); 3] = [("1m", 1), ("15m", 15), ("1h", 60)];
 
 /// A valid usage row.
 struct UsageRow {
@@ -300,28 +299,9 @@ async fn usage(
     let ListBody(items) = body?;
     let rows = validated(&state, caller.organisation, &items).await?;
 
-    // Sum per environment and resource first: one upsert may not touch a row twice.
-    let mut totals: HashMap<(String, &'static str), i64> = HashMap::new();
-    for row in rows.into_iter().filter(|r| r.count > 0) {
-        let total = totals
-            .entry((row.client_side_key, row.resource))
-            .or_default();
-        *total = total.saturating_add(row.count);
-    }
-    let minute = Utc::now().timestamp().div_euclid(60);
-    let mut environments = Vec::new();
-    let mut resources = Vec::new();
-    let mut sizes = Vec::new();
-    let mut starts = Vec::new();
-    let mut counts = Vec::new();
-    for ((environment, resource), count) in totals {
-        for (size, minutes) in BUCKETS {
-            environments.push(environment.clone());
-            resources.push(resource.to_string());
-            sizes.push(size.to_string());
-            starts.push(minute.div_euclid(minutes) * minutes * 60);
-            counts.push(count);
-        }
+    let mut tally = Tally::new();
+    for row in rows {
+        tally.add(&row.client_side_key, row.resource, row.count);
     }
 
     let mut tx = state.analytics.begin().await?;
@@ -338,22 +318,7 @@ async fn usage(
         tx.rollback().await?;
         return Ok(StatusCode::NO_CONTENT);
     }
-    if !counts.is_empty() {
-        sqlx::query(
-            "INSERT INTO analytics_api_calls (environment_key, resource, bucket_size, bucket_start, count) \
-             SELECT e, r, s, to_timestamp(t), c \
-             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[]) AS u(e, r, s, t, c) \
-             ON CONFLICT (environment_key, resource, bucket_size, bucket_start) \
-             DO UPDATE SET count = analytics_api_calls.count + EXCLUDED.count",
-        )
-        .bind(environments)
-        .bind(resources)
-        .bind(sizes)
-        .bind(starts)
-        .bind(counts)
-        .execute(&mut *tx)
-        .await?;
-    }
+    counts::add(&mut *tx, Table::ApiCalls, Utc::now(), tally).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -7,7 +7,9 @@
 - Flagsmith's Python SDK (flagsmith==6.3.0) in local-evaluation mode uses core
   directly: it fetches `/api/v1/environment-document/` with a server-side key
   and evaluates a project built through the admin API (segment override and
-  multivariate split included) as core's own document says it should.
+  multivariate split included) as core's own document says it should; with
+  analytics on, the evaluations it reports to `analytics/flags/` are counted
+  and read back through core's analytics API.
 
 A throwaway PostgreSQL cluster (initdb into a temporary directory, as the
 postgres user when run as root) and the flagedge-core binary (FLAGEDGE_CORE_BIN,
@@ -231,3 +233,43 @@ def test_the_python_sdk_evaluates_core_documents_locally(core):
         by_name = {f["feature"]["name"]: f["feature_state_value"] for f in flags}
         assert by_name["checkout"] == values[i], f"user-{i}"
     assert checkout["id"] in {f["feature"]["id"] for f in flags}
+
+
+def test_the_python_sdk_reports_its_evaluations_into_core_analytics(core):
+    admin = Admin(core)
+    organisation = admin.call("GET", "organisations/")["results"][0]["id"]
+    project = admin.call("POST", "projects/", {"name": "sdk-analytics", "organisation": organisation})["id"]
+    client_key = admin.call("POST", "environments/", {"name": "production", "project": project})["api_key"]
+    server_key = admin.call("POST", f"environments/{client_key}/api-keys/", {"name": "sdk"})["key"]
+    for name in ("banner", "checkout"):
+        admin.call("POST", f"projects/{project}/features/", {"name": name, "default_enabled": True})
+
+    sdk = Flagsmith(
+        environment_key=server_key,
+        api_url=core["base"] + "/api/v1/",
+        enable_local_evaluation=True,
+        enable_analytics=True,
+        environment_refresh_interval_seconds=60,
+    )
+    flags = sdk.get_environment_flags()
+    for _ in range(3):
+        assert flags.is_feature_enabled("banner")
+    assert flags.is_feature_enabled("checkout")
+    # What the SDK would send after its 10 s timer, now: POST analytics/flags/.
+    sdk._analytics_processor.flush()
+
+    now = time.time()
+    window = (
+        f"from={time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(now - 7200))}"
+        f"&to={time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(now + 7200))}"
+    )
+    deadline = time.monotonic() + 10
+    while True:
+        series = admin.call("GET", f"analytics/flags/?environment={client_key}&bucket=1m&{window}")
+        totals = {}
+        for row in series["results"]:
+            totals[row["feature_name"]] = totals.get(row["feature_name"], 0) + row["count"]
+        if totals == {"banner": 3, "checkout": 1} or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert totals == {"banner": 3, "checkout": 1}, series
