@@ -35,8 +35,28 @@ pub const ITEM_LIMIT: usize = 400_000;
 /// Document parts compressed (in this order) when an item is too big.
 const COMPRESSIBLE: [&str; 3] = ["project", "feature_states", "identity_overrides"];
 
-fn condition_failed<E: std::fmt::Debug>(error: &aws_sdk_dynamodb::error::SdkError<E>) -> bool {
-    format!("{error:?}").contains("ConditionalCheckFailed")
+/// Operations whose condition expression can fail.
+trait ConditionalWrite {
+    fn is_condition_failure(&self) -> bool;
+}
+
+impl ConditionalWrite for aws_sdk_dynamodb::operation::put_item::PutItemError {
+    fn is_condition_failure(&self) -> bool {
+        self.is_conditional_check_failed_exception()
+    }
+}
+
+impl ConditionalWrite for aws_sdk_dynamodb::operation::update_item::UpdateItemError {
+    fn is_condition_failure(&self) -> bool {
+        self.is_conditional_check_failed_exception()
+    }
+}
+
+/// Whether a write was refused by its condition (not a fault: a newer revision is there).
+fn condition_failed<E: ConditionalWrite>(error: &aws_sdk_dynamodb::error::SdkError<E>) -> bool {
+    error
+        .as_service_error()
+        .is_some_and(ConditionalWrite::is_condition_failure)
 }
 
 fn dynamo_error<E: std::error::Error + 'static>(
@@ -507,8 +527,11 @@ pub async fn create_tables(
             )
             .send()
             .await;
+        // A table that already exists is what we wanted.
         if let Err(error) = result
-            && !format!("{error:?}").contains("ResourceInUse")
+            && !error
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_in_use_exception())
         {
             return Err(dynamo_error(error));
         }

@@ -9,6 +9,8 @@
 //! `If-None-Match` and fetch only changed documents.
 
 use aws_sdk_s3::Client;
+use aws_sdk_s3::error::ProvideErrorMetadata;
+use aws_sdk_s3::operation::get_object::GetObjectError;
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 
@@ -26,11 +28,25 @@ pub struct S3Store {
     prefix: String,
 }
 
-fn is_precondition_failure<E: std::fmt::Debug>(error: &aws_sdk_s3::error::SdkError<E>) -> bool {
+/// A conditional write lost its race (S3 does not model this error: its code and status say it).
+fn is_precondition_failure<E: ProvideErrorMetadata>(
+    error: &aws_sdk_s3::error::SdkError<E>,
+) -> bool {
     error
         .raw_response()
         .is_some_and(|r| r.status().as_u16() == 412)
-        || format!("{error:?}").contains("PreconditionFailed")
+        || error
+            .as_service_error()
+            .and_then(ProvideErrorMetadata::code)
+            == Some("PreconditionFailed")
+}
+
+/// The object is not there.
+fn is_missing(error: &aws_sdk_s3::error::SdkError<GetObjectError>) -> bool {
+    is_not_found(error)
+        || error
+            .as_service_error()
+            .is_some_and(GetObjectError::is_no_such_key)
 }
 
 fn is_not_found<E: std::fmt::Debug>(error: &aws_sdk_s3::error::SdkError<E>) -> bool {
@@ -188,35 +204,11 @@ impl S3Store {
 
     /// The manifest and its ETag; `Ok(None)` when there is none yet.
     async fn read_manifest(&self) -> Result<Option<(Manifest, String)>, CloudError> {
-        match self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(self.manifest_key())
-            .send()
-            .await
-        {
-            Ok(object) => {
-                let etag = object.e_tag().unwrap_or_default().to_string();
-                let bytes = object
-                    .body
-                    .collect()
-                    .await
-                    .map_err(CloudError::s3)?
-                    .into_bytes();
-                let manifest = serde_json::from_slice(&bytes).map_err(|e| CloudError::Format {
-                    what: "manifest",
-                    message: e.to_string(),
-                })?;
-                Ok(Some((manifest, etag)))
-            }
-            Err(error) if is_not_found(&error) || format!("{error:?}").contains("NoSuchKey") => {
-                Ok(None)
-            }
-            Err(error) => Err(CloudError::s3(aws_sdk_s3::error::DisplayErrorContext(
-                error,
-            ))),
-        }
+        Ok(match self.poll_manifest(None).await? {
+            ManifestPoll::Changed(manifest, etag) => Some((manifest, etag)),
+            // Without an ETag to compare, an answer is never "unchanged".
+            ManifestPoll::Unchanged | ManifestPoll::Missing => None,
+        })
     }
 
     /// Reads the manifest if it changed since `etag` (readers' cheap poll).
@@ -252,9 +244,7 @@ impl S3Store {
             {
                 Ok(ManifestPoll::Unchanged)
             }
-            Err(error) if is_not_found(&error) || format!("{error:?}").contains("NoSuchKey") => {
-                Ok(ManifestPoll::Missing)
-            }
+            Err(error) if is_missing(&error) => Ok(ManifestPoll::Missing),
             Err(error) => Err(CloudError::s3(aws_sdk_s3::error::DisplayErrorContext(
                 error,
             ))),
@@ -277,9 +267,7 @@ impl S3Store {
                 .await
                 .map_err(CloudError::s3)?
                 .into_bytes()),
-            Err(error) if is_not_found(&error) || format!("{error:?}").contains("NoSuchKey") => {
-                Err(CloudError::NotFound(key.to_string()))
-            }
+            Err(error) if is_missing(&error) => Err(CloudError::NotFound(key.to_string())),
             Err(error) => Err(CloudError::s3(aws_sdk_s3::error::DisplayErrorContext(
                 error,
             ))),

@@ -33,11 +33,9 @@ pub struct Body {
 impl Body {
     /// Prepares a body: gzip (when large enough) and ETag.
     pub fn new(plain: Bytes) -> Body {
-        let digest = Sha256::digest(&plain);
-        let etag = format!("\"{}\"", hex(&digest[..12]));
         Body {
             gzip: (plain.len() >= GZIP_MIN_BYTES).then(|| gzip(&plain)),
-            etag: HeaderValue::from_str(&etag).unwrap_or(HeaderValue::from_static("\"0\"")),
+            etag: content_etag(&plain),
             plain: Some(plain),
         }
     }
@@ -84,8 +82,13 @@ pub fn gzip(data: &[u8]) -> Bytes {
     Bytes::from(encoder.finish().unwrap_or_default())
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// A strong ETag naming a body by its content (a SHA-256 prefix): equal bodies
+/// revalidate across revisions and edges without coordination.
+pub fn content_etag(body: &[u8]) -> HeaderValue {
+    let digest = Sha256::digest(body);
+    let etag = format!("\"{}\"", hex::encode(&digest[..12]));
+    // Hex digits in quotes are always a valid header value.
+    HeaderValue::from_str(&etag).unwrap_or(HeaderValue::from_static("\"0\""))
 }
 
 /// What orders two documents of one environment: flagedge's revision when both

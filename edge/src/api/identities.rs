@@ -106,11 +106,7 @@ fn transient_identifier(traits: &[TraitInput]) -> String {
         hasher.update(t.trait_key.as_bytes());
         hasher.update(flagedge_engine::python::json_str(&t.trait_value).as_bytes());
     }
-    hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(hasher.finalize())
 }
 
 /// Applies incoming traits over stored ones: nulls delete, others replace or add.

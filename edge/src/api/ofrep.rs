@@ -17,9 +17,8 @@
 
 use bytes::Bytes;
 use flagedge_engine::{FlagDetail, Identity, KeyKind, ReasonCode};
-use http::{HeaderValue, StatusCode, header};
+use http::{StatusCode, header};
 use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
 
 use super::app::App;
 use super::call::Call;
@@ -235,15 +234,7 @@ pub async fn evaluate(app: &App, call: &mut Call, flag: Option<String>) -> HttpR
 }
 
 fn bulk_response(call: &Call, body: Bytes, _kind: KeyKind) -> HttpResponse {
-    let digest = Sha256::digest(&body);
-    let etag = format!(
-        "\"{}\"",
-        digest[..12]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    );
-    let etag = HeaderValue::from_str(&etag).unwrap_or(HeaderValue::from_static("\"0\""));
+    let etag = crate::environment::content_etag(&body);
     let mut response = if call.etag_matches(&etag) {
         let mut response = http::Response::new(super::body::ResponseBody::empty());
         *response.status_mut() = StatusCode::NOT_MODIFIED;
