@@ -17,18 +17,16 @@ pub struct Persistence {
     dir: PathBuf,
 }
 
+/// What a file name may hold as it is; everything else is percent-encoded.
+const FILE_NAME_SAFE: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_');
+
 /// Keys are public-ish but may hold any character: keep filenames safe.
 fn file_name(client_key: &str) -> String {
-    let mut name = String::with_capacity(client_key.len() + 5);
-    for byte in client_key.bytes() {
-        if byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_' {
-            name.push(byte as char);
-        } else {
-            name.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    name.push_str(".json");
-    name
+    format!(
+        "{}.json",
+        percent_encoding::utf8_percent_encode(client_key, FILE_NAME_SAFE)
+    )
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
