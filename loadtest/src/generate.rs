@@ -20,23 +20,8 @@ use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use serde_json::json;
 
-/// Every segment operator Flagsmith documents carry.
-pub const OPERATORS: [&str; 14] = [
-    "EQUAL",
-    "NOT_EQUAL",
-    "GREATER_THAN",
-    "GREATER_THAN_INCLUSIVE",
-    "LESS_THAN",
-    "LESS_THAN_INCLUSIVE",
-    "CONTAINS",
-    "NOT_CONTAINS",
-    "REGEX",
-    "MODULO",
-    "IN",
-    "IS_SET",
-    "IS_NOT_SET",
-    "PERCENTAGE_SPLIT",
-];
+/// Every segment operator Flagsmith documents carry (the engine's list).
+pub use flagedge_engine::OPERATORS;
 
 /// What to write.
 #[derive(Clone, Debug)]

@@ -20,8 +20,8 @@ use crate::condition::Operator;
 use crate::context::{EvaluationContext, FeatureContext, RuleType, SegmentRule};
 use crate::document::EnvironmentDocument;
 use crate::mapping;
-use crate::python;
 use crate::property::{self, PathScope, PathTarget, Property, TraitSlot, TraitSlots};
+use crate::python;
 use crate::timestamp::Timestamp;
 
 /// Settings of the environment that decide what is served, beyond evaluation.
@@ -275,8 +275,7 @@ impl CompiledRules {
     /// server-key-only for a client key, and not disabled when the environment
     /// hides disabled flags.
     pub(crate) fn visible(&self, feature: usize, state: u32, key: KeyKind) -> bool {
-        let hidden_disabled =
-            self.meta.hide_disabled_flags && !self.states[state as usize].enabled;
+        let hidden_disabled = self.meta.hide_disabled_flags && !self.states[state as usize].enabled;
         self.feature_visible_to(feature, key) && !hidden_disabled
     }
 }

@@ -388,11 +388,10 @@ impl<'a, T: Tracer> Evaluator<'a, T> {
             "reason" if rest.is_empty() => {
                 Some(value::coerce_str(&outcome.reason_text(self.env)).into_owned())
             }
-            "variant" if rest.is_empty() => {
-                outcome.variant_text(self.env).map(value::coerce_str)
+            "variant" if rest.is_empty() => outcome.variant_text(self.env).map(value::coerce_str),
+            "value" => {
+                property::walk(outcome.value(self.env), rest).and_then(property::scalar_value)
             }
-            "value" => property::walk(outcome.value(self.env), rest)
-                .and_then(property::scalar_value),
             "metadata" => {
                 let metadata: Value = serde_json::from_str(state.metadata.as_deref()?).ok()?;
                 property::walk(&metadata, rest)

@@ -7,8 +7,9 @@
 
 use std::fmt::{self, Write as _};
 
-use crate::compile::{CompiledCondition, CompiledEnvironment};
-use crate::evaluate::{Evaluation, Identity, Reason, Tracer, VariantPick};
+use crate::compile::{CompiledCondition, CompiledRules};
+use crate::evaluate::{Evaluation, Identity, Tracer};
+use crate::outcome::{Reason, VariantPick};
 use crate::value::ContextValue;
 
 #[derive(Default)]
@@ -101,7 +102,7 @@ impl fmt::Display for Explanation {
     }
 }
 
-impl CompiledEnvironment {
+impl CompiledRules {
     /// Evaluates and explains every flag for an identity (or none).
     pub fn explain(&self, identity: Option<&Identity<'_>>) -> Explanation {
         let (evaluation, recorder) = self.evaluate_traced(identity, Recorder::default());
@@ -110,7 +111,7 @@ impl CompiledEnvironment {
             Some(identity) => {
                 let key = match identity.key {
                     Some(k) if !k.is_empty() => k.to_string(),
-                    _ => format!("{}_{}", self.meta.api_key, identity.identifier),
+                    _ => format!("{}_{}", self.meta().api_key, identity.identifier),
                 };
                 let _ = writeln!(
                     text,
@@ -139,16 +140,17 @@ impl CompiledEnvironment {
             let _ = writeln!(text, "  (no segment could apply)");
         }
         let _ = writeln!(text, "\nflags:");
-        for (index, (feature, outcome)) in self.features.iter().zip(&evaluation.flags).enumerate() {
-            let state = &self.states[outcome.state as usize];
-            let value = state.value_for(crate::evaluate::option_index(outcome.variant));
+        for (index, (feature, outcome)) in self.features.iter().zip(evaluation.flags()).enumerate()
+        {
+            let state = outcome.state(self);
+            let value = outcome.value(self);
             let _ = writeln!(
                 text,
                 "  {}: {} enabled={} — {}",
                 feature.name,
                 value,
                 state.enabled,
-                crate::result::reason_text(self, outcome)
+                outcome.reason_text(self)
             );
             let origin = match outcome.reason {
                 Reason::TargetingMatch(segment) => Some(segment),
@@ -162,7 +164,7 @@ impl CompiledEnvironment {
             match origin {
                 Some(segment) => {
                     let competitors: Vec<String> = evaluation
-                        .segments
+                        .matched_segments()
                         .iter()
                         .flat_map(|&s| {
                             self.segments[s as usize]

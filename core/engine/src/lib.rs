@@ -5,7 +5,9 @@
 //! no HTTP — every other flagedge crate builds on it, and it can be fuzzed,
 //! benchmarked and embedded anywhere.
 //!
-//! The flow is parse → compile → evaluate:
+//! The flow is parse → compile → evaluate → render, and a
+//! [`CompiledEnvironment`] is compiled rules plus their environment flags,
+//! evaluated and rendered once:
 //!
 //! ```
 //! use flagedge_engine::{CompiledEnvironment, EnvironmentDocument, Identity, KeyKind};
@@ -27,26 +29,37 @@
 //! evaluation.write_flags_json(&environment, KeyKind::Client, &mut body);
 //! ```
 //!
-//! Modules, one idea each:
-//! - [`document`] — the environment document model and its parser;
+//! Modules, one idea each, each depending only on those listed before it:
+//! - `python`, `value`, `semver`, `regex`, `hashing`, [`timestamp`] — the
+//!   Python semantics Flagsmith relies on; `error` — parse errors by JSON path;
 //! - [`context`] — the evaluation-context model (engine-test-data's input);
+//! - [`document`] — the environment document model and its parser;
 //! - [`mapping`] — documents to contexts, as Flagsmith's SDKs map them;
-//! - [`compile`] — per-revision precomputation into a [`CompiledEnvironment`];
-//! - [`evaluate`] — the evaluation algorithm, flag dependencies included;
-//! - `condition`, `property`, `regex`, `semver`, `hashing`, `python`, `value` —
-//!   the operators and the Python semantics they reproduce;
-//! - `result`, `response`, [`explain`] — results as the engine, the SDK API and
-//!   a person want them.
+//! - `condition`, `property` — operators (and [`OPERATORS`], the one list of
+//!   their names) and the properties conditions read;
+//! - [`compile`] — per-revision precomputation into [`CompiledRules`], with the
+//!   name lookups and the visibility filter;
+//! - `outcome` — one decided flag and how the reference describes it;
+//! - [`evaluate`] — the evaluation algorithm, flag dependencies included: rules
+//!   in, an [`Evaluation`] out;
+//! - `response`, `result` — evaluations rendered as the SDK API's JSON, as the
+//!   engine's result, and as [`FlagDetail`]s for OFREP;
+//! - [`explain`] — an evaluation traced, for people;
+//! - [`environment`] — the [`CompiledEnvironment`]: rules, then their
+//!   environment flags evaluated and rendered, assembled complete;
+//! - [`synthetic`] — seeded documents and identities (tests, benchmarks, load).
 
 pub mod compile;
 mod condition;
 pub mod context;
 pub mod document;
+pub mod environment;
 mod error;
 pub mod evaluate;
 pub mod explain;
 mod hashing;
 pub mod mapping;
+mod outcome;
 mod property;
 pub mod python;
 mod regex;
@@ -57,9 +70,11 @@ pub mod synthetic;
 pub mod timestamp;
 mod value;
 
-pub use compile::{CompileError, CompiledEnvironment, EnvironmentMeta};
+pub use compile::{CompileError, CompiledRules, EnvironmentMeta};
+pub use condition::OPERATORS;
 pub use context::{EvaluationContext, TestCase};
 pub use document::EnvironmentDocument;
+pub use environment::CompiledEnvironment;
 pub use error::ParseError;
 pub use evaluate::{Evaluation, Identity};
 pub use hashing::percentage as hash_percentage;

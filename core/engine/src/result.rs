@@ -1,87 +1,24 @@
 //! Evaluation results in Flagsmith's `EvaluationResult` shape
-//! (`sdk/evaluation-result.json`): what the conformance cases compare.
+//! (`sdk/evaluation-result.json`): what the conformance cases compare; and
+//! decided flags in detail, for protocols that shape results their own way
+//! (OFREP). Each flag's own description is `outcome`'s, shared with evaluation.
 
 use serde_json::{Map, Value};
 
-use crate::compile::{CompiledEnvironment, CompiledState};
-use crate::evaluate::{Evaluation, FlagOutcome, Reason, VariantPick, option_index};
-
-/// The reason text of a decided flag, as the reference writes it.
-pub(crate) fn reason_text(env: &CompiledEnvironment, outcome: &FlagOutcome) -> String {
-    match outcome.reason {
-        Reason::Static => "STATIC".to_string(),
-        Reason::Default => "DEFAULT".to_string(),
-        Reason::TargetingMatch(segment) => {
-            format!(
-                "TARGETING_MATCH; segment={}",
-                env.segments[segment as usize].name
-            )
-        }
-        Reason::Split => {
-            let state = &env.states[outcome.state as usize];
-            let weight = option_index(outcome.variant)
-                .map(|i| &*state.variants[i as usize].weight_text)
-                .unwrap_or("0");
-            format!("SPLIT; weight={weight}")
-        }
-        Reason::CircularDependency => "ERROR; code=CIRCULAR_DEPENDENCY".to_string(),
-    }
-}
-
-/// The `variant` of a result: null, "control", or the chosen option's key.
-pub(crate) fn variant_text(state: &CompiledState, pick: VariantPick) -> Option<&str> {
-    match pick {
-        VariantPick::NotApplicable => None,
-        VariantPick::Control => Some("control"),
-        VariantPick::Option(i) => state.variants[i as usize].key.as_deref(),
-    }
-}
-
-/// Python truthiness of JSON: metadata is reported only when truthy.
-pub(crate) fn truthy(value: &Value) -> bool {
-    match value {
-        Value::Null => false,
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64() != Some(0.0),
-        Value::String(s) => !s.is_empty(),
-        Value::Array(a) => !a.is_empty(),
-        Value::Object(o) => !o.is_empty(),
-    }
-}
-
-/// One flag as `{enabled, name, reason, value, variant, metadata?}`.
-pub(crate) fn flag_result_json(env: &CompiledEnvironment, outcome: &FlagOutcome) -> Value {
-    let state = &env.states[outcome.state as usize];
-    let mut flag = Map::new();
-    flag.insert("enabled".into(), Value::Bool(state.enabled));
-    flag.insert("name".into(), Value::String(state.name.to_string()));
-    flag.insert("reason".into(), Value::String(reason_text(env, outcome)));
-    flag.insert(
-        "value".into(),
-        state.value_for(option_index(outcome.variant)).clone(),
-    );
-    flag.insert(
-        "variant".into(),
-        variant_text(state, outcome.variant).map_or(Value::Null, |v| Value::String(v.to_string())),
-    );
-    if let Some(metadata) = &state.metadata {
-        flag.insert(
-            "metadata".into(),
-            serde_json::from_str(metadata).unwrap_or(Value::Null),
-        );
-    }
-    Value::Object(flag)
-}
+use crate::KeyKind;
+use crate::compile::CompiledRules;
+use crate::evaluate::Evaluation;
+use crate::outcome::{Reason, VariantPick};
 
 impl Evaluation {
     /// The result as Flagsmith's engine returns it: `{"flags": {...}, "segments": [...]}`.
-    pub fn to_result_json(&self, env: &CompiledEnvironment) -> Value {
+    pub fn to_result_json(&self, env: &CompiledRules) -> Value {
         let mut flags = Map::new();
-        for (feature, outcome) in env.features.iter().zip(&self.flags) {
-            flags.insert(feature.name.to_string(), flag_result_json(env, outcome));
+        for (feature, outcome) in env.features.iter().zip(self.flags()) {
+            flags.insert(feature.name.to_string(), outcome.result_json(env));
         }
         let segments = self
-            .segments
+            .matched_segments()
             .iter()
             .map(|&s| {
                 let segment = &env.segments[s as usize];
@@ -103,8 +40,8 @@ impl Evaluation {
     }
 
     /// Names of the matched segments, in order.
-    pub fn segment_names<'e>(&self, env: &'e CompiledEnvironment) -> Vec<&'e str> {
-        self.segments
+    pub fn segment_names<'e>(&self, env: &'e CompiledRules) -> Vec<&'e str> {
+        self.matched_segments()
             .iter()
             .map(|&s| &*env.segments[s as usize].name)
             .collect()
@@ -144,13 +81,13 @@ pub struct FlagDetail<'e> {
 }
 
 impl Evaluation {
-    fn detail_of<'e>(&self, env: &'e CompiledEnvironment, index: usize) -> FlagDetail<'e> {
-        let outcome = &self.flags[index];
-        let state = &env.states[outcome.state as usize];
+    fn detail_of<'e>(&self, env: &'e CompiledRules, index: usize) -> FlagDetail<'e> {
+        let outcome = &self.flags()[index];
+        let state = outcome.state(env);
         FlagDetail {
             name: &env.features[index].name,
             enabled: state.enabled,
-            value: state.value_for(option_index(outcome.variant)),
+            value: outcome.value(env),
             reason: match outcome.reason {
                 Reason::Static => ReasonCode::Static,
                 Reason::Default => ReasonCode::Default,
@@ -158,7 +95,7 @@ impl Evaluation {
                 Reason::Split => ReasonCode::Split,
                 Reason::CircularDependency => ReasonCode::Error,
             },
-            reason_text: reason_text(env, outcome),
+            reason_text: outcome.reason_text(env),
             variant: match outcome.variant {
                 VariantPick::Option(i) => state.variants[i as usize].key.as_deref(),
                 _ => None,
@@ -169,22 +106,23 @@ impl Evaluation {
     /// The flags a key of this kind is shown, in detail.
     pub fn details<'e>(
         &'e self,
-        env: &'e CompiledEnvironment,
-        key: crate::KeyKind,
+        env: &'e CompiledRules,
+        key: KeyKind,
     ) -> impl Iterator<Item = FlagDetail<'e>> + 'e {
-        self.visible_features(env, key)
+        (0..self.flags().len())
+            .filter(move |&index| env.visible(index, self.flags()[index].state, key))
             .map(move |index| self.detail_of(env, index))
     }
 
     /// One flag in detail, if it exists and the key may see it.
     pub fn detail<'e>(
         &self,
-        env: &'e CompiledEnvironment,
+        env: &'e CompiledRules,
         name: &str,
-        key: crate::KeyKind,
+        key: KeyKind,
     ) -> Option<FlagDetail<'e>> {
         let index = env.feature_index(name)?;
-        env.visible(index, &self.flags[index], key)
+        env.visible(index, self.flags()[index].state, key)
             .then(|| self.detail_of(env, index))
     }
 }

@@ -5,7 +5,10 @@ use std::net::SocketAddr;
 
 use serde::Deserialize;
 
-use super::{KeyPair, LogArgs, LogFormat, Options, SourceKind};
+use flagedge_options::{LogArgs, LogFormat};
+
+use super::options::{Options, SourceKind};
+use crate::keys::KeyPair;
 
 /// Reads a `config.json`.
 pub fn options(text: &str) -> Result<Options, String> {

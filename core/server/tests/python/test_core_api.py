@@ -131,11 +131,19 @@ class Admin:
 
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(core):
     st = Path(sys.executable).with_name("st")
+    # A real client-side key, so the SDK analytics endpoints are exercised past
+    # their 403 (the environment document still refuses it, as it should).
+    admin = Admin(core)
+    organisation = admin.call("GET", "organisations/")["results"][0]["id"]
+    project = admin.call("POST", "projects/", {"name": "schemathesis", "organisation": organisation})["id"]
+    client_key = admin.call("POST", "environments/", {"name": "schemathesis", "project": project})["api_key"]
+    admin.call("POST", f"projects/{project}/features/", {"name": "banner"})
     # The change feed long-polls up to 60 s by design; its tests are core's own (changes.rs).
     result = subprocess.run(
         [
             str(st), "run", f"{core['base']}/api/v1/openapi.json",
             "-H", f"Authorization: Api-Key {core['admin_key']}",
+            "-H", f"X-Environment-Key: {client_key}",
             "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,"
             "response_schema_conformance,response_headers_conformance",
             "--exclude-path", "/api/v1/edge/changes",

@@ -1,0 +1,205 @@
+//! Adding counts to the analytics tables — the one place in core that knows
+//! the bucket rule.
+//!
+//! A count that arrives during minute `m` (UTC) is added to three rows: the
+//! 1-minute, 15-minute and 1-hour buckets that hold `m`, each starting at a
+//! multiple of its size. That is how flagedge-sync writes edges' counts, and
+//! the read API (`api::analytics`) only selects rows of the size asked for, so
+//! every size must be written. Rows are upserted (`count = count + new`), so
+//! writers never read first and concurrent writers add up.
+//!
+//! Writers in core: proxies' usage reports (`api::proxy`, into
+//! `analytics_api_calls`) and the evaluations SDKs report themselves
+//! (`api::sdk_analytics`, into `analytics_flag_evaluations`). All of them go to
+//! the analytics pool, which may be another database than core's.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sqlx::PgExecutor;
+
+/// Bucket sizes as stored in `bucket_size`, with their length in minutes.
+pub const BUCKETS: [(&str, i64); 3] = [("1m", 1), ("15m", 15), ("1h", 60)];
+
+/// The analytics tables of counts. They differ only in the column that names
+/// what is counted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Table {
+    /// `analytics_flag_evaluations`: evaluations per feature name.
+    FlagEvaluations,
+    /// `analytics_api_calls`: SDK API calls per resource.
+    ApiCalls,
+}
+
+impl Table {
+    /// The table's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::FlagEvaluations => "analytics_flag_evaluations",
+            Table::ApiCalls => "analytics_api_calls",
+        }
+    }
+
+    /// The column naming what a row counts.
+    pub fn column(self) -> &'static str {
+        match self {
+            Table::FlagEvaluations => "feature_name",
+            Table::ApiCalls => "resource",
+        }
+    }
+}
+
+/// Each bucket size with the start, in Unix seconds, of its bucket holding the
+/// minute of `at`.
+pub fn bucket_starts(at: DateTime<Utc>) -> [(&'static str, i64); 3] {
+    let minute = at.timestamp().div_euclid(60);
+    BUCKETS.map(|(size, minutes)| (size, minute.div_euclid(minutes) * minutes * 60))
+}
+
+/// Counts to add, summed per (environment client key, name). One upsert may
+/// not touch a row twice, so duplicates are summed here; counts of zero or
+/// less write nothing, and sums saturate instead of overflowing.
+#[derive(Debug, Default)]
+pub struct Tally(HashMap<(String, String), i64>);
+
+impl Tally {
+    /// An empty tally.
+    pub fn new() -> Tally {
+        Tally::default()
+    }
+
+    /// Adds `count` for `name` in the environment with client key `environment`.
+    pub fn add(&mut self, environment: &str, name: &str, count: i64) {
+        if count <= 0 {
+            return;
+        }
+        let total = self
+            .0
+            .entry((environment.to_string(), name.to_string()))
+            .or_default();
+        *total = total.saturating_add(count);
+    }
+
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The rows to upsert: `(environment, name, size, start in seconds, count)`.
+    fn rows(self, at: DateTime<Utc>) -> Vec<(String, String, &'static str, i64, i64)> {
+        let starts = bucket_starts(at);
+        let mut rows = Vec::with_capacity(self.0.len() * starts.len());
+        for ((environment, name), count) in self.0 {
+            for (size, start) in starts {
+                rows.push((environment.clone(), name.clone(), size, start, count));
+            }
+        }
+        rows
+    }
+}
+
+/// Adds `tally` to `table` in the buckets of `at`, in one statement (so all of
+/// it or none). A row's count saturates at `i64::MAX` rather than failing the
+/// write: counts come from clients, and one absurd report must not make every
+/// later one in that bucket fail.
+pub async fn add<'e>(
+    executor: impl PgExecutor<'e>,
+    table: Table,
+    at: DateTime<Utc>,
+    tally: Tally,
+) -> Result<(), sqlx::Error> {
+    if tally.is_empty() {
+        return Ok(());
+    }
+    let rows = tally.rows(at);
+    let mut environments = Vec::with_capacity(rows.len());
+    let mut names = Vec::with_capacity(rows.len());
+    let mut sizes = Vec::with_capacity(rows.len());
+    let mut starts = Vec::with_capacity(rows.len());
+    let mut counts = Vec::with_capacity(rows.len());
+    for (environment, name, size, start, count) in rows {
+        environments.push(environment);
+        names.push(name);
+        sizes.push(size);
+        starts.push(start);
+        counts.push(count);
+    }
+    let (name, column) = (table.name(), table.column());
+    // Table and column names are constants of `Table`, never input. Counts
+    // are positive, so `MAX - EXCLUDED.count` cannot overflow.
+    let sql = format!(
+        "INSERT INTO {name} (environment_key, {column}, bucket_size, bucket_start, count) \
+         SELECT e, n, s, to_timestamp(t), c \
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[]) AS u(e, n, s, t, c) \
+         ON CONFLICT (environment_key, {column}, bucket_size, bucket_start) DO UPDATE SET count = \
+         CASE WHEN {name}.count > 9223372036854775807 - EXCLUDED.count THEN 9223372036854775807 \
+         ELSE {name}.count + EXCLUDED.count END"
+    );
+    sqlx::query(&sql)
+        .bind(environments)
+        .bind(names)
+        .bind(sizes)
+        .bind(starts)
+        .bind(counts)
+        .execute(executor)
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn a_moment_falls_into_the_buckets_holding_its_minute() {
+        let at = Utc.with_ymd_and_hms(2025, 1, 1, 10, 44, 59).unwrap();
+        let start = |h, m| {
+            Utc.with_ymd_and_hms(2025, 1, 1, h, m, 0)
+                .unwrap()
+                .timestamp()
+        };
+        assert_eq!(
+            bucket_starts(at),
+            [
+                ("1m", start(10, 44)),
+                ("15m", start(10, 30)),
+                ("1h", start(10, 0))
+            ]
+        );
+        // Before the epoch too (floor, not truncation toward zero).
+        let early = Utc.with_ymd_and_hms(1969, 12, 31, 23, 59, 30).unwrap();
+        assert_eq!(
+            bucket_starts(early),
+            [("1m", -60), ("15m", -900), ("1h", -3600)]
+        );
+    }
+
+    #[test]
+    fn a_tally_sums_per_environment_and_name_and_drops_what_counts_nothing() {
+        let mut tally = Tally::new();
+        tally.add("env", "banner", 2);
+        tally.add("env", "banner", 3);
+        tally.add("env", "checkout", 0);
+        tally.add("env", "checkout", -4);
+        tally.add("other", "banner", i64::MAX);
+        tally.add("other", "banner", 1);
+        let at = Utc.with_ymd_and_hms(2025, 1, 1, 10, 0, 0).unwrap();
+        let mut rows = tally.rows(at);
+        rows.sort();
+        let t = at.timestamp();
+        assert_eq!(
+            rows,
+            vec![
+                ("env".into(), "banner".into(), "15m", t, 5),
+                ("env".into(), "banner".into(), "1h", t, 5),
+                ("env".into(), "banner".into(), "1m", t, 5),
+                ("other".into(), "banner".into(), "15m", t, i64::MAX),
+                ("other".into(), "banner".into(), "1h", t, i64::MAX),
+                ("other".into(), "banner".into(), "1m", t, i64::MAX),
+            ]
+        );
+        assert!(Tally::new().is_empty());
+    }
+}
