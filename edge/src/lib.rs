@@ -166,6 +166,7 @@ pub async fn start(config: Config, reloader: Option<Reloader>) -> anyhow::Result
             max_header_bytes: config.max_header_bytes,
             request_timeout: config.request_timeout,
             idle_timeout: config.idle_timeout,
+            max_connections: config.max_connections,
         },
         metrics: metrics::RequestMetrics::new(),
         prometheus,

@@ -51,7 +51,26 @@ pub async fn serve(
         .keep_alive_interval(Some(Duration::from_secs(30)));
     let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
+    // One permit per open connection: at the cap, accepting waits, and further
+    // connections wait in the kernel's backlog rather than costing descriptors.
+    let open = Arc::new(tokio::sync::Semaphore::new(app.limits.max_connections));
     loop {
+        if open.available_permits() == 0 {
+            tracing::warn!(
+                max_connections = app.limits.max_connections,
+                "connection limit reached: new connections wait"
+            );
+            metrics::counter!("flagedge_connections_limited_total").increment(1);
+        }
+        let permit = tokio::select! {
+            permit = Arc::clone(&open).acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            _ = shutdown.wait() => break,
+        };
+        metrics::gauge!("flagedge_connections_open")
+            .set((app.limits.max_connections - open.available_permits()) as f64);
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
@@ -81,6 +100,7 @@ pub async fn serve(
         let watcher = graceful.watcher();
         let acceptor = acceptor.clone();
         let connection = tokio::spawn(async move {
+            let _permit = permit;
             let result = match acceptor {
                 None => {
                     let connection =

@@ -738,3 +738,45 @@ async fn the_key_is_checked_before_the_body_whatever_the_store() {
         edge.wait().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_idle_sockets_is_capped_and_drains() {
+    use tokio::io::AsyncWriteExt;
+    let edge = start(Options {
+        max_connections: Some(3),
+        idle_timeout_secs: Some(2.0),
+        ..file_options(&shop_dir("max-connections"))
+    })
+    .await;
+    // Slowloris: three connections that never finish a request head hold every slot.
+    let mut idle = Vec::new();
+    for _ in 0..3 {
+        let mut stream = tokio::net::TcpStream::connect(edge.address).await.unwrap();
+        stream
+            .write_all(b"GET /api/v1/flags/ HTTP/1.1\r\n")
+            .await
+            .unwrap();
+        idle.push(stream);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A fourth waits (in the backlog, holding no descriptor of the edge's) ...
+    let waiting = tokio::time::timeout(
+        Duration::from_millis(700),
+        get(edge.address, "/api/v1/flags/", SHOP_CLIENT),
+    )
+    .await;
+    assert!(waiting.is_err(), "served past the connection cap");
+    // ... and is served once the idle ones are closed by the watchdog.
+    let started = std::time::Instant::now();
+    let reply = get(edge.address, "/api/v1/flags/", SHOP_CLIENT).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let metrics = get(edge.address, "/metrics", "").await;
+    let text = String::from_utf8_lossy(&metrics.body);
+    assert!(
+        text.contains("flagedge_connections_limited_total"),
+        "the cap is counted"
+    );
+    drop(idle);
+    edge.shutdown();
+}

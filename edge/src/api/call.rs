@@ -22,6 +22,8 @@ pub struct Limits {
     pub request_timeout: std::time::Duration,
     /// A connection that starts no request for this long is closed.
     pub idle_timeout: std::time::Duration,
+    /// Most connections open at once.
+    pub max_connections: usize,
 }
 
 /// The request as handlers see it.

@@ -57,6 +57,8 @@ pub struct Config {
     pub request_timeout: Duration,
     /// Idle connection limit.
     pub idle_timeout: Duration,
+    /// Open connection cap.
+    pub max_connections: usize,
     /// Identity cache budget (0: off).
     pub identity_cache_bytes: u64,
     /// Readiness staleness bound.
@@ -291,6 +293,7 @@ impl Config {
             max_body_bytes: declared(o.max_body_bytes),
             max_header_bytes: declared(o.max_header_bytes).max(1024),
             request_timeout: seconds(declared(o.request_timeout_secs), "request timeout")?,
+            max_connections: declared(o.max_connections).max(1),
             idle_timeout: seconds(declared(o.idle_timeout_secs), "idle timeout")?
                 .max(Duration::from_secs(1)),
             identity_cache_bytes: declared(o.identity_cache_bytes),

@@ -151,6 +151,11 @@ pub struct Options {
     #[arg(long, env = "FLAGEDGE_IDLE_TIMEOUT_SECS", default_value = "30")]
     pub idle_timeout_secs: Option<f64>,
 
+    /// Most connections open at once; past it, new connections wait in the listen backlog
+    /// (counted in `flagedge_connections_limited_total`) until one closes.
+    #[arg(long, env = "FLAGEDGE_MAX_CONNECTIONS", default_value = "10000")]
+    pub max_connections: Option<usize>,
+
     /// Memory for cached identity responses, in bytes; 0 disables the cache.
     #[arg(
         long,
