@@ -29,6 +29,7 @@ pub mod identity_store;
 pub mod keys;
 pub mod metrics;
 pub mod persist;
+pub mod rate_limit;
 pub mod realtime;
 pub mod route;
 pub mod server;
@@ -161,6 +162,7 @@ pub async fn start(config: Config, reloader: Option<Reloader>) -> anyhow::Result
             .then(|| identity_cache::IdentityCache::new(config.identity_cache_bytes)),
         identity_store,
         reported,
+        rate_limiter: rate_limit::Limiter::new(config.rate_limits.clone()),
         limits: Limits {
             max_body_bytes: config.max_body_bytes,
             max_header_bytes: config.max_header_bytes,
@@ -352,9 +354,12 @@ async fn watch_config(
                 if reloadable != current {
                     loader.set_config_key_pairs(reloadable.environment_key_pairs.clone());
                     let _ = pairs.send(reloadable.environment_key_pairs.clone());
+                    app.rate_limiter.set(reloadable.rate_limits.clone());
                     app.settings.store(Arc::new(reloadable.clone()));
                     current = reloadable;
-                    tracing::info!("configuration reloaded (keys, CORS origins, staleness bound)");
+                    tracing::info!(
+                        "configuration reloaded (keys, CORS origins, staleness bound, rate limits)"
+                    );
                 }
             }
             Err(error) => {

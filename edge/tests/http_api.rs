@@ -780,3 +780,49 @@ async fn a_flood_of_idle_sockets_is_capped_and_drains() {
     drop(idle);
     edge.shutdown();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_answer_429_with_retry_after() {
+    let edge = start(Options {
+        rate_limit: Some(0.5),
+        rate_limit_burst: Some(2),
+        ..file_options(&shop_dir("rate-limit"))
+    })
+    .await;
+    for _ in 0..2 {
+        let reply = get(edge.address, "/api/v1/flags/", SHOP_CLIENT).await;
+        assert_eq!(reply.status, StatusCode::OK);
+    }
+    // The server key shares the environment's bucket.
+    let limited = get(edge.address, "/api/v1/environment-document/", SHOP_SERVER).await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = limited.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=2).contains(&wait), "Retry-After {wait}");
+    assert!(
+        limited.json()["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("Request was throttled."),
+        "{:?}",
+        limited.json()
+    );
+    let ofrep = send(
+        edge.address,
+        Method::POST,
+        "/ofrep/v1/evaluate/flags/new_checkout",
+        &[
+            ("x-api-key", SHOP_CLIENT),
+            ("content-type", "application/json"),
+        ],
+        Bytes::from(r#"{"context":{"targetingKey":"u1"}}"#),
+    )
+    .await;
+    assert_eq!(ofrep.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(ofrep.header("retry-after").is_some());
+    // An unknown key is still a 403, not a 429: the limit is per environment.
+    assert_eq!(
+        get(edge.address, "/api/v1/flags/", "nobody").await.status,
+        StatusCode::FORBIDDEN
+    );
+    edge.shutdown();
+}

@@ -27,6 +27,8 @@ pub struct App {
     pub identity_store: Option<Arc<dyn IdentityStore>>,
     /// Where SDK-reported evaluation counts are kept for forwarding to Flagsmith.
     pub reported: Option<Arc<crate::analytics::reported::Reported>>,
+    /// Rate limits per environment.
+    pub rate_limiter: crate::rate_limit::Limiter,
     /// Limits.
     pub limits: Limits,
     /// Request metrics.
@@ -73,6 +75,9 @@ impl App {
                 "Organisation is disabled from serving flags.",
             ));
         }
+        self.rate_limiter
+            .admit(environment.client_key())
+            .map_err(ApiError::throttled)?;
         f(environment, kind)
     }
 }

@@ -13,6 +13,7 @@ pub struct ApiError {
     /// The human-readable reason.
     pub detail: String,
     allow: Option<String>,
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -22,6 +23,7 @@ impl ApiError {
             status,
             detail: detail.into(),
             allow: None,
+            retry_after: None,
         }
     }
 
@@ -61,6 +63,7 @@ impl ApiError {
             status: StatusCode::METHOD_NOT_ALLOWED,
             detail: format!("Method \"{method}\" not allowed."),
             allow: Some(allow.join(", ")),
+            retry_after: None,
         }
     }
 
@@ -82,6 +85,19 @@ impl ApiError {
         )
     }
 
+    /// 429: the environment's rate limit is spent; worded as Flagsmith's API words it.
+    pub fn throttled(wait: std::time::Duration) -> ApiError {
+        let seconds = retry_after_seconds(wait);
+        let unit = if seconds == 1 { "second" } else { "seconds" };
+        ApiError {
+            retry_after: Some(seconds),
+            ..ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("Request was throttled. Expected available in {seconds} {unit}."),
+            )
+        }
+    }
+
     /// 408: the request took longer than allowed.
     pub fn timeout() -> ApiError {
         ApiError::new(StatusCode::REQUEST_TIMEOUT, "The request took too long.")
@@ -94,6 +110,16 @@ impl ApiError {
         if let Some(allow) = self.allow.and_then(|a| HeaderValue::from_str(&a).ok()) {
             response.headers_mut().insert(header::ALLOW, allow);
         }
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         response
     }
+}
+
+/// `Retry-After` is whole seconds: round up, and never say 0 for a wait.
+pub fn retry_after_seconds(wait: std::time::Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
 }

@@ -187,6 +187,19 @@ pub async fn evaluate(app: &App, call: &mut Call, flag: Option<String>) -> HttpR
             "unknown environment key",
         );
     };
+    if let Err(wait) = app.rate_limiter.admit(environment.client_key()) {
+        let seconds = super::error::retry_after_seconds(wait);
+        let mut response = failure(
+            StatusCode::TOO_MANY_REQUESTS,
+            flag,
+            "GENERAL",
+            format!("rate limit reached; retry in {seconds} s"),
+        );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, http::HeaderValue::from(seconds));
+        return response;
+    }
     let compiled = &environment.compiled;
     let identity = subject.identifier.as_deref().map(|identifier| Identity {
         identifier,

@@ -15,6 +15,7 @@ mod edge_proxy;
 mod options;
 
 pub use crate::keys::{KeyPair, redact};
+use crate::rate_limit::{Rate, RateLimits};
 pub use flagedge_options::{AwsArgs, LogArgs, LogFormat};
 pub use options::{AnalyticsSinkKind, IdentityStoreKind, Options, SourceKind};
 
@@ -59,6 +60,8 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// Open connection cap.
     pub max_connections: usize,
+    /// Rate limits per environment.
+    pub rate_limits: RateLimits,
     /// Identity cache budget (0: off).
     pub identity_cache_bytes: u64,
     /// Readiness staleness bound.
@@ -125,6 +128,21 @@ pub enum ConfigError {
     Invalid(String),
 }
 
+fn rate_limits(o: &Options) -> Result<RateLimits, ConfigError> {
+    let mut limits = RateLimits {
+        default: o
+            .rate_limit
+            .map(|rate| Rate::new(rate, o.rate_limit_burst))
+            .transpose()
+            .map_err(ConfigError::Invalid)?,
+        ..RateLimits::default()
+    };
+    for text in o.rate_limit_for.iter().flatten() {
+        limits.add_override(text).map_err(ConfigError::Invalid)?;
+    }
+    Ok(limits)
+}
+
 /// An option with a declared default, after the defaults layer.
 fn declared<T>(value: Option<T>) -> T {
     value.expect("every option with a declared default has a value after the defaults layer")
@@ -186,6 +204,7 @@ impl Config {
     /// Applies defaults and checks consistency.
     pub fn resolve(o: Options) -> Result<Config, ConfigError> {
         let o = flagedge_options::layer(o, &flagedge_options::defaults::<Options>());
+        let rate_limits = rate_limits(&o)?;
         let source = o.source.unwrap_or(if o.api_url.is_some() {
             SourceKind::Http
         } else if o.documents_dir.is_some() {
@@ -294,6 +313,7 @@ impl Config {
             max_header_bytes: declared(o.max_header_bytes).max(1024),
             request_timeout: seconds(declared(o.request_timeout_secs), "request timeout")?,
             max_connections: declared(o.max_connections).max(1),
+            rate_limits,
             idle_timeout: seconds(declared(o.idle_timeout_secs), "idle timeout")?
                 .max(Duration::from_secs(1)),
             identity_cache_bytes: declared(o.identity_cache_bytes),
@@ -330,6 +350,7 @@ impl Config {
             environment_key_pairs: self.environment_key_pairs.clone(),
             allow_origins: self.allow_origins.clone(),
             max_document_age: self.max_document_age,
+            rate_limits: self.rate_limits.clone(),
         }
     }
 }
@@ -343,6 +364,8 @@ pub struct Reloadable {
     pub allow_origins: Vec<String>,
     /// Readiness staleness bound.
     pub max_document_age: Option<Duration>,
+    /// Rate limits per environment.
+    pub rate_limits: RateLimits,
 }
 
 fn default_edge_id() -> String {

@@ -151,6 +151,24 @@ pub struct Options {
     #[arg(long, env = "FLAGEDGE_IDLE_TIMEOUT_SECS", default_value = "30")]
     pub idle_timeout_secs: Option<f64>,
 
+    /// Requests per second allowed per environment (its client and server keys together);
+    /// past it, 429 with `Retry-After`. Off when unset. Reloadable.
+    #[arg(long, env = "FLAGEDGE_RATE_LIMIT")]
+    pub rate_limit: Option<f64>,
+
+    /// Requests a quiet environment may send at once under --rate-limit [default: one second's worth].
+    #[arg(long, env = "FLAGEDGE_RATE_LIMIT_BURST")]
+    pub rate_limit_burst: Option<u32>,
+
+    /// A rate for one environment, `CLIENT_KEY=RATE[/BURST]`, or `CLIENT_KEY=off`; repeatable
+    /// (in the environment variable: comma-separated). Reloadable.
+    #[arg(
+        long = "rate-limit-for",
+        env = "FLAGEDGE_RATE_LIMIT_FOR",
+        value_delimiter = ','
+    )]
+    pub rate_limit_for: Option<Vec<String>>,
+
     /// Most connections open at once; past it, new connections wait in the listen backlog
     /// (counted in `flagedge_connections_limited_total`) until one closes.
     #[arg(long, env = "FLAGEDGE_MAX_CONNECTIONS", default_value = "10000")]
