@@ -734,6 +734,18 @@ async fn the_key_is_checked_before_the_body_whatever_the_store() {
         assert_eq!(reply.status, StatusCode::FORBIDDEN, "store {store:?}");
         let reply = post_json(edge.address, "/api/v1/identities/", SHOP_CLIENT, &bad_body).await;
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "store {store:?}");
+        for path in [
+            "/api/v1/traits/",
+            "/api/v1/analytics/flags/",
+            "/api/v2/analytics/flags/",
+        ] {
+            let reply = post_json(edge.address, path, "wrong-key", &json!([1])).await;
+            assert_eq!(
+                reply.status,
+                StatusCode::FORBIDDEN,
+                "{path}, store {store:?}"
+            );
+        }
         edge.shutdown();
         edge.wait().await;
     }

@@ -20,8 +20,8 @@ use crate::environment::ServedEnvironment;
 /// not a feature of the environment, or not a non-negative integer, are skipped,
 /// as Flagsmith skips them.
 pub async fn flags_v1(app: &App, call: &mut Call) -> Result<HttpResponse, ApiError> {
-    let body: Value = call.json().await?;
     let authenticated = app.authenticate(call)?;
+    let body: Value = call.json().await?;
     let Value::Object(entries) = body else {
         return Err(ApiError::bad_request(
             "Expected a JSON object of feature names to counts.",
@@ -53,8 +53,8 @@ struct V2Evaluation {
 
 /// v2: `{"evaluations": [{"feature_name", "count", …}]}` → 204.
 pub async fn flags_v2(app: &App, call: &mut Call) -> Result<HttpResponse, ApiError> {
-    let body: V2Body = call.json().await?;
     let authenticated = app.authenticate(call)?;
+    let body: V2Body = call.json().await?;
     let counts = body
         .evaluations
         .iter()

@@ -106,8 +106,8 @@ fn unavailable(error: crate::identity_store::StoreError) -> ApiError {
 
 /// `POST /api/v1/traits/`: one trait of one identity.
 pub async fn set_trait(app: &App, call: &mut Call) -> Result<HttpResponse, ApiError> {
-    let body: SetTrait = call.json().await?;
     let authenticated = app.authenticate(call)?;
+    let body: SetTrait = call.json().await?;
     authenticated
         .environment
         .counters
@@ -121,8 +121,8 @@ pub async fn set_trait(app: &App, call: &mut Call) -> Result<HttpResponse, ApiEr
 
 /// `PUT /api/v1/traits/bulk/`: many traits; a null value deletes.
 pub async fn bulk(app: &App, call: &mut Call) -> Result<HttpResponse, ApiError> {
-    let body: Vec<SetTrait> = call.json().await?;
     let authenticated = app.authenticate(call)?;
+    let body: Vec<SetTrait> = call.json().await?;
     authenticated
         .environment
         .counters
