@@ -32,6 +32,8 @@ pub enum Route {
     ProxyReadiness,
     /// `/metrics`
     Metrics,
+    /// `/api/v1/openapi.json`
+    OpenApi,
     /// `/sse/environments/<client key>/stream`
     Sse,
     /// `/ofrep/v1/evaluate/flags`
@@ -44,7 +46,7 @@ pub enum Route {
 
 impl Route {
     /// Every route, for metrics tables.
-    pub const ALL: [Route; 17] = [
+    pub const ALL: [Route; 18] = [
         Route::Flags,
         Route::Identities,
         Route::EnvironmentDocument,
@@ -58,6 +60,7 @@ impl Route {
         Route::ProxyLiveness,
         Route::ProxyReadiness,
         Route::Metrics,
+        Route::OpenApi,
         Route::Sse,
         Route::OfrepBulk,
         Route::OfrepFlag,
@@ -81,6 +84,7 @@ impl Route {
             "/proxy/health/liveness" => Route::ProxyLiveness,
             "/proxy/health/readiness" => Route::ProxyReadiness,
             "/metrics" => Route::Metrics,
+            "/api/v1/openapi.json" => Route::OpenApi,
             "/ofrep/v1/evaluate/flags" => Route::OfrepBulk,
             _ if sse_client_key(path).is_some() => Route::Sse,
             _ if ofrep_flag_key(path).is_some() => Route::OfrepFlag,
@@ -104,6 +108,7 @@ impl Route {
             Route::ProxyLiveness => "proxy-liveness",
             Route::ProxyReadiness => "proxy-readiness",
             Route::Metrics => "metrics",
+            Route::OpenApi => "openapi",
             Route::Sse => "sse",
             Route::OfrepBulk => "ofrep-bulk",
             Route::OfrepFlag => "ofrep-flag",

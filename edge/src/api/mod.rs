@@ -40,6 +40,10 @@ pub use respond::HttpResponse;
 use crate::route::Route;
 use call::Call;
 
+/// The SDK API's OpenAPI document, served at `/api/v1/openapi.json` (a test
+/// checks it names every route the edge answers).
+pub const OPENAPI: &[u8] = include_bytes!("openapi.json");
+
 /// Answers one request.
 pub async fn handle(
     app: &'static App,
@@ -101,6 +105,10 @@ async fn dispatch(app: &App, route: Route, call: &mut Call) -> Result<HttpRespon
         Route::ProxyHealth | Route::ProxyReadiness => Ok(health::proxy_readiness(app)),
         Route::ProxyLiveness => Ok(health::proxy_liveness()),
         Route::Metrics => Ok(health::metrics(app)),
+        Route::OpenApi => Ok(respond::json(
+            http::StatusCode::OK,
+            bytes::Bytes::from_static(OPENAPI),
+        )),
         Route::Sse => sse::stream(app, call),
         Route::OfrepBulk => Ok(ofrep::evaluate(app, call, None).await),
         Route::OfrepFlag => {
@@ -108,5 +116,46 @@ async fn dispatch(app: &App, route: Route, call: &mut Call) -> Result<HttpRespon
             Ok(ofrep::evaluate(app, call, Some(key)).await)
         }
         Route::NotFound => Err(ApiError::not_found("Not found.")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    /// The document and the router cannot drift: every route but the
+    /// long-lived stream is described, with exactly the methods it answers.
+    #[test]
+    fn the_openapi_document_describes_every_route() {
+        let document: serde_json::Value = serde_json::from_slice(OPENAPI).unwrap();
+        let mut described = BTreeSet::new();
+        for (path, item) in document["paths"].as_object().unwrap() {
+            let route = Route::of(&path.replace("{key}", "some-flag"));
+            assert_ne!(route, Route::NotFound, "{path} is not a route");
+            let documented: BTreeSet<String> = item
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(|m| m.to_uppercase())
+                .collect();
+            let answered: BTreeSet<String> = route
+                .methods()
+                .iter()
+                .filter(|m| **m != Method::HEAD)
+                .map(|m| m.to_string())
+                .collect();
+            assert_eq!(documented, answered, "{path}");
+            described.insert(route.name());
+        }
+        for route in Route::ALL {
+            if !matches!(route, Route::NotFound | Route::Sse) {
+                assert!(
+                    described.contains(route.name()),
+                    "{route:?} is not described"
+                );
+            }
+        }
     }
 }
