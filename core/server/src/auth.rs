@@ -26,7 +26,7 @@ use flagedge_engine::KeyKind;
 use subtle::ConstantTimeEq;
 
 use crate::error::ApiError;
-use crate::keys;
+use crate::keys::{self, USABLE_SERVER_KEY};
 use crate::state::AppState;
 
 /// An authenticated admin.
@@ -218,14 +218,18 @@ impl FromRequestParts<AppState> for EnvironmentCaller {
             .ok_or(ApiError::Forbidden(ENVIRONMENT_KEY_INVALID))?;
         // Environment keys are looked up, not hashed: client keys are public,
         // and server keys are stored as issued (as for the environment document).
+        let server_sql;
         let sql = match KeyKind::of(key) {
             KeyKind::Client => {
                 "SELECT e.id, e.project_id, e.api_key FROM environments e WHERE e.api_key = $1"
             }
             KeyKind::Server => {
-                "SELECT e.id, e.project_id, e.api_key FROM server_keys k \
-                 JOIN environments e ON e.id = k.environment_id \
-                 WHERE k.key = $1 AND k.active AND (k.expires_at IS NULL OR k.expires_at > now())"
+                server_sql = format!(
+                    "SELECT e.id, e.project_id, e.api_key FROM server_keys k \
+                     JOIN environments e ON e.id = k.environment_id \
+                     WHERE k.key = $1 AND {USABLE_SERVER_KEY}"
+                );
+                server_sql.as_str()
             }
         };
         let found: Option<(i64, i64, String)> = sqlx::query_as(sql)

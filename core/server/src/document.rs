@@ -31,7 +31,7 @@ use flagedge_engine::timestamp::Timestamp;
 use serde_json::Value;
 use sqlx::PgPool;
 
-use crate::api::segments;
+use crate::rules;
 
 /// A built document and what the HTTP layer needs to serve it.
 #[derive(Debug)]
@@ -166,7 +166,7 @@ pub fn timestamp(at: DateTime<Utc>) -> Timestamp {
     Timestamp(at.timestamp_micros())
 }
 
-fn rule(stored: &segments::Rule) -> Rule {
+fn rule(stored: &rules::Rule) -> Rule {
     Rule {
         rule_type: match stored.kind.as_str() {
             "ANY" => RuleType::Any,
@@ -287,7 +287,7 @@ pub async fn build(db: &PgPool, environment_id: i64) -> Result<Option<BuiltDocum
     let segments = segment_rows
         .into_iter()
         .map(|(id, name, rules)| {
-            let stored: Vec<segments::Rule> = serde_json::from_value(rules).unwrap_or_default();
+            let stored: Vec<rules::Rule> = serde_json::from_value(rules).unwrap_or_default();
             Segment {
                 id,
                 name,

@@ -66,27 +66,29 @@ fn serde_urlencoded_de(query: &str) -> Result<serde_json::Value, ApiError> {
     Ok(serde_json::Value::Object(map))
 }
 
+/// `application/x-www-form-urlencoded` decoding: `+` is a space, `%XX` a byte
+/// (through the `percent-encoding` crate), and the result must be UTF-8. A `%`
+/// not followed by two hex digits is refused rather than passed through as
+/// the crate would, so a malformed query is a 400, not a silently different
+/// value.
 fn percent_decode(text: &str) -> Result<String, ApiError> {
+    let malformed = || ApiError::BadRequest("Malformed query string.".into());
     let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = bytes
-                    .get(i + 1..i + 3)
-                    .and_then(|h| std::str::from_utf8(h).ok())
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-                    .ok_or_else(|| ApiError::BadRequest("Malformed query string.".into()))?;
-                out.push(hex);
-                i += 2;
-            }
-            b => out.push(b),
-        }
-        i += 1;
+    let escape_ok = |i: usize| {
+        let hex = bytes.get(i + 1..i + 3).unwrap_or_default();
+        hex.len() == 2 && hex.iter().all(u8::is_ascii_hexdigit)
+    };
+    if (0..bytes.len()).any(|i| bytes[i] == b'%' && !escape_ok(i)) {
+        return Err(malformed());
     }
-    String::from_utf8(out).map_err(|_| ApiError::BadRequest("Malformed query string.".into()))
+    let spaced: Vec<u8> = bytes
+        .iter()
+        .map(|&b| if b == b'+' { b' ' } else { b })
+        .collect();
+    percent_encoding::percent_decode(&spaced)
+        .decode_utf8()
+        .map(std::borrow::Cow::into_owned)
+        .map_err(|_| malformed())
 }
 
 /// Reads a query value given as text into a number or boolean.
@@ -217,4 +219,21 @@ where
     T: Deserialize<'de>,
 {
     Option::<T>::deserialize(d).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent_decode;
+
+    #[test]
+    fn query_values_decode_as_forms_do_and_malformed_escapes_are_refused() {
+        assert_eq!(
+            percent_decode("a+b%2Bc%C3%A9").ok().as_deref(),
+            Some("a b+cé")
+        );
+        assert_eq!(percent_decode("").ok().as_deref(), Some(""));
+        for bad in ["%", "%4", "%zz", "a%4g", "%+1", "%C3"] {
+            assert!(percent_decode(bad).is_err(), "{bad}");
+        }
+    }
 }

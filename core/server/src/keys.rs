@@ -63,6 +63,12 @@ pub fn hash(key: &str) -> Vec<u8> {
     Sha256::digest(key.as_bytes()).to_vec()
 }
 
+/// The SQL condition for a server-side key that may be used now: active and
+/// not past its expiry. Written against the alias `k` for `server_keys`; the
+/// one home of the rule the SDK endpoints, the document endpoint and the edge
+/// key list all apply.
+pub const USABLE_SERVER_KEY: &str = "k.active AND (k.expires_at IS NULL OR k.expires_at > now())";
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,8 @@
 //!
 //! Where to look:
 //! - [`db`] — connecting, migrations, and the revision rule every write follows;
-//! - [`document`] — environment documents from the database;
+//! - [`document`] — environment documents from the database ([`rules`]: a
+//!   segment's rule tree as stored);
 //! - [`changes`] — LISTEN/NOTIFY into a wake-up signal for long-polls;
 //! - [`counts`] — adding counts to the analytics tables (the bucket rule);
 //! - [`api`] — the routes, one module per resource family;
@@ -27,6 +28,7 @@ pub mod document;
 pub mod error;
 pub mod extract;
 pub mod keys;
+pub mod rules;
 pub mod server;
 pub mod state;
 pub mod validate;

@@ -10,13 +10,17 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{PageQuery, Routes, iso, iso_opt, paginated, parse_time};
+use super::format::{iso, iso_opt, parse_time};
+use super::lookup::{Lock, one};
+use super::page::{PageQuery, paginated};
+use super::routes::Routes;
 use crate::auth::Admin;
 use crate::error::{ApiError, ApiResult, FieldErrors};
 use crate::extract::{Body, Ids, Query, nullable};
 use crate::keys;
 use crate::state::AppState;
 use crate::validate;
+use sqlx::{PgConnection, PgExecutor};
 
 pub(super) fn routes(routes: Routes) -> Routes {
     routes
@@ -64,13 +68,14 @@ struct Input {
     expiry_date: Option<Option<String>>,
 }
 
-async fn organisation(state: &AppState, admin: &Admin, id: i64) -> ApiResult<()> {
+async fn organisation(db: impl PgExecutor<'_>, admin: &Admin, id: i64) -> ApiResult<()> {
     admin.check(id)?;
-    let found: Option<(i64,)> = sqlx::query_as("SELECT id FROM organisations WHERE id = $1")
-        .bind(id)
-        .fetch_optional(&state.db)
-        .await?;
-    found.map(|_| ()).ok_or(ApiError::NotFound)
+    let _: (i64,) = one(
+        db,
+        sqlx::query_as("SELECT id FROM organisations WHERE id = $1").bind(id),
+    )
+    .await?;
+    Ok(())
 }
 
 async fn list(
@@ -81,7 +86,7 @@ async fn list(
     uri: Uri,
     headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
-    organisation(&state, &admin, id).await?;
+    organisation(&state.db, &admin, id).await?;
     let page = q.page()?;
     let (count,): (i64,) =
         sqlx::query_as("SELECT count(*) FROM admin_api_keys WHERE organisation_id = $1")
@@ -124,7 +129,7 @@ async fn create(
     Ids(id): Ids<i64>,
     Body(input): Body<Input>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    organisation(&state, &admin, id).await?;
+    organisation(&state.db, &admin, id).await?;
     let mut errors = FieldErrors::new();
     validate::name(
         &mut errors,
@@ -151,14 +156,21 @@ async fn create(
     Ok((StatusCode::CREATED, Json(body)))
 }
 
-async fn fetch(state: &AppState, admin: &Admin, id: i64, prefix: &str) -> ApiResult<Row> {
-    organisation(state, admin, id).await?;
+async fn fetch(
+    db: &mut PgConnection,
+    admin: &Admin,
+    id: i64,
+    prefix: &str,
+    lock: Lock,
+) -> ApiResult<Row> {
+    organisation(&mut *db, admin, id).await?;
     let row: Option<Row> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM admin_api_keys WHERE organisation_id = $1 AND prefix = $2"
+        "SELECT {COLUMNS} FROM admin_api_keys WHERE organisation_id = $1 AND prefix = $2{}",
+        lock.clause()
     ))
     .bind(id)
     .bind(prefix)
-    .fetch_optional(&state.db)
+    .fetch_optional(&mut *db)
     .await?;
     row.ok_or(ApiError::NotFound)
 }
@@ -168,7 +180,16 @@ async fn read(
     admin: Admin,
     Ids((id, prefix)): Ids<(i64, String)>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(to_json(&fetch(&state, &admin, id, &prefix).await?)))
+    Ok(Json(to_json(
+        &fetch(
+            &mut *state.db.acquire().await?,
+            &admin,
+            id,
+            &prefix,
+            Lock::Read,
+        )
+        .await?,
+    )))
 }
 
 async fn update(
@@ -178,7 +199,8 @@ async fn update(
     input: Input,
     full: bool,
 ) -> ApiResult<Json<Value>> {
-    let current = fetch(&state, &admin, id, &prefix).await?;
+    let mut tx = state.db.begin().await?;
+    let current = fetch(&mut tx, &admin, id, &prefix, Lock::ForUpdate).await?;
     let mut errors = FieldErrors::new();
     if full || input.name.is_some() {
         validate::name(
@@ -202,8 +224,9 @@ async fn update(
     .bind(input.name.unwrap_or(current.name))
     .bind(input.revoked.unwrap_or(current.revoked))
     .bind(expiry_date)
-    .fetch_one(&state.db)
+    .fetch_one(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(Json(to_json(&row)))
 }
 
@@ -214,7 +237,14 @@ async fn delete(
     admin: Admin,
     Ids((id, prefix)): Ids<(i64, String)>,
 ) -> ApiResult<StatusCode> {
-    fetch(&state, &admin, id, &prefix).await?;
+    fetch(
+        &mut *state.db.acquire().await?,
+        &admin,
+        id,
+        &prefix,
+        Lock::Read,
+    )
+    .await?;
     sqlx::query("DELETE FROM admin_api_keys WHERE organisation_id = $1 AND prefix = $2")
         .bind(id)
         .bind(&prefix)

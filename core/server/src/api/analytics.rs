@@ -19,7 +19,9 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Routes, environment_ref, iso, parse_time};
+use super::format::{iso, parse_time};
+use super::lookup::environment_ref;
+use super::routes::Routes;
 use crate::auth::Admin;
 use crate::counts::{BUCKETS, Table};
 use crate::error::{ApiError, ApiResult};

@@ -23,13 +23,14 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use super::Routes;
+use super::routes::Routes;
 use super::sdk::serve_document;
 use crate::auth::SyncCaller;
 use crate::changes::FALLBACK_POLL;
 use crate::db;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Ids, Query, from_text};
+use crate::keys::USABLE_SERVER_KEY;
 use crate::state::AppState;
 
 pub(super) fn routes(routes: Routes) -> Routes {
@@ -111,15 +112,14 @@ async fn changes(
 
 async fn environments(State(state): State<AppState>, caller: SyncCaller) -> ApiResult<Json<Value>> {
     let revision = db::current_revision(&state.db).await?;
-    let rows: Vec<(String, i64, Vec<String>)> = sqlx::query_as(
+    let rows: Vec<(String, i64, Vec<String>)> = sqlx::query_as(&format!(
         "SELECT e.api_key, e.revision, COALESCE(array_agg(k.key ORDER BY k.id) \
-           FILTER (WHERE k.key IS NOT NULL), '{}') \
+           FILTER (WHERE k.key IS NOT NULL), '{{}}') \
          FROM environments e JOIN projects p ON p.id = e.project_id \
-         LEFT JOIN server_keys k ON k.environment_id = e.id AND k.active \
-           AND (k.expires_at IS NULL OR k.expires_at > now()) \
+         LEFT JOIN server_keys k ON k.environment_id = e.id AND {USABLE_SERVER_KEY} \
          WHERE ($1::bigint IS NULL OR p.organisation_id = $1) \
-         GROUP BY e.id ORDER BY e.id",
-    )
+         GROUP BY e.id ORDER BY e.id"
+    ))
     .bind(caller.organisation)
     .fetch_all(&state.db)
     .await?;

@@ -10,7 +10,10 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{PageQuery, Routes, environment_ref, iso, paginated, project_organisation};
+use super::format::iso;
+use super::lookup::{Lock, environment_ref, project_organisation};
+use super::page::{PageQuery, paginated};
+use super::routes::Routes;
 use crate::auth::Admin;
 use crate::db::{self, Scope};
 use crate::error::{ApiError, ApiResult, FieldErrors};
@@ -18,6 +21,7 @@ use crate::extract::{Body, Ids, Query, from_text, nullable};
 use crate::keys;
 use crate::state::AppState;
 use crate::validate;
+use sqlx::PgConnection;
 
 pub(super) fn routes(routes: Routes) -> Routes {
     routes
@@ -185,12 +189,15 @@ async fn create(
     Ok((StatusCode::CREATED, Json(to_json(&row))))
 }
 
-async fn fetch(state: &AppState, admin: &Admin, api_key: &str) -> ApiResult<Row> {
-    let environment = environment_ref(&state.db, admin, api_key).await?;
-    let row: Row = sqlx::query_as(&format!("SELECT {COLUMNS} FROM environments WHERE id = $1"))
-        .bind(environment.id)
-        .fetch_one(&state.db)
-        .await?;
+async fn fetch(db: &mut PgConnection, admin: &Admin, api_key: &str, lock: Lock) -> ApiResult<Row> {
+    let environment = environment_ref(&mut *db, admin, api_key).await?;
+    let row: Row = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM environments WHERE id = $1{}",
+        lock.clause()
+    ))
+    .bind(environment.id)
+    .fetch_one(&mut *db)
+    .await?;
     Ok(row)
 }
 
@@ -199,7 +206,15 @@ async fn read(
     admin: Admin,
     Ids(api_key): Ids<String>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(to_json(&fetch(&state, &admin, &api_key).await?)))
+    Ok(Json(to_json(
+        &fetch(
+            &mut *state.db.acquire().await?,
+            &admin,
+            &api_key,
+            Lock::Read,
+        )
+        .await?,
+    )))
 }
 
 async fn update(
@@ -209,14 +224,15 @@ async fn update(
     input: Input,
     full: bool,
 ) -> ApiResult<Json<Value>> {
-    let current = fetch(&state, &admin, &api_key).await?;
+    let mut tx = db::begin_write(&state.db).await?;
+    let current = fetch(&mut tx, &admin, &api_key, Lock::ForUpdate).await?;
     let mut errors = FieldErrors::new();
     check(&mut errors, &input, full);
     if input.project.is_some_and(|p| p != current.project_id) {
         errors.add("project", "An environment cannot move to another project.");
     }
     errors.check()?;
-    let mut tx = db::begin_write(&state.db).await?;
+
     sqlx::query(
         "UPDATE environments SET name = $2, description = $3, allow_client_traits = $4, \
          hide_sensitive_data = $5, hide_disabled_flags = $6, \

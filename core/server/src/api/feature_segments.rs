@@ -12,12 +12,15 @@ use axum::routing::get;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{PageQuery, Routes, paginated};
+use super::lookup::Lock;
+use super::page::{PageQuery, paginated};
+use super::routes::Routes;
 use crate::auth::Admin;
 use crate::db::{self, Scope};
 use crate::error::{ApiError, ApiResult, FieldErrors};
 use crate::extract::{Body, Ids, Query, from_text};
 use crate::state::AppState;
+use sqlx::PgConnection;
 
 pub(super) fn routes(routes: Routes) -> Routes {
     routes
@@ -173,10 +176,10 @@ async fn create(
     Ok((StatusCode::CREATED, Json(to_json(&row))))
 }
 
-async fn fetch(state: &AppState, admin: &Admin, id: i64) -> ApiResult<Row> {
-    let row: Option<Row> = sqlx::query_as(&format!("{SELECT} WHERE fs.id = $1"))
+async fn fetch(db: &mut PgConnection, admin: &Admin, id: i64, lock: Lock) -> ApiResult<Row> {
+    let row: Option<Row> = sqlx::query_as(&format!("{SELECT} WHERE fs.id = $1{}", lock.of("fs")))
         .bind(id)
-        .fetch_optional(&state.db)
+        .fetch_optional(&mut *db)
         .await?;
     let row = row.ok_or(ApiError::NotFound)?;
     admin.check(row.organisation_id)?;
@@ -188,7 +191,9 @@ async fn read(
     admin: Admin,
     Ids(id): Ids<i64>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(to_json(&fetch(&state, &admin, id).await?)))
+    Ok(Json(to_json(
+        &fetch(&mut *state.db.acquire().await?, &admin, id, Lock::Read).await?,
+    )))
 }
 
 async fn update(
@@ -198,7 +203,8 @@ async fn update(
     input: Input,
     full: bool,
 ) -> ApiResult<Json<Value>> {
-    let current = fetch(&state, &admin, id).await?;
+    let mut tx = db::begin_write(&state.db).await?;
+    let current = fetch(&mut tx, &admin, id, Lock::ForUpdate).await?;
     let mut errors = FieldErrors::new();
     if full && input.priority.is_none() {
         errors.add("priority", "This field is required.");
@@ -216,7 +222,7 @@ async fn update(
         }
     }
     errors.check()?;
-    let mut tx = db::begin_write(&state.db).await?;
+
     sqlx::query("UPDATE feature_segments SET priority = $2 WHERE id = $1")
         .bind(id)
         .bind(input.priority.unwrap_or(current.priority))
@@ -238,7 +244,7 @@ async fn delete(
     admin: Admin,
     Ids(id): Ids<i64>,
 ) -> ApiResult<StatusCode> {
-    let current = fetch(&state, &admin, id).await?;
+    let current = fetch(&mut *state.db.acquire().await?, &admin, id, Lock::Read).await?;
     let mut tx = db::begin_write(&state.db).await?;
     sqlx::query("DELETE FROM feature_segments WHERE id = $1")
         .bind(id)

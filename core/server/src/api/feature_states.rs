@@ -16,13 +16,17 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sqlx::{PgPool, Postgres, Transaction};
 
-use super::{EnvironmentRef, PageQuery, Routes, environment_ref, iso, paginated};
+use super::format::iso;
+use super::lookup::{EnvironmentRef, Lock, environment_ref};
+use super::page::{PageQuery, paginated};
+use super::routes::Routes;
 use crate::auth::Admin;
 use crate::db::{self, Scope};
 use crate::error::{ApiError, ApiResult, FieldErrors};
 use crate::extract::{Body, Ids, Query, from_text, nullable};
 use crate::state::AppState;
 use crate::validate;
+use sqlx::PgConnection;
 
 pub(super) fn routes(routes: Routes) -> Routes {
     routes
@@ -357,18 +361,18 @@ async fn create(
 }
 
 async fn fetch(
-    state: &AppState,
+    db: &mut PgConnection,
     admin: &Admin,
     api_key: &str,
     id: i64,
+    lock: Lock,
 ) -> ApiResult<(EnvironmentRef, StateRow)> {
-    let environment = environment_ref(&state.db, admin, api_key).await?;
+    let environment = environment_ref(&mut *db, admin, api_key).await?;
     let row: Option<StateRow> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM feature_states WHERE id = $1 AND environment_id = $2 AND identity_id IS NULL"
-    ))
+        "SELECT {COLUMNS} FROM feature_states WHERE id = $1 AND environment_id = $2 AND identity_id IS NULL{}", lock.clause()))
     .bind(id)
     .bind(environment.id)
-    .fetch_optional(&state.db)
+    .fetch_optional(&mut *db)
     .await?;
     Ok((environment, row.ok_or(ApiError::NotFound)?))
 }
@@ -378,7 +382,14 @@ async fn read(
     admin: Admin,
     Ids((api_key, id)): Ids<(String, i64)>,
 ) -> ApiResult<Json<Value>> {
-    let (_, row) = fetch(&state, &admin, &api_key, id).await?;
+    let (_, row) = fetch(
+        &mut *state.db.acquire().await?,
+        &admin,
+        &api_key,
+        id,
+        Lock::Read,
+    )
+    .await?;
     Ok(Json(one_json(&state.db, &row).await?))
 }
 
@@ -389,14 +400,15 @@ async fn update(
     input: StateInput,
     full: bool,
 ) -> ApiResult<Json<Value>> {
-    let (environment, current) = fetch(&state, &admin, &api_key, id).await?;
+    let mut tx = db::begin_write(&state.db).await?;
+    let (environment, current) = fetch(&mut tx, &admin, &api_key, id, Lock::ForUpdate).await?;
     if input.feature.is_some_and(|f| f != current.feature_id) {
         return Err(ApiError::field(
             "feature",
             "A feature state cannot change its feature.",
         ));
     }
-    let mut tx = db::begin_write(&state.db).await?;
+
     let row = apply(&mut tx, &current, &input, full).await?;
     db::bump(&mut tx, Scope::Environment(environment.id)).await?;
     tx.commit().await?;
@@ -410,7 +422,14 @@ async fn delete(
     admin: Admin,
     Ids((api_key, id)): Ids<(String, i64)>,
 ) -> ApiResult<StatusCode> {
-    let (environment, current) = fetch(&state, &admin, &api_key, id).await?;
+    let (environment, current) = fetch(
+        &mut *state.db.acquire().await?,
+        &admin,
+        &api_key,
+        id,
+        Lock::Read,
+    )
+    .await?;
     if current.feature_segment_id.is_none() {
         return Err(ApiError::BadRequest(
             "An environment default cannot be deleted; delete the feature instead.".into(),

@@ -14,14 +14,18 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::format::{id_value, iso};
+use super::lookup::{Lock, project_organisation};
 use super::mv_options::{self, OptionInput, OptionRow};
-use super::{PageQuery, Routes, iso, paginated, project_organisation};
+use super::page::{PageQuery, paginated};
+use super::routes::Routes;
 use crate::auth::Admin;
 use crate::db::{self, Scope};
 use crate::error::{ApiError, ApiResult, FieldErrors};
 use crate::extract::{Body, Ids, Query, nullable};
 use crate::state::AppState;
 use crate::validate;
+use sqlx::PgConnection;
 
 pub(super) fn routes(routes: Routes) -> Routes {
     routes
@@ -237,14 +241,21 @@ async fn create(
     Ok((StatusCode::CREATED, Json(to_json(&row, &refs))))
 }
 
-async fn fetch(state: &AppState, admin: &Admin, project: i64, id: i64) -> ApiResult<Row> {
-    project_organisation(&state.db, admin, project).await?;
+async fn fetch(
+    db: &mut PgConnection,
+    admin: &Admin,
+    project: i64,
+    id: i64,
+    lock: Lock,
+) -> ApiResult<Row> {
+    project_organisation(&mut *db, admin, project).await?;
     let row: Option<Row> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM features WHERE id = $1 AND project_id = $2"
+        "SELECT {COLUMNS} FROM features WHERE id = $1 AND project_id = $2{}",
+        lock.clause()
     ))
     .bind(id)
     .bind(project)
-    .fetch_optional(&state.db)
+    .fetch_optional(&mut *db)
     .await?;
     row.ok_or(ApiError::NotFound)
 }
@@ -254,7 +265,14 @@ async fn read(
     admin: Admin,
     Ids((project, id)): Ids<(i64, i64)>,
 ) -> ApiResult<Json<Value>> {
-    let row = fetch(&state, &admin, project, id).await?;
+    let row = fetch(
+        &mut *state.db.acquire().await?,
+        &admin,
+        project,
+        id,
+        Lock::Read,
+    )
+    .await?;
     let mut results = with_options(&state, std::slice::from_ref(&row)).await?;
     Ok(Json(results.pop().unwrap_or(Value::Null)))
 }
@@ -266,7 +284,8 @@ async fn update(
     input: Input,
     full: bool,
 ) -> ApiResult<Json<Value>> {
-    let current = fetch(&state, &admin, project, id).await?;
+    let mut tx = db::begin_write(&state.db).await?;
+    let current = fetch(&mut tx, &admin, project, id, Lock::ForUpdate).await?;
     let mut errors = FieldErrors::new();
     if full || input.name.is_some() {
         validate::name(
@@ -295,7 +314,7 @@ async fn update(
     if input
         .project
         .as_ref()
-        .and_then(super::id_value)
+        .and_then(id_value)
         .is_some_and(|p| p != project)
     {
         errors.add("project", "A feature cannot move to another project.");
@@ -315,7 +334,7 @@ async fn update(
             ));
         }
     }
-    let mut tx = db::begin_write(&state.db).await?;
+
     let row: Row = sqlx::query_as(&format!(
         "UPDATE features SET name = $2, type = $3, initial_value = $4, default_enabled = $5, \
          description = $6, is_server_key_only = $7 WHERE id = $1 RETURNING {COLUMNS}"
@@ -346,7 +365,14 @@ async fn delete(
     admin: Admin,
     Ids((project, id)): Ids<(i64, i64)>,
 ) -> ApiResult<StatusCode> {
-    fetch(&state, &admin, project, id).await?;
+    fetch(
+        &mut *state.db.acquire().await?,
+        &admin,
+        project,
+        id,
+        Lock::Read,
+    )
+    .await?;
     let mut tx = db::begin_write(&state.db).await?;
     sqlx::query("DELETE FROM features WHERE id = $1")
         .bind(id)

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use serde_json::{Value, json};
 
-use super::Routes;
+use super::routes::Routes;
 use crate::db;
 use crate::state::AppState;
 

@@ -15,13 +15,17 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::feature_states::{self, COLUMNS as STATE_COLUMNS, StateInput, StateRow};
-use super::{EnvironmentRef, PageQuery, Routes, environment_ref, iso, paginated};
+use super::format::iso;
+use super::lookup::{EnvironmentRef, Lock, environment_ref};
+use super::page::{PageQuery, paginated};
+use super::routes::Routes;
 use crate::auth::Admin;
 use crate::db::{self, Scope};
 use crate::error::{ApiError, ApiResult, FieldErrors};
 use crate::extract::{Body, Ids, Query};
 use crate::state::AppState;
 use crate::validate;
+use sqlx::PgConnection;
 
 pub(super) fn routes(routes: Routes) -> Routes {
     routes
@@ -158,18 +162,20 @@ async fn create(
 }
 
 async fn fetch(
-    state: &AppState,
+    db: &mut PgConnection,
     admin: &Admin,
     api_key: &str,
     id: i64,
+    lock: Lock,
 ) -> ApiResult<(EnvironmentRef, Row)> {
-    let environment = environment_ref(&state.db, admin, api_key).await?;
+    let environment = environment_ref(&mut *db, admin, api_key).await?;
     let row: Option<Row> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM identities WHERE id = $1 AND environment_id = $2"
+        "SELECT {COLUMNS} FROM identities WHERE id = $1 AND environment_id = $2{}",
+        lock.clause()
     ))
     .bind(id)
     .bind(environment.id)
-    .fetch_optional(&state.db)
+    .fetch_optional(&mut *db)
     .await?;
     Ok((environment, row.ok_or(ApiError::NotFound)?))
 }
@@ -179,7 +185,17 @@ async fn read(
     admin: Admin,
     Ids((api_key, id)): Ids<(String, i64)>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(to_json(&fetch(&state, &admin, &api_key, id).await?.1)))
+    Ok(Json(to_json(
+        &fetch(
+            &mut *state.db.acquire().await?,
+            &admin,
+            &api_key,
+            id,
+            Lock::Read,
+        )
+        .await?
+        .1,
+    )))
 }
 
 async fn delete(
@@ -187,7 +203,14 @@ async fn delete(
     admin: Admin,
     Ids((api_key, id)): Ids<(String, i64)>,
 ) -> ApiResult<StatusCode> {
-    let (environment, _) = fetch(&state, &admin, &api_key, id).await?;
+    let (environment, _) = fetch(
+        &mut *state.db.acquire().await?,
+        &admin,
+        &api_key,
+        id,
+        Lock::Read,
+    )
+    .await?;
     let mut tx = db::begin_write(&state.db).await?;
     sqlx::query("DELETE FROM identities WHERE id = $1")
         .bind(id)
@@ -240,7 +263,14 @@ async fn list_traits(
     uri: Uri,
     headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
-    fetch(&state, &admin, &api_key, id).await?;
+    fetch(
+        &mut *state.db.acquire().await?,
+        &admin,
+        &api_key,
+        id,
+        Lock::Read,
+    )
+    .await?;
     let page = q.page()?;
     let (count,): (i64,) = sqlx::query_as("SELECT count(*) FROM traits WHERE identity_id = $1")
         .bind(id)
@@ -291,7 +321,14 @@ async fn create_trait(
     Ids((api_key, id)): Ids<(String, i64)>,
     Body(input): Body<TraitInput>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    fetch(&state, &admin, &api_key, id).await?;
+    fetch(
+        &mut *state.db.acquire().await?,
+        &admin,
+        &api_key,
+        id,
+        Lock::Read,
+    )
+    .await?;
     let value = check_trait(&input, true)?;
     let row: TraitRow = sqlx::query_as(&format!(
         "INSERT INTO traits (identity_id, trait_key, trait_value) VALUES ($1, $2, $3) RETURNING {TRAIT_COLUMNS}"
@@ -305,17 +342,19 @@ async fn create_trait(
 }
 
 async fn fetch_trait(
-    state: &AppState,
+    db: &mut PgConnection,
     admin: &Admin,
     (api_key, id, trait_id): &(String, i64, i64),
+    lock: Lock,
 ) -> ApiResult<TraitRow> {
-    fetch(state, admin, api_key, *id).await?;
+    fetch(&mut *db, admin, api_key, *id, Lock::Read).await?;
     let row: Option<TraitRow> = sqlx::query_as(&format!(
-        "SELECT {TRAIT_COLUMNS} FROM traits WHERE id = $1 AND identity_id = $2"
+        "SELECT {TRAIT_COLUMNS} FROM traits WHERE id = $1 AND identity_id = $2{}",
+        lock.clause()
     ))
     .bind(trait_id)
     .bind(id)
-    .fetch_optional(&state.db)
+    .fetch_optional(&mut *db)
     .await?;
     row.ok_or(ApiError::NotFound)
 }
@@ -325,7 +364,9 @@ async fn read_trait(
     admin: Admin,
     Ids(ids): Ids<(String, i64, i64)>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(trait_json(&fetch_trait(&state, &admin, &ids).await?)))
+    Ok(Json(trait_json(
+        &fetch_trait(&mut *state.db.acquire().await?, &admin, &ids, Lock::Read).await?,
+    )))
 }
 
 async fn update_trait(
@@ -335,7 +376,8 @@ async fn update_trait(
     input: TraitInput,
     full: bool,
 ) -> ApiResult<Json<Value>> {
-    let current = fetch_trait(&state, &admin, &ids).await?;
+    let mut tx = state.db.begin().await?;
+    let current = fetch_trait(&mut tx, &admin, &ids, Lock::ForUpdate).await?;
     let value = check_trait(&input, full)?;
     let row: TraitRow = sqlx::query_as(&format!(
         "UPDATE traits SET trait_key = $2, trait_value = $3 WHERE id = $1 RETURNING {TRAIT_COLUMNS}"
@@ -343,8 +385,9 @@ async fn update_trait(
     .bind(current.id)
     .bind(input.trait_key.unwrap_or(current.trait_key))
     .bind(value.unwrap_or(current.trait_value))
-    .fetch_one(&state.db)
+    .fetch_one(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(Json(trait_json(&row)))
 }
 
@@ -361,7 +404,7 @@ async fn delete_trait(
     admin: Admin,
     Ids(ids): Ids<(String, i64, i64)>,
 ) -> ApiResult<StatusCode> {
-    let current = fetch_trait(&state, &admin, &ids).await?;
+    let current = fetch_trait(&mut *state.db.acquire().await?, &admin, &ids, Lock::Read).await?;
     sqlx::query("DELETE FROM traits WHERE id = $1")
         .bind(current.id)
         .execute(&state.db)
@@ -379,7 +422,14 @@ async fn list_overrides(
     uri: Uri,
     headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
-    fetch(&state, &admin, &api_key, id).await?;
+    fetch(
+        &mut *state.db.acquire().await?,
+        &admin,
+        &api_key,
+        id,
+        Lock::Read,
+    )
+    .await?;
     let page = q.page()?;
     let (count,): (i64,) =
         sqlx::query_as("SELECT count(*) FROM feature_states WHERE identity_id = $1")
@@ -404,7 +454,14 @@ async fn create_override(
     Ids((api_key, id)): Ids<(String, i64)>,
     Body(input): Body<StateInput>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let (environment, _) = fetch(&state, &admin, &api_key, id).await?;
+    let (environment, _) = fetch(
+        &mut *state.db.acquire().await?,
+        &admin,
+        &api_key,
+        id,
+        Lock::Read,
+    )
+    .await?;
     let Some(feature) = input.feature else {
         return Err(ApiError::field("feature", "This field is required."));
     };
@@ -440,17 +497,19 @@ async fn create_override(
 }
 
 async fn fetch_override(
-    state: &AppState,
+    db: &mut PgConnection,
     admin: &Admin,
     (api_key, id, state_id): &(String, i64, i64),
+    lock: Lock,
 ) -> ApiResult<(EnvironmentRef, StateRow)> {
-    let (environment, _) = fetch(state, admin, api_key, *id).await?;
+    let (environment, _) = fetch(&mut *db, admin, api_key, *id, Lock::Read).await?;
     let row: Option<StateRow> = sqlx::query_as(&format!(
-        "SELECT {STATE_COLUMNS} FROM feature_states WHERE id = $1 AND identity_id = $2"
+        "SELECT {STATE_COLUMNS} FROM feature_states WHERE id = $1 AND identity_id = $2{}",
+        lock.clause()
     ))
     .bind(state_id)
     .bind(id)
-    .fetch_optional(&state.db)
+    .fetch_optional(&mut *db)
     .await?;
     Ok((environment, row.ok_or(ApiError::NotFound)?))
 }
@@ -460,7 +519,8 @@ async fn read_override(
     admin: Admin,
     Ids(ids): Ids<(String, i64, i64)>,
 ) -> ApiResult<Json<Value>> {
-    let (_, row) = fetch_override(&state, &admin, &ids).await?;
+    let (_, row) =
+        fetch_override(&mut *state.db.acquire().await?, &admin, &ids, Lock::Read).await?;
     Ok(Json(feature_states::one_json(&state.db, &row).await?))
 }
 
@@ -471,14 +531,15 @@ async fn update_override(
     input: StateInput,
     full: bool,
 ) -> ApiResult<Json<Value>> {
-    let (environment, current) = fetch_override(&state, &admin, &ids).await?;
+    let mut tx = db::begin_write(&state.db).await?;
+    let (environment, current) = fetch_override(&mut tx, &admin, &ids, Lock::ForUpdate).await?;
     if input.feature.is_some_and(|f| f != current.feature_id) {
         return Err(ApiError::field(
             "feature",
             "A feature state cannot change its feature.",
         ));
     }
-    let mut tx = db::begin_write(&state.db).await?;
+
     let row = feature_states::apply(&mut tx, &current, &input, full).await?;
     db::bump(&mut tx, Scope::Environment(environment.id)).await?;
     tx.commit().await?;
@@ -498,7 +559,8 @@ async fn delete_override(
     admin: Admin,
     Ids(ids): Ids<(String, i64, i64)>,
 ) -> ApiResult<StatusCode> {
-    let (environment, current) = fetch_override(&state, &admin, &ids).await?;
+    let (environment, current) =
+        fetch_override(&mut *state.db.acquire().await?, &admin, &ids, Lock::Read).await?;
     let mut tx = db::begin_write(&state.db).await?;
     sqlx::query("DELETE FROM feature_states WHERE id = $1")
         .bind(current.id)

@@ -13,13 +13,16 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sqlx::{PgPool, Postgres, Transaction};
 
-use super::{PageQuery, Routes, paginated, project_organisation};
+use super::lookup::{Lock, project_organisation};
+use super::page::{PageQuery, paginated};
+use super::routes::Routes;
 use crate::auth::Admin;
 use crate::db::{self, Scope};
 use crate::error::{ApiError, ApiResult, FieldErrors};
 use crate::extract::{Body, Ids, Query, nullable};
 use crate::state::AppState;
 use crate::validate;
+use sqlx::PgConnection;
 
 pub(super) fn routes(routes: Routes) -> Routes {
     routes
@@ -213,17 +216,17 @@ pub async fn of_features(db: &PgPool, features: &[i64]) -> ApiResult<Vec<OptionR
 }
 
 async fn feature_of_project(
-    state: &AppState,
+    db: &mut PgConnection,
     admin: &Admin,
     project: i64,
     feature: i64,
 ) -> ApiResult<()> {
-    project_organisation(&state.db, admin, project).await?;
+    project_organisation(&mut *db, admin, project).await?;
     let found: Option<(i64,)> =
         sqlx::query_as("SELECT id FROM features WHERE id = $1 AND project_id = $2")
             .bind(feature)
             .bind(project)
-            .fetch_optional(&state.db)
+            .fetch_optional(&mut *db)
             .await?;
     found.map(|_| ()).ok_or(ApiError::NotFound)
 }
@@ -236,7 +239,7 @@ async fn list(
     uri: Uri,
     headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
-    feature_of_project(&state, &admin, project, feature).await?;
+    feature_of_project(&mut *state.db.acquire().await?, &admin, project, feature).await?;
     let page = q.page()?;
     let (count,): (i64,) = sqlx::query_as("SELECT count(*) FROM mv_options WHERE feature_id = $1")
         .bind(feature)
@@ -265,7 +268,7 @@ async fn create(
     Ids((project, feature)): Ids<(i64, i64)>,
     Body(input): Body<OptionInput>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    feature_of_project(&state, &admin, project, feature).await?;
+    feature_of_project(&mut *state.db.acquire().await?, &admin, project, feature).await?;
     let mut errors = FieldErrors::new();
     let checked = input.for_create(&mut errors);
     errors.check()?;
@@ -278,17 +281,19 @@ async fn create(
 }
 
 async fn fetch(
-    state: &AppState,
+    db: &mut PgConnection,
     admin: &Admin,
     (project, feature, id): (i64, i64, i64),
+    lock: Lock,
 ) -> ApiResult<OptionRow> {
-    feature_of_project(state, admin, project, feature).await?;
+    feature_of_project(&mut *db, admin, project, feature).await?;
     let row: Option<OptionRow> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM mv_options WHERE id = $1 AND feature_id = $2"
+        "SELECT {COLUMNS} FROM mv_options WHERE id = $1 AND feature_id = $2{}",
+        lock.clause()
     ))
     .bind(id)
     .bind(feature)
-    .fetch_optional(&state.db)
+    .fetch_optional(&mut *db)
     .await?;
     row.ok_or(ApiError::NotFound)
 }
@@ -298,7 +303,9 @@ async fn read(
     admin: Admin,
     Ids(ids): Ids<(i64, i64, i64)>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(to_json(&fetch(&state, &admin, ids).await?)))
+    Ok(Json(to_json(
+        &fetch(&mut *state.db.acquire().await?, &admin, ids, Lock::Read).await?,
+    )))
 }
 
 async fn update(
@@ -308,7 +315,8 @@ async fn update(
     input: OptionInput,
     full: bool,
 ) -> ApiResult<Json<Value>> {
-    let current = fetch(&state, &admin, ids).await?;
+    let mut tx = db::begin_write(&state.db).await?;
+    let current = fetch(&mut tx, &admin, ids, Lock::ForUpdate).await?;
     let mut errors = FieldErrors::new();
     let value = if full {
         Some(input.for_create(&mut errors).0)
@@ -327,7 +335,7 @@ async fn update(
         .unwrap_or(current.default_percentage_allocation);
     validate::percentage(&mut errors, "default_percentage_allocation", pct);
     errors.check()?;
-    let mut tx = db::begin_write(&state.db).await?;
+
     let row: OptionRow = sqlx::query_as(&format!(
         "UPDATE mv_options SET value = $2, key = $3, default_percentage_allocation = $4 \
          WHERE id = $1 RETURNING {COLUMNS}"
@@ -351,7 +359,7 @@ async fn delete(
     admin: Admin,
     Ids(ids): Ids<(i64, i64, i64)>,
 ) -> ApiResult<StatusCode> {
-    let current = fetch(&state, &admin, ids).await?;
+    let current = fetch(&mut *state.db.acquire().await?, &admin, ids, Lock::Read).await?;
     let mut tx = db::begin_write(&state.db).await?;
     sqlx::query("DELETE FROM mv_options WHERE id = $1")
         .bind(current.id)

@@ -2,19 +2,35 @@
 //! generated from the router's own route list (so it cannot miss one) plus
 //! the resource schemas below.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::routing::get;
 use serde_json::{Map, Value, json};
 
-use super::{Route, Routes, route_list};
+use super::routes::{Route, Routes};
 
+/// Where the document is served.
+const PATH: &str = "/api/v1/openapi.json";
+
+/// Adds `GET /api/v1/openapi.json`, describing every route in `routes` and
+/// itself; `api/mod.rs` adds it last, so that is every route.
 pub(super) fn routes(routes: Routes) -> Routes {
-    routes.add("/api/v1/openapi.json", &["GET"], get(openapi))
-}
-
-async fn openapi() -> Json<Value> {
-    static DOCUMENT: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
-    Json(DOCUMENT.get_or_init(document).clone())
+    let mut list = routes.list().to_vec();
+    list.push(Route {
+        method: "GET",
+        path: PATH,
+    });
+    list.sort();
+    let document = Arc::new(document(&list));
+    routes.add(
+        PATH,
+        &["GET"],
+        get(move || {
+            let document = Arc::clone(&document);
+            async move { Json(Value::clone(&document)) }
+        }),
+    )
 }
 
 /// The resource schema a path's bodies use, if any.
@@ -353,7 +369,7 @@ fn schemas() -> Value {
             "is_server_key_only": {"type": "boolean"}, "project": id, "created_date": time,
             "multivariate_options": {"type": "array", "items": reference("MultivariateOption")}}},
         "Condition": {"type": "object", "properties": {
-            "operator": {"type": "string", "enum": super::segments::OPERATORS},
+            "operator": {"type": "string", "enum": flagedge_engine::OPERATORS},
             "property": nullable_string, "value": nullable_string, "description": nullable_string}},
         "Rule": {"type": "object", "properties": {
             "type": {"type": "string", "enum": ["ALL", "ANY", "NONE"]},
@@ -451,14 +467,14 @@ fn all_schemas() -> Value {
     all
 }
 
-/// The OpenAPI document.
-pub fn document() -> Value {
+/// The OpenAPI document of `routes` (sorted).
+pub fn document(routes: &[Route]) -> Value {
     let mut paths = Map::new();
-    for route in route_list() {
+    for route in routes {
         let entry = paths
             .entry(route.path.to_string())
             .or_insert_with(|| json!({}));
-        entry[route.method.to_lowercase()] = operation(&route);
+        entry[route.method.to_lowercase()] = operation(route);
     }
     json!({
         "openapi": "3.0.3",

@@ -10,13 +10,17 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{PageQuery, Routes, iso, paginated};
+use super::format::iso;
+use super::lookup::Lock;
+use super::page::{PageQuery, paginated};
+use super::routes::Routes;
 use crate::auth::Admin;
 use crate::db::{self, Scope};
 use crate::error::{ApiError, ApiResult, FieldErrors};
 use crate::extract::{Body, Ids, Query};
 use crate::state::AppState;
 use crate::validate;
+use sqlx::PgConnection;
 
 pub(super) fn routes(routes: Routes) -> Routes {
     routes
@@ -126,13 +130,14 @@ async fn create(
     Ok((StatusCode::CREATED, Json(to_json(&row))))
 }
 
-async fn fetch(state: &AppState, admin: &Admin, id: i64) -> ApiResult<Row> {
+async fn fetch(db: &mut PgConnection, admin: &Admin, id: i64, lock: Lock) -> ApiResult<Row> {
     admin.check(id)?;
     let row: Option<Row> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM organisations WHERE id = $1"
+        "SELECT {COLUMNS} FROM organisations WHERE id = $1{}",
+        lock.clause()
     ))
     .bind(id)
-    .fetch_optional(&state.db)
+    .fetch_optional(&mut *db)
     .await?;
     row.ok_or(ApiError::NotFound)
 }
@@ -142,7 +147,9 @@ async fn read(
     admin: Admin,
     Ids(id): Ids<i64>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(to_json(&fetch(&state, &admin, id).await?)))
+    Ok(Json(to_json(
+        &fetch(&mut *state.db.acquire().await?, &admin, id, Lock::Read).await?,
+    )))
 }
 
 async fn update(
@@ -152,7 +159,8 @@ async fn update(
     input: Input,
     full: bool,
 ) -> ApiResult<Json<Value>> {
-    let current = fetch(&state, &admin, id).await?;
+    let mut tx = db::begin_write(&state.db).await?;
+    let current = fetch(&mut tx, &admin, id, Lock::ForUpdate).await?;
     let mut errors = FieldErrors::new();
     if full || input.name.is_some() {
         validate::name(
@@ -163,7 +171,7 @@ async fn update(
         );
     }
     errors.check()?;
-    let mut tx = db::begin_write(&state.db).await?;
+
     let row: Row = sqlx::query_as(&format!(
         "UPDATE organisations SET name = $2, persist_trait_data = $3, feature_analytics = $4, \
          stop_serving_flags = $5 WHERE id = $1 RETURNING {COLUMNS}"
@@ -195,7 +203,7 @@ async fn delete(
     admin: Admin,
     Ids(id): Ids<i64>,
 ) -> ApiResult<StatusCode> {
-    fetch(&state, &admin, id).await?;
+    fetch(&mut *state.db.acquire().await?, &admin, id, Lock::Read).await?;
     let mut tx = db::begin_write(&state.db).await?;
     sqlx::query("DELETE FROM organisations WHERE id = $1")
         .bind(id)

@@ -10,13 +10,17 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{PageQuery, Routes, iso, paginated, project_organisation};
+use super::format::iso;
+use super::lookup::{Lock, project_organisation};
+use super::page::{PageQuery, paginated};
+use super::routes::Routes;
 use crate::auth::Admin;
 use crate::db::{self, Scope};
 use crate::error::{ApiError, ApiResult, FieldErrors};
 use crate::extract::{Body, Ids, Query, from_text};
 use crate::state::AppState;
 use crate::validate;
+use sqlx::PgConnection;
 
 pub(super) fn routes(routes: Routes) -> Routes {
     routes
@@ -145,12 +149,15 @@ async fn create(
     Ok((StatusCode::CREATED, Json(to_json(&row))))
 }
 
-async fn fetch(state: &AppState, admin: &Admin, id: i64) -> ApiResult<Row> {
-    project_organisation(&state.db, admin, id).await?;
-    let row: Option<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM projects WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(&state.db)
-        .await?;
+async fn fetch(db: &mut PgConnection, admin: &Admin, id: i64, lock: Lock) -> ApiResult<Row> {
+    project_organisation(&mut *db, admin, id).await?;
+    let row: Option<Row> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM projects WHERE id = $1{}",
+        lock.clause()
+    ))
+    .bind(id)
+    .fetch_optional(&mut *db)
+    .await?;
     row.ok_or(ApiError::NotFound)
 }
 
@@ -159,7 +166,9 @@ async fn read(
     admin: Admin,
     Ids(id): Ids<i64>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(to_json(&fetch(&state, &admin, id).await?)))
+    Ok(Json(to_json(
+        &fetch(&mut *state.db.acquire().await?, &admin, id, Lock::Read).await?,
+    )))
 }
 
 async fn update(
@@ -169,7 +178,8 @@ async fn update(
     input: Input,
     full: bool,
 ) -> ApiResult<Json<Value>> {
-    let current = fetch(&state, &admin, id).await?;
+    let mut tx = db::begin_write(&state.db).await?;
+    let current = fetch(&mut tx, &admin, id, Lock::ForUpdate).await?;
     let mut errors = FieldErrors::new();
     if full || input.name.is_some() {
         validate::name(
@@ -189,7 +199,7 @@ async fn update(
         );
     }
     errors.check()?;
-    let mut tx = db::begin_write(&state.db).await?;
+
     let row: Row = sqlx::query_as(&format!(
         "UPDATE projects SET name = $2, hide_disabled_flags = $3, enable_realtime_updates = $4 \
          WHERE id = $1 RETURNING {COLUMNS}"
@@ -220,7 +230,7 @@ async fn delete(
     admin: Admin,
     Ids(id): Ids<i64>,
 ) -> ApiResult<StatusCode> {
-    fetch(&state, &admin, id).await?;
+    fetch(&mut *state.db.acquire().await?, &admin, id, Lock::Read).await?;
     let mut tx = db::begin_write(&state.db).await?;
     sqlx::query("DELETE FROM projects WHERE id = $1")
         .bind(id)

@@ -27,7 +27,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{Routes, iso, iso_opt};
+use super::format::{iso, iso_opt};
+use super::routes::Routes;
 use crate::auth::ProxyCaller;
 use crate::counts::{self, Table, Tally};
 use crate::error::{ApiError, ApiResult, FieldErrors};

@@ -15,13 +15,17 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{PageQuery, Routes, iso, paginated};
+use super::format::iso;
+use super::lookup::Lock;
+use super::page::{PageQuery, paginated};
+use super::routes::Routes;
 use crate::auth::Admin;
 use crate::error::{ApiError, ApiResult, FieldErrors};
 use crate::extract::{Body, Ids, Query, from_text};
 use crate::keys;
 use crate::state::AppState;
 use crate::validate;
+use sqlx::PgConnection;
 
 pub(super) fn routes(routes: Routes) -> Routes {
     routes
@@ -166,12 +170,14 @@ async fn create(
     Ok((StatusCode::CREATED, Json(to_value(created)?)))
 }
 
-async fn fetch(state: &AppState, admin: &Admin, id: i64) -> ApiResult<Row> {
-    let row: Option<Row> =
-        sqlx::query_as(&format!("SELECT {COLUMNS} FROM proxy_keys WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&state.db)
-            .await?;
+async fn fetch(db: &mut PgConnection, admin: &Admin, id: i64, lock: Lock) -> ApiResult<Row> {
+    let row: Option<Row> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM proxy_keys WHERE id = $1{}",
+        lock.clause()
+    ))
+    .bind(id)
+    .fetch_optional(&mut *db)
+    .await?;
     let row = row.ok_or(ApiError::NotFound)?;
     admin.check(row.organisation_id)?;
     Ok(row)
@@ -182,7 +188,11 @@ async fn read(
     admin: Admin,
     Ids(id): Ids<i64>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(to_value(fetch(&state, &admin, id).await?.into())?))
+    Ok(Json(to_value(
+        fetch(&mut *state.db.acquire().await?, &admin, id, Lock::Read)
+            .await?
+            .into(),
+    )?))
 }
 
 async fn revoke(
@@ -190,7 +200,7 @@ async fn revoke(
     admin: Admin,
     Ids(id): Ids<i64>,
 ) -> ApiResult<StatusCode> {
-    fetch(&state, &admin, id).await?;
+    fetch(&mut *state.db.acquire().await?, &admin, id, Lock::Read).await?;
     sqlx::query("UPDATE proxy_keys SET revoked = true WHERE id = $1")
         .bind(id)
         .execute(&state.db)

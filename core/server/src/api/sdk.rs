@@ -30,10 +30,11 @@ use flagedge_engine::KeyKind;
 use flagedge_engine::timestamp::Timestamp;
 use serde::Deserialize;
 
-use super::Routes;
+use super::routes::Routes;
 use crate::document::{self, BuiltDocument};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Query;
+use crate::keys::USABLE_SERVER_KEY;
 use crate::state::AppState;
 
 pub(super) fn routes(routes: Routes) -> Routes {
@@ -108,11 +109,11 @@ async fn environment_document(
             "The environment document needs a server-side key (ser.…).",
         ));
     }
-    let found: Option<(i64, i64, DateTime<Utc>)> = sqlx::query_as(
+    let found: Option<(i64, i64, DateTime<Utc>)> = sqlx::query_as(&format!(
         "SELECT e.id, e.revision, e.updated_at FROM server_keys k \
          JOIN environments e ON e.id = k.environment_id \
-         WHERE k.key = $1 AND k.active AND (k.expires_at IS NULL OR k.expires_at > now())",
-    )
+         WHERE k.key = $1 AND {USABLE_SERVER_KEY}"
+    ))
     .bind(key)
     .fetch_optional(&state.db)
     .await?;

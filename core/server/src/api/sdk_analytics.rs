@@ -30,7 +30,7 @@ use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::Routes;
+use super::routes::Routes;
 use crate::auth::EnvironmentCaller;
 use crate::counts::{self, Table, Tally};
 use crate::error::{ApiError, ApiResult};

@@ -9,16 +9,21 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::routing::get;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{PageQuery, Routes, iso, paginated, project_organisation};
+use super::format::{id_value, iso};
+use super::lookup::{Lock, project_organisation};
+use super::page::{PageQuery, paginated};
+use super::routes::Routes;
 use crate::auth::Admin;
 use crate::db::{self, Scope};
 use crate::error::{ApiError, ApiResult, FieldErrors};
 use crate::extract::{Body, Ids, Query, nullable};
+use crate::rules::{Condition, Rule};
 use crate::state::AppState;
 use crate::validate;
+use sqlx::PgConnection;
 
 pub(super) fn routes(routes: Routes) -> Routes {
     routes
@@ -34,54 +39,6 @@ pub(super) fn routes(routes: Routes) -> Routes {
         )
 }
 
-/// Every condition operator of SPEC §3.3.
-pub const OPERATORS: &[&str] = &[
-    "EQUAL",
-    "NOT_EQUAL",
-    "GREATER_THAN",
-    "GREATER_THAN_INCLUSIVE",
-    "LESS_THAN",
-    "LESS_THAN_INCLUSIVE",
-    "CONTAINS",
-    "NOT_CONTAINS",
-    "REGEX",
-    "MODULO",
-    "PERCENTAGE_SPLIT",
-    "IS_SET",
-    "IS_NOT_SET",
-    "IN",
-];
-
-/// A rule as stored (and as the API shows it).
-#[derive(Deserialize, Serialize, Clone, Debug)]
-pub struct Rule {
-    /// ALL, ANY or NONE.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// Nested rules.
-    #[serde(default)]
-    pub rules: Vec<Rule>,
-    /// Conditions.
-    #[serde(default)]
-    pub conditions: Vec<Condition>,
-}
-
-/// A condition as stored.
-#[derive(Deserialize, Serialize, Clone, Debug)]
-pub struct Condition {
-    /// One of [`OPERATORS`].
-    pub operator: String,
-    /// Trait key or JSONPath; null for legacy percentage splits.
-    #[serde(default, alias = "property_")]
-    pub property: Option<String>,
-    /// The operand (text), null for IS_SET / IS_NOT_SET.
-    #[serde(default)]
-    pub value: Option<Value>,
-    /// Free text.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-}
-
 fn modulo_ok(text: &str) -> bool {
     text.split_once('|').is_some_and(|(d, r)| {
         d.trim()
@@ -94,7 +51,7 @@ fn modulo_ok(text: &str) -> bool {
 fn check_condition(condition: &mut Condition) -> FieldErrors {
     let mut errors = FieldErrors::new();
     let op = condition.operator.as_str();
-    if !OPERATORS.contains(&op) {
+    if !flagedge_engine::OPERATORS.contains(&op) {
         errors.add("operator", format!("\"{op}\" is not a valid choice."));
         return errors;
     }
@@ -298,7 +255,7 @@ fn checked(input: &mut Input, full: bool, project: i64) -> ApiResult<()> {
     if input
         .project
         .as_ref()
-        .and_then(super::id_value)
+        .and_then(id_value)
         .is_some_and(|p| p != project)
     {
         errors.add("project", "A segment cannot move to another project.");
@@ -332,14 +289,21 @@ async fn create(
     Ok((StatusCode::CREATED, Json(to_json(&row))))
 }
 
-async fn fetch(state: &AppState, admin: &Admin, project: i64, id: i64) -> ApiResult<Row> {
-    project_organisation(&state.db, admin, project).await?;
+async fn fetch(
+    db: &mut PgConnection,
+    admin: &Admin,
+    project: i64,
+    id: i64,
+    lock: Lock,
+) -> ApiResult<Row> {
+    project_organisation(&mut *db, admin, project).await?;
     let row: Option<Row> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM segments WHERE id = $1 AND project_id = $2"
+        "SELECT {COLUMNS} FROM segments WHERE id = $1 AND project_id = $2{}",
+        lock.clause()
     ))
     .bind(id)
     .bind(project)
-    .fetch_optional(&state.db)
+    .fetch_optional(&mut *db)
     .await?;
     row.ok_or(ApiError::NotFound)
 }
@@ -349,7 +313,16 @@ async fn read(
     admin: Admin,
     Ids((project, id)): Ids<(i64, i64)>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(to_json(&fetch(&state, &admin, project, id).await?)))
+    Ok(Json(to_json(
+        &fetch(
+            &mut *state.db.acquire().await?,
+            &admin,
+            project,
+            id,
+            Lock::Read,
+        )
+        .await?,
+    )))
 }
 
 async fn update(
@@ -359,7 +332,8 @@ async fn update(
     mut input: Input,
     full: bool,
 ) -> ApiResult<Json<Value>> {
-    let current = fetch(&state, &admin, project, id).await?;
+    let mut tx = db::begin_write(&state.db).await?;
+    let current = fetch(&mut tx, &admin, project, id, Lock::ForUpdate).await?;
     checked(&mut input, full, project)?;
     let rules = match input.rules {
         Some(rules) => {
@@ -367,7 +341,7 @@ async fn update(
         }
         None => current.rules,
     };
-    let mut tx = db::begin_write(&state.db).await?;
+
     let row: Row = sqlx::query_as(&format!(
         "UPDATE segments SET name = $2, description = $3, rules = $4 WHERE id = $1 RETURNING {COLUMNS}"
     ))
@@ -389,7 +363,14 @@ async fn delete(
     admin: Admin,
     Ids((project, id)): Ids<(i64, i64)>,
 ) -> ApiResult<StatusCode> {
-    fetch(&state, &admin, project, id).await?;
+    fetch(
+        &mut *state.db.acquire().await?,
+        &admin,
+        project,
+        id,
+        Lock::Read,
+    )
+    .await?;
     let mut tx = db::begin_write(&state.db).await?;
     sqlx::query("DELETE FROM segments WHERE id = $1")
         .bind(id)

@@ -11,7 +11,10 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{PageQuery, Routes, environment_ref, iso, iso_opt, paginated, parse_time};
+use super::format::{iso, iso_opt, parse_time};
+use super::lookup::{Lock, environment_ref};
+use super::page::{PageQuery, paginated};
+use super::routes::Routes;
 use crate::auth::Admin;
 use crate::db::{self, Scope};
 use crate::error::{ApiError, ApiResult, FieldErrors};
@@ -19,6 +22,7 @@ use crate::extract::{Body, Ids, Query, nullable};
 use crate::keys;
 use crate::state::AppState;
 use crate::validate;
+use sqlx::PgConnection;
 
 pub(super) fn routes(routes: Routes) -> Routes {
     routes
@@ -139,14 +143,21 @@ async fn create(
     Ok((StatusCode::CREATED, Json(to_json(&row))))
 }
 
-async fn fetch(state: &AppState, admin: &Admin, api_key: &str, id: i64) -> ApiResult<(i64, Row)> {
-    let environment = environment_ref(&state.db, admin, api_key).await?;
+async fn fetch(
+    db: &mut PgConnection,
+    admin: &Admin,
+    api_key: &str,
+    id: i64,
+    lock: Lock,
+) -> ApiResult<(i64, Row)> {
+    let environment = environment_ref(&mut *db, admin, api_key).await?;
     let row: Option<Row> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM server_keys WHERE environment_id = $1 AND id = $2"
+        "SELECT {COLUMNS} FROM server_keys WHERE environment_id = $1 AND id = $2{}",
+        lock.clause()
     ))
     .bind(environment.id)
     .bind(id)
-    .fetch_optional(&state.db)
+    .fetch_optional(&mut *db)
     .await?;
     Ok((environment.id, row.ok_or(ApiError::NotFound)?))
 }
@@ -156,7 +167,17 @@ async fn read(
     admin: Admin,
     Ids((api_key, id)): Ids<(String, i64)>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(to_json(&fetch(&state, &admin, &api_key, id).await?.1)))
+    Ok(Json(to_json(
+        &fetch(
+            &mut *state.db.acquire().await?,
+            &admin,
+            &api_key,
+            id,
+            Lock::Read,
+        )
+        .await?
+        .1,
+    )))
 }
 
 async fn update(
@@ -166,7 +187,8 @@ async fn update(
     input: Input,
     full: bool,
 ) -> ApiResult<Json<Value>> {
-    let (environment, current) = fetch(&state, &admin, &api_key, id).await?;
+    let mut tx = db::begin_write(&state.db).await?;
+    let (environment, current) = fetch(&mut tx, &admin, &api_key, id, Lock::ForUpdate).await?;
     let mut errors = FieldErrors::new();
     if full || input.name.is_some() {
         validate::name(
@@ -181,7 +203,7 @@ async fn update(
         Some(_) => expiry(&mut errors, &input.expires_at),
     };
     errors.check()?;
-    let mut tx = db::begin_write(&state.db).await?;
+
     let row: Row = sqlx::query_as(&format!(
         "UPDATE server_keys SET name = $2, active = $3, expires_at = $4 WHERE id = $1 RETURNING {COLUMNS}"
     ))
@@ -203,7 +225,14 @@ async fn delete(
     admin: Admin,
     Ids((api_key, id)): Ids<(String, i64)>,
 ) -> ApiResult<StatusCode> {
-    let (environment, _) = fetch(&state, &admin, &api_key, id).await?;
+    let (environment, _) = fetch(
+        &mut *state.db.acquire().await?,
+        &admin,
+        &api_key,
+        id,
+        Lock::Read,
+    )
+    .await?;
     let mut tx = db::begin_write(&state.db).await?;
     sqlx::query("DELETE FROM server_keys WHERE id = $1")
         .bind(id)
