@@ -44,6 +44,15 @@ pub fn name(errors: &mut FieldErrors, field: &str, value: Option<&str>, max: usi
     }
 }
 
+/// Checks the `name` field of a resource (at most [`NAME_MAX`]): always when
+/// the whole object is given (`full`: POST, PUT), else only if it is present
+/// (PATCH leaves an absent name as it is).
+pub fn resource_name(errors: &mut FieldErrors, value: Option<&str>, full: bool) {
+    if full || value.is_some() {
+        name(errors, "name", value, NAME_MAX);
+    }
+}
+
 /// Checks a text value's length and characters; `blank_ok` allows "".
 pub fn text(errors: &mut FieldErrors, field: &str, value: &str, max: usize, blank_ok: bool) {
     if !blank_ok && value.trim().is_empty() {

@@ -4,37 +4,29 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::routing::get;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::format::{iso, iso_opt, parse_time};
+use super::list::Listing;
 use super::lookup::{Lock, one};
-use super::page::{PageQuery, paginated};
+use super::page::PageRequest;
 use super::routes::Routes;
 use crate::auth::Admin;
 use crate::error::{ApiError, ApiResult, FieldErrors};
-use crate::extract::{Body, Ids, Query, nullable};
+use crate::extract::{Body, Ids, nullable};
 use crate::keys;
 use crate::state::AppState;
 use crate::validate;
 use sqlx::{PgConnection, PgExecutor};
 
-pub(super) fn routes(routes: Routes) -> Routes {
-    routes
-        .add(
-            "/api/v1/organisations/{id}/master-api-keys/",
-            &["GET", "POST"],
-            get(list).post(create),
-        )
-        .add(
-            "/api/v1/organisations/{id}/master-api-keys/{prefix}/",
-            &["GET", "PUT", "PATCH", "DELETE"],
-            get(read).put(put).patch(patch).delete(delete),
-        )
-}
+resource_routes!(
+    "/api/v1/organisations/{id}/master-api-keys/",
+    "/api/v1/organisations/{id}/master-api-keys/{prefix}/"
+);
 
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -82,32 +74,14 @@ async fn list(
     State(state): State<AppState>,
     admin: Admin,
     Ids(id): Ids<i64>,
-    Query(q): Query<PageQuery>,
-    uri: Uri,
-    headers: HeaderMap,
+    request: PageRequest,
 ) -> ApiResult<Json<Value>> {
     organisation(&state.db, &admin, id).await?;
-    let page = q.page()?;
-    let (count,): (i64,) =
-        sqlx::query_as("SELECT count(*) FROM admin_api_keys WHERE organisation_id = $1")
-            .bind(id)
-            .fetch_one(&state.db)
-            .await?;
-    let rows: Vec<Row> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM admin_api_keys WHERE organisation_id = $1 ORDER BY id LIMIT $2 OFFSET $3"
-    ))
-    .bind(id)
-    .bind(page.limit())
-    .bind(page.offset())
-    .fetch_all(&state.db)
-    .await?;
-    paginated(
-        &uri,
-        &headers,
-        page,
-        count,
-        rows.iter().map(to_json).collect(),
-    )
+    let page = request.page()?;
+    Listing::new(COLUMNS, "admin_api_keys WHERE organisation_id = $1")
+        .bind(id)
+        .respond(&state.db, &request, page, to_json)
+        .await
 }
 
 fn expiry(errors: &mut FieldErrors, value: &Option<Option<String>>) -> Option<DateTime<Utc>> {
@@ -131,12 +105,7 @@ async fn create(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     organisation(&state.db, &admin, id).await?;
     let mut errors = FieldErrors::new();
-    validate::name(
-        &mut errors,
-        "name",
-        input.name.as_deref(),
-        validate::NAME_MAX,
-    );
+    validate::resource_name(&mut errors, input.name.as_deref(), true);
     let expiry_date = expiry(&mut errors, &input.expiry_date);
     errors.check()?;
     let (prefix, key) = keys::admin_key();
@@ -202,14 +171,7 @@ async fn update(
     let mut tx = state.db.begin().await?;
     let current = fetch(&mut tx, &admin, id, &prefix, Lock::ForUpdate).await?;
     let mut errors = FieldErrors::new();
-    if full || input.name.is_some() {
-        validate::name(
-            &mut errors,
-            "name",
-            input.name.as_deref(),
-            validate::NAME_MAX,
-        );
-    }
+    validate::resource_name(&mut errors, input.name.as_deref(), full);
     let expiry_date = match input.expiry_date {
         None => current.expiry_date,
         Some(_) => expiry(&mut errors, &input.expiry_date),

@@ -4,15 +4,17 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::routing::get;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::delete::delete_and_bump;
 use super::format::iso;
+use super::list::Listing;
 use super::lookup::{Lock, environment_ref, project_organisation};
-use super::page::{PageQuery, paginated};
+use super::page::PageRequest;
 use super::routes::Routes;
 use crate::auth::Admin;
 use crate::db::{self, Scope};
@@ -23,19 +25,7 @@ use crate::state::AppState;
 use crate::validate;
 use sqlx::PgConnection;
 
-pub(super) fn routes(routes: Routes) -> Routes {
-    routes
-        .add(
-            "/api/v1/environments/",
-            &["GET", "POST"],
-            get(list).post(create),
-        )
-        .add(
-            "/api/v1/environments/{api_key}/",
-            &["GET", "PUT", "PATCH", "DELETE"],
-            get(read).put(put).patch(patch).delete(delete),
-        )
-}
+resource_routes!("/api/v1/environments/", "/api/v1/environments/{api_key}/");
 
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -99,42 +89,24 @@ struct Filter {
 async fn list(
     State(state): State<AppState>,
     admin: Admin,
-    Query(q): Query<PageQuery>,
+    request: PageRequest,
     Query(filter): Query<Filter>,
-    uri: Uri,
-    headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
-    let page = q.page()?;
-    const WHERE: &str = "WHERE ($1::bigint IS NULL OR project_id IN \
-        (SELECT id FROM projects WHERE organisation_id = $1)) \
-        AND ($2::bigint IS NULL OR project_id = $2)";
-    let (count,): (i64,) = sqlx::query_as(&format!("SELECT count(*) FROM environments {WHERE}"))
-        .bind(admin.organisation)
-        .bind(filter.project)
-        .fetch_one(&state.db)
-        .await?;
-    let rows: Vec<Row> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM environments {WHERE} ORDER BY id LIMIT $3 OFFSET $4"
-    ))
+    let page = request.page()?;
+    Listing::new(
+        COLUMNS,
+        "environments WHERE ($1::bigint IS NULL OR project_id IN \
+         (SELECT id FROM projects WHERE organisation_id = $1)) \
+         AND ($2::bigint IS NULL OR project_id = $2)",
+    )
     .bind(admin.organisation)
     .bind(filter.project)
-    .bind(page.limit())
-    .bind(page.offset())
-    .fetch_all(&state.db)
-    .await?;
-    paginated(
-        &uri,
-        &headers,
-        page,
-        count,
-        rows.iter().map(to_json).collect(),
-    )
+    .respond(&state.db, &request, page, to_json)
+    .await
 }
 
 fn check(errors: &mut FieldErrors, input: &Input, full: bool) {
-    if full || input.name.is_some() {
-        validate::name(errors, "name", input.name.as_deref(), validate::NAME_MAX);
-    }
+    validate::resource_name(errors, input.name.as_deref(), full);
     if let Some(Some(description)) = &input.description {
         validate::description(errors, Some(description));
     }
@@ -286,13 +258,7 @@ async fn delete(
     Ids(api_key): Ids<String>,
 ) -> ApiResult<StatusCode> {
     let environment = environment_ref(&state.db, &admin, &api_key).await?;
-    let mut tx = db::begin_write(&state.db).await?;
-    sqlx::query("DELETE FROM environments WHERE id = $1")
-        .bind(environment.id)
-        .execute(&mut *tx)
-        .await?;
-    db::bump(&mut tx, Scope::Deleted).await?;
-    tx.commit().await?;
+    delete_and_bump(&state.db, "environments", environment.id, Scope::Deleted).await?;
     state
         .documents
         .lock()

@@ -7,13 +7,15 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::routing::get;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::delete::delete_and_bump;
+use super::list::Listing;
 use super::lookup::Lock;
-use super::page::{PageQuery, paginated};
+use super::page::PageRequest;
 use super::routes::Routes;
 use crate::auth::Admin;
 use crate::db::{self, Scope};
@@ -22,19 +24,10 @@ use crate::extract::{Body, Ids, Query, from_text};
 use crate::state::AppState;
 use sqlx::PgConnection;
 
-pub(super) fn routes(routes: Routes) -> Routes {
-    routes
-        .add(
-            "/api/v1/features/feature-segments/",
-            &["GET", "POST"],
-            get(list).post(create),
-        )
-        .add(
-            "/api/v1/features/feature-segments/{id}/",
-            &["GET", "PUT", "PATCH", "DELETE"],
-            get(read).put(put).patch(patch).delete(delete),
-        )
-}
+resource_routes!(
+    "/api/v1/features/feature-segments/",
+    "/api/v1/features/feature-segments/{id}/"
+);
 
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -47,8 +40,11 @@ struct Row {
     segment_name: String,
 }
 
-const SELECT: &str = "SELECT fs.id, fs.feature_id, fs.segment_id, fs.environment_id, fs.priority, \
-    p.organisation_id, s.name AS segment_name FROM feature_segments fs \
+const COLUMNS: &str = "fs.id, fs.feature_id, fs.segment_id, fs.environment_id, fs.priority, \
+    p.organisation_id, s.name AS segment_name";
+/// A feature segment with the segment (its name) and the project (its
+/// organisation, for access checks).
+const TABLES: &str = "feature_segments fs \
     JOIN segments s ON s.id = fs.segment_id JOIN projects p ON p.id = s.project_id";
 
 fn to_json(row: &Row) -> Value {
@@ -81,40 +77,24 @@ struct Filter {
 async fn list(
     State(state): State<AppState>,
     admin: Admin,
-    Query(q): Query<PageQuery>,
+    request: PageRequest,
     Query(filter): Query<Filter>,
-    uri: Uri,
-    headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
-    let page = q.page()?;
-    const WHERE: &str = "WHERE ($1::bigint IS NULL OR p.organisation_id = $1) \
-        AND ($2::bigint IS NULL OR fs.environment_id = $2) AND ($3::bigint IS NULL OR fs.feature_id = $3)";
-    let (count,): (i64,) = sqlx::query_as(&format!(
-        "SELECT count(*) FROM feature_segments fs JOIN segments s ON s.id = fs.segment_id \
-         JOIN projects p ON p.id = s.project_id {WHERE}"
-    ))
-    .bind(admin.organisation)
-    .bind(filter.environment)
-    .bind(filter.feature)
-    .fetch_one(&state.db)
-    .await?;
-    let rows: Vec<Row> = sqlx::query_as(&format!(
-        "{SELECT} {WHERE} ORDER BY fs.priority, fs.id LIMIT $4 OFFSET $5"
-    ))
-    .bind(admin.organisation)
-    .bind(filter.environment)
-    .bind(filter.feature)
-    .bind(page.limit())
-    .bind(page.offset())
-    .fetch_all(&state.db)
-    .await?;
-    paginated(
-        &uri,
-        &headers,
-        page,
-        count,
-        rows.iter().map(to_json).collect(),
+    let page = request.page()?;
+    Listing::new(
+        COLUMNS,
+        &format!(
+            "{TABLES} WHERE ($1::bigint IS NULL OR p.organisation_id = $1) \
+             AND ($2::bigint IS NULL OR fs.environment_id = $2) \
+             AND ($3::bigint IS NULL OR fs.feature_id = $3)"
+        ),
     )
+    .order_by("fs.priority, fs.id")
+    .bind(admin.organisation)
+    .bind(filter.environment)
+    .bind(filter.feature)
+    .respond(&state.db, &request, page, to_json)
+    .await
 }
 
 async fn create(
@@ -168,7 +148,7 @@ async fn create(
         Scope::Environment(input.environment.unwrap_or_default()),
     )
     .await?;
-    let row: Row = sqlx::query_as(&format!("{SELECT} WHERE fs.id = $1"))
+    let row: Row = sqlx::query_as(&format!("SELECT {COLUMNS} FROM {TABLES} WHERE fs.id = $1"))
         .bind(id)
         .fetch_one(&mut *tx)
         .await?;
@@ -177,10 +157,13 @@ async fn create(
 }
 
 async fn fetch(db: &mut PgConnection, admin: &Admin, id: i64, lock: Lock) -> ApiResult<Row> {
-    let row: Option<Row> = sqlx::query_as(&format!("{SELECT} WHERE fs.id = $1{}", lock.of("fs")))
-        .bind(id)
-        .fetch_optional(&mut *db)
-        .await?;
+    let row: Option<Row> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM {TABLES} WHERE fs.id = $1{}",
+        lock.of("fs")
+    ))
+    .bind(id)
+    .fetch_optional(&mut *db)
+    .await?;
     let row = row.ok_or(ApiError::NotFound)?;
     admin.check(row.organisation_id)?;
     Ok(row)
@@ -229,7 +212,7 @@ async fn update(
         .execute(&mut *tx)
         .await?;
     db::bump(&mut tx, Scope::Environment(current.environment_id)).await?;
-    let row: Row = sqlx::query_as(&format!("{SELECT} WHERE fs.id = $1"))
+    let row: Row = sqlx::query_as(&format!("SELECT {COLUMNS} FROM {TABLES} WHERE fs.id = $1"))
         .bind(id)
         .fetch_one(&mut *tx)
         .await?;
@@ -245,12 +228,11 @@ async fn delete(
     Ids(id): Ids<i64>,
 ) -> ApiResult<StatusCode> {
     let current = fetch(&mut *state.db.acquire().await?, &admin, id, Lock::Read).await?;
-    let mut tx = db::begin_write(&state.db).await?;
-    sqlx::query("DELETE FROM feature_segments WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    db::bump(&mut tx, Scope::Environment(current.environment_id)).await?;
-    tx.commit().await?;
-    Ok(StatusCode::NO_CONTENT)
+    delete_and_bump(
+        &state.db,
+        "feature_segments",
+        id,
+        Scope::Environment(current.environment_id),
+    )
+    .await
 }

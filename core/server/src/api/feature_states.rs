@@ -9,16 +9,18 @@ use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::routing::get;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sqlx::{PgPool, Postgres, Transaction};
 
+use super::delete::delete_and_bump;
 use super::format::iso;
+use super::list::Listing;
 use super::lookup::{EnvironmentRef, Lock, environment_ref};
-use super::page::{PageQuery, paginated};
+use super::page::PageRequest;
 use super::routes::Routes;
 use crate::auth::Admin;
 use crate::db::{self, Scope};
@@ -28,19 +30,10 @@ use crate::state::AppState;
 use crate::validate;
 use sqlx::PgConnection;
 
-pub(super) fn routes(routes: Routes) -> Routes {
-    routes
-        .add(
-            "/api/v1/environments/{api_key}/featurestates/",
-            &["GET", "POST"],
-            get(list).post(create),
-        )
-        .add(
-            "/api/v1/environments/{api_key}/featurestates/{id}/",
-            &["GET", "PUT", "PATCH", "DELETE"],
-            get(read).put(put).patch(patch).delete(delete),
-        )
-}
+resource_routes!(
+    "/api/v1/environments/{api_key}/featurestates/",
+    "/api/v1/environments/{api_key}/featurestates/{id}/"
+);
 
 /// A feature state as stored.
 #[derive(sqlx::FromRow, Clone, Debug)]
@@ -282,34 +275,24 @@ async fn list(
     State(state): State<AppState>,
     admin: Admin,
     Ids(api_key): Ids<String>,
-    Query(q): Query<PageQuery>,
+    request: PageRequest,
     Query(filter): Query<Filter>,
-    uri: Uri,
-    headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
     let environment = environment_ref(&state.db, &admin, &api_key).await?;
-    let page = q.page()?;
-    const WHERE: &str = "WHERE environment_id = $1 AND identity_id IS NULL \
-        AND ($2::bigint IS NULL OR feature_id = $2) \
-        AND ($3::bigint IS NULL OR feature_segment_id = $3)";
-    let (count,): (i64,) = sqlx::query_as(&format!("SELECT count(*) FROM feature_states {WHERE}"))
-        .bind(environment.id)
-        .bind(filter.feature)
-        .bind(filter.feature_segment)
-        .fetch_one(&state.db)
-        .await?;
-    let rows: Vec<StateRow> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM feature_states {WHERE} ORDER BY id LIMIT $4 OFFSET $5"
-    ))
+    let page = request.page()?;
+    let (count, rows) = Listing::new(
+        COLUMNS,
+        "feature_states WHERE environment_id = $1 AND identity_id IS NULL \
+         AND ($2::bigint IS NULL OR feature_id = $2) \
+         AND ($3::bigint IS NULL OR feature_segment_id = $3)",
+    )
     .bind(environment.id)
     .bind(filter.feature)
     .bind(filter.feature_segment)
-    .bind(page.limit())
-    .bind(page.offset())
-    .fetch_all(&state.db)
+    .rows::<StateRow>(&state.db, page)
     .await?;
     let results = to_json(&state.db, &rows).await?;
-    paginated(&uri, &headers, page, count, results)
+    request.respond(page, count, results)
 }
 
 async fn create(
@@ -435,12 +418,11 @@ async fn delete(
             "An environment default cannot be deleted; delete the feature instead.".into(),
         ));
     }
-    let mut tx = db::begin_write(&state.db).await?;
-    sqlx::query("DELETE FROM feature_states WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    db::bump(&mut tx, Scope::Environment(environment.id)).await?;
-    tx.commit().await?;
-    Ok(StatusCode::NO_CONTENT)
+    delete_and_bump(
+        &state.db,
+        "feature_states",
+        id,
+        Scope::Environment(environment.id),
+    )
+    .await
 }

@@ -8,16 +8,18 @@ use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::routing::get;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::delete::delete_and_bump;
 use super::format::{id_value, iso};
-use super::lookup::{Lock, project_organisation};
+use super::list::Listing;
+use super::lookup::{Lock, project_organisation, row_by_id};
 use super::mv_options::{self, OptionInput, OptionRow};
-use super::page::{PageQuery, paginated};
+use super::page::PageRequest;
 use super::routes::Routes;
 use crate::auth::Admin;
 use crate::db::{self, Scope};
@@ -27,19 +29,10 @@ use crate::state::AppState;
 use crate::validate;
 use sqlx::PgConnection;
 
-pub(super) fn routes(routes: Routes) -> Routes {
-    routes
-        .add(
-            "/api/v1/projects/{project_id}/features/",
-            &["GET", "POST"],
-            get(list).post(create),
-        )
-        .add(
-            "/api/v1/projects/{project_id}/features/{id}/",
-            &["GET", "PUT", "PATCH", "DELETE"],
-            get(read).put(put).patch(patch).delete(delete),
-        )
-}
+resource_routes!(
+    "/api/v1/projects/{project_id}/features/",
+    "/api/v1/projects/{project_id}/features/{id}/"
+);
 
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -113,31 +106,22 @@ async fn list(
     State(state): State<AppState>,
     admin: Admin,
     Ids(project): Ids<i64>,
-    Query(q): Query<PageQuery>,
+    request: PageRequest,
     Query(filter): Query<Filter>,
-    uri: Uri,
-    headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
     project_organisation(&state.db, &admin, project).await?;
-    let page = q.page()?;
-    const WHERE: &str =
-        "WHERE project_id = $1 AND ($2::text IS NULL OR strpos(lower(name), lower($2)) > 0)";
-    let (count,): (i64,) = sqlx::query_as(&format!("SELECT count(*) FROM features {WHERE}"))
-        .bind(project)
-        .bind(&filter.search)
-        .fetch_one(&state.db)
-        .await?;
-    let rows: Vec<Row> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM features {WHERE} ORDER BY id LIMIT $3 OFFSET $4"
-    ))
+    let page = request.page()?;
+    let (count, rows) = Listing::new(
+        COLUMNS,
+        "features WHERE project_id = $1 \
+         AND ($2::text IS NULL OR strpos(lower(name), lower($2)) > 0)",
+    )
     .bind(project)
-    .bind(&filter.search)
-    .bind(page.limit())
-    .bind(page.offset())
-    .fetch_all(&state.db)
+    .bind(filter.search)
+    .rows::<Row>(&state.db, page)
     .await?;
     let results = with_options(&state, &rows).await?;
-    paginated(&uri, &headers, page, count, results)
+    request.respond(page, count, results)
 }
 
 fn check_kind(errors: &mut FieldErrors, kind: Option<&str>) {
@@ -174,12 +158,7 @@ async fn create(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     project_organisation(&state.db, &admin, project).await?;
     let mut errors = FieldErrors::new();
-    validate::name(
-        &mut errors,
-        "name",
-        input.name.as_deref(),
-        validate::NAME_MAX,
-    );
+    validate::resource_name(&mut errors, input.name.as_deref(), true);
     check_kind(&mut errors, input.kind.as_deref());
     let initial_value = input
         .initial_value
@@ -249,15 +228,14 @@ async fn fetch(
     lock: Lock,
 ) -> ApiResult<Row> {
     project_organisation(&mut *db, admin, project).await?;
-    let row: Option<Row> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM features WHERE id = $1 AND project_id = $2{}",
-        lock.clause()
-    ))
-    .bind(id)
-    .bind(project)
-    .fetch_optional(&mut *db)
-    .await?;
-    row.ok_or(ApiError::NotFound)
+    row_by_id(
+        &mut *db,
+        (COLUMNS, "features"),
+        id,
+        Some(("project_id", project)),
+        lock,
+    )
+    .await
 }
 
 async fn read(
@@ -287,14 +265,7 @@ async fn update(
     let mut tx = db::begin_write(&state.db).await?;
     let current = fetch(&mut tx, &admin, project, id, Lock::ForUpdate).await?;
     let mut errors = FieldErrors::new();
-    if full || input.name.is_some() {
-        validate::name(
-            &mut errors,
-            "name",
-            input.name.as_deref(),
-            validate::NAME_MAX,
-        );
-    }
+    validate::resource_name(&mut errors, input.name.as_deref(), full);
     check_kind(&mut errors, input.kind.as_deref());
     let initial_value = match &input.initial_value {
         None => current.initial_value.clone(),
@@ -373,12 +344,5 @@ async fn delete(
         Lock::Read,
     )
     .await?;
-    let mut tx = db::begin_write(&state.db).await?;
-    sqlx::query("DELETE FROM features WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    db::bump(&mut tx, Scope::Project(project)).await?;
-    tx.commit().await?;
-    Ok(StatusCode::NO_CONTENT)
+    delete_and_bump(&state.db, "features", id, Scope::Project(project)).await
 }

@@ -8,16 +8,18 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::routing::get;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::delete::delete_and_bump;
 use super::feature_states::{self, COLUMNS as STATE_COLUMNS, StateInput, StateRow};
 use super::format::iso;
-use super::lookup::{EnvironmentRef, Lock, environment_ref};
-use super::page::{PageQuery, paginated};
+use super::list::Listing;
+use super::lookup::{EnvironmentRef, Lock, environment_ref, row_by_id};
+use super::page::PageRequest;
 use super::routes::Routes;
 use crate::auth::Admin;
 use crate::db::{self, Scope};
@@ -39,27 +41,19 @@ pub(super) fn routes(routes: Routes) -> Routes {
             &["GET", "DELETE"],
             get(read).delete(delete),
         )
-        .add(
+        .resource(
             "/api/v1/environments/{api_key}/identities/{id}/traits/",
-            &["GET", "POST"],
             get(list_traits).post(create_trait),
-        )
-        .add(
             "/api/v1/environments/{api_key}/identities/{id}/traits/{trait_id}/",
-            &["GET", "PUT", "PATCH", "DELETE"],
             get(read_trait)
                 .put(put_trait)
                 .patch(patch_trait)
                 .delete(delete_trait),
         )
-        .add(
+        .resource(
             "/api/v1/environments/{api_key}/identities/{id}/featurestates/",
-            &["GET", "POST"],
             get(list_overrides).post(create_override),
-        )
-        .add(
             "/api/v1/environments/{api_key}/identities/{id}/featurestates/{state_id}/",
-            &["GET", "PUT", "PATCH", "DELETE"],
             get(read_override)
                 .put(put_override)
                 .patch(patch_override)
@@ -99,36 +93,20 @@ async fn list(
     State(state): State<AppState>,
     admin: Admin,
     Ids(api_key): Ids<String>,
-    Query(q): Query<PageQuery>,
+    request: PageRequest,
     Query(filter): Query<Filter>,
-    uri: Uri,
-    headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
     let environment = environment_ref(&state.db, &admin, &api_key).await?;
-    let page = q.page()?;
-    const WHERE: &str =
-        "WHERE environment_id = $1 AND ($2::text IS NULL OR starts_with(identifier, $2))";
-    let (count,): (i64,) = sqlx::query_as(&format!("SELECT count(*) FROM identities {WHERE}"))
-        .bind(environment.id)
-        .bind(&filter.q)
-        .fetch_one(&state.db)
-        .await?;
-    let rows: Vec<Row> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM identities {WHERE} ORDER BY id LIMIT $3 OFFSET $4"
-    ))
-    .bind(environment.id)
-    .bind(&filter.q)
-    .bind(page.limit())
-    .bind(page.offset())
-    .fetch_all(&state.db)
-    .await?;
-    paginated(
-        &uri,
-        &headers,
-        page,
-        count,
-        rows.iter().map(to_json).collect(),
+    let page = request.page()?;
+    Listing::new(
+        COLUMNS,
+        "identities WHERE environment_id = $1 \
+         AND ($2::text IS NULL OR starts_with(identifier, $2))",
     )
+    .bind(environment.id)
+    .bind(filter.q)
+    .respond(&state.db, &request, page, to_json)
+    .await
 }
 
 #[derive(Deserialize)]
@@ -169,15 +147,15 @@ async fn fetch(
     lock: Lock,
 ) -> ApiResult<(EnvironmentRef, Row)> {
     let environment = environment_ref(&mut *db, admin, api_key).await?;
-    let row: Option<Row> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM identities WHERE id = $1 AND environment_id = $2{}",
-        lock.clause()
-    ))
-    .bind(id)
-    .bind(environment.id)
-    .fetch_optional(&mut *db)
+    let row: Row = row_by_id(
+        &mut *db,
+        (COLUMNS, "identities"),
+        id,
+        Some(("environment_id", environment.id)),
+        lock,
+    )
     .await?;
-    Ok((environment, row.ok_or(ApiError::NotFound)?))
+    Ok((environment, row))
 }
 
 async fn read(
@@ -211,14 +189,13 @@ async fn delete(
         Lock::Read,
     )
     .await?;
-    let mut tx = db::begin_write(&state.db).await?;
-    sqlx::query("DELETE FROM identities WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    db::bump(&mut tx, Scope::Environment(environment.id)).await?;
-    tx.commit().await?;
-    Ok(StatusCode::NO_CONTENT)
+    delete_and_bump(
+        &state.db,
+        "identities",
+        id,
+        Scope::Environment(environment.id),
+    )
+    .await
 }
 
 // ---- traits -----------------------------------------------------------------
@@ -259,9 +236,7 @@ async fn list_traits(
     State(state): State<AppState>,
     admin: Admin,
     Ids((api_key, id)): Ids<(String, i64)>,
-    Query(q): Query<PageQuery>,
-    uri: Uri,
-    headers: HeaderMap,
+    request: PageRequest,
 ) -> ApiResult<Json<Value>> {
     fetch(
         &mut *state.db.acquire().await?,
@@ -271,26 +246,11 @@ async fn list_traits(
         Lock::Read,
     )
     .await?;
-    let page = q.page()?;
-    let (count,): (i64,) = sqlx::query_as("SELECT count(*) FROM traits WHERE identity_id = $1")
+    let page = request.page()?;
+    Listing::new(TRAIT_COLUMNS, "traits WHERE identity_id = $1")
         .bind(id)
-        .fetch_one(&state.db)
-        .await?;
-    let rows: Vec<TraitRow> = sqlx::query_as(&format!(
-        "SELECT {TRAIT_COLUMNS} FROM traits WHERE identity_id = $1 ORDER BY id LIMIT $2 OFFSET $3"
-    ))
-    .bind(id)
-    .bind(page.limit())
-    .bind(page.offset())
-    .fetch_all(&state.db)
-    .await?;
-    paginated(
-        &uri,
-        &headers,
-        page,
-        count,
-        rows.iter().map(trait_json).collect(),
-    )
+        .respond(&state.db, &request, page, trait_json)
+        .await
 }
 
 fn check_trait(input: &TraitInput, full: bool) -> ApiResult<Option<Value>> {
@@ -348,15 +308,14 @@ async fn fetch_trait(
     lock: Lock,
 ) -> ApiResult<TraitRow> {
     fetch(&mut *db, admin, api_key, *id, Lock::Read).await?;
-    let row: Option<TraitRow> = sqlx::query_as(&format!(
-        "SELECT {TRAIT_COLUMNS} FROM traits WHERE id = $1 AND identity_id = $2{}",
-        lock.clause()
-    ))
-    .bind(trait_id)
-    .bind(id)
-    .fetch_optional(&mut *db)
-    .await?;
-    row.ok_or(ApiError::NotFound)
+    row_by_id(
+        &mut *db,
+        (TRAIT_COLUMNS, "traits"),
+        *trait_id,
+        Some(("identity_id", *id)),
+        lock,
+    )
+    .await
 }
 
 async fn read_trait(
@@ -418,9 +377,7 @@ async fn list_overrides(
     State(state): State<AppState>,
     admin: Admin,
     Ids((api_key, id)): Ids<(String, i64)>,
-    Query(q): Query<PageQuery>,
-    uri: Uri,
-    headers: HeaderMap,
+    request: PageRequest,
 ) -> ApiResult<Json<Value>> {
     fetch(
         &mut *state.db.acquire().await?,
@@ -430,22 +387,13 @@ async fn list_overrides(
         Lock::Read,
     )
     .await?;
-    let page = q.page()?;
-    let (count,): (i64,) =
-        sqlx::query_as("SELECT count(*) FROM feature_states WHERE identity_id = $1")
-            .bind(id)
-            .fetch_one(&state.db)
-            .await?;
-    let rows: Vec<StateRow> = sqlx::query_as(&format!(
-        "SELECT {STATE_COLUMNS} FROM feature_states WHERE identity_id = $1 ORDER BY id LIMIT $2 OFFSET $3"
-    ))
-    .bind(id)
-    .bind(page.limit())
-    .bind(page.offset())
-    .fetch_all(&state.db)
-    .await?;
+    let page = request.page()?;
+    let (count, rows) = Listing::new(STATE_COLUMNS, "feature_states WHERE identity_id = $1")
+        .bind(id)
+        .rows::<StateRow>(&state.db, page)
+        .await?;
     let results = feature_states::to_json(&state.db, &rows).await?;
-    paginated(&uri, &headers, page, count, results)
+    request.respond(page, count, results)
 }
 
 async fn create_override(
@@ -503,15 +451,15 @@ async fn fetch_override(
     lock: Lock,
 ) -> ApiResult<(EnvironmentRef, StateRow)> {
     let (environment, _) = fetch(&mut *db, admin, api_key, *id, Lock::Read).await?;
-    let row: Option<StateRow> = sqlx::query_as(&format!(
-        "SELECT {STATE_COLUMNS} FROM feature_states WHERE id = $1 AND identity_id = $2{}",
-        lock.clause()
-    ))
-    .bind(state_id)
-    .bind(id)
-    .fetch_optional(&mut *db)
+    let row: StateRow = row_by_id(
+        &mut *db,
+        (STATE_COLUMNS, "feature_states"),
+        *state_id,
+        Some(("identity_id", *id)),
+        lock,
+    )
     .await?;
-    Ok((environment, row.ok_or(ApiError::NotFound)?))
+    Ok((environment, row))
 }
 
 async fn read_override(
@@ -561,12 +509,11 @@ async fn delete_override(
 ) -> ApiResult<StatusCode> {
     let (environment, current) =
         fetch_override(&mut *state.db.acquire().await?, &admin, &ids, Lock::Read).await?;
-    let mut tx = db::begin_write(&state.db).await?;
-    sqlx::query("DELETE FROM feature_states WHERE id = $1")
-        .bind(current.id)
-        .execute(&mut *tx)
-        .await?;
-    db::bump(&mut tx, Scope::Environment(environment.id)).await?;
-    tx.commit().await?;
-    Ok(StatusCode::NO_CONTENT)
+    delete_and_bump(
+        &state.db,
+        "feature_states",
+        current.id,
+        Scope::Environment(environment.id),
+    )
+    .await
 }

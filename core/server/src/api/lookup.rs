@@ -9,7 +9,7 @@
 
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::QueryAs;
-use sqlx::{FromRow, PgExecutor, Postgres};
+use sqlx::{FromRow, PgConnection, PgExecutor, Postgres};
 
 use crate::auth::Admin;
 use crate::error::{ApiError, ApiResult};
@@ -52,6 +52,33 @@ where
     T: Send + Unpin + for<'r> FromRow<'r, PgRow>,
 {
     query.fetch_optional(db).await?.ok_or(ApiError::NotFound)
+}
+
+/// `SELECT {columns} FROM {table} WHERE id = {id}`, read under `lock`, or 404.
+/// With a `parent` (`(column, id)`), only the row that hangs from it: an id
+/// under the wrong parent in the path is 404, not another parent's object.
+pub async fn row_by_id<R>(
+    db: &mut PgConnection,
+    (columns, table): (&str, &str),
+    id: i64,
+    parent: Option<(&str, i64)>,
+    lock: Lock,
+) -> ApiResult<R>
+where
+    R: Send + Unpin + for<'r> FromRow<'r, PgRow>,
+{
+    let lock = lock.clause();
+    match parent {
+        None => {
+            let sql = format!("SELECT {columns} FROM {table} WHERE id = $1{lock}");
+            one(db, sqlx::query_as(&sql).bind(id)).await
+        }
+        Some((column, parent)) => {
+            let sql =
+                format!("SELECT {columns} FROM {table} WHERE id = $1 AND {column} = $2{lock}");
+            one(db, sqlx::query_as(&sql).bind(id).bind(parent)).await
+        }
+    }
 }
 
 /// The organisation of a project the admin may see, or 404.

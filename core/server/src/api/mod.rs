@@ -3,7 +3,9 @@
 //! What the resource modules share lives in leaves below them, never here:
 //! [`routes`] (the route table the OpenAPI document is generated from),
 //! [`page`] (pagination), [`lookup`] (one object or 404, row locks),
-//! [`format`] (timestamps, ids) and `update.rs` (the PUT/PATCH handlers).
+//! [`list`] (the count-and-page query of list endpoints), [`delete`] (delete
+//! and bump), [`format`] (timestamps, ids) and `update.rs` (the PUT/PATCH
+//! handlers).
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -13,11 +15,14 @@ use crate::state::AppState;
 
 #[macro_use]
 mod update;
+#[macro_use]
+pub mod routes;
 
+pub mod delete;
 pub mod format;
+pub mod list;
 pub mod lookup;
 pub mod page;
-pub mod routes;
 
 pub mod admin_keys;
 pub mod analytics;

@@ -7,36 +7,29 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::routing::get;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sqlx::{PgPool, Postgres, Transaction};
 
-use super::lookup::{Lock, project_organisation};
-use super::page::{PageQuery, paginated};
+use super::delete::delete_and_bump;
+use super::list::Listing;
+use super::lookup::{Lock, project_organisation, row_by_id};
+use super::page::PageRequest;
 use super::routes::Routes;
 use crate::auth::Admin;
 use crate::db::{self, Scope};
 use crate::error::{ApiError, ApiResult, FieldErrors};
-use crate::extract::{Body, Ids, Query, nullable};
+use crate::extract::{Body, Ids, nullable};
 use crate::state::AppState;
 use crate::validate;
 use sqlx::PgConnection;
 
-pub(super) fn routes(routes: Routes) -> Routes {
-    routes
-        .add(
-            "/api/v1/projects/{project_id}/features/{feature_id}/mv-options/",
-            &["GET", "POST"],
-            get(list).post(create),
-        )
-        .add(
-            "/api/v1/projects/{project_id}/features/{feature_id}/mv-options/{id}/",
-            &["GET", "PUT", "PATCH", "DELETE"],
-            get(read).put(put).patch(patch).delete(delete),
-        )
-}
+resource_routes!(
+    "/api/v1/projects/{project_id}/features/{feature_id}/mv-options/",
+    "/api/v1/projects/{project_id}/features/{feature_id}/mv-options/{id}/"
+);
 
 /// An option as stored.
 #[derive(sqlx::FromRow, Clone)]
@@ -235,31 +228,14 @@ async fn list(
     State(state): State<AppState>,
     admin: Admin,
     Ids((project, feature)): Ids<(i64, i64)>,
-    Query(q): Query<PageQuery>,
-    uri: Uri,
-    headers: HeaderMap,
+    request: PageRequest,
 ) -> ApiResult<Json<Value>> {
     feature_of_project(&mut *state.db.acquire().await?, &admin, project, feature).await?;
-    let page = q.page()?;
-    let (count,): (i64,) = sqlx::query_as("SELECT count(*) FROM mv_options WHERE feature_id = $1")
+    let page = request.page()?;
+    Listing::new(COLUMNS, "mv_options WHERE feature_id = $1")
         .bind(feature)
-        .fetch_one(&state.db)
-        .await?;
-    let rows: Vec<OptionRow> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM mv_options WHERE feature_id = $1 ORDER BY id LIMIT $2 OFFSET $3"
-    ))
-    .bind(feature)
-    .bind(page.limit())
-    .bind(page.offset())
-    .fetch_all(&state.db)
-    .await?;
-    paginated(
-        &uri,
-        &headers,
-        page,
-        count,
-        rows.iter().map(to_json).collect(),
-    )
+        .respond(&state.db, &request, page, to_json)
+        .await
 }
 
 async fn create(
@@ -287,15 +263,14 @@ async fn fetch(
     lock: Lock,
 ) -> ApiResult<OptionRow> {
     feature_of_project(&mut *db, admin, project, feature).await?;
-    let row: Option<OptionRow> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM mv_options WHERE id = $1 AND feature_id = $2{}",
-        lock.clause()
-    ))
-    .bind(id)
-    .bind(feature)
-    .fetch_optional(&mut *db)
-    .await?;
-    row.ok_or(ApiError::NotFound)
+    row_by_id(
+        &mut *db,
+        (COLUMNS, "mv_options"),
+        id,
+        Some(("feature_id", feature)),
+        lock,
+    )
+    .await
 }
 
 async fn read(
@@ -360,12 +335,5 @@ async fn delete(
     Ids(ids): Ids<(i64, i64, i64)>,
 ) -> ApiResult<StatusCode> {
     let current = fetch(&mut *state.db.acquire().await?, &admin, ids, Lock::Read).await?;
-    let mut tx = db::begin_write(&state.db).await?;
-    sqlx::query("DELETE FROM mv_options WHERE id = $1")
-        .bind(current.id)
-        .execute(&mut *tx)
-        .await?;
-    db::bump(&mut tx, Scope::Project(ids.0)).await?;
-    tx.commit().await?;
-    Ok(StatusCode::NO_CONTENT)
+    delete_and_bump(&state.db, "mv_options", current.id, Scope::Project(ids.0)).await
 }

@@ -4,37 +4,27 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::routing::get;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::delete::delete_and_bump;
 use super::format::iso;
-use super::lookup::Lock;
-use super::page::{PageQuery, paginated};
+use super::list::Listing;
+use super::lookup::{Lock, row_by_id};
+use super::page::PageRequest;
 use super::routes::Routes;
 use crate::auth::Admin;
 use crate::db::{self, Scope};
 use crate::error::{ApiError, ApiResult, FieldErrors};
-use crate::extract::{Body, Ids, Query};
+use crate::extract::{Body, Ids};
 use crate::state::AppState;
 use crate::validate;
 use sqlx::PgConnection;
 
-pub(super) fn routes(routes: Routes) -> Routes {
-    routes
-        .add(
-            "/api/v1/organisations/",
-            &["GET", "POST"],
-            get(list).post(create),
-        )
-        .add(
-            "/api/v1/organisations/{id}/",
-            &["GET", "PUT", "PATCH", "DELETE"],
-            get(read).put(put).patch(patch).delete(delete),
-        )
-}
+resource_routes!("/api/v1/organisations/", "/api/v1/organisations/{id}/");
 
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -71,32 +61,16 @@ struct Input {
 async fn list(
     State(state): State<AppState>,
     admin: Admin,
-    Query(q): Query<PageQuery>,
-    uri: Uri,
-    headers: HeaderMap,
+    request: PageRequest,
 ) -> ApiResult<Json<Value>> {
-    let page = q.page()?;
-    let (count,): (i64,) =
-        sqlx::query_as("SELECT count(*) FROM organisations WHERE ($1::bigint IS NULL OR id = $1)")
-            .bind(admin.organisation)
-            .fetch_one(&state.db)
-            .await?;
-    let rows: Vec<Row> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM organisations WHERE ($1::bigint IS NULL OR id = $1) \
-         ORDER BY id LIMIT $2 OFFSET $3"
-    ))
-    .bind(admin.organisation)
-    .bind(page.limit())
-    .bind(page.offset())
-    .fetch_all(&state.db)
-    .await?;
-    paginated(
-        &uri,
-        &headers,
-        page,
-        count,
-        rows.iter().map(to_json).collect(),
+    let page = request.page()?;
+    Listing::new(
+        COLUMNS,
+        "organisations WHERE ($1::bigint IS NULL OR id = $1)",
     )
+    .bind(admin.organisation)
+    .respond(&state.db, &request, page, to_json)
+    .await
 }
 
 async fn create(
@@ -110,12 +84,7 @@ async fn create(
         ));
     }
     let mut errors = FieldErrors::new();
-    validate::name(
-        &mut errors,
-        "name",
-        input.name.as_deref(),
-        validate::NAME_MAX,
-    );
+    validate::resource_name(&mut errors, input.name.as_deref(), true);
     errors.check()?;
     let row: Row = sqlx::query_as(&format!(
         "INSERT INTO organisations (name, persist_trait_data, feature_analytics, stop_serving_flags) \
@@ -132,14 +101,7 @@ async fn create(
 
 async fn fetch(db: &mut PgConnection, admin: &Admin, id: i64, lock: Lock) -> ApiResult<Row> {
     admin.check(id)?;
-    let row: Option<Row> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM organisations WHERE id = $1{}",
-        lock.clause()
-    ))
-    .bind(id)
-    .fetch_optional(&mut *db)
-    .await?;
-    row.ok_or(ApiError::NotFound)
+    row_by_id(&mut *db, (COLUMNS, "organisations"), id, None, lock).await
 }
 
 async fn read(
@@ -162,14 +124,7 @@ async fn update(
     let mut tx = db::begin_write(&state.db).await?;
     let current = fetch(&mut tx, &admin, id, Lock::ForUpdate).await?;
     let mut errors = FieldErrors::new();
-    if full || input.name.is_some() {
-        validate::name(
-            &mut errors,
-            "name",
-            input.name.as_deref(),
-            validate::NAME_MAX,
-        );
-    }
+    validate::resource_name(&mut errors, input.name.as_deref(), full);
     errors.check()?;
 
     let row: Row = sqlx::query_as(&format!(
@@ -204,12 +159,5 @@ async fn delete(
     Ids(id): Ids<i64>,
 ) -> ApiResult<StatusCode> {
     fetch(&mut *state.db.acquire().await?, &admin, id, Lock::Read).await?;
-    let mut tx = db::begin_write(&state.db).await?;
-    sqlx::query("DELETE FROM organisations WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    db::bump(&mut tx, Scope::Deleted).await?;
-    tx.commit().await?;
-    Ok(StatusCode::NO_CONTENT)
+    delete_and_bump(&state.db, "organisations", id, Scope::Deleted).await
 }

@@ -1,12 +1,14 @@
 //! DRF's page-number pagination: `?page=&page_size=` in, `{"count", "next",
 //! "previous", "results"}` out, and a page past the end is 404 "Invalid page.".
 
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, Uri};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::from_text;
+use crate::extract::{Query, from_text};
 
 /// `?page=&page_size=` (DRF's page-number pagination).
 #[derive(Deserialize, Default)]
@@ -100,4 +102,43 @@ pub fn paginated(
         "previous": previous,
         "results": results,
     })))
+}
+
+/// What a list handler needs for its page: `?page=&page_size=`, and the
+/// request's URI and `Host` that the `next`/`previous` links are built from.
+/// Only the query can be rejected (400), exactly as `Query<PageQuery>` is.
+pub struct PageRequest {
+    query: PageQuery,
+    uri: Uri,
+    headers: HeaderMap,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for PageRequest {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Query(query) = Query::<PageQuery>::from_request_parts(parts, state).await?;
+        Ok(PageRequest {
+            query,
+            uri: parts.uri.clone(),
+            headers: parts.headers.clone(),
+        })
+    }
+}
+
+impl PageRequest {
+    /// The page asked for (see [`PageQuery::page`]).
+    pub fn page(&self) -> ApiResult<Page> {
+        self.query.page()
+    }
+
+    /// The paginated body (see [`paginated`]).
+    pub fn respond(
+        &self,
+        page: Page,
+        count: i64,
+        results: Vec<Value>,
+    ) -> ApiResult<axum::Json<Value>> {
+        paginated(&self.uri, &self.headers, page, count, results)
+    }
 }

@@ -4,15 +4,17 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::routing::get;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::delete::delete_and_bump;
 use super::format::iso;
-use super::lookup::{Lock, project_organisation};
-use super::page::{PageQuery, paginated};
+use super::list::Listing;
+use super::lookup::{Lock, project_organisation, row_by_id};
+use super::page::PageRequest;
 use super::routes::Routes;
 use crate::auth::Admin;
 use crate::db::{self, Scope};
@@ -22,19 +24,7 @@ use crate::state::AppState;
 use crate::validate;
 use sqlx::PgConnection;
 
-pub(super) fn routes(routes: Routes) -> Routes {
-    routes
-        .add(
-            "/api/v1/projects/",
-            &["GET", "POST"],
-            get(list).post(create),
-        )
-        .add(
-            "/api/v1/projects/{id}/",
-            &["GET", "PUT", "PATCH", "DELETE"],
-            get(read).put(put).patch(patch).delete(delete),
-        )
-}
+resource_routes!("/api/v1/projects/", "/api/v1/projects/{id}/");
 
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -77,35 +67,19 @@ struct Filter {
 async fn list(
     State(state): State<AppState>,
     admin: Admin,
-    Query(q): Query<PageQuery>,
+    request: PageRequest,
     Query(filter): Query<Filter>,
-    uri: Uri,
-    headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
-    let page = q.page()?;
-    const WHERE: &str = "WHERE ($1::bigint IS NULL OR organisation_id = $1) \
-                         AND ($2::bigint IS NULL OR organisation_id = $2)";
-    let (count,): (i64,) = sqlx::query_as(&format!("SELECT count(*) FROM projects {WHERE}"))
-        .bind(admin.organisation)
-        .bind(filter.organisation)
-        .fetch_one(&state.db)
-        .await?;
-    let rows: Vec<Row> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM projects {WHERE} ORDER BY id LIMIT $3 OFFSET $4"
-    ))
+    let page = request.page()?;
+    Listing::new(
+        COLUMNS,
+        "projects WHERE ($1::bigint IS NULL OR organisation_id = $1) \
+         AND ($2::bigint IS NULL OR organisation_id = $2)",
+    )
     .bind(admin.organisation)
     .bind(filter.organisation)
-    .bind(page.limit())
-    .bind(page.offset())
-    .fetch_all(&state.db)
-    .await?;
-    paginated(
-        &uri,
-        &headers,
-        page,
-        count,
-        rows.iter().map(to_json).collect(),
-    )
+    .respond(&state.db, &request, page, to_json)
+    .await
 }
 
 async fn create(
@@ -114,12 +88,7 @@ async fn create(
     Body(input): Body<Input>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let mut errors = FieldErrors::new();
-    validate::name(
-        &mut errors,
-        "name",
-        input.name.as_deref(),
-        validate::NAME_MAX,
-    );
+    validate::resource_name(&mut errors, input.name.as_deref(), true);
     let organisation = match input.organisation.or(admin.organisation) {
         None => {
             errors.add("organisation", "This field is required.");
@@ -151,14 +120,7 @@ async fn create(
 
 async fn fetch(db: &mut PgConnection, admin: &Admin, id: i64, lock: Lock) -> ApiResult<Row> {
     project_organisation(&mut *db, admin, id).await?;
-    let row: Option<Row> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM projects WHERE id = $1{}",
-        lock.clause()
-    ))
-    .bind(id)
-    .fetch_optional(&mut *db)
-    .await?;
-    row.ok_or(ApiError::NotFound)
+    row_by_id(&mut *db, (COLUMNS, "projects"), id, None, lock).await
 }
 
 async fn read(
@@ -181,14 +143,7 @@ async fn update(
     let mut tx = db::begin_write(&state.db).await?;
     let current = fetch(&mut tx, &admin, id, Lock::ForUpdate).await?;
     let mut errors = FieldErrors::new();
-    if full || input.name.is_some() {
-        validate::name(
-            &mut errors,
-            "name",
-            input.name.as_deref(),
-            validate::NAME_MAX,
-        );
-    }
+    validate::resource_name(&mut errors, input.name.as_deref(), full);
     if input
         .organisation
         .is_some_and(|o| o != current.organisation_id)
@@ -231,12 +186,5 @@ async fn delete(
     Ids(id): Ids<i64>,
 ) -> ApiResult<StatusCode> {
     fetch(&mut *state.db.acquire().await?, &admin, id, Lock::Read).await?;
-    let mut tx = db::begin_write(&state.db).await?;
-    sqlx::query("DELETE FROM projects WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    db::bump(&mut tx, Scope::Deleted).await?;
-    tx.commit().await?;
-    Ok(StatusCode::NO_CONTENT)
+    delete_and_bump(&state.db, "projects", id, Scope::Deleted).await
 }

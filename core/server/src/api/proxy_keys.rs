@@ -9,15 +9,16 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::routing::get;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::format::iso;
-use super::lookup::Lock;
-use super::page::{PageQuery, paginated};
+use super::list::Listing;
+use super::lookup::{Lock, row_by_id};
+use super::page::PageRequest;
 use super::routes::Routes;
 use crate::auth::Admin;
 use crate::error::{ApiError, ApiResult, FieldErrors};
@@ -100,33 +101,24 @@ struct Filter {
 async fn list(
     State(state): State<AppState>,
     admin: Admin,
-    Query(q): Query<PageQuery>,
+    request: PageRequest,
     Query(filter): Query<Filter>,
-    uri: Uri,
-    headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
-    let page = q.page()?;
-    const WHERE: &str = "WHERE ($1::bigint IS NULL OR organisation_id = $1) \
-                         AND ($2::bigint IS NULL OR organisation_id = $2)";
-    let (count,): (i64,) = sqlx::query_as(&format!("SELECT count(*) FROM proxy_keys {WHERE}"))
-        .bind(admin.organisation)
-        .bind(filter.organisation)
-        .fetch_one(&state.db)
-        .await?;
-    let rows: Vec<Row> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM proxy_keys {WHERE} ORDER BY id LIMIT $3 OFFSET $4"
-    ))
+    let page = request.page()?;
+    let (count, rows) = Listing::new(
+        COLUMNS,
+        "proxy_keys WHERE ($1::bigint IS NULL OR organisation_id = $1) \
+         AND ($2::bigint IS NULL OR organisation_id = $2)",
+    )
     .bind(admin.organisation)
     .bind(filter.organisation)
-    .bind(page.limit())
-    .bind(page.offset())
-    .fetch_all(&state.db)
+    .rows::<Row>(&state.db, page)
     .await?;
     let results = rows
         .into_iter()
         .map(|row| to_value(row.into()))
         .collect::<ApiResult<Vec<Value>>>()?;
-    paginated(&uri, &headers, page, count, results)
+    request.respond(page, count, results)
 }
 
 const NO_ORGANISATION: &str = "Invalid pk - object does not exist.";
@@ -137,12 +129,7 @@ async fn create(
     Body(input): Body<Input>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let mut errors = FieldErrors::new();
-    validate::name(
-        &mut errors,
-        "name",
-        input.name.as_deref(),
-        validate::NAME_MAX,
-    );
+    validate::resource_name(&mut errors, input.name.as_deref(), true);
     let organisation = input.organisation.or(admin.organisation);
     if organisation.is_none() {
         errors.add("organisation", "This field is required.");
@@ -171,14 +158,7 @@ async fn create(
 }
 
 async fn fetch(db: &mut PgConnection, admin: &Admin, id: i64, lock: Lock) -> ApiResult<Row> {
-    let row: Option<Row> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM proxy_keys WHERE id = $1{}",
-        lock.clause()
-    ))
-    .bind(id)
-    .fetch_optional(&mut *db)
-    .await?;
-    let row = row.ok_or(ApiError::NotFound)?;
+    let row: Row = row_by_id(&mut *db, (COLUMNS, "proxy_keys"), id, None, lock).await?;
     admin.check(row.organisation_id)?;
     Ok(row)
 }

@@ -4,7 +4,25 @@
 //! with a trailing slash) and in the other form, so both work.
 //!
 //! A leaf below every resource module: they add their routes here, and
-//! `api/mod.rs` only wires them together.
+//! `api/mod.rs` only wires them together. Declared before them with
+//! `#[macro_use]`, so they can use [`resource_routes!`].
+
+/// The `routes` function of a resource module whose handlers have the usual
+/// names: `list` and `create` at `$collection`, `read`, `put`, `patch` and
+/// `delete` at `$item` (see [`Routes::resource`]). A macro because the
+/// handlers are the calling module's own functions.
+macro_rules! resource_routes {
+    ($collection:literal, $item:literal) => {
+        pub(super) fn routes(routes: Routes) -> Routes {
+            routes.resource(
+                $collection,
+                get(list).post(create),
+                $item,
+                get(read).put(put).patch(patch).delete(delete),
+            )
+        }
+    };
+}
 
 use axum::Router;
 use axum::routing::MethodRouter;
@@ -54,6 +72,22 @@ impl Routes {
             .route(path, handler.clone())
             .route(&other, handler);
         self
+    }
+
+    /// The usual pair of a resource: `collection` answers GET (list) and POST
+    /// (create), `item` answers GET, PUT, PATCH and DELETE.
+    pub fn resource(
+        self,
+        collection: &'static str,
+        list_and_create: MethodRouter<AppState>,
+        item: &'static str,
+        read_update_delete: MethodRouter<AppState>,
+    ) -> Routes {
+        self.add(collection, &["GET", "POST"], list_and_create).add(
+            item,
+            &["GET", "PUT", "PATCH", "DELETE"],
+            read_update_delete,
+        )
     }
 
     /// The routes added so far, in the order they were added.

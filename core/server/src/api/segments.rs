@@ -6,38 +6,31 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::routing::get;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::delete::delete_and_bump;
 use super::format::{id_value, iso};
-use super::lookup::{Lock, project_organisation};
-use super::page::{PageQuery, paginated};
+use super::list::Listing;
+use super::lookup::{Lock, project_organisation, row_by_id};
+use super::page::PageRequest;
 use super::routes::Routes;
 use crate::auth::Admin;
 use crate::db::{self, Scope};
 use crate::error::{ApiError, ApiResult, FieldErrors};
-use crate::extract::{Body, Ids, Query, nullable};
+use crate::extract::{Body, Ids, nullable};
 use crate::rules::{Condition, Rule};
 use crate::state::AppState;
 use crate::validate;
 use sqlx::PgConnection;
 
-pub(super) fn routes(routes: Routes) -> Routes {
-    routes
-        .add(
-            "/api/v1/projects/{project_id}/segments/",
-            &["GET", "POST"],
-            get(list).post(create),
-        )
-        .add(
-            "/api/v1/projects/{project_id}/segments/{id}/",
-            &["GET", "PUT", "PATCH", "DELETE"],
-            get(read).put(put).patch(patch).delete(delete),
-        )
-}
+resource_routes!(
+    "/api/v1/projects/{project_id}/segments/",
+    "/api/v1/projects/{project_id}/segments/{id}/"
+);
 
 fn modulo_ok(text: &str) -> bool {
     text.split_once('|').is_some_and(|(d, r)| {
@@ -211,43 +204,19 @@ async fn list(
     State(state): State<AppState>,
     admin: Admin,
     Ids(project): Ids<i64>,
-    Query(q): Query<PageQuery>,
-    uri: Uri,
-    headers: HeaderMap,
+    request: PageRequest,
 ) -> ApiResult<Json<Value>> {
     project_organisation(&state.db, &admin, project).await?;
-    let page = q.page()?;
-    let (count,): (i64,) = sqlx::query_as("SELECT count(*) FROM segments WHERE project_id = $1")
+    let page = request.page()?;
+    Listing::new(COLUMNS, "segments WHERE project_id = $1")
         .bind(project)
-        .fetch_one(&state.db)
-        .await?;
-    let rows: Vec<Row> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM segments WHERE project_id = $1 ORDER BY id LIMIT $2 OFFSET $3"
-    ))
-    .bind(project)
-    .bind(page.limit())
-    .bind(page.offset())
-    .fetch_all(&state.db)
-    .await?;
-    paginated(
-        &uri,
-        &headers,
-        page,
-        count,
-        rows.iter().map(to_json).collect(),
-    )
+        .respond(&state.db, &request, page, to_json)
+        .await
 }
 
 fn checked(input: &mut Input, full: bool, project: i64) -> ApiResult<()> {
     let mut errors = FieldErrors::new();
-    if full || input.name.is_some() {
-        validate::name(
-            &mut errors,
-            "name",
-            input.name.as_deref(),
-            validate::NAME_MAX,
-        );
-    }
+    validate::resource_name(&mut errors, input.name.as_deref(), full);
     validate::description(&mut errors, input.description.clone().flatten().as_deref());
     if let Some(rules) = input.rules.as_mut() {
         check(&mut errors, rules);
@@ -297,15 +266,14 @@ async fn fetch(
     lock: Lock,
 ) -> ApiResult<Row> {
     project_organisation(&mut *db, admin, project).await?;
-    let row: Option<Row> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM segments WHERE id = $1 AND project_id = $2{}",
-        lock.clause()
-    ))
-    .bind(id)
-    .bind(project)
-    .fetch_optional(&mut *db)
-    .await?;
-    row.ok_or(ApiError::NotFound)
+    row_by_id(
+        &mut *db,
+        (COLUMNS, "segments"),
+        id,
+        Some(("project_id", project)),
+        lock,
+    )
+    .await
 }
 
 async fn read(
@@ -371,12 +339,5 @@ async fn delete(
         Lock::Read,
     )
     .await?;
-    let mut tx = db::begin_write(&state.db).await?;
-    sqlx::query("DELETE FROM segments WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    db::bump(&mut tx, Scope::Project(project)).await?;
-    tx.commit().await?;
-    Ok(StatusCode::NO_CONTENT)
+    delete_and_bump(&state.db, "segments", id, Scope::Project(project)).await
 }

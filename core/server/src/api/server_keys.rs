@@ -5,38 +5,31 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::routing::get;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::delete::delete_and_bump;
 use super::format::{iso, iso_opt, parse_time};
-use super::lookup::{Lock, environment_ref};
-use super::page::{PageQuery, paginated};
+use super::list::Listing;
+use super::lookup::{Lock, environment_ref, row_by_id};
+use super::page::PageRequest;
 use super::routes::Routes;
 use crate::auth::Admin;
 use crate::db::{self, Scope};
-use crate::error::{ApiError, ApiResult, FieldErrors};
-use crate::extract::{Body, Ids, Query, nullable};
+use crate::error::{ApiResult, FieldErrors};
+use crate::extract::{Body, Ids, nullable};
 use crate::keys;
 use crate::state::AppState;
 use crate::validate;
 use sqlx::PgConnection;
 
-pub(super) fn routes(routes: Routes) -> Routes {
-    routes
-        .add(
-            "/api/v1/environments/{api_key}/api-keys/",
-            &["GET", "POST"],
-            get(list).post(create),
-        )
-        .add(
-            "/api/v1/environments/{api_key}/api-keys/{id}/",
-            &["GET", "PUT", "PATCH", "DELETE"],
-            get(read).put(put).patch(patch).delete(delete),
-        )
-}
+resource_routes!(
+    "/api/v1/environments/{api_key}/api-keys/",
+    "/api/v1/environments/{api_key}/api-keys/{id}/"
+);
 
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -82,32 +75,14 @@ async fn list(
     State(state): State<AppState>,
     admin: Admin,
     Ids(api_key): Ids<String>,
-    Query(q): Query<PageQuery>,
-    uri: Uri,
-    headers: HeaderMap,
+    request: PageRequest,
 ) -> ApiResult<Json<Value>> {
     let environment = environment_ref(&state.db, &admin, &api_key).await?;
-    let page = q.page()?;
-    let (count,): (i64,) =
-        sqlx::query_as("SELECT count(*) FROM server_keys WHERE environment_id = $1")
-            .bind(environment.id)
-            .fetch_one(&state.db)
-            .await?;
-    let rows: Vec<Row> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM server_keys WHERE environment_id = $1 ORDER BY id LIMIT $2 OFFSET $3"
-    ))
-    .bind(environment.id)
-    .bind(page.limit())
-    .bind(page.offset())
-    .fetch_all(&state.db)
-    .await?;
-    paginated(
-        &uri,
-        &headers,
-        page,
-        count,
-        rows.iter().map(to_json).collect(),
-    )
+    let page = request.page()?;
+    Listing::new(COLUMNS, "server_keys WHERE environment_id = $1")
+        .bind(environment.id)
+        .respond(&state.db, &request, page, to_json)
+        .await
 }
 
 async fn create(
@@ -118,12 +93,7 @@ async fn create(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let environment = environment_ref(&state.db, &admin, &api_key).await?;
     let mut errors = FieldErrors::new();
-    validate::name(
-        &mut errors,
-        "name",
-        input.name.as_deref(),
-        validate::NAME_MAX,
-    );
+    validate::resource_name(&mut errors, input.name.as_deref(), true);
     let expires_at = expiry(&mut errors, &input.expires_at);
     errors.check()?;
     let mut tx = db::begin_write(&state.db).await?;
@@ -151,15 +121,15 @@ async fn fetch(
     lock: Lock,
 ) -> ApiResult<(i64, Row)> {
     let environment = environment_ref(&mut *db, admin, api_key).await?;
-    let row: Option<Row> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM server_keys WHERE environment_id = $1 AND id = $2{}",
-        lock.clause()
-    ))
-    .bind(environment.id)
-    .bind(id)
-    .fetch_optional(&mut *db)
+    let row: Row = row_by_id(
+        &mut *db,
+        (COLUMNS, "server_keys"),
+        id,
+        Some(("environment_id", environment.id)),
+        lock,
+    )
     .await?;
-    Ok((environment.id, row.ok_or(ApiError::NotFound)?))
+    Ok((environment.id, row))
 }
 
 async fn read(
@@ -190,14 +160,7 @@ async fn update(
     let mut tx = db::begin_write(&state.db).await?;
     let (environment, current) = fetch(&mut tx, &admin, &api_key, id, Lock::ForUpdate).await?;
     let mut errors = FieldErrors::new();
-    if full || input.name.is_some() {
-        validate::name(
-            &mut errors,
-            "name",
-            input.name.as_deref(),
-            validate::NAME_MAX,
-        );
-    }
+    validate::resource_name(&mut errors, input.name.as_deref(), full);
     let expires_at = match input.expires_at {
         None => current.expires_at,
         Some(_) => expiry(&mut errors, &input.expires_at),
@@ -233,12 +196,11 @@ async fn delete(
         Lock::Read,
     )
     .await?;
-    let mut tx = db::begin_write(&state.db).await?;
-    sqlx::query("DELETE FROM server_keys WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    db::bump(&mut tx, Scope::Environment(environment)).await?;
-    tx.commit().await?;
-    Ok(StatusCode::NO_CONTENT)
+    delete_and_bump(
+        &state.db,
+        "server_keys",
+        id,
+        Scope::Environment(environment),
+    )
+    .await
 }
