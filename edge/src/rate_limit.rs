@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -99,6 +100,8 @@ impl RateLimits {
 
 /// The buckets.
 pub struct Limiter {
+    /// Whether any limit applies: the one thing every request reads when none does.
+    enabled: AtomicBool,
     limits: ArcSwap<RateLimits>,
     buckets: DashMap<String, (Rate, Arc<DefaultDirectRateLimiter>)>,
 }
@@ -107,6 +110,7 @@ impl Limiter {
     /// Buckets for these limits.
     pub fn new(limits: RateLimits) -> Limiter {
         Limiter {
+            enabled: AtomicBool::new(!limits.is_off()),
             limits: ArcSwap::from_pointee(limits),
             buckets: DashMap::new(),
         }
@@ -116,15 +120,17 @@ impl Limiter {
     pub fn set(&self, limits: RateLimits) {
         self.buckets
             .retain(|key, (rate, _)| limits.rate_for(key) == Some(*rate));
+        let enabled = !limits.is_off();
         self.limits.store(Arc::new(limits));
+        self.enabled.store(enabled, Ordering::Release);
     }
 
     /// Takes one request from the environment's bucket; `Err(wait)` when empty.
     pub fn admit(&self, client_key: &str) -> Result<(), Duration> {
-        let limits = self.limits.load();
-        if limits.is_off() {
+        if !self.enabled.load(Ordering::Acquire) {
             return Ok(());
         }
+        let limits = self.limits.load();
         let Some(rate) = limits.rate_for(client_key) else {
             return Ok(());
         };

@@ -63,22 +63,41 @@ pub struct HttpSource {
     pub proxy_key: Option<String>,
 }
 
-/// Per environment: validators and retry timing.
+/// When to fetch something again: after the interval once it succeeded, sooner
+/// (backing off) after failures. Environments and the proxy configuration share it.
 #[derive(Default)]
-struct PollState {
-    etag: Option<HeaderValue>,
-    last_modified: Option<HeaderValue>,
+struct Schedule {
     failures: u32,
     loaded: bool,
     due: Option<Instant>,
 }
 
-/// Retry timing of the proxy configuration.
+impl Schedule {
+    fn is_due(&self, now: Instant) -> bool {
+        self.due.is_none_or(|due| due <= now)
+    }
+
+    fn succeeded(&mut self, interval: Duration) {
+        self.failures = 0;
+        self.loaded = true;
+        self.due = Some(Instant::now() + interval);
+    }
+
+    /// Records a failure; returns the wait before the next try.
+    fn failed(&mut self, interval: Duration, ceiling: Duration) -> Duration {
+        self.failures = self.failures.saturating_add(1);
+        let wait = backoff(self.failures, self.loaded, interval, ceiling);
+        self.due = Some(Instant::now() + wait);
+        wait
+    }
+}
+
+/// Per environment: validators and retry timing.
 #[derive(Default)]
-struct RefreshState {
-    failures: u32,
-    loaded: bool,
-    due: Option<Instant>,
+struct PollState {
+    etag: Option<HeaderValue>,
+    last_modified: Option<HeaderValue>,
+    schedule: Schedule,
 }
 
 /// What one poll found.
@@ -352,21 +371,10 @@ impl HttpSource {
                 .increment(1);
         }
         match outcome {
-            Ok(()) => {
-                state.failures = 0;
-                state.loaded = true;
-                state.due = Some(Instant::now() + self.interval);
-            }
+            Ok(()) => state.schedule.succeeded(self.interval),
             Err(error) => {
-                state.failures = state.failures.saturating_add(1);
-                let wait = backoff(
-                    state.failures,
-                    state.loaded,
-                    self.interval,
-                    self.backoff_max,
-                );
-                state.due = Some(Instant::now() + wait);
-                tracing::warn!(key = %redact(&pair.server_side_key), %error, failures = state.failures, retry_in_secs = wait.as_secs_f64(), "environment document not updated");
+                let wait = state.schedule.failed(self.interval, self.backoff_max);
+                tracing::warn!(key = %redact(&pair.server_side_key), %error, failures = state.schedule.failures, retry_in_secs = wait.as_secs_f64(), "environment document not updated");
                 metrics::counter!("flagedge_source_errors_total", "source" => "http", "kind" => "fetch").increment(1);
             }
         }
@@ -386,8 +394,7 @@ impl HttpSource {
         for pair in targets {
             let due = states
                 .get(&pair.client_side_key)
-                .and_then(|s| s.due)
-                .is_none_or(|due| due <= now);
+                .is_none_or(|s| s.schedule.is_due(now));
             if !due {
                 continue;
             }
@@ -413,13 +420,13 @@ impl HttpSource {
         client: &HttpClient,
         loader: &Loader,
         configured: &[KeyPair],
-        state: &mut RefreshState,
+        state: &mut Schedule,
         granted: &mut Vec<KeyPair>,
     ) {
         let Some(proxy_key) = &self.proxy_key else {
             return;
         };
-        if state.due.is_some_and(|due| Instant::now() < due) {
+        if !state.is_due(Instant::now()) {
             return;
         }
         match self.fetch_proxy_config(client, proxy_key).await {
@@ -443,19 +450,10 @@ impl HttpSource {
                     .collect();
                 loader.retain_environments(&keep);
                 *granted = pairs;
-                state.failures = 0;
-                state.loaded = true;
-                state.due = Some(Instant::now() + self.interval);
+                state.succeeded(self.interval);
             }
             Err(error) => {
-                state.failures = state.failures.saturating_add(1);
-                let wait = backoff(
-                    state.failures,
-                    state.loaded,
-                    self.interval,
-                    self.backoff_max,
-                );
-                state.due = Some(Instant::now() + wait);
+                let wait = state.failed(self.interval, self.backoff_max);
                 tracing::warn!(%error, failures = state.failures, retry_in_secs = wait.as_secs_f64(), "proxy configuration not refreshed; serving what was configured before");
                 metrics::counter!("flagedge_source_errors_total", "source" => "http", "kind" => "proxy_config").increment(1);
             }
@@ -474,7 +472,7 @@ impl HttpSource {
         first_cycle_done: tokio::sync::oneshot::Sender<()>,
     ) {
         let mut states: HashMap<String, PollState> = HashMap::new();
-        let mut refresh_state = RefreshState::default();
+        let mut refresh_state = Schedule::default();
         let mut granted: Vec<KeyPair> = Vec::new();
         let mut first = Some(first_cycle_done);
         loop {
@@ -506,7 +504,7 @@ impl HttpSource {
             }
             let next = states
                 .values()
-                .filter_map(|s| s.due)
+                .filter_map(|s| s.schedule.due)
                 .chain(refresh_state.due)
                 .min()
                 .unwrap_or_else(|| Instant::now() + self.interval);
