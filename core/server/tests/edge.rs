@@ -30,6 +30,37 @@ async fn banner(edge: &Core, client_key: &str) -> Option<Value> {
         .map(|f| f["feature_state_value"].clone())
 }
 
+/// An edge reading `core` (keys as `keys` gives them), polling and counting
+/// every 0.2 s, once it is ready; and a client for it.
+async fn ready_edge(core: &Core, keys: Options) -> (flagedge_edge::Edge, Core) {
+    let config = Config::resolve(Options {
+        bind: Some("127.0.0.1:0".parse().unwrap()),
+        api_url: Some(format!("{}/api/v1/", core.base)),
+        poll_interval_secs: Some(0.2),
+        poll_timeout_secs: Some(2.0),
+        poll_backoff_max_secs: Some(0.5),
+        analytics_interval_secs: Some(0.2),
+        shutdown_grace_secs: Some(1.0),
+        ..keys
+    })
+    .expect("edge config");
+    let edge = flagedge_edge::start(config, None)
+        .await
+        .expect("edge starts");
+    let client = Core::attach(format!("http://{}", edge.address));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while client
+        .request(Method::GET, "/ready", &[], None)
+        .await
+        .status
+        != StatusCode::OK
+    {
+        assert!(Instant::now() < deadline, "the edge never became ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    (edge, client)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_edge_serves_changes_made_through_the_admin_api() {
     let core = Core::start().await;
@@ -135,32 +166,14 @@ async fn an_edge_with_a_proxy_key_reads_paged_documents_and_reports_usage() {
         .as_str()
         .unwrap()
         .to_string();
-    let config = Config::resolve(Options {
-        bind: Some("127.0.0.1:0".parse().unwrap()),
-        api_url: Some(format!("{}/api/v1/", core.base)),
-        proxy_key: Some(proxy_key),
-        poll_interval_secs: Some(0.2),
-        poll_timeout_secs: Some(2.0),
-        poll_backoff_max_secs: Some(0.5),
-        analytics_interval_secs: Some(0.2),
-        shutdown_grace_secs: Some(1.0),
-        ..Options::default()
-    })
-    .expect("edge config");
-    let edge = flagedge_edge::start(config, None)
-        .await
-        .expect("edge starts");
-    let client = Core::attach(format!("http://{}", edge.address));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while client
-        .request(Method::GET, "/ready", &[], None)
-        .await
-        .status
-        != StatusCode::OK
-    {
-        assert!(Instant::now() < deadline, "the edge never became ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let (edge, client) = ready_edge(
+        &core,
+        Options {
+            proxy_key: Some(proxy_key),
+            ..Options::default()
+        },
+    )
+    .await;
     for identifier in identifiers {
         let r = client
             .request(
@@ -243,32 +256,14 @@ async fn an_edge_forwards_sdk_reported_counts_into_core_analytics() {
         .await;
     }
     let server = core.server_key(&key).await;
-    let config = Config::resolve(Options {
-        bind: Some("127.0.0.1:0".parse().unwrap()),
-        api_url: Some(format!("{}/api/v1/", core.base)),
-        environment_key_pairs: Some(vec![format!("{server}={key}").parse().unwrap()]),
-        poll_interval_secs: Some(0.2),
-        poll_timeout_secs: Some(2.0),
-        poll_backoff_max_secs: Some(0.5),
-        analytics_interval_secs: Some(0.2),
-        shutdown_grace_secs: Some(1.0),
-        ..Options::default()
-    })
-    .expect("edge config");
-    let edge = flagedge_edge::start(config, None)
-        .await
-        .expect("edge starts");
-    let client = Core::attach(format!("http://{}", edge.address));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while client
-        .request(Method::GET, "/ready", &[], None)
-        .await
-        .status
-        != StatusCode::OK
-    {
-        assert!(Instant::now() < deadline, "the edge never became ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let (edge, client) = ready_edge(
+        &core,
+        Options {
+            environment_key_pairs: Some(vec![format!("{server}={key}").parse().unwrap()]),
+            ..Options::default()
+        },
+    )
+    .await;
     let r = client
         .request(
             Method::POST,
