@@ -15,12 +15,14 @@
 //!   the item limit as Flagsmith does, or in S3 behind a pointer when even that is
 //!   too big), a manifest item, and identities keyed by `<client key>_<identifier>`;
 //! - [`attribute`] — JSON ⇄ DynamoDB attribute values;
-//! - [`counts`] — the count batch edges send flagedge-sync.
+//! - [`counts`] — the count batch edges send flagedge-sync;
+//! - [`changes`] — the change feed's answer (core's and sync's feeds, which edges follow).
 //!
 //! Depends on nothing else of flagedge; both binaries depend on it.
 
 pub mod attribute;
 pub mod aws;
+pub mod changes;
 pub mod counts;
 pub mod dynamo;
 pub mod manifest;

@@ -236,7 +236,24 @@ pub async fn start(config: Config, reloader: Option<Reloader>) -> anyhow::Result
                     "--source s3 needs --s3-bucket; --source dynamodb needs --dynamodb-table"
                 ),
             };
-            let follower = source::published::PublishedSource::new(published, config.poll_interval);
+            let push = match (&config.push_url, config.push) {
+                (Some((url, token)), true) => {
+                    let mut bearer = http::HeaderValue::from_str(&format!("Bearer {token}"))
+                        .context("--push-token is not a header value")?;
+                    bearer.set_sensitive(true);
+                    Some((
+                        source::push::Feed {
+                            name: "sync",
+                            url: url.clone(),
+                            credential: (http::header::AUTHORIZATION, bearer),
+                        },
+                        client.clone(),
+                    ))
+                }
+                _ => None,
+            };
+            let follower =
+                source::published::PublishedSource::new(published, config.poll_interval, push);
             let (done_sender, done_receiver) = tokio::sync::oneshot::channel();
             tasks.push(tokio::spawn(follower.run(
                 loader.clone(),
@@ -255,6 +272,7 @@ pub async fn start(config: Config, reloader: Option<Reloader>) -> anyhow::Result
                 timeout: config.poll_timeout,
                 backoff_max: config.poll_backoff_max,
                 proxy_key: config.proxy_key.clone(),
+                push: config.push,
             };
             let (done_sender, done_receiver) = tokio::sync::oneshot::channel();
             tasks.push(tokio::spawn(http.run(

@@ -74,7 +74,8 @@ pub struct Options {
     #[arg(long, env = "FLAGEDGE_IDENTITY_TABLE")]
     pub identity_table: Option<String>,
 
-    /// Bearer token edges must present to the ingest API; ingest is off without it.
+    /// Bearer token edges present to the ingest API and the change stream (`/api/v1/changes`);
+    /// ingest is off, and the stream refuses every edge, without it.
     #[arg(long, env = "FLAGEDGE_INGEST_TOKEN")]
     pub ingest_token: Option<String>,
 

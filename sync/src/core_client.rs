@@ -5,36 +5,15 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use flagedge_cloud::changes::Listing;
 use http::{Request, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use serde::Deserialize;
 
 /// Largest document accepted from core.
 const MAX_DOCUMENT_BYTES: usize = 64 << 20;
-
-/// One environment as the feed and the list describe it.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-pub struct EnvironmentRef {
-    /// The client-side key.
-    pub environment_key: String,
-    /// Its current revision.
-    pub revision: u64,
-    /// Active server-side keys (only in the full list).
-    #[serde(default)]
-    pub server_keys: Vec<String>,
-}
-
-/// `GET /api/v1/edge/changes` and `/api/v1/edge/environments`.
-#[derive(Clone, Debug, Deserialize)]
-pub struct Listing {
-    /// The highest revision overall.
-    pub revision: u64,
-    /// Environments (changed since the cursor, or all).
-    pub environments: Vec<EnvironmentRef>,
-}
 
 /// Why a call to core failed.
 #[derive(Debug, thiserror::Error)]

@@ -1,5 +1,7 @@
 //! sync's HTTP API: `POST /api/v1/analytics/batch` (edges' counts, bearer-token
-//! authenticated, compared in constant time), `/health`, `/ready`, `/metrics`.
+//! authenticated, compared in constant time), `GET /api/v1/changes` (the change
+//! stream of what was published, [`crate::stream`]; the same token), `/health`,
+//! `/ready`, `/metrics`.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -15,6 +17,11 @@ use hyper_util::server::graceful::GracefulShutdown;
 use subtle::ConstantTimeEq;
 
 use crate::aggregate::{Accepted, Aggregator, Batch, Refused};
+use crate::stream::{Ask, ChangeLog};
+
+/// The longest a change-stream request waits, and its default.
+const STREAM_TIMEOUT_MAX: u64 = 60;
+const STREAM_TIMEOUT_DEFAULT: u64 = 30;
 
 /// Whether the store is reachable (for `/ready`).
 pub type Ready = Arc<
@@ -33,6 +40,10 @@ pub struct Api {
     pub prometheus: metrics_exporter_prometheus::PrometheusHandle,
     /// Whether the store is reachable.
     pub ready: Ready,
+    /// What was published, when this sync publishes documents.
+    pub changes: Option<Arc<ChangeLog>>,
+    /// Turns true when sync stops (ends waiting change-stream requests).
+    pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 fn json(status: StatusCode, body: serde_json::Value) -> Response<Full<Bytes>> {
@@ -115,10 +126,61 @@ async fn ingest(api: &Api, request: Request<Incoming>) -> Response<Full<Bytes>> 
     }
 }
 
+/// `since`, `epoch` and `timeout` from the query (numbers and a hex epoch: nothing to decode).
+fn parse_ask(query: Option<&str>) -> Result<Ask, String> {
+    let mut ask = Ask {
+        timeout: Duration::from_secs(STREAM_TIMEOUT_DEFAULT),
+        ..Ask::default()
+    };
+    for pair in query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let number = || {
+            value
+                .parse::<u64>()
+                .map_err(|_| format!("{name} must be a non-negative integer"))
+        };
+        match name {
+            "since" => ask.since = number()?,
+            "timeout" => ask.timeout = Duration::from_secs(number()?.min(STREAM_TIMEOUT_MAX)),
+            "epoch" => ask.epoch = Some(value.to_string()),
+            _ => {}
+        }
+    }
+    Ok(ask)
+}
+
+async fn changes(api: &Api, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    let Some(log) = &api.changes else {
+        return detail(
+            StatusCode::NOT_FOUND,
+            "this sync publishes no documents (no --s3-bucket or --dynamodb-table)",
+        );
+    };
+    if !authorised(api, &request) {
+        return detail(StatusCode::UNAUTHORIZED, "a valid bearer token is required");
+    }
+    let ask = match parse_ask(request.uri().query()) {
+        Ok(ask) => ask,
+        Err(message) => return detail(StatusCode::BAD_REQUEST, message),
+    };
+    metrics::gauge!("flagedge_sync_stream_waiting").increment(1.0);
+    let listing = log.wait(&ask, api.stopping.clone()).await;
+    metrics::gauge!("flagedge_sync_stream_waiting").decrement(1.0);
+    json(
+        StatusCode::OK,
+        serde_json::to_value(listing).unwrap_or_default(),
+    )
+}
+
 async fn handle(api: Arc<Api>, request: Request<Incoming>) -> Response<Full<Bytes>> {
     let path = request.uri().path().trim_end_matches('/').to_string();
     match (request.method().clone(), path.as_str()) {
         (Method::POST, "/api/v1/analytics/batch") => ingest(&api, request).await,
+        (Method::GET, "/api/v1/changes") => changes(&api, request).await,
         (Method::GET, "/health") => json(StatusCode::OK, serde_json::json!({"status": "ok"})),
         (Method::GET, "/ready") => {
             if (api.ready)().await {
@@ -134,7 +196,7 @@ async fn handle(api: Arc<Api>, request: Request<Incoming>) -> Response<Full<Byte
             .header(header::CONTENT_TYPE, "text/plain; version=0.0.4")
             .body(Full::new(Bytes::from(api.prometheus.render())))
             .unwrap_or_default(),
-        (_, "/api/v1/analytics/batch" | "/health" | "/ready" | "/metrics") => {
+        (_, "/api/v1/analytics/batch" | "/api/v1/changes" | "/health" | "/ready" | "/metrics") => {
             detail(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
         }
         _ => detail(StatusCode::NOT_FOUND, "Not found."),

@@ -8,6 +8,9 @@
 //!   aggregate them, and write them in batches to PostgreSQL (the tables core
 //!   reads) or InfluxDB — never dropping counts silently.
 //!
+//! While publishing, [`stream`] tells the region's edges what was published the
+//! moment it is readable (a long-poll), so they need not poll the store fast.
+//!
 //! Depends on `flagedge-cloud`; nothing depends on it.
 
 pub mod aggregate;
@@ -16,6 +19,7 @@ pub mod core_client;
 pub mod ingest;
 pub mod publisher;
 pub mod store;
+pub mod stream;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -118,7 +122,8 @@ pub async fn start(config: Config) -> anyhow::Result<Sync> {
             sinks.push(Sink::DynamoDb(documents));
         }
     }
-    if !sinks.is_empty() {
+    let changes = (!sinks.is_empty()).then(|| Arc::new(stream::ChangeLog::new()));
+    if let Some(changes) = &changes {
         let core = core_client::CoreClient::new(
             config.core_url.clone().context("--core-url")?,
             config.core_token.clone(),
@@ -128,6 +133,7 @@ pub async fn start(config: Config) -> anyhow::Result<Sync> {
             sinks,
             config.changes_timeout,
             config.reconcile_interval,
+            Arc::clone(changes),
         );
         tasks.push(tokio::spawn(publisher.run(stopped.clone())));
     }
@@ -184,6 +190,8 @@ pub async fn start(config: Config) -> anyhow::Result<Sync> {
         max_batch_bytes: config.max_batch_bytes,
         prometheus,
         ready,
+        changes,
+        stopping: stopped.clone(),
     });
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await

@@ -11,13 +11,15 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use flagedge_cloud::CloudError;
+use flagedge_cloud::changes::Changed;
 use flagedge_cloud::dynamo::DocumentTable;
 use flagedge_cloud::manifest::Entry;
 use flagedge_cloud::s3::S3Store;
 use serde_json::Value;
 use tokio::sync::watch;
 
-use crate::core_client::{CoreClient, EnvironmentRef};
+use crate::core_client::CoreClient;
+use crate::stream::ChangeLog;
 
 /// A place documents are published to.
 #[derive(Clone)]
@@ -84,6 +86,7 @@ pub struct Publisher {
     server_keys: Option<BTreeMap<String, String>>,
     changes_timeout: u64,
     reconcile_interval: Duration,
+    published_log: std::sync::Arc<ChangeLog>,
 }
 
 impl Publisher {
@@ -93,6 +96,7 @@ impl Publisher {
         sinks: Vec<Sink>,
         changes_timeout: u64,
         reconcile_interval: Duration,
+        published_log: std::sync::Arc<ChangeLog>,
     ) -> Publisher {
         Publisher {
             core,
@@ -101,11 +105,12 @@ impl Publisher {
             server_keys: None,
             changes_timeout,
             reconcile_interval,
+            published_log,
         }
     }
 
     /// Publishes one environment at (at least) `revision`. Returns whether it wrote.
-    async fn publish(&mut self, environment: &EnvironmentRef) -> anyhow::Result<bool> {
+    async fn publish(&mut self, environment: &Changed) -> anyhow::Result<bool> {
         if self
             .published
             .get(&environment.environment_key)
@@ -136,6 +141,8 @@ impl Publisher {
         }
         self.published
             .insert(environment.environment_key.clone(), revision);
+        self.published_log
+            .published(&environment.environment_key, revision);
         metrics::counter!("flagedge_sync_documents_published_total").increment(1);
         if let Some(updated) = updated_at.as_deref().and_then(parse_epoch) {
             let lag = now_epoch() - updated;
@@ -172,6 +179,7 @@ impl Publisher {
                     .map_err(|e| anyhow::anyhow!("{} sink: {e}", sink.name()))?;
             }
             self.server_keys = Some(keys);
+            self.published_log.keys_changed();
         }
         Ok(listing.revision)
     }

@@ -264,3 +264,217 @@ async fn documents_reach_s3_and_dynamodb_and_missed_changes_heal() {
     sync.shutdown();
     sync.wait().await;
 }
+
+/// An edge's `/metrics` counter (summed over the labels that match `labels`).
+async fn edge_counter(client: &http_client::Client, edge: &str, name: &str, labels: &str) -> f64 {
+    let text = client.get_text(&format!("{edge}/metrics")).await;
+    text.lines()
+        .filter(|l| l.starts_with(name) && l.contains(labels))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+mod http_client {
+    use http_body_util::BodyExt;
+
+    /// A small client for the edge's endpoints.
+    pub struct Client(
+        hyper_util::client::legacy::Client<
+            hyper_util::client::legacy::connect::HttpConnector,
+            http_body_util::Full<bytes::Bytes>,
+        >,
+    );
+
+    impl Client {
+        pub fn new() -> Client {
+            Client(
+                hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                    .build_http(),
+            )
+        }
+
+        pub async fn get(&self, url: &str, key: Option<&str>) -> (u16, String) {
+            let mut request = http::Request::get(url);
+            if let Some(key) = key {
+                request = request.header("x-environment-key", key);
+            }
+            let response = self
+                .0
+                .request(request.body(Default::default()).unwrap())
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            (status, String::from_utf8_lossy(&body).into_owned())
+        }
+
+        pub async fn get_text(&self, url: &str) -> String {
+            self.get(url, None).await.1
+        }
+    }
+}
+
+/// Push through sync: an edge reading S3, polling only every 5 minutes, serves
+/// each change as soon as sync has published it (sync's change stream); while
+/// sync is down, nothing reaches it but the poll; when sync returns, the edge
+/// reconnects, checks everything once (finding what another writer put in S3
+/// meanwhile) and is pushed again; no document is fetched twice for one revision.
+///
+/// The edge starts first: in one process the first metrics recorder installed is
+/// everyone's, and the edge's `/metrics` is what this test reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edges_reading_s3_are_pushed_what_sync_published() {
+    let moto = Moto::start();
+    let core = Arc::new(Mutex::new(FakeCore::default()));
+    core.lock()
+        .unwrap()
+        .documents
+        .insert("env-a".into(), document("env-a", 3, "one"));
+    let core_url = start_core(Arc::clone(&core)).await;
+    let sync_address = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let sync_config = || {
+        let mut config = Config::resolve(Options {
+            bind: Some(sync_address),
+            core_url: Some(core_url.clone()),
+            core_token: Some("core-token".into()),
+            reconcile_interval_secs: Some(60.0),
+            changes_timeout_secs: Some(1),
+            s3_bucket: Some("documents".into()),
+            create_resources: Some(true),
+            ingest_token: Some("edge-token".into()),
+            shutdown_grace_secs: Some(1.0),
+            ..Options::default()
+        })
+        .unwrap();
+        config.aws = moto.options();
+        config
+    };
+    let mut edge_config = flagedge_edge::config::Config::resolve(flagedge_edge::config::Options {
+        bind: Some("127.0.0.1:0".parse().unwrap()),
+        s3_bucket: Some("documents".into()),
+        // The safety net only: anything sooner than this is push.
+        poll_interval_secs: Some(300.0),
+        push_url: Some(format!("http://{sync_address}/api/v1/changes")),
+        push_token: Some("edge-token".into()),
+        shutdown_grace_secs: Some(1.0),
+        ..Default::default()
+    })
+    .unwrap();
+    edge_config.aws = moto.options();
+    let edge = flagedge_edge::start(edge_config, None).await.unwrap();
+    let sync = flagedge_sync::start(sync_config()).await.unwrap();
+    let sdk = flagedge_cloud::aws::sdk_config(&moto.options()).await;
+    let s3 = S3Store::new(flagedge_cloud::aws::s3(&sdk), "documents", "flagedge");
+    let base = format!("http://{}", edge.address);
+    let client = http_client::Client::new();
+    let serves = |want: &'static str| {
+        let (client, base) = (&client, &base);
+        move || async move {
+            let (status, body) = client
+                .get(&format!("{base}/api/v1/flags/"), Some("env-a"))
+                .await;
+            status == 200 && body.contains(&format!("\"{want}\""))
+        }
+    };
+    let connected = || async {
+        client
+            .get_text(&format!("{base}/metrics"))
+            .await
+            .contains("flagedge_push_connected{feed=\"sync\"} 1")
+    };
+    eventually("the edge serves what sync first published", serves("one")).await;
+    eventually("the edge follows sync's stream", connected).await;
+
+    // Pushed: far sooner than the 300 s poll.
+    let changed = Instant::now();
+    core.lock()
+        .unwrap()
+        .documents
+        .insert("env-a".into(), document("env-a", 5, "two"));
+    eventually("the pushed change", serves("two")).await;
+    eprintln!("sync → S3 → edge (debug build): {:?}", changed.elapsed());
+    assert!(
+        edge_counter(
+            &client,
+            &base,
+            "flagedge_documents_fetched_total",
+            "reason=\"push\""
+        )
+        .await
+            >= 1.0,
+        "{}",
+        client.get_text(&format!("{base}/metrics")).await
+    );
+
+    // The stream cut: sync stopped, and another writer puts revision 6 in S3.
+    let reconnects = edge_counter(
+        &client,
+        &base,
+        "flagedge_push_reconnects_total",
+        "feed=\"sync\"",
+    )
+    .await;
+    sync.shutdown();
+    sync.wait().await;
+    s3.put_document(
+        "env-a",
+        6,
+        Bytes::from(document("env-a", 6, "three").to_string()),
+    )
+    .await
+    .unwrap();
+    s3.update_manifest(|m| {
+        m.record(
+            "env-a",
+            flagedge_cloud::manifest::Entry {
+                revision: 6,
+                updated_at: None,
+            },
+        )
+    })
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        serves("two")().await,
+        "nothing but the (300 s) poll could have brought it"
+    );
+
+    // Sync back: the edge reconnects, and its full check finds revision 6.
+    let sync = flagedge_sync::start(sync_config()).await.unwrap();
+    eventually(
+        "the reconnect's full check found revision 6",
+        serves("three"),
+    )
+    .await;
+    assert!(
+        edge_counter(
+            &client,
+            &base,
+            "flagedge_push_reconnects_total",
+            "feed=\"sync\""
+        )
+        .await
+            > reconnects
+    );
+    eventually("the edge follows the new sync", connected).await;
+    core.lock()
+        .unwrap()
+        .documents
+        .insert("env-a".into(), document("env-a", 8, "four"));
+    eventually("pushed after the reconnect", serves("four")).await;
+
+    // One fetch per revision the edge loaded (3, 5, 6, 8): never twice.
+    let fetched = edge_counter(&client, &base, "flagedge_documents_fetched_total", "").await;
+    assert_eq!(fetched, 4.0, "documents fetched");
+
+    edge.shutdown();
+    tokio::time::timeout(Duration::from_secs(10), edge.wait())
+        .await
+        .unwrap();
+    sync.shutdown();
+    sync.wait().await;
+}

@@ -6,7 +6,9 @@
 //!   that organisation's objects (others are 404, never 403, so ids do not
 //!   leak); a key without one (made by `flagedge-core init`) sees everything.
 //! - Edge/sync API: `Authorization: Bearer <sync token>` (`--sync-token`), or
-//!   an admin key.
+//!   an admin key. The change feed (`/api/v1/edge/changes`) also takes what an
+//!   edge holds: a proxy key (its organisation) or a server-side key (its
+//!   environment), so edges reading core directly are pushed changes too.
 //! - Proxy API: `X-Proxy-Key: pk.<prefix>.<secret>`, checked like an admin
 //!   key (prefix → row, SHA-256 compared in constant time); it sees its
 //!   organisation only.
@@ -130,6 +132,62 @@ impl FromRequestParts<AppState> for SyncCaller {
         })
     }
 }
+
+/// What a change-feed caller may see.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FeedScope {
+    /// Every environment (the sync token, an unrestricted admin key).
+    Everything,
+    /// One organisation's environments (a restricted admin key, a proxy key).
+    Organisation(i64),
+    /// One environment (its server-side key).
+    Environment(i64),
+}
+
+/// A caller of the change feed: a [`SyncCaller`], a proxy key, or a server-side key.
+#[derive(Clone, Copy, Debug)]
+pub struct FeedCaller {
+    /// What it may see.
+    pub scope: FeedScope,
+}
+
+impl FromRequestParts<AppState> for FeedCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<FeedCaller, ApiError> {
+        if parts.headers.contains_key(PROXY_KEY_HEADER) {
+            let proxy = ProxyCaller::from_request_parts(parts, state).await?;
+            return Ok(FeedCaller {
+                scope: FeedScope::Organisation(proxy.organisation),
+            });
+        }
+        if let Some(key) = parts
+            .headers
+            .get(ENVIRONMENT_KEY_HEADER)
+            .and_then(|v| v.to_str().ok())
+        {
+            // Server-only: a client-side key (public) opens no feed.
+            if KeyKind::of(key.trim()) != KeyKind::Server {
+                return Err(ApiError::Forbidden(FEED_NEEDS_SERVER_KEY));
+            }
+            let caller = EnvironmentCaller::from_request_parts(parts, state).await?;
+            return Ok(FeedCaller {
+                scope: FeedScope::Environment(caller.environment),
+            });
+        }
+        let sync = SyncCaller::from_request_parts(parts, state).await?;
+        Ok(FeedCaller {
+            scope: sync
+                .organisation
+                .map_or(FeedScope::Everything, FeedScope::Organisation),
+        })
+    }
+}
+
+const FEED_NEEDS_SERVER_KEY: &str = "The change feed needs a server-side key (ser.…).";
 
 /// A caller of the proxy API: an unrevoked proxy key.
 #[derive(Clone, Copy, Debug)]

@@ -310,3 +310,104 @@ async fn change_feed_long_polls_and_lists_environments() {
         StatusCode::BAD_REQUEST
     );
 }
+
+/// What an edge reading core directly holds opens the feed, scoped: a
+/// server-side key sees its environment, a proxy key its organisation; a
+/// client-side key (public) opens nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edges_follow_the_change_feed_with_their_own_keys() {
+    let core = Core::start().await;
+    let (_, key) = core.project_with_environment().await;
+    let server = core.server_key(&key).await;
+    let (_, other) = core.project_with_environment().await;
+    let proxy = core
+        .create(
+            "/api/v1/proxy-keys/",
+            json!({"name": "edge", "organisation": core.organisation}),
+        )
+        .await["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let feed = |headers: Vec<(&'static str, String)>, since: u64| {
+        let core = &core;
+        async move {
+            let headers: Vec<(&str, &str)> =
+                headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            core.request(
+                Method::GET,
+                &format!("/api/v1/edge/changes?since={since}&timeout=5"),
+                &headers,
+                None,
+            )
+            .await
+        }
+    };
+    let keys_of = |reply: &support::Reply| -> Vec<String> {
+        reply.json["environments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["environment_key"].as_str().unwrap().to_string())
+            .collect()
+    };
+
+    let by_server_key = feed(vec![("x-environment-key", server.clone())], 0).await;
+    assert_eq!(
+        by_server_key.status,
+        StatusCode::OK,
+        "{}",
+        by_server_key.json
+    );
+    assert_eq!(keys_of(&by_server_key), vec![key.clone()]);
+    let by_proxy_key = feed(vec![("x-proxy-key", proxy.clone())], 0).await;
+    assert_eq!(by_proxy_key.status, StatusCode::OK, "{}", by_proxy_key.json);
+    let mut both = keys_of(&by_proxy_key);
+    both.sort();
+    let mut expected = vec![key.clone(), other.clone()];
+    expected.sort();
+    assert_eq!(both, expected);
+
+    // A change elsewhere does not wake a server key's feed; one to its environment does.
+    let cursor = by_server_key.json["revision"].as_u64().unwrap();
+    core.patch(
+        &format!("/api/v1/environments/{other}/"),
+        json!({"name": "Elsewhere"}),
+    )
+    .await;
+    let quiet = core
+        .request(
+            Method::GET,
+            &format!("/api/v1/edge/changes?since={cursor}&timeout=1"),
+            &[("x-environment-key", &server)],
+            None,
+        )
+        .await;
+    assert_eq!(quiet.json["environments"], json!([]), "{}", quiet.json);
+    core.patch(
+        &format!("/api/v1/environments/{key}/"),
+        json!({"name": "Here"}),
+    )
+    .await;
+    let woke = feed(vec![("x-environment-key", server.clone())], cursor).await;
+    assert_eq!(keys_of(&woke), vec![key.clone()]);
+
+    for (header, value, status) in [
+        ("x-environment-key", key.clone(), StatusCode::FORBIDDEN),
+        (
+            "x-environment-key",
+            "ser.not-a-key".to_string(),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "x-proxy-key",
+            "pk.nope.nope".to_string(),
+            StatusCode::FORBIDDEN,
+        ),
+    ] {
+        let refused = feed(vec![(header, value.clone())], 0).await;
+        assert_eq!(refused.status, status, "{header}: {value}");
+        assert!(refused.json["detail"].is_string(), "{}", refused.json);
+    }
+    assert_eq!(feed(vec![], 0).await.status, StatusCode::UNAUTHORIZED);
+}

@@ -320,3 +320,109 @@ async fn an_edge_forwards_sdk_reported_counts_into_core_analytics() {
         .await
         .unwrap();
 }
+
+/// Push on the http path: an edge polling core only every 5 minutes serves a
+/// change at once, because it follows core's change feed with its server-side
+/// key; and the fetch is counted as pushed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edge_reading_core_is_pushed_each_change() {
+    let core = Core::start().await;
+    let (project, key) = core.project_with_environment().await;
+    core.create(
+        &format!("/api/v1/projects/{project}/features/"),
+        json!({"name": "banner", "initial_value": "first", "default_enabled": true}),
+    )
+    .await;
+    let server = core.server_key(&key).await;
+    let (edge, client) = ready_edge(
+        &core,
+        Options {
+            environment_key_pairs: Some(vec![format!("{server}={key}").parse().unwrap()]),
+            ..Options::default()
+        },
+    )
+    .await;
+    // ready_edge polls every 0.2 s; this edge must not: restart it with a 300 s poll.
+    edge.shutdown();
+    edge.wait().await;
+    let config = Config::resolve(Options {
+        bind: Some("127.0.0.1:0".parse().unwrap()),
+        api_url: Some(format!("{}/api/v1/", core.base)),
+        environment_key_pairs: Some(vec![format!("{server}={key}").parse().unwrap()]),
+        poll_interval_secs: Some(300.0),
+        shutdown_grace_secs: Some(1.0),
+        ..Options::default()
+    })
+    .expect("edge config");
+    drop(client);
+    let edge = flagedge_edge::start(config, None)
+        .await
+        .expect("edge starts");
+    let client = Core::attach(format!("http://{}", edge.address));
+    let metric = |name: &'static str| {
+        let client = &client;
+        async move {
+            let text = String::from_utf8_lossy(
+                &client
+                    .request(Method::GET, "/metrics", &[], None)
+                    .await
+                    .bytes,
+            )
+            .into_owned();
+            text.lines()
+                .filter(|l| l.starts_with(name))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum::<f64>()
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while banner(&client, &key).await != Some(json!("first"))
+        || metric("flagedge_push_connected").await != 1.0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the edge never followed the feed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let state = core
+        .get(&format!("/api/v1/environments/{key}/featurestates/"))
+        .await
+        .json["results"][0]["id"]
+        .clone();
+    for value in ["second", "third"] {
+        let changed = Instant::now();
+        core.patch(
+            &format!("/api/v1/environments/{key}/featurestates/{state}/"),
+            json!({"feature_state_value": value}),
+        )
+        .await;
+        while banner(&client, &key).await != Some(json!(value)) {
+            assert!(
+                changed.elapsed() < Duration::from_secs(10),
+                "not pushed: {value} (the poll is 300 s away)"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        eprintln!("core → edge by push (debug build): {:?}", changed.elapsed());
+    }
+    let text = String::from_utf8_lossy(
+        &client
+            .request(Method::GET, "/metrics", &[], None)
+            .await
+            .bytes,
+    )
+    .into_owned();
+    let pushed: f64 = text
+        .lines()
+        .filter(|l| {
+            l.starts_with("flagedge_documents_fetched_total") && l.contains("reason=\"push\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(pushed, 2.0, "{text}");
+    edge.shutdown();
+    tokio::time::timeout(Duration::from_secs(10), edge.wait())
+        .await
+        .unwrap();
+}

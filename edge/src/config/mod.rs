@@ -40,6 +40,10 @@ pub struct Config {
     pub proxy_key: Option<String>,
     /// `--source http`: poll interval.
     pub poll_interval: Duration,
+    /// Follow change feeds (`--push`).
+    pub push: bool,
+    /// `--source s3|dynamodb`: sync's change stream and its bearer token.
+    pub push_url: Option<(String, String)>,
     /// `--source http`: request timeout.
     pub poll_timeout: Duration,
     /// `--source http`: longest backoff.
@@ -263,6 +267,24 @@ impl Config {
         if o.proxy_key.as_deref().is_some_and(|k| k.trim().is_empty()) {
             return Err(ConfigError::Invalid("--proxy-key is empty".into()));
         }
+        let push_url = match (
+            &o.push_url,
+            o.push_token.as_ref().or(o.analytics_token.as_ref()),
+        ) {
+            (None, _) => None,
+            (Some(_), _) if !matches!(source, SourceKind::S3 | SourceKind::Dynamodb) => {
+                return Err(ConfigError::Invalid(
+                    "--push-url is sync's change stream, for --source s3 or dynamodb (the http source follows core's feed by itself)".into(),
+                ));
+            }
+            (Some(url), Some(token)) => Some((url.clone(), token.clone())),
+            (Some(_), None) => {
+                return Err(ConfigError::Invalid(
+                    "--push-url needs --push-token (or --analytics-token): sync's --ingest-token"
+                        .into(),
+                ));
+            }
+        };
         let mut analytics_sinks = o.analytics_sink.unwrap_or_else(|| {
             if o.analytics_url.is_some() {
                 vec![AnalyticsSinkKind::Http]
@@ -304,6 +326,8 @@ impl Config {
             environment_key_pairs: pairs,
             proxy_key: o.proxy_key.map(|k| k.trim().to_string()),
             poll_interval,
+            push: declared(o.push),
+            push_url,
             poll_timeout: seconds(declared(o.poll_timeout_secs), "poll timeout")?,
             poll_backoff_max: seconds(declared(o.poll_backoff_max_secs), "poll backoff")?,
             persist_dir: o.persist_dir,

@@ -105,6 +105,21 @@ pub struct Options {
     #[arg(long, env = "FLAGEDGE_POLL_INTERVAL_SECS", default_value = "10")]
     pub poll_interval_secs: Option<f64>,
 
+    /// Follow a change feed so a change is fetched at once, the poll staying as the safety net:
+    /// flagedge-core's `{api_url}edge/changes` for `--source http` (an upstream without one,
+    /// such as Flagsmith's API, is only polled), flagedge-sync's `--push-url` for s3/dynamodb.
+    #[arg(long, env = "FLAGEDGE_PUSH", default_value = "true", action = clap::ArgAction::Set)]
+    pub push: Option<bool>,
+
+    /// flagedge-sync's change stream, e.g. http://sync:8090/api/v1/changes, for `--source s3`
+    /// or `dynamodb` (without it, those sources only poll).
+    #[arg(long, env = "FLAGEDGE_PUSH_URL")]
+    pub push_url: Option<String>,
+
+    /// Bearer token for `--push-url` (sync's `--ingest-token`) [default: --analytics-token].
+    #[arg(long, env = "FLAGEDGE_PUSH_TOKEN", hide_env_values = true)]
+    pub push_token: Option<String>,
+
     /// Timeout of one upstream request, in seconds.
     #[arg(long, env = "FLAGEDGE_POLL_TIMEOUT_SECS", default_value = "5")]
     pub poll_timeout_secs: Option<f64>,

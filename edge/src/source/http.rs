@@ -20,6 +20,12 @@
 //! every poll: environments it adds are served without a restart, ones it drops
 //! stop being served (configured pairs never are), and a failed refresh changes
 //! nothing.
+//!
+//! Push ([`super::push`]): against flagedge-core, the source also follows
+//! `{api_url}edge/changes` (with the proxy key, else one feed per server-side
+//! key) and fetches a changed environment at once; the poll, jittered so a fleet
+//! does not poll in step, stays as the safety net. Flagsmith's API has no such
+//! feed (404), and the edge then simply polls.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -32,6 +38,7 @@ use tokio::sync::watch;
 use super::Loader;
 use super::pages::{self, PageError, Pages};
 use super::proxy_config::{self, ProxyEnvironment};
+use super::push::{Feed, Followers, Reason, Wake};
 use crate::config::{KeyPair, redact};
 use crate::http_client::HttpClient;
 use crate::shutdown::Shutdown;
@@ -45,6 +52,8 @@ const MAX_REDIRECTS: usize = 5;
 const FIRST_RETRY: Duration = Duration::from_millis(100);
 /// Times a paged read starts over when the document changes between pages.
 const PAGE_RESTARTS: usize = 2;
+/// Documents fetched at once (1,000 environments changed together queue behind these).
+const FETCH_CONCURRENCY: usize = 32;
 
 const USER_AGENT: &str = concat!("flagedge-edge/", env!("CARGO_PKG_VERSION"));
 
@@ -61,6 +70,8 @@ pub struct HttpSource {
     pub backoff_max: Duration,
     /// A Flagsmith proxy key: environments come from `proxy/config/` too.
     pub proxy_key: Option<String>,
+    /// Follow the upstream's change feed (flagedge-core's), if it has one.
+    pub push: bool,
 }
 
 /// When to fetch something again: after the interval once it succeeded, sooner
@@ -77,10 +88,16 @@ impl Schedule {
         self.due.is_none_or(|due| due <= now)
     }
 
+    /// Next time after the interval, give or take 10 %, so a fleet drifts out of step.
     fn succeeded(&mut self, interval: Duration) {
         self.failures = 0;
         self.loaded = true;
-        self.due = Some(Instant::now() + interval);
+        self.due = Some(Instant::now() + interval.mul_f64(0.9 + 0.2 * fastrand::f64()));
+    }
+
+    /// Due now, whatever the backoff said: the feed announced a change.
+    fn wake(&mut self) {
+        self.due = Some(Instant::now());
     }
 
     /// Records a failure; returns the wait before the next try.
@@ -92,12 +109,13 @@ impl Schedule {
     }
 }
 
-/// Per environment: validators and retry timing.
+/// Per environment: validators, retry timing, and why the next fetch happens.
 #[derive(Default)]
 struct PollState {
     etag: Option<HeaderValue>,
     last_modified: Option<HeaderValue>,
     schedule: Schedule,
+    reason: Reason,
 }
 
 /// What one poll found.
@@ -341,6 +359,7 @@ impl HttpSource {
                 pages,
             }) => match loader.offer(body, "http").await {
                 Ok(_) => {
+                    metrics::counter!("flagedge_documents_fetched_total", "source" => "http", "reason" => state.reason.label()).increment(1);
                     if pages > 1 {
                         tracing::debug!(environment = %redact(&pair.client_side_key), pages, "paged document read");
                         metrics::counter!("flagedge_source_pages_total", "source" => "http")
@@ -364,6 +383,7 @@ impl HttpSource {
             },
             Err(error) => Err(error.to_string()),
         };
+        state.reason = Reason::Poll;
         let took = started.elapsed();
         if took > self.interval {
             tracing::warn!(environment = %redact(&pair.client_side_key), took_secs = took.as_secs_f64(), interval_secs = self.interval.as_secs_f64(), "fetching the document took longer than the poll interval");
@@ -390,6 +410,7 @@ impl HttpSource {
     ) {
         states.retain(|client_key, _| targets.iter().any(|p| &p.client_side_key == client_key));
         let now = Instant::now();
+        let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(FETCH_CONCURRENCY));
         let mut polls = Vec::with_capacity(targets.len());
         for pair in targets {
             let due = states
@@ -399,9 +420,15 @@ impl HttpSource {
                 continue;
             }
             let mut state = states.remove(&pair.client_side_key).unwrap_or_default();
-            let (this, client, loader, pair) =
-                (self.clone(), client.clone(), loader.clone(), pair.clone());
+            let (this, client, loader, pair, slots) = (
+                self.clone(),
+                client.clone(),
+                loader.clone(),
+                pair.clone(),
+                slots.clone(),
+            );
             polls.push(tokio::spawn(async move {
+                let _slot = slots.acquire_owned().await;
                 this.poll(&client, &loader, &pair, &mut state).await;
                 (pair.client_side_key, state)
             }));
@@ -475,6 +502,8 @@ impl HttpSource {
         let mut refresh_state = Schedule::default();
         let mut granted: Vec<KeyPair> = Vec::new();
         let mut first = Some(first_cycle_done);
+        let (wake_sender, mut wakes) = tokio::sync::mpsc::unbounded_channel();
+        let mut followers = Followers::new(client.clone(), wake_sender, shutdown.clone());
         loop {
             let configured_pairs = configured.borrow_and_update().clone();
             self.refresh(
@@ -496,6 +525,9 @@ impl HttpSource {
             loader
                 .store
                 .expect(targets.iter().map(|p| p.client_side_key.clone()));
+            if self.push {
+                followers.set(self.feeds(&targets));
+            }
             self.cycle(&client, &loader, &targets, &mut states).await;
             if (self.proxy_key.is_none() || refresh_state.loaded)
                 && let Some(done) = first.take()
@@ -511,7 +543,64 @@ impl HttpSource {
             tokio::select! {
                 _ = tokio::time::sleep_until(next.into()) => {}
                 _ = configured.changed() => tracing::info!("server-side keys changed: polling the new set"),
+                Some(wake) = wakes.recv() => {
+                    // Take every wake already queued: one cycle serves them all.
+                    let mut pending = vec![wake];
+                    while let Ok(more) = wakes.try_recv() {
+                        pending.push(more);
+                    }
+                    for wake in pending {
+                        self.apply(wake, &mut states, &mut refresh_state);
+                    }
+                }
                 _ = shutdown.wait() => return,
+            }
+        }
+    }
+
+    /// The change feeds to follow: one with the proxy key, else one per server-side key.
+    fn feeds(&self, targets: &[KeyPair]) -> Vec<Feed> {
+        let url = format!("{}edge/changes", self.api_url);
+        let credential = |name: &'static str, value: &str| {
+            let mut value = HeaderValue::from_str(value).ok()?;
+            value.set_sensitive(true);
+            Some(Feed {
+                name: "core",
+                url: url.clone(),
+                credential: (http::HeaderName::from_static(name), value),
+            })
+        };
+        match &self.proxy_key {
+            Some(proxy_key) => credential("x-proxy-key", proxy_key).into_iter().collect(),
+            None => targets
+                .iter()
+                .filter_map(|p| credential("x-environment-key", &p.server_side_key))
+                .collect(),
+        }
+    }
+
+    /// Makes what a feed named due now.
+    fn apply(&self, wake: Wake, states: &mut HashMap<String, PollState>, refresh: &mut Schedule) {
+        match wake {
+            Wake::Everything => {
+                for state in states.values_mut() {
+                    state.schedule.wake();
+                    state.reason = Reason::Reconnect;
+                }
+                refresh.wake();
+            }
+            Wake::Environments(keys) => {
+                for key in keys {
+                    match states.get_mut(&key) {
+                        Some(state) => {
+                            state.schedule.wake();
+                            state.reason = Reason::Push;
+                        }
+                        // Not served yet: the proxy configuration may have just granted it.
+                        None if self.proxy_key.is_some() => refresh.wake(),
+                        None => {}
+                    }
+                }
             }
         }
     }

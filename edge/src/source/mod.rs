@@ -7,7 +7,9 @@
 //! - `file` — a directory of documents, checked for changes;
 //! - `http` — a Flagsmith-compatible `/environment-document/` endpoint, polled
 //!   (`pages` merges paged documents, `proxy_config` reads Flagsmith's proxy keys);
-//! - `published` — what flagedge-sync published to S3 or DynamoDB.
+//! - `published` — what flagedge-sync published to S3 or DynamoDB;
+//! - `push` — change feeds (core's, sync's) that make the `http` and published
+//!   sources fetch a change at once; polling stays as the safety net.
 
 pub mod demo;
 pub mod file;
@@ -15,6 +17,7 @@ pub mod http;
 pub mod pages;
 pub mod proxy_config;
 pub mod published;
+pub mod push;
 
 use std::sync::Arc;
 

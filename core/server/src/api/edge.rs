@@ -5,7 +5,10 @@
 //!   an environment's revision exceeds `since` (or the timeout, default 30 s,
 //!   at most 60 s, passes) and lists the changed environments. The `revision`
 //!   it returns is a safe cursor: revisions commit in order (see `db`), so no
-//!   change numbered at or below it can still appear.
+//!   change numbered at or below it can still appear. Edges reading core
+//!   directly hold it too, with a proxy key (`X-Proxy-Key`: its organisation)
+//!   or a server-side key (`X-Environment-Key`: its environment); `since=0`
+//!   answers at once with every environment in scope (a full check).
 //! - `GET /api/v1/edge/environments` lists every environment with its revision
 //!   and active server-side keys (the full reconcile).
 //! - `GET /api/v1/edge/environments/{environment_key}/document` is the
@@ -25,7 +28,7 @@ use tokio::time::Instant;
 
 use super::routes::Routes;
 use super::sdk::serve_document;
-use crate::auth::SyncCaller;
+use crate::auth::{FeedCaller, FeedScope, SyncCaller};
 use crate::changes::FALLBACK_POLL;
 use crate::db;
 use crate::error::{ApiError, ApiResult};
@@ -59,19 +62,26 @@ struct ChangesQuery {
 
 async fn changed_since(
     state: &AppState,
-    caller: &SyncCaller,
+    scope: FeedScope,
     since: u64,
 ) -> ApiResult<(u64, Vec<Value>)> {
+    let (organisation, environment) = match scope {
+        FeedScope::Everything => (None, None),
+        FeedScope::Organisation(organisation) => (Some(organisation), None),
+        FeedScope::Environment(environment) => (None, Some(environment)),
+    };
     // Read the cursor first: everything at or below it is already committed.
     let revision = db::current_revision(&state.db).await?;
     let rows: Vec<(String, i64)> = sqlx::query_as(
         "SELECT e.api_key, e.revision FROM environments e JOIN projects p ON p.id = e.project_id \
          WHERE e.revision > $1 AND e.revision <= $2 \
-         AND ($3::bigint IS NULL OR p.organisation_id = $3) ORDER BY e.revision",
+         AND ($3::bigint IS NULL OR p.organisation_id = $3) \
+         AND ($4::bigint IS NULL OR e.id = $4) ORDER BY e.revision",
     )
     .bind(i64::try_from(since).unwrap_or(i64::MAX))
     .bind(i64::try_from(revision).unwrap_or(i64::MAX))
-    .bind(caller.organisation)
+    .bind(organisation)
+    .bind(environment)
     .fetch_all(&state.db)
     .await?;
     let environments = rows
@@ -83,7 +93,7 @@ async fn changed_since(
 
 async fn changes(
     State(state): State<AppState>,
-    caller: SyncCaller,
+    caller: FeedCaller,
     Query(query): Query<ChangesQuery>,
 ) -> ApiResult<Json<Value>> {
     let since = query.since.unwrap_or(0);
@@ -93,7 +103,7 @@ async fn changes(
     let mut shutdown = state.shutdown.clone();
     loop {
         signal.borrow_and_update();
-        let (revision, environments) = changed_since(&state, &caller, since).await?;
+        let (revision, environments) = changed_since(&state, caller.scope, since).await?;
         let now = Instant::now();
         if !environments.is_empty() || now >= deadline || *shutdown.borrow() {
             return Ok(Json(json!({

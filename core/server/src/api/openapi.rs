@@ -161,9 +161,18 @@ fn operation(route: &Route) -> Value {
             responses.insert("415".into(), error("Not JSON"));
         }
     } else if path.starts_with("/api/v1/edge/") {
-        security = json!([{"SyncToken": []}, {"AdminApiKey": []}]);
+        security = if path.ends_with("/changes") {
+            // Edges reading core directly follow the feed with their own keys.
+            json!([{"SyncToken": []}, {"AdminApiKey": []}, {"ProxyKey": []}, {"EnvironmentKey": []}])
+        } else {
+            json!([{"SyncToken": []}, {"AdminApiKey": []}])
+        };
         responses.insert("401".into(), error("Missing or invalid credentials"));
         if path.ends_with("/changes") {
+            responses.insert(
+                "403".into(),
+                error("Invalid proxy key, or not a server-side key"),
+            );
             summary = "Long-poll for environments changed after a revision".into();
             parameters.push(query("since", "integer", "Revision cursor (default 0)"));
             parameters.push(query(
