@@ -59,7 +59,7 @@ step "core from the outside: schemathesis over its OpenAPI document, the Python 
 step "Rust tests (engine conformance and differential, edge HTTP and sources, cloud formats on moto, sync with Postgres/InfluxDB/moto)"
 cargo nextest run --workspace --locked --no-fail-fast --success-output never --failure-output final
 
-step "propagation end to end: admin API → core → http / sync→S3 / sync→DynamoDB → edges (10 changes)"
+step "propagation end to end, pushed: admin API → core → http / sync→S3 / sync→DynamoDB → edges (10 changes; edges poll every 10 s, a change not served in 3 s is lost)"
 CHANGES=10 BIN_DIR="$(dirname "$FLAGEDGE_EDGE_BIN")" OUT="$(mktemp -d)" scripts/propagation.sh
 
 step "the Dockerfile's build stage, as a script: release binaries"

@@ -244,7 +244,16 @@ pub async fn start(config: Config, reloader: Option<Reloader>) -> anyhow::Result
                     Some((
                         source::push::Feed {
                             name: "sync",
-                            url: url.clone(),
+                            // Sync keeps a stream per store: this edge's.
+                            url: format!(
+                                "{url}{}store={}",
+                                if url.contains('?') { '&' } else { '?' },
+                                if config.source == SourceKind::S3 {
+                                    "s3"
+                                } else {
+                                    "dynamodb"
+                                }
+                            ),
                             credential: (http::header::AUTHORIZATION, bearer),
                         },
                         client.clone(),

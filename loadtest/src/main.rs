@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use anyhow::Context;
 use bytes::Bytes;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use flagedge_engine::synthetic::Shape;
@@ -47,6 +48,21 @@ enum PropagationCommand {
     Setup(PropagationSetupArgs),
     /// Change the feature --changes times and report, per edge, the time until it serves each change.
     Measure(PropagationMeasureArgs),
+    /// Hold --count followers of a change feed until stopped (what subscribed edges cost core and sync).
+    Subscribe(PropagationSubscribeArgs),
+}
+
+#[derive(Args)]
+struct PropagationSubscribeArgs {
+    /// The feed: core's .../api/v1/edge/changes or sync's .../api/v1/changes.
+    #[arg(long, env = "FLAGEDGE_FEED_URL")]
+    url: String,
+    /// A header for each long-poll, `Name: value` (the credential); repeatable.
+    #[arg(long = "header", env = "FLAGEDGE_FEED_HEADERS", value_delimiter = ',')]
+    headers: Vec<String>,
+    /// Followers to hold.
+    #[arg(long, default_value_t = 100, env = "FLAGEDGE_FOLLOWERS")]
+    count: usize,
 }
 
 #[derive(Args)]
@@ -545,6 +561,19 @@ fn propagation_command(command: PropagationCommand) -> anyhow::Result<()> {
             ))?;
             println!("{}", serde_json::to_string_pretty(&setup)?);
             Ok(())
+        }
+        PropagationCommand::Subscribe(args) => {
+            let headers = args
+                .headers
+                .iter()
+                .map(|h| {
+                    let (name, value) = h
+                        .split_once(':')
+                        .with_context(|| format!("--header {h:?} is not `Name: value`"))?;
+                    Ok((name.trim().to_string(), value.trim().to_string()))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            runtime.block_on(propagation::subscribe(&args.url, &headers, args.count))
         }
         PropagationCommand::Measure(args) => {
             let setup: Setup = serde_json::from_slice(

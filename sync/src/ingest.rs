@@ -17,7 +17,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use subtle::ConstantTimeEq;
 
 use crate::aggregate::{Accepted, Aggregator, Batch, Refused};
-use crate::stream::{Ask, ChangeLog};
+use crate::stream::{Ask, Streams};
 
 /// The longest a change-stream request waits, and its default.
 const STREAM_TIMEOUT_MAX: u64 = 60;
@@ -40,8 +40,8 @@ pub struct Api {
     pub prometheus: metrics_exporter_prometheus::PrometheusHandle,
     /// Whether the store is reachable.
     pub ready: Ready,
-    /// What was published, when this sync publishes documents.
-    pub changes: Option<Arc<ChangeLog>>,
+    /// What was published to each store, when this sync publishes documents.
+    pub changes: Option<Arc<Streams>>,
     /// Turns true when sync stops (ends waiting change-stream requests).
     pub stopping: tokio::sync::watch::Receiver<bool>,
 }
@@ -126,7 +126,8 @@ async fn ingest(api: &Api, request: Request<Incoming>) -> Response<Full<Bytes>> 
     }
 }
 
-/// `since`, `epoch` and `timeout` from the query (numbers and a hex epoch: nothing to decode).
+/// `store`, `since`, `epoch` and `timeout` from the query (names, numbers and a
+/// hex epoch: nothing to decode).
 fn parse_ask(query: Option<&str>) -> Result<Ask, String> {
     let mut ask = Ask {
         timeout: Duration::from_secs(STREAM_TIMEOUT_DEFAULT),
@@ -147,6 +148,7 @@ fn parse_ask(query: Option<&str>) -> Result<Ask, String> {
             "since" => ask.since = number()?,
             "timeout" => ask.timeout = Duration::from_secs(number()?.min(STREAM_TIMEOUT_MAX)),
             "epoch" => ask.epoch = Some(value.to_string()),
+            "store" => ask.store = value.to_string(),
             _ => {}
         }
     }
@@ -154,7 +156,7 @@ fn parse_ask(query: Option<&str>) -> Result<Ask, String> {
 }
 
 async fn changes(api: &Api, request: Request<Incoming>) -> Response<Full<Bytes>> {
-    let Some(log) = &api.changes else {
+    let Some(streams) = &api.changes else {
         return detail(
             StatusCode::NOT_FOUND,
             "this sync publishes no documents (no --s3-bucket or --dynamodb-table)",
@@ -168,6 +170,15 @@ async fn changes(api: &Api, request: Request<Incoming>) -> Response<Full<Bytes>>
         Err(message) => return detail(StatusCode::BAD_REQUEST, message),
     };
     metrics::gauge!("flagedge_sync_stream_waiting").increment(1.0);
+    let Some(log) = streams.get(&ask.store) else {
+        return detail(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "store must name a store this sync publishes to: {}",
+                streams.names().join(", ")
+            ),
+        );
+    };
     let listing = log.wait(&ask, api.stopping.clone()).await;
     metrics::gauge!("flagedge_sync_stream_waiting").decrement(1.0);
     json(

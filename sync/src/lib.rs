@@ -122,7 +122,8 @@ pub async fn start(config: Config) -> anyhow::Result<Sync> {
             sinks.push(Sink::DynamoDb(documents));
         }
     }
-    let changes = (!sinks.is_empty()).then(|| Arc::new(stream::ChangeLog::new()));
+    let changes =
+        (!sinks.is_empty()).then(|| Arc::new(stream::Streams::new(sinks.iter().map(Sink::name))));
     if let Some(changes) = &changes {
         let core = core_client::CoreClient::new(
             config.core_url.clone().context("--core-url")?,

@@ -7,19 +7,20 @@
 //! a restart or a second sync in another region is harmless.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use flagedge_cloud::CloudError;
 use flagedge_cloud::changes::Changed;
 use flagedge_cloud::dynamo::DocumentTable;
 use flagedge_cloud::manifest::Entry;
 use flagedge_cloud::s3::S3Store;
+use flagedge_cloud::{CloudError, Written};
 use serde_json::Value;
 use tokio::sync::watch;
 
 use crate::core_client::CoreClient;
-use crate::stream::ChangeLog;
+use crate::stream::{ChangeLog, Streams};
 
 /// A place documents are published to.
 #[derive(Clone)]
@@ -31,38 +32,42 @@ pub enum Sink {
 }
 
 impl Sink {
-    fn name(&self) -> &'static str {
+    /// `s3` or `dynamodb`: also the name of its change stream.
+    pub fn name(&self) -> &'static str {
         match self {
             Sink::S3(_) => "s3",
             Sink::DynamoDb(_) => "dynamodb",
         }
     }
 
+    /// Writes the document, announces it on `log` (it is readable now), then
+    /// records it in the manifest.
     async fn publish(
         &self,
         client_key: &str,
-        revision: u64,
-        updated_at: Option<String>,
-        bytes: &Bytes,
+        entry: Entry,
+        bytes: Bytes,
         document: &serde_json::Map<String, Value>,
+        log: Option<&ChangeLog>,
     ) -> Result<(), CloudError> {
-        let entry = Entry {
-            revision,
-            updated_at,
-        };
-        match self {
+        let written = match self {
             Sink::S3(store) => {
                 store
-                    .put_document(client_key, revision, bytes.clone())
-                    .await?;
+                    .put_document(client_key, entry.revision, bytes)
+                    .await?
+            }
+            Sink::DynamoDb(table) => table.put_document(document).await?,
+        };
+        if let (Written::Stored, Some(log)) = (written, log) {
+            log.published(client_key, entry.revision);
+        }
+        match self {
+            Sink::S3(store) => {
                 store
                     .update_manifest(|m| m.record(client_key, entry.clone()))
                     .await
             }
-            Sink::DynamoDb(table) => {
-                table.put_document(document).await?;
-                table.record(client_key, &entry).await.map(|_| ())
-            }
+            Sink::DynamoDb(table) => table.record(client_key, &entry).await.map(|_| ()),
         }
     }
 
@@ -86,7 +91,7 @@ pub struct Publisher {
     server_keys: Option<BTreeMap<String, String>>,
     changes_timeout: u64,
     reconcile_interval: Duration,
-    published_log: std::sync::Arc<ChangeLog>,
+    streams: Arc<Streams>,
 }
 
 impl Publisher {
@@ -96,7 +101,7 @@ impl Publisher {
         sinks: Vec<Sink>,
         changes_timeout: u64,
         reconcile_interval: Duration,
-        published_log: std::sync::Arc<ChangeLog>,
+        streams: Arc<Streams>,
     ) -> Publisher {
         Publisher {
             core,
@@ -105,7 +110,7 @@ impl Publisher {
             server_keys: None,
             changes_timeout,
             reconcile_interval,
-            published_log,
+            streams,
         }
     }
 
@@ -128,21 +133,36 @@ impl Publisher {
             .get("updated_at")
             .and_then(Value::as_str)
             .map(str::to_string);
-        for sink in &self.sinks {
-            sink.publish(
-                &environment.environment_key,
-                revision,
-                updated_at.clone(),
-                &bytes,
-                &document,
-            )
-            .await
-            .map_err(|e| anyhow::anyhow!("{} sink: {e}", sink.name()))?;
+        // Every sink at once: each store's edges hear of it as soon as their store has it.
+        let document = Arc::new(document);
+        let writes: Vec<_> = self
+            .sinks
+            .iter()
+            .map(|sink| {
+                let (sink, streams, document, bytes) = (
+                    sink.clone(),
+                    Arc::clone(&self.streams),
+                    Arc::clone(&document),
+                    bytes.clone(),
+                );
+                let key = environment.environment_key.clone();
+                let entry = Entry {
+                    revision,
+                    updated_at: updated_at.clone(),
+                };
+                tokio::spawn(async move {
+                    let log = streams.get(sink.name());
+                    sink.publish(&key, entry, bytes, &document, log)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{} sink: {e}", sink.name()))
+                })
+            })
+            .collect();
+        for write in writes {
+            write.await??;
         }
         self.published
             .insert(environment.environment_key.clone(), revision);
-        self.published_log
-            .published(&environment.environment_key, revision);
         metrics::counter!("flagedge_sync_documents_published_total").increment(1);
         if let Some(updated) = updated_at.as_deref().and_then(parse_epoch) {
             let lag = now_epoch() - updated;
@@ -178,8 +198,12 @@ impl Publisher {
                     .await
                     .map_err(|e| anyhow::anyhow!("{} sink: {e}", sink.name()))?;
             }
+            for sink in &self.sinks {
+                if let Some(log) = self.streams.get(sink.name()) {
+                    log.keys_changed();
+                }
+            }
             self.server_keys = Some(keys);
-            self.published_log.keys_changed();
         }
         Ok(listing.revision)
     }

@@ -4,6 +4,11 @@
 //! a change the moment the document is there to read, and core never serves
 //! document bytes (or a connection) to the fleet.
 //!
+//! One log per store (`?store=s3|dynamodb`): an environment is announced the
+//! moment its document is readable in *that* store (before the manifest is
+//! updated, which an announced edge does not need), so an edge reading S3 does
+//! not wait for DynamoDB's write, nor the other way round.
+//!
 //! Cursors count publications in this process (`flagedge_cloud::changes`), named
 //! by an `epoch` chosen at start: a cursor from an earlier process, or one older
 //! than the retained window, is answered with `reset` — the edge then checks
@@ -19,7 +24,34 @@ use tokio::sync::watch;
 /// Publications kept for followers that fall behind; older cursors are reset.
 const RETAINED: usize = 10_000;
 
-/// What sync has published, in order.
+/// A change log per store sync publishes to.
+pub struct Streams {
+    logs: Vec<(&'static str, ChangeLog)>,
+}
+
+impl Streams {
+    /// One log for each store named.
+    pub fn new(stores: impl IntoIterator<Item = &'static str>) -> Streams {
+        Streams {
+            logs: stores.into_iter().map(|s| (s, ChangeLog::new())).collect(),
+        }
+    }
+
+    /// The log of `store`.
+    pub fn get(&self, store: &str) -> Option<&ChangeLog> {
+        self.logs
+            .iter()
+            .find(|(s, _)| *s == store)
+            .map(|(_, log)| log)
+    }
+
+    /// The stores, for error messages.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.logs.iter().map(|(s, _)| *s).collect()
+    }
+}
+
+/// What sync has published to one store, in order.
 pub struct ChangeLog {
     epoch: String,
     log: Mutex<Log>,
@@ -36,6 +68,8 @@ struct Log {
 /// What a follower asked for.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Ask {
+    /// The store it reads (`s3`, `dynamodb`).
+    pub store: String,
     /// The cursor it holds.
     pub since: u64,
     /// The epoch that cursor is from.
@@ -147,6 +181,7 @@ mod tests {
 
     fn ask(log: &ChangeLog, since: u64) -> Ask {
         Ask {
+            store: "s3".into(),
             since,
             epoch: Some(log.epoch.clone()),
             timeout: Duration::from_millis(50),

@@ -385,6 +385,26 @@ async fn edges_reading_s3_are_pushed_what_sync_published() {
             .await
             .contains("flagedge_push_connected{feed=\"sync\"} 1")
     };
+    // The stream refuses what it cannot answer.
+    let stream = format!("http://{sync_address}/api/v1/changes");
+    for (url, token, status) in [
+        (format!("{stream}?store=s3"), None, 401),
+        (format!("{stream}?store=s3"), Some("wrong"), 401),
+        (stream.clone(), Some("edge-token"), 400),
+        (format!("{stream}?store=dynamodb"), Some("edge-token"), 400),
+        (format!("{stream}?store=s3&since=x"), Some("edge-token"), 400),
+    ] {
+        let mut request = http::Request::get(&url);
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let response = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+            .build_http::<Full<Bytes>>()
+            .request(request.body(Full::default()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), status, "{url} with {token:?}");
+    }
     eventually("the edge serves what sync first published", serves("one")).await;
     eventually("the edge follows sync's stream", connected).await;
 

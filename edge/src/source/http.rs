@@ -589,8 +589,8 @@ impl HttpSource {
                 }
                 refresh.wake();
             }
-            Wake::Environments(keys) => {
-                for key in keys {
+            Wake::Changed(changed) => {
+                for key in changed.into_iter().map(|c| c.environment_key) {
                     match states.get_mut(&key) {
                         Some(state) => {
                             state.schedule.wake();

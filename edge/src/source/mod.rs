@@ -38,6 +38,26 @@ pub struct Loader {
     pairs: Arc<std::sync::Mutex<(Vec<KeyPair>, Vec<KeyPair>)>>,
 }
 
+/// From the change (the document's `updated_at`, set by whoever wrote it) to
+/// this swap: per environment (the latest) and over all (a histogram).
+fn record_propagation_lag(
+    client_key: &str,
+    updated_at: Option<flagedge_engine::Timestamp>,
+    source: &'static str,
+) {
+    let Some(updated_at) = updated_at else {
+        return;
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    // A clock behind the writer's would make it negative: say 0, not nonsense.
+    let lag = (now - updated_at.epoch_seconds_f64()).max(0.0);
+    metrics::histogram!("flagedge_propagation_lag_seconds", "source" => source).record(lag);
+    metrics::gauge!("flagedge_environment_propagation_lag_seconds", "environment" => client_key.to_string())
+        .set(lag);
+}
+
 /// `server-keys.json` in a documents directory (edge-proxy's field name).
 #[derive(serde::Deserialize)]
 pub struct ServerKeysFile {
@@ -71,7 +91,12 @@ impl Loader {
             }
         };
         let client_key = environment.client_key().to_string();
+        let updated_at = environment.version.updated_at;
         let offer = self.store.offer(environment);
+        // The demo's documents are built in: their age is no propagation.
+        if offer == Offer::Swapped && source != "demo" {
+            record_propagation_lag(&client_key, updated_at, source);
+        }
         if offer == Offer::Swapped
             && let Some(persistence) = self.persistence.clone()
         {

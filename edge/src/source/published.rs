@@ -8,17 +8,21 @@
 //! other source. An unchanged manifest confirms every document it lists, which is
 //! what keeps `/ready` from calling them stale.
 //!
-//! With `--push-url`, the source follows sync's change stream ([`super::push`]):
-//! each announcement polls the manifest at once (the document still comes from
-//! the regional store); the interval poll, jittered, is the safety net.
+//! With `--push-url`, the source follows sync's change stream for its store
+//! ([`super::push`]): an announced environment it already serves is read
+//! straight from the store (sync announces it once the document is there, before
+//! the manifest catches up); anything else — a new environment, new keys, a
+//! reconnect — reads the manifest as a poll does. The interval poll, jittered,
+//! is the safety net.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use flagedge_cloud::CloudError;
+use flagedge_cloud::changes::Changed;
 use flagedge_cloud::dynamo::DocumentTable;
-use flagedge_cloud::manifest::Manifest;
+use flagedge_cloud::manifest::{Entry, Manifest};
 use flagedge_cloud::s3::{ManifestPoll, S3Store};
 
 use super::Loader;
@@ -102,6 +106,88 @@ impl PublishedSource {
         }
     }
 
+    /// Fetches `documents` (bounded concurrency) and offers them; records what
+    /// loaded. Returns whether all of them did.
+    async fn fetch(
+        &mut self,
+        loader: &Loader,
+        documents: Vec<(String, Entry)>,
+        reason: Reason,
+    ) -> bool {
+        let source = self.published.name();
+        let slots = Arc::new(tokio::sync::Semaphore::new(FETCH_CONCURRENCY));
+        let fetches: Vec<_> = documents
+            .into_iter()
+            .map(|(key, entry)| {
+                let (published, loader, slots) = (
+                    Arc::clone(&self.published),
+                    loader.clone(),
+                    Arc::clone(&slots),
+                );
+                tokio::spawn(async move {
+                    let _slot = slots.acquire_owned().await;
+                    let fetched = match published.document(&key).await {
+                        Ok(bytes) => loader.offer(bytes, source).await.map_err(|e| e.to_string()),
+                        Err(error) => Err(error.to_string()),
+                    };
+                    (key, entry, fetched)
+                })
+            })
+            .collect();
+        let mut complete = true;
+        for fetch in fetches {
+            let Ok((key, mut entry, fetched)) = fetch.await else {
+                complete = false;
+                continue;
+            };
+            match fetched {
+                Ok(_) => {
+                    metrics::counter!("flagedge_documents_fetched_total", "source" => source, "reason" => reason.label()).increment(1);
+                    // The store may already hold a newer revision than the one announced.
+                    let served = loader
+                        .store
+                        .load()
+                        .environments
+                        .get(key.as_str())
+                        .and_then(|e| e.version.revision);
+                    entry.revision = entry.revision.max(served.unwrap_or(0));
+                    loader.store.confirm(&key);
+                    self.loaded.environments.insert(key, entry);
+                }
+                Err(error) => {
+                    complete = false;
+                    tracing::warn!(source, environment = %key, %error, "published document not loaded");
+                    metrics::counter!("flagedge_source_errors_total", "source" => source, "kind" => "document").increment(1);
+                }
+            }
+        }
+        complete
+    }
+
+    /// Reads what the stream announced. Returns false when only the manifest can
+    /// answer (an environment not served yet, new server-side keys).
+    async fn fetch_announced(&mut self, loader: &Loader, changed: &[Changed]) -> bool {
+        if changed.is_empty()
+            || changed
+                .iter()
+                .any(|c| !self.loaded.environments.contains_key(&c.environment_key))
+        {
+            return false;
+        }
+        let newer: Vec<(String, Entry)> = changed
+            .iter()
+            .filter(|c| self.loaded.environments[&c.environment_key].revision < c.revision)
+            .map(|c| {
+                let entry = Entry {
+                    revision: c.revision,
+                    updated_at: None,
+                };
+                (c.environment_key.clone(), entry)
+            })
+            .collect();
+        self.fetch(loader, newer, Reason::Push).await
+    }
+
     /// One poll: returns whether it succeeded.
     pub async fn poll(&mut self, loader: &Loader, reason: Reason) -> bool {
         let source = self.published.name();
@@ -134,41 +220,8 @@ impl PublishedSource {
             .changed_since(&self.loaded)
             .map(|(k, e)| (k.to_string(), e.clone()))
             .collect();
-        let slots = Arc::new(tokio::sync::Semaphore::new(FETCH_CONCURRENCY));
-        let fetches: Vec<_> = changed
-            .into_iter()
-            .map(|(key, entry)| {
-                let (published, loader, slots) = (
-                    Arc::clone(&self.published),
-                    loader.clone(),
-                    Arc::clone(&slots),
-                );
-                tokio::spawn(async move {
-                    let _slot = slots.acquire_owned().await;
-                    let fetched = match published.document(&key).await {
-                        Ok(bytes) => loader.offer(bytes, source).await.map_err(|e| e.to_string()),
-                        Err(error) => Err(error.to_string()),
-                    };
-                    (key, entry, fetched)
-                })
-            })
-            .collect();
-        for fetch in fetches {
-            let Ok((key, entry, fetched)) = fetch.await else {
-                complete = false;
-                continue;
-            };
-            match fetched {
-                Ok(_) => {
-                    metrics::counter!("flagedge_documents_fetched_total", "source" => source, "reason" => reason.label()).increment(1);
-                    self.loaded.environments.insert(key, entry);
-                }
-                Err(error) => {
-                    complete = false;
-                    tracing::warn!(source, environment = %key, %error, "published document not loaded");
-                    metrics::counter!("flagedge_source_errors_total", "source" => source, "kind" => "document").increment(1);
-                }
-            }
+        if !self.fetch(loader, changed, reason).await {
+            complete = false;
         }
         for key in manifest.environments.keys() {
             loader.store.confirm(key);
@@ -200,24 +253,36 @@ impl PublishedSource {
         let jittered = |interval: Duration| interval.mul_f64(0.9 + 0.2 * fastrand::f64());
         let mut next = tokio::time::Instant::now() + jittered(self.interval);
         loop {
-            let reason = tokio::select! {
-                _ = tokio::time::sleep_until(next) => Reason::Poll,
-                Some(wake) = wakes.recv(), if followers.is_some() => {
-                    // Everything queued is answered by this one manifest read.
-                    let mut reason = match wake {
-                        Wake::Everything => Reason::Reconnect,
-                        Wake::Environments(_) => Reason::Push,
-                    };
-                    while let Ok(more) = wakes.try_recv() {
-                        if more == Wake::Everything {
-                            reason = Reason::Reconnect;
-                        }
-                    }
-                    reason
-                }
+            let wake = tokio::select! {
+                _ = tokio::time::sleep_until(next) => None,
+                Some(wake) = wakes.recv(), if followers.is_some() => Some(wake),
                 _ = shutdown.wait() => {
                     followers.take();
                     return;
+                }
+            };
+            let reason = match wake {
+                None => Reason::Poll,
+                Some(first) => {
+                    // Everything queued is answered together.
+                    let mut everything = first == Wake::Everything;
+                    let mut announced = Vec::new();
+                    for wake in
+                        std::iter::once(first).chain(std::iter::from_fn(|| wakes.try_recv().ok()))
+                    {
+                        match wake {
+                            Wake::Everything => everything = true,
+                            Wake::Changed(changed) => announced.extend(changed),
+                        }
+                    }
+                    if !everything && self.fetch_announced(&loader, &announced).await {
+                        continue;
+                    }
+                    if everything {
+                        Reason::Reconnect
+                    } else {
+                        Reason::Push
+                    }
                 }
             };
             if reason == Reason::Reconnect {

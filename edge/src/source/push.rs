@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use bytes::Bytes;
-use flagedge_cloud::changes::Listing;
+use flagedge_cloud::changes::{Changed, Listing};
 use http::{HeaderName, HeaderValue, Request, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
 use tokio::sync::mpsc::UnboundedSender;
@@ -39,8 +39,8 @@ const RETRY_CEILING: Duration = Duration::from_secs(30);
 pub enum Wake {
     /// Check everything once (connected, reconnected, or the cursor was reset).
     Everything,
-    /// These environments (client-side keys) changed.
-    Environments(Vec<String>),
+    /// These environments changed (client-side keys, new revisions).
+    Changed(Vec<Changed>),
 }
 
 /// Why a document is fetched (the `reason` of `flagedge_documents_fetched_total`).
@@ -71,7 +71,7 @@ impl Reason {
 pub struct Feed {
     /// `core` or `sync`, for logs and metrics.
     pub name: &'static str,
-    /// The feed's URL, without a query.
+    /// The feed's URL (its own query parameters, if any, are kept).
     pub url: String,
     /// The credential header sent with each long-poll.
     pub credential: (HeaderName, HeaderValue),
@@ -115,7 +115,8 @@ impl Feed {
                 format!("since={}{epoch}&timeout={LONG_POLL_SECS}", cursor.revision)
             }
         };
-        let request = Request::get(format!("{}?{query}", self.url))
+        let separator = if self.url.contains('?') { '&' } else { '?' };
+        let request = Request::get(format!("{}{separator}{query}", self.url))
             .header(header::ACCEPT, "application/json")
             .header(self.credential.0.clone(), self.credential.1.clone())
             .body(Full::<Bytes>::default())
@@ -185,13 +186,7 @@ impl Feed {
                     } else if listing.revision != cursor.as_ref().map_or(0, |c| c.revision) {
                         metrics::counter!("flagedge_push_events_total", "feed" => feed)
                             .increment(1);
-                        Some(Wake::Environments(
-                            listing
-                                .environments
-                                .iter()
-                                .map(|c| c.environment_key.clone())
-                                .collect(),
-                        ))
+                        Some(Wake::Changed(listing.environments.clone()))
                     } else {
                         None
                     };

@@ -49,7 +49,7 @@ resource "aws_service_discovery_service" "sync" {
 
 locals {
   sync_url = "http://sync.${aws_service_discovery_private_dns_namespace.this.name}:${local.sync_port}"
-  # Edges ship evaluation counts only when there is a token to present.
+  # Edges ship evaluation counts, and follow sync's change stream, only when there is a token to present.
   ship_analytics = var.ingest_token_secret_arn != null
 
   edge_environment = merge(
@@ -61,6 +61,8 @@ locals {
     },
     local.ship_analytics ? {
       FLAGEDGE_ANALYTICS_URL = "${local.sync_url}/api/v1/analytics/batch"
+      # Pushed changes (the token is the analytics one); the poll stays as the safety net.
+      FLAGEDGE_PUSH_URL = "${local.sync_url}/api/v1/changes"
     } : {},
     var.document_source == "s3" ? {
       FLAGEDGE_S3_BUCKET = var.documents_bucket_name
