@@ -519,8 +519,8 @@ pub async fn subscribe(
             }
         }));
     }
-    for follower in followers {
-        follower.await?;
-    }
+    // The followers never finish: hold them until the process is stopped.
+    let _followers = followers;
+    std::future::pending::<()>().await;
     Ok(())
 }
