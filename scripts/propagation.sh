@@ -160,7 +160,7 @@ usage() { awk '{printf "%.2f", ($14 + $15) / 100}' "/proc/$1/stat"; }
 rss() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 if [ "$FOLLOWERS" -gt 0 ]; then
   start followers-sync "$lt" propagation subscribe --count "$FOLLOWERS" \
-    --url "http://$region_host:$sync_port/api/v1/changes" --header "Authorization: Bearer $edge_token"
+    --url "http://$region_host:$sync_port/api/v1/changes?store=s3" --header "Authorization: Bearer $edge_token"
   start followers-core "$lt" propagation subscribe --count "$FOLLOWERS" \
     --url "$core/api/v1/edge/changes" --header "X-Environment-Key: $server_key"
   sleep 5

@@ -7,6 +7,14 @@
 //! merged when another writer got there first. So two syncs, or a replay, never
 //! put an older document over a newer one. Readers poll the manifest with
 //! `If-None-Match` and fetch only changed documents.
+//!
+//! A writer remembers the ETag and revision of each object it wrote, so its next
+//! write of that object is one conditional PUT (`If-Match` that ETag) instead of
+//! a HEAD and a PUT; if someone else wrote in between, the PUT fails its
+//! precondition and the write starts over from a HEAD.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::ProvideErrorMetadata;
@@ -26,6 +34,8 @@ pub struct S3Store {
     client: Client,
     bucket: String,
     prefix: String,
+    /// Object key → (ETag, revision) of what this writer last stored there.
+    written: Arc<Mutex<HashMap<String, (String, u64)>>>,
 }
 
 /// A conditional write lost its race (S3 does not model this error: its code and status say it).
@@ -63,6 +73,7 @@ impl S3Store {
             client,
             bucket: bucket.into(),
             prefix,
+            written: Arc::default(),
         }
     }
 
@@ -107,6 +118,21 @@ impl S3Store {
         revision: u64,
         body: Bytes,
     ) -> Result<Written, CloudError> {
+        let remembered = self
+            .written
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .cloned();
+        if let Some((etag, stored)) = remembered {
+            if stored >= revision {
+                return Ok(Written::Stale);
+            }
+            // What this writer stored last, if no one has written since.
+            if self.put_if(key, revision, &body, Some(&etag)).await? {
+                return Ok(Written::Stored);
+            }
+        }
         for _ in 0..CONFLICT_RETRIES {
             let current = match self
                 .client
@@ -134,29 +160,58 @@ impl S3Store {
                     )));
                 }
             };
-            let mut put = self
-                .client
-                .put_object()
-                .bucket(&self.bucket)
-                .key(key)
-                .content_type("application/json")
-                .metadata(REVISION_METADATA, revision.to_string())
-                .body(ByteStream::from(body.clone()));
-            put = match &current {
-                Some(etag) => put.if_match(etag),
-                None => put.if_none_match("*"),
-            };
-            match put.send().await {
-                Ok(_) => return Ok(Written::Stored),
-                Err(error) if is_precondition_failure(&error) => continue,
-                Err(error) => {
-                    return Err(CloudError::s3(aws_sdk_s3::error::DisplayErrorContext(
-                        error,
-                    )));
-                }
+            if self
+                .put_if(key, revision, &body, current.as_deref())
+                .await?
+            {
+                return Ok(Written::Stored);
             }
         }
         Err(CloudError::Contention(key.to_string()))
+    }
+
+    /// One conditional PUT of a revisioned object (`If-Match` the ETag, or
+    /// `If-None-Match: *` for a new one). Returns false when it lost a race.
+    async fn put_if(
+        &self,
+        key: &str,
+        revision: u64,
+        body: &Bytes,
+        etag: Option<&str>,
+    ) -> Result<bool, CloudError> {
+        let mut put = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type("application/json")
+            .metadata(REVISION_METADATA, revision.to_string())
+            .body(ByteStream::from(body.clone()));
+        put = match etag {
+            Some(etag) => put.if_match(etag),
+            None => put.if_none_match("*"),
+        };
+        match put.send().await {
+            Ok(output) => {
+                if let Some(etag) = output.e_tag() {
+                    self.written
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(key.to_string(), (etag.to_string(), revision));
+                }
+                Ok(true)
+            }
+            Err(error) if is_precondition_failure(&error) => {
+                self.written
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(key);
+                Ok(false)
+            }
+            Err(error) => Err(CloudError::s3(aws_sdk_s3::error::DisplayErrorContext(
+                error,
+            ))),
+        }
     }
 
     /// Applies `change` to the manifest (compare-and-swap, retried on conflict).

@@ -10,6 +10,12 @@ use flagedge_cloud::testing::Moto;
 use flagedge_cloud::{Written, aws};
 use serde_json::{Value, json};
 
+/// Another writer of the same bucket (its own memory of what it wrote).
+async fn s3_writer(moto: &Moto, bucket: &str) -> S3Store {
+    let config = aws::sdk_config(&moto.options()).await;
+    S3Store::new(aws::s3(&config), bucket, "flagedge")
+}
+
 async fn s3_store(moto: &Moto, bucket: &str) -> S3Store {
     let config = aws::sdk_config(&moto.options()).await;
     let client = aws::s3(&config);
@@ -53,8 +59,44 @@ async fn s3_documents_only_move_forward() {
         "flagedge/environments/env1.json"
     );
 
+    // A writer whose memory of the object is out of date (someone wrote since)
+    // neither regresses it nor fails to move it forward.
+    let other = s3_writer(&moto, "docs").await;
+    let doc = |r: u64| Bytes::from(format!("{{\"r\":{r}}}"));
+    assert_eq!(
+        store.put_document("env3", 50, doc(50)).await.unwrap(),
+        Written::Stored
+    );
+    assert_eq!(
+        other.put_document("env3", 60, doc(60)).await.unwrap(),
+        Written::Stored
+    );
+    assert_eq!(
+        store.put_document("env3", 55, doc(55)).await.unwrap(),
+        Written::Stale
+    );
+    assert_eq!(
+        &store.get_document("env3").await.unwrap()[..],
+        b"{\"r\":60}"
+    );
+    assert_eq!(
+        store.put_document("env3", 70, doc(70)).await.unwrap(),
+        Written::Stored
+    );
+    assert_eq!(
+        other.put_document("env3", 65, doc(65)).await.unwrap(),
+        Written::Stale
+    );
+    assert_eq!(
+        &store.get_document("env3").await.unwrap()[..],
+        b"{\"r\":70}"
+    );
+
     // Two writers racing with interleaved revisions: the newest always wins.
-    let (a, b) = (store.clone(), store.clone());
+    let (a, b) = (
+        s3_writer(&moto, "docs").await,
+        s3_writer(&moto, "docs").await,
+    );
     let odd = tokio::spawn(async move {
         for r in (7..40).step_by(2) {
             a.put_document("env2", r, Bytes::from(format!("{{\"r\":{r}}}")))

@@ -440,6 +440,56 @@ pub async fn measure(options: &Options) -> anyhow::Result<Report> {
     })
 }
 
+/// Holds `count` followers of a change feed (core's `/api/v1/edge/changes` or
+/// sync's `/api/v1/changes`), each long-polling as an edge does, until the
+/// process is stopped: what a fleet of subscribed edges costs core and sync.
+/// Each long-poll opens its own connection (an edge reuses a pooled one), so
+/// this slightly overstates the cost of a burst.
+pub async fn subscribe(
+    url: &str,
+    headers: &[(String, String)],
+    count: usize,
+) -> anyhow::Result<()> {
+    let mut followers = Vec::with_capacity(count);
+    for _ in 0..count {
+        let (url, headers) = (url.to_string(), headers.to_vec());
+        followers.push(tokio::spawn(async move {
+            let mut cursor: Option<(u64, Option<String>)> = None;
+            loop {
+                let query = match &cursor {
+                    None => "timeout=30".to_string(),
+                    Some((since, Some(epoch))) => format!("since={since}&epoch={epoch}&timeout=30"),
+                    Some((since, None)) => format!("since={since}&timeout=30"),
+                };
+                let separator = if url.contains('?') { '&' } else { '?' };
+                let answer = fetch(
+                    &format!("{url}{separator}{query}"),
+                    Method::GET,
+                    &headers,
+                    Bytes::new(),
+                )
+                .await;
+                match answer {
+                    Ok((StatusCode::OK, body)) => {
+                        let listing: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                        cursor = listing["revision"].as_u64().map(|revision| {
+                            (revision, listing["epoch"].as_str().map(str::to_string))
+                        });
+                    }
+                    _ => {
+                        cursor = None;
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        }));
+    }
+    // The followers never finish: hold them until the process is stopped.
+    let _followers = followers;
+    std::future::pending::<()>().await;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -474,53 +524,4 @@ mod tests {
         assert!("=http://127.0.0.1:8001".parse::<Edge>().is_err());
         assert!("x=ftp://h".parse::<Edge>().is_err());
     }
-}
-
-/// Holds `count` followers of a change feed (core's `/api/v1/edge/changes` or
-/// sync's `/api/v1/changes`), each long-polling as an edge does, until the
-/// process is stopped: what a fleet of subscribed edges costs core and sync.
-/// Each long-poll opens its own connection (an edge reuses a pooled one), so
-/// this slightly overstates the cost of a burst.
-pub async fn subscribe(
-    url: &str,
-    headers: &[(String, String)],
-    count: usize,
-) -> anyhow::Result<()> {
-    let mut followers = Vec::with_capacity(count);
-    for _ in 0..count {
-        let (url, headers) = (url.to_string(), headers.to_vec());
-        followers.push(tokio::spawn(async move {
-            let mut cursor: Option<(u64, Option<String>)> = None;
-            loop {
-                let query = match &cursor {
-                    None => "timeout=30".to_string(),
-                    Some((since, Some(epoch))) => format!("since={since}&epoch={epoch}&timeout=30"),
-                    Some((since, None)) => format!("since={since}&timeout=30"),
-                };
-                let answer = fetch(
-                    &format!("{url}?{query}"),
-                    Method::GET,
-                    &headers,
-                    Bytes::new(),
-                )
-                .await;
-                match answer {
-                    Ok((StatusCode::OK, body)) => {
-                        let listing: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                        cursor = listing["revision"].as_u64().map(|revision| {
-                            (revision, listing["epoch"].as_str().map(str::to_string))
-                        });
-                    }
-                    _ => {
-                        cursor = None;
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
-                }
-            }
-        }));
-    }
-    // The followers never finish: hold them until the process is stopped.
-    let _followers = followers;
-    std::future::pending::<()>().await;
-    Ok(())
 }

@@ -392,7 +392,11 @@ async fn edges_reading_s3_are_pushed_what_sync_published() {
         (format!("{stream}?store=s3"), Some("wrong"), 401),
         (stream.clone(), Some("edge-token"), 400),
         (format!("{stream}?store=dynamodb"), Some("edge-token"), 400),
-        (format!("{stream}?store=s3&since=x"), Some("edge-token"), 400),
+        (
+            format!("{stream}?store=s3&since=x"),
+            Some("edge-token"),
+            400,
+        ),
     ] {
         let mut request = http::Request::get(&url);
         if let Some(token) = token {
