@@ -233,30 +233,26 @@ pub async fn setup(core: &str, admin_key: &str, feature: &str) -> anyhow::Result
     })
 }
 
-/// A kept-alive HTTP/1.1 connection to one edge, reopened after an error.
-struct Poller {
+/// A kept-alive HTTP/1.1 connection, reopened after an error.
+struct KeptAlive {
     target: Target,
-    path: String,
-    client_key: String,
-    feature: String,
     sender: Option<http1::SendRequest<Full<Bytes>>>,
 }
 
-impl Poller {
-    fn new(edge: &Edge, setup: &Setup) -> anyhow::Result<Poller> {
-        let target = Target::parse(&edge.url)?;
-        let path = format!("{}/api/v1/flags/", target.base_path());
-        Ok(Poller {
+impl KeptAlive {
+    fn new(target: Target) -> KeptAlive {
+        KeptAlive {
             target,
-            path,
-            client_key: setup.client_key.clone(),
-            feature: setup.feature.clone(),
             sender: None,
-        })
+        }
     }
 
-    /// The feature's value as the edge serves it now (None: not served, or an error).
-    async fn value(&mut self) -> Option<Value> {
+    /// GET `path` (with its query) with `headers`: the status and body, or None on an error.
+    async fn get(
+        &mut self,
+        path: &str,
+        headers: &[(String, String)],
+    ) -> Option<(StatusCode, Bytes)> {
         if self.sender.as_ref().is_none_or(|s| s.is_closed()) {
             let stream = TcpStream::connect(self.target.address).await.ok()?;
             let _ = stream.set_nodelay(true);
@@ -265,14 +261,17 @@ impl Poller {
             self.sender = Some(sender);
         }
         let sender = self.sender.as_mut()?;
-        let request = Request::builder()
+        let mut request = Request::builder()
             .method(Method::GET)
-            .uri(self.path.as_str())
-            .header(http::header::HOST, self.target.host().clone())
-            .header("X-Environment-Key", self.client_key.as_str())
-            .body(Full::new(Bytes::new()))
-            .ok()?;
-        let response = match sender.send_request(request).await {
+            .uri(path)
+            .header(http::header::HOST, self.target.host().clone());
+        for (name, value) in headers {
+            request = request.header(name.as_str(), value.as_str());
+        }
+        let response = match sender
+            .send_request(request.body(Full::new(Bytes::new())).ok()?)
+            .await
+        {
             Ok(r) => r,
             Err(_) => {
                 self.sender = None;
@@ -281,10 +280,36 @@ impl Poller {
         };
         let status = response.status();
         let body = response.into_body().collect().await.ok()?.to_bytes();
-        if status != StatusCode::OK {
-            return None;
+        Some((status, body))
+    }
+}
+
+/// Polls one edge's `/flags/` on a kept-alive connection.
+struct Poller {
+    connection: KeptAlive,
+    path: String,
+    headers: Vec<(String, String)>,
+    feature: String,
+}
+
+impl Poller {
+    fn new(edge: &Edge, setup: &Setup) -> anyhow::Result<Poller> {
+        let target = Target::parse(&edge.url)?;
+        let path = format!("{}/api/v1/flags/", target.base_path());
+        Ok(Poller {
+            connection: KeptAlive::new(target),
+            path,
+            headers: vec![("X-Environment-Key".into(), setup.client_key.clone())],
+            feature: setup.feature.clone(),
+        })
+    }
+
+    /// The feature's value as the edge serves it now (None: not served, or an error).
+    async fn value(&mut self) -> Option<Value> {
+        match self.connection.get(&self.path, &self.headers).await? {
+            (StatusCode::OK, body) => feature_value(&body, &self.feature),
+            _ => None,
         }
-        feature_value(&body, &self.feature)
     }
 }
 
@@ -443,16 +468,20 @@ pub async fn measure(options: &Options) -> anyhow::Result<Report> {
 /// Holds `count` followers of a change feed (core's `/api/v1/edge/changes` or
 /// sync's `/api/v1/changes`), each long-polling as an edge does, until the
 /// process is stopped: what a fleet of subscribed edges costs core and sync.
-/// Each long-poll opens its own connection (an edge reuses a pooled one), so
-/// this slightly overstates the cost of a burst.
+/// Each follower keeps its connection alive, as an edge's pooled client does.
 pub async fn subscribe(
     url: &str,
     headers: &[(String, String)],
     count: usize,
 ) -> anyhow::Result<()> {
+    let target = Target::parse(url)?;
+    let uri: http::Uri = url.parse()?;
+    let path = uri.path().to_string();
+    let fixed = uri.query().map(|q| format!("{q}&")).unwrap_or_default();
     let mut followers = Vec::with_capacity(count);
     for _ in 0..count {
-        let (url, headers) = (url.to_string(), headers.to_vec());
+        let (mut connection, headers) = (KeptAlive::new(target.clone()), headers.to_vec());
+        let (path, fixed) = (path.clone(), fixed.clone());
         followers.push(tokio::spawn(async move {
             let mut cursor: Option<(u64, Option<String>)> = None;
             loop {
@@ -461,16 +490,11 @@ pub async fn subscribe(
                     Some((since, Some(epoch))) => format!("since={since}&epoch={epoch}&timeout=30"),
                     Some((since, None)) => format!("since={since}&timeout=30"),
                 };
-                let separator = if url.contains('?') { '&' } else { '?' };
-                let answer = fetch(
-                    &format!("{url}{separator}{query}"),
-                    Method::GET,
-                    &headers,
-                    Bytes::new(),
-                )
-                .await;
-                match answer {
-                    Ok((StatusCode::OK, body)) => {
+                match connection
+                    .get(&format!("{path}?{fixed}{query}"), &headers)
+                    .await
+                {
+                    Some((StatusCode::OK, body)) => {
                         let listing: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
                         cursor = listing["revision"].as_u64().map(|revision| {
                             (revision, listing["epoch"].as_str().map(str::to_string))

@@ -4,8 +4,12 @@
 //! re-read the database — so a lost one (a dropped connection) costs at most
 //! the fallback poll interval, never a missed change.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
+use serde_json::Value;
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use tokio::sync::watch;
@@ -14,6 +18,67 @@ use crate::db::CHANNEL;
 
 /// How often waiting handlers re-read the database even without a notification.
 pub const FALLBACK_POLL: Duration = Duration::from_secs(5);
+
+/// What a follower asks: its scope (organisation, environment) and cursor.
+pub type Question = (Option<i64>, Option<i64>, u64);
+
+/// An answer: the cursor to give and the environments changed.
+pub type Answer = Arc<(u64, Vec<Value>)>;
+
+/// How long an answer is reused for the same question at the same announced
+/// revision (short: it is what heals a lost notification, with the fallback poll).
+const REUSE: Duration = Duration::from_secs(1);
+
+/// Answers shared by followers asking the same question after the same
+/// announcement: a change wakes every follower at once, and without this each
+/// would run the same query (100 edges, 100 queries). One runs it, the rest
+/// wait for its result. Reusing an answer is safe because any answer is a valid
+/// cursor; a follower's next ask catches whatever committed after it.
+#[derive(Default)]
+pub struct SharedAnswers {
+    answers: Mutex<HashMap<Question, Shared>>,
+}
+
+struct Shared {
+    signal: u64,
+    since: Instant,
+    answer: Arc<tokio::sync::OnceCell<Answer>>,
+}
+
+impl SharedAnswers {
+    /// The answer to `question` at announced revision `signal`: reused if one
+    /// is fresh, else computed by `compute` (once, however many ask at once).
+    pub async fn answer<E, F>(
+        &self,
+        question: Question,
+        signal: u64,
+        compute: F,
+    ) -> Result<Answer, E>
+    where
+        F: Future<Output = Result<(u64, Vec<Value>), E>>,
+    {
+        let cell = {
+            let mut answers = self.answers.lock().unwrap_or_else(|p| p.into_inner());
+            answers.retain(|_, shared| shared.since.elapsed() < REUSE);
+            let shared = answers.entry(question).or_insert_with(|| Shared {
+                signal,
+                since: Instant::now(),
+                answer: Arc::default(),
+            });
+            if shared.signal != signal {
+                *shared = Shared {
+                    signal,
+                    since: Instant::now(),
+                    answer: Arc::default(),
+                };
+            }
+            Arc::clone(&shared.answer)
+        };
+        cell.get_or_try_init(|| async { compute.await.map(Arc::new) })
+            .await
+            .cloned()
+    }
+}
 
 /// Starts the listener; the receiver sees each announced revision.
 pub fn spawn(db: PgPool, mut shutdown: watch::Receiver<bool>) -> watch::Receiver<u64> {
@@ -62,4 +127,39 @@ pub fn spawn(db: PgPool, mut shutdown: watch::Receiver<bool>) -> watch::Receiver
         }
     });
     rx
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn followers_asking_together_share_one_query() {
+        let shared = Arc::new(SharedAnswers::default());
+        let queries = Arc::new(AtomicUsize::new(0));
+        let ask = |question: Question, signal: u64| {
+            let (shared, queries) = (Arc::clone(&shared), Arc::clone(&queries));
+            tokio::spawn(async move {
+                shared
+                    .answer::<(), _>(question, signal, async {
+                        queries.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        Ok((signal, vec![Value::from(signal)]))
+                    })
+                    .await
+                    .unwrap()
+            })
+        };
+        let together: Vec<_> = (0..50).map(|_| ask((Some(1), None, 7), 9)).collect();
+        for answer in together {
+            assert_eq!(answer.await.unwrap().0, 9);
+        }
+        assert_eq!(queries.load(Ordering::SeqCst), 1);
+        // Another question, or a newer announcement, is asked of the database.
+        ask((None, Some(2), 7), 9).await.unwrap();
+        assert_eq!(ask((Some(1), None, 7), 10).await.unwrap().0, 10);
+        assert_eq!(queries.load(Ordering::SeqCst), 3);
+    }
 }

@@ -79,6 +79,7 @@ impl Server {
             changes,
             shutdown: shutdown_rx,
             documents: Mutex::new(HashMap::new()),
+            feed_answers: Default::default(),
             document_page_size: settings.document_page_size,
         }));
         Ok(Server {

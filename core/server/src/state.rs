@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use sqlx::PgPool;
 use tokio::sync::watch;
 
+use crate::changes::SharedAnswers;
 use crate::document::BuiltDocument;
 
 /// Shared state (cheap to clone).
@@ -23,6 +24,8 @@ pub struct Inner {
     pub sync_token_hash: Option<Vec<u8>>,
     /// The latest revision announced by NOTIFY (or seen by polling).
     pub changes: watch::Receiver<u64>,
+    /// Change-feed answers shared by followers asking the same question.
+    pub feed_answers: SharedAnswers,
     /// Flips to true when the server is shutting down (ends long-polls).
     pub shutdown: watch::Receiver<bool>,
     /// Built documents by environment id, reused while the revision stands.

@@ -101,9 +101,22 @@ async fn changes(
     let deadline = Instant::now() + Duration::from_secs(timeout);
     let mut signal = state.changes.clone();
     let mut shutdown = state.shutdown.clone();
+    let question = match caller.scope {
+        FeedScope::Everything => (None, None, since),
+        FeedScope::Organisation(organisation) => (Some(organisation), None, since),
+        FeedScope::Environment(environment) => (None, Some(environment), since),
+    };
     loop {
-        signal.borrow_and_update();
-        let (revision, environments) = changed_since(&state, caller.scope, since).await?;
+        let announced = *signal.borrow_and_update();
+        let answer = state
+            .feed_answers
+            .answer(
+                question,
+                announced,
+                changed_since(&state, caller.scope, since),
+            )
+            .await?;
+        let (revision, environments) = (answer.0, answer.1.clone());
         let now = Instant::now();
         if !environments.is_empty() || now >= deadline || *shutdown.borrow() {
             return Ok(Json(json!({
