@@ -18,9 +18,11 @@
 # during the changes), BIN_DIR (default: build release binaries), OUT (target/bench).
 # REGIONS=1 (needs root and iproute2): simulated regions. PostgreSQL and core run in
 # one network namespace, moto, sync and the edges in another (a region), joined by a
-# veth pair with `tc netem` adding DELAY_MS (40) each way; the measuring harness
-# stays in the root namespace, reaching each side over its own undelayed veth pair.
-# All of it is virtual links on this machine; the namespaces go when the script ends.
+# veth pair; the region reaches core only through `flagedge-loadtest delay`, a relay
+# in the region adding DELAY_MS (40) each way (this kernel has no `tc netem`:
+# CONFIG_NET_SCH_NETEM is not set). The measuring harness stays in the root
+# namespace, reaching each side over its own undelayed veth pair. All of it is
+# virtual links on this machine; the namespaces go when the script ends.
 # Exits non-zero when any change never reached an edge.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,7 +49,6 @@ pg_ctl=""
 # Where each side runs and how the others reach it.
 in_core=() in_region=()
 core_host=127.0.0.1          # core and PostgreSQL, from the harness
-core_from_region=127.0.0.1   # core, from sync and the edges
 region_host=127.0.0.1        # moto, sync and the edges, from the harness
 listen=127.0.0.1
 namespaces=()
@@ -61,7 +62,7 @@ cleanup() {
 trap cleanup EXIT
 
 if [ "$REGIONS" = 1 ]; then
-  # root ─(10.201.0.0/24)─ core ns ═(10.203.0.0/24, netem DELAY_MS each way)═ region ns ─(10.202.0.0/24)─ root
+  # root ─(10.201.0.0/24)─ core ns ─(10.203.0.0/24; the region relays through DELAY_MS each way)─ region ns ─(10.202.0.0/24)─ root
   core_ns=flagedge-core-$$ region_ns=flagedge-region-$$
   namespaces=("$core_ns" "$region_ns")
   ip netns add "$core_ns"; ip netns add "$region_ns"
@@ -77,9 +78,7 @@ if [ "$REGIONS" = 1 ]; then
   ip link add x0 netns "$core_ns" type veth peer name x1 netns "$region_ns"
   "${in_core[@]}" ip addr add 10.203.0.1/24 dev x0; "${in_core[@]}" ip link set x0 up
   "${in_region[@]}" ip addr add 10.203.0.2/24 dev x1; "${in_region[@]}" ip link set x1 up
-  "${in_core[@]}" tc qdisc add dev x0 root netem delay "${DELAY_MS}ms"
-  "${in_region[@]}" tc qdisc add dev x1 root netem delay "${DELAY_MS}ms"
-  core_host=10.201.0.2 core_from_region=10.203.0.1 region_host=10.202.0.2 listen=0.0.0.0
+  core_host=10.201.0.2 region_host=10.202.0.2 listen=0.0.0.0
 fi
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -106,6 +105,8 @@ if [ "$(id -u)" = 0 ]; then
 fi
 pg_port=$(free_port)
 $as "$pgbin/initdb" -D "$work/pg" -U flagedge --auth=trust -E UTF8 >"$work/initdb.log"
+# Simulated regions reach PostgreSQL over the namespaces' own addresses.
+[ "$REGIONS" = 1 ] && echo "host all all 10.201.0.0/16 trust" >>"$work/pg/pg_hba.conf"
 "${in_core[@]}" $as "$pg_ctl" -D "$work/pg" -l "$work/pg/server.log" -w \
   -o "-p $pg_port -c listen_addresses=$listen -c unix_socket_directories=$work/pg" start >/dev/null
 $as "$pgbin/createdb" -h "$core_host" -p "$pg_port" -U flagedge flagedge
@@ -119,7 +120,14 @@ aws=(--aws-endpoint-url "http://127.0.0.1:$moto_port")   # from inside the regio
 
 core_port=$(free_port)
 core="http://$core_host:$core_port"
-core_in_region="http://$core_from_region:$core_port"
+core_in_region="http://127.0.0.1:$core_port"
+if [ "$REGIONS" = 1 ]; then
+  # Inside the region, core's port is the relay: DELAY_MS each way to the real core.
+  relay_port=$(free_port)
+  start_in_region relay "$BIN_DIR/flagedge-loadtest" delay --listen "127.0.0.1:$relay_port" \
+    --to "10.203.0.1:$core_port" --delay "${DELAY_MS}ms"
+  core_in_region="http://127.0.0.1:$relay_port"
+fi
 sync_token=propagation-sync-token
 admin_key=$("$BIN_DIR/flagedge-core" init --log warn | sed -n 's/^admin API key: //p')
 [ -n "$admin_key" ] || { echo "flagedge-core init printed no key" >&2; exit 1; }

@@ -1,7 +1,7 @@
 //! # flagedge-loadtest
 //!
 //! The load harness: it sizes a fleet for users and proves (and guards) the
-//! edge's performance for us. One binary, five commands:
+//! edge's performance for us. One binary, six commands:
 //!
 //! - `run` — a scenario against a target, closed or open loop, HTTP/1.1 or h2c;
 //!   a live progress line, a table, `--json`, `--svg`;
@@ -9,7 +9,8 @@
 //!   per-pair ratio and the median ratio;
 //! - `ceiling` — a bare hyper server returning fixed bytes: the reference;
 //! - `generate` — synthetic environment documents for `--documents-dir`;
-//! - `propagation` — admin-API changes timed until each edge serves them.
+//! - `propagation` — admin-API changes timed until each edge serves them;
+//! - `delay` — a TCP relay adding latency each way (simulated regions).
 //!
 //! Where to read, one idea per file: `scenario` (the TOML model) → `workload`
 //! (requests from it; `zipf` for identity skew) → `run` (workers, pacer,
@@ -21,6 +22,7 @@ pub mod ceiling;
 pub mod client;
 pub mod compare;
 pub mod cpu;
+pub mod delay;
 pub mod exchange;
 pub mod generate;
 pub mod h1;

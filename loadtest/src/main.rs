@@ -40,6 +40,21 @@ enum Command {
     /// Time changes made through flagedge-core's admin API until each edge serves them.
     #[command(subcommand)]
     Propagation(PropagationCommand),
+    /// Relay TCP connections adding a fixed latency each way (a simulated long link).
+    Delay(DelayArgs),
+}
+
+#[derive(Args)]
+struct DelayArgs {
+    /// Address to accept connections on.
+    #[arg(long)]
+    listen: std::net::SocketAddr,
+    /// Address to relay them to.
+    #[arg(long)]
+    to: std::net::SocketAddr,
+    /// Latency added in each direction, e.g. 40ms.
+    #[arg(long, default_value = "40ms")]
+    delay: String,
 }
 
 #[derive(Subcommand)]
@@ -296,6 +311,13 @@ fn main() -> anyhow::Result<()> {
         Command::Ceiling(args) => ceiling_command(args),
         Command::Generate(args) => generate_command(args),
         Command::Propagation(command) => propagation_command(command),
+        Command::Delay(args) => {
+            let delay = parse_duration(&args.delay).map_err(anyhow::Error::msg)?;
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+                .block_on(flagedge_loadtest::delay::relay(args.listen, args.to, delay))
+        }
     }
 }
 
