@@ -426,3 +426,153 @@ async fn an_edge_reading_core_is_pushed_each_change() {
         .await
         .unwrap();
 }
+
+/// Metrics of an edge: the sum of `name`'s samples whose labels contain `labels`.
+async fn edge_metric(edge: &Core, name: &str, labels: &str) -> f64 {
+    let text =
+        String::from_utf8_lossy(&edge.request(Method::GET, "/metrics", &[], None).await.bytes)
+            .into_owned();
+    text.lines()
+        .filter(|l| l.starts_with(name) && l.contains(labels))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// A thousand environments changed by one project-wide write reach an edge
+/// (with a proxy key, following core's feed, polling every 5 minutes) by push,
+/// each fetched exactly once for its new revision.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_environments_changed_together_are_fetched_once_each() {
+    const ENVIRONMENTS: usize = 1_000;
+    let core = std::sync::Arc::new(Core::start().await);
+    let project = core
+        .create(
+            "/api/v1/projects/",
+            json!({"name": "Fleet", "organisation": core.organisation}),
+        )
+        .await["id"]
+        .clone();
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(8));
+    let creations: Vec<_> = (0..ENVIRONMENTS)
+        .map(|n| {
+            let (core, slots, project) = (core.clone(), slots.clone(), project.clone());
+            tokio::spawn(async move {
+                let _slot = slots.acquire().await.unwrap();
+                let environment = core
+                    .create(
+                        "/api/v1/environments/",
+                        json!({"name": format!("env {n}"), "project": project}),
+                    )
+                    .await;
+                let key = environment["api_key"].as_str().unwrap().to_string();
+                core.server_key(&key).await;
+                key
+            })
+        })
+        .collect();
+    let mut keys = Vec::with_capacity(ENVIRONMENTS);
+    for creation in creations {
+        keys.push(creation.await.unwrap());
+    }
+    let proxy_key = core
+        .create(
+            "/api/v1/proxy-keys/",
+            json!({"name": "edge", "organisation": core.organisation}),
+        )
+        .await["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let config = Config::resolve(Options {
+        bind: Some("127.0.0.1:0".parse().unwrap()),
+        api_url: Some(format!("{}/api/v1/", core.base)),
+        proxy_key: Some(proxy_key),
+        poll_interval_secs: Some(300.0),
+        shutdown_grace_secs: Some(1.0),
+        ..Options::default()
+    })
+    .expect("edge config");
+    let edge = flagedge_edge::start(config, None)
+        .await
+        .expect("edge starts");
+    let client = Core::attach(format!("http://{}", edge.address));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while edge_metric(&client, "flagedge_documents_fetched_total", "").await < ENVIRONMENTS as f64
+        || edge_metric(&client, "flagedge_push_connected", "").await != 1.0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the edge never loaded every environment"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // One write changes every environment of the project.
+    let changed = Instant::now();
+    core.create(
+        &format!("/api/v1/projects/{project}/features/"),
+        json!({"name": "burst", "initial_value": "on", "default_enabled": true}),
+    )
+    .await;
+    let serves_burst = |key: String| {
+        let client = &client;
+        async move {
+            let flags = client
+                .request(
+                    Method::GET,
+                    "/api/v1/flags/",
+                    &[("x-environment-key", &key)],
+                    None,
+                )
+                .await
+                .json;
+            flags
+                .as_array()
+                .is_some_and(|flags| flags.iter().any(|f| f["feature"]["name"] == "burst"))
+        }
+    };
+    for key in &keys {
+        while !serves_burst(key.clone()).await {
+            assert!(
+                changed.elapsed() < Duration::from_secs(60),
+                "not pushed to {key} (the poll is 300 s away)"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    eprintln!(
+        "{ENVIRONMENTS} environments changed together, all served by push after {:?} (debug build)",
+        changed.elapsed()
+    );
+    // Let any late duplicate land before counting.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The first load's recheck (on connecting to the feed) may still be under
+    // way when the write lands: what it fetches then is the new revision too.
+    let pushed = edge_metric(
+        &client,
+        "flagedge_documents_fetched_total",
+        "reason=\"push\"",
+    )
+    .await;
+    let rechecked = edge_metric(
+        &client,
+        "flagedge_documents_fetched_total",
+        "reason=\"reconnect\"",
+    )
+    .await;
+    assert!(pushed > 0.0, "nothing was pushed");
+    assert_eq!(
+        pushed + rechecked,
+        ENVIRONMENTS as f64,
+        "each changed environment fetched once after the first load"
+    );
+    assert_eq!(
+        edge_metric(&client, "flagedge_documents_fetched_total", "").await,
+        2.0 * ENVIRONMENTS as f64,
+        "a first load and one push per environment: nothing twice"
+    );
+    edge.shutdown();
+    tokio::time::timeout(Duration::from_secs(10), edge.wait())
+        .await
+        .unwrap();
+}
