@@ -61,9 +61,8 @@ async fn ready_edge(core: &Core, keys: Options) -> (flagedge_edge::Edge, Core) {
     (edge, client)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_edge_serves_changes_made_through_the_admin_api() {
-    let core = Core::start().await;
+/// An environment with a `banner` feature ("first"): its client and server-side keys.
+async fn banner_environment(core: &Core) -> (String, String) {
     let (project, key) = core.project_with_environment().await;
     core.create(
         &format!("/api/v1/projects/{project}/features/"),
@@ -71,6 +70,13 @@ async fn an_edge_serves_changes_made_through_the_admin_api() {
     )
     .await;
     let server = core.server_key(&key).await;
+    (key, server)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edge_serves_changes_made_through_the_admin_api() {
+    let core = Core::start().await;
+    let (key, server) = banner_environment(&core).await;
     let config = Config::resolve(Options {
         bind: Some("127.0.0.1:0".parse().unwrap()),
         api_url: Some(format!("{}/api/v1/", core.base)),
@@ -327,24 +333,7 @@ async fn an_edge_forwards_sdk_reported_counts_into_core_analytics() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_edge_reading_core_is_pushed_each_change() {
     let core = Core::start().await;
-    let (project, key) = core.project_with_environment().await;
-    core.create(
-        &format!("/api/v1/projects/{project}/features/"),
-        json!({"name": "banner", "initial_value": "first", "default_enabled": true}),
-    )
-    .await;
-    let server = core.server_key(&key).await;
-    let (edge, client) = ready_edge(
-        &core,
-        Options {
-            environment_key_pairs: Some(vec![format!("{server}={key}").parse().unwrap()]),
-            ..Options::default()
-        },
-    )
-    .await;
-    // ready_edge polls every 0.2 s; this edge must not: restart it with a 300 s poll.
-    edge.shutdown();
-    edge.wait().await;
+    let (key, server) = banner_environment(&core).await;
     let config = Config::resolve(Options {
         bind: Some("127.0.0.1:0".parse().unwrap()),
         api_url: Some(format!("{}/api/v1/", core.base)),
@@ -354,30 +343,13 @@ async fn an_edge_reading_core_is_pushed_each_change() {
         ..Options::default()
     })
     .expect("edge config");
-    drop(client);
     let edge = flagedge_edge::start(config, None)
         .await
         .expect("edge starts");
     let client = Core::attach(format!("http://{}", edge.address));
-    let metric = |name: &'static str| {
-        let client = &client;
-        async move {
-            let text = String::from_utf8_lossy(
-                &client
-                    .request(Method::GET, "/metrics", &[], None)
-                    .await
-                    .bytes,
-            )
-            .into_owned();
-            text.lines()
-                .filter(|l| l.starts_with(name))
-                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-                .sum::<f64>()
-        }
-    };
     let deadline = Instant::now() + Duration::from_secs(10);
     while banner(&client, &key).await != Some(json!("first"))
-        || metric("flagedge_push_connected").await != 1.0
+        || edge_metric(&client, "flagedge_push_connected", "").await != 1.0
     {
         assert!(
             Instant::now() < deadline,
@@ -406,21 +378,15 @@ async fn an_edge_reading_core_is_pushed_each_change() {
         }
         eprintln!("core → edge by push (debug build): {:?}", changed.elapsed());
     }
-    let text = String::from_utf8_lossy(
-        &client
-            .request(Method::GET, "/metrics", &[], None)
-            .await
-            .bytes,
-    )
-    .into_owned();
-    let pushed: f64 = text
-        .lines()
-        .filter(|l| {
-            l.starts_with("flagedge_documents_fetched_total") && l.contains("reason=\"push\"")
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum();
-    assert_eq!(pushed, 2.0, "{text}");
+    assert_eq!(
+        edge_metric(
+            &client,
+            "flagedge_documents_fetched_total",
+            "reason=\"push\""
+        )
+        .await,
+        2.0
+    );
     edge.shutdown();
     tokio::time::timeout(Duration::from_secs(10), edge.wait())
         .await
