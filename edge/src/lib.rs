@@ -23,6 +23,8 @@ pub mod clock;
 pub mod config;
 pub mod counters;
 pub mod environment;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod http_client;
 pub mod identity_cache;
 pub mod identity_store;

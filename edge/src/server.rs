@@ -94,7 +94,17 @@ pub async fn serve(
                 .path()
                 .starts_with("/sse/")
                 .then(|| Arc::clone(&seen));
-            async move { Ok::<_, Infallible>(crate::api::handle(app, request, peer, activity).await) }
+            async move {
+                Ok::<_, Infallible>(
+                    crate::api::handle(
+                        app,
+                        request.map(crate::api::RequestBody::Network),
+                        peer,
+                        activity,
+                    )
+                    .await,
+                )
+            }
         });
         let builder = Arc::clone(&builder);
         let watcher = graceful.watcher();

@@ -95,6 +95,9 @@ async fn edges_follow_documents_published_to_s3() {
             bind: Some("127.0.0.1:0".parse().unwrap()),
             s3_bucket: Some("published".into()),
             poll_interval_secs: Some(0.1),
+            // A change stream that is down: the poll (the safety net) still serves.
+            push_url: Some(format!("http://{}/api/v1/changes", closed_port())),
+            push_token: Some("token".into()),
             ..Options::default()
         },
     )
@@ -116,7 +119,24 @@ async fn edges_follow_documents_published_to_s3() {
         max_cart_items(&edge).await == 32
     })
     .await;
+    let metrics =
+        String::from_utf8_lossy(&get(edge.address, "/metrics", "").await.body).into_owned();
+    assert!(
+        metrics.contains("flagedge_push_reconnects_total{feed=\"sync\"}")
+            && metrics.contains("flagedge_push_connected{feed=\"sync\"} 0")
+            && metrics
+                .contains("flagedge_documents_fetched_total{source=\"s3\",reason=\"poll\"} 2"),
+        "{metrics}"
+    );
     edge.shutdown();
+}
+
+/// A local port nothing listens on.
+fn closed_port() -> std::net::SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -314,16 +314,41 @@ mod http_client {
     }
 }
 
-/// Push through sync: an edge reading S3, polling only every 5 minutes, serves
-/// each change as soon as sync has published it (sync's change stream); while
-/// sync is down, nothing reaches it but the poll; when sync returns, the edge
-/// reconnects, checks everything once (finding what another writer put in S3
-/// meanwhile) and is pushed again; no document is fetched twice for one revision.
+/// The store a push test publishes to and its edge reads.
+#[derive(Clone, Copy, PartialEq)]
+enum Store {
+    S3,
+    DynamoDb,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edges_reading_s3_are_pushed_what_sync_published() {
+    pushed_through(Store::S3).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edges_reading_dynamodb_are_pushed_what_sync_published() {
+    pushed_through(Store::DynamoDb).await;
+}
+
+/// Push through sync: an edge reading `store`, polling only every 5 minutes,
+/// serves each change as soon as sync has published it (sync's change stream);
+/// while sync is down, nothing reaches it but the poll; when sync returns, the
+/// edge reconnects, checks everything once (finding what another writer put in
+/// the store meanwhile) and is pushed again; no document is fetched twice for
+/// one revision.
 ///
 /// The edge starts first: in one process the first metrics recorder installed is
 /// everyone's, and the edge's `/metrics` is what this test reads.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn edges_reading_s3_are_pushed_what_sync_published() {
+async fn pushed_through(store: Store) {
+    let (name, other) = match store {
+        Store::S3 => ("s3", "dynamodb"),
+        Store::DynamoDb => ("dynamodb", "s3"),
+    };
+    let (bucket, table) = match store {
+        Store::S3 => (Some("documents".to_string()), None),
+        Store::DynamoDb => (None, Some("documents".to_string())),
+    };
     let moto = Moto::start();
     let core = Arc::new(Mutex::new(FakeCore::default()));
     core.lock()
@@ -342,7 +367,8 @@ async fn edges_reading_s3_are_pushed_what_sync_published() {
             core_token: Some("core-token".into()),
             reconcile_interval_secs: Some(60.0),
             changes_timeout_secs: Some(1),
-            s3_bucket: Some("documents".into()),
+            s3_bucket: bucket.clone(),
+            dynamodb_table: table.clone(),
             create_resources: Some(true),
             ingest_token: Some("edge-token".into()),
             shutdown_grace_secs: Some(1.0),
@@ -354,7 +380,8 @@ async fn edges_reading_s3_are_pushed_what_sync_published() {
     };
     let mut edge_config = flagedge_edge::config::Config::resolve(flagedge_edge::config::Options {
         bind: Some("127.0.0.1:0".parse().unwrap()),
-        s3_bucket: Some("documents".into()),
+        s3_bucket: bucket.clone(),
+        dynamodb_table: table.clone(),
         // The safety net only: anything sooner than this is push.
         poll_interval_secs: Some(300.0),
         push_url: Some(format!("http://{sync_address}/api/v1/changes")),
@@ -368,6 +395,7 @@ async fn edges_reading_s3_are_pushed_what_sync_published() {
     let sync = flagedge_sync::start(sync_config()).await.unwrap();
     let sdk = flagedge_cloud::aws::sdk_config(&moto.options()).await;
     let s3 = S3Store::new(flagedge_cloud::aws::s3(&sdk), "documents", "flagedge");
+    let dynamo = DocumentTable::new(flagedge_cloud::aws::dynamodb(&sdk), "documents", None);
     let base = format!("http://{}", edge.address);
     let client = http_client::Client::new();
     let serves = |want: &'static str| {
@@ -388,12 +416,12 @@ async fn edges_reading_s3_are_pushed_what_sync_published() {
     // The stream refuses what it cannot answer.
     let stream = format!("http://{sync_address}/api/v1/changes");
     for (url, token, status) in [
-        (format!("{stream}?store=s3"), None, 401),
-        (format!("{stream}?store=s3"), Some("wrong"), 401),
+        (format!("{stream}?store={name}"), None, 401),
+        (format!("{stream}?store={name}"), Some("wrong"), 401),
         (stream.clone(), Some("edge-token"), 400),
-        (format!("{stream}?store=dynamodb"), Some("edge-token"), 400),
+        (format!("{stream}?store={other}"), Some("edge-token"), 400),
         (
-            format!("{stream}?store=s3&since=x"),
+            format!("{stream}?store={name}&since=x"),
             Some("edge-token"),
             400,
         ),
@@ -419,7 +447,10 @@ async fn edges_reading_s3_are_pushed_what_sync_published() {
         .documents
         .insert("env-a".into(), document("env-a", 5, "two"));
     eventually("the pushed change", serves("two")).await;
-    eprintln!("sync → S3 → edge (debug build): {:?}", changed.elapsed());
+    eprintln!(
+        "sync → {name} → edge (debug build): {:?}",
+        changed.elapsed()
+    );
     assert!(
         edge_counter(
             &client,
@@ -433,7 +464,7 @@ async fn edges_reading_s3_are_pushed_what_sync_published() {
         client.get_text(&format!("{base}/metrics")).await
     );
 
-    // The stream cut: sync stopped, and another writer puts revision 6 in S3.
+    // The stream cut: sync stopped, and another writer puts revision 6 in the store.
     let reconnects = edge_counter(
         &client,
         &base,
@@ -443,24 +474,25 @@ async fn edges_reading_s3_are_pushed_what_sync_published() {
     .await;
     sync.shutdown();
     sync.wait().await;
-    s3.put_document(
-        "env-a",
-        6,
-        Bytes::from(document("env-a", 6, "three").to_string()),
-    )
-    .await
-    .unwrap();
-    s3.update_manifest(|m| {
-        m.record(
-            "env-a",
-            flagedge_cloud::manifest::Entry {
-                revision: 6,
-                updated_at: None,
-            },
-        )
-    })
-    .await
-    .unwrap();
+    let six = document("env-a", 6, "three");
+    let entry = flagedge_cloud::manifest::Entry {
+        revision: 6,
+        updated_at: None,
+    };
+    match store {
+        Store::S3 => {
+            s3.put_document("env-a", 6, Bytes::from(six.to_string()))
+                .await
+                .unwrap();
+            s3.update_manifest(|m| m.record("env-a", entry.clone()))
+                .await
+                .unwrap();
+        }
+        Store::DynamoDb => {
+            dynamo.put_document(six.as_object().unwrap()).await.unwrap();
+            dynamo.record("env-a", &entry).await.unwrap();
+        }
+    }
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(
         serves("two")().await,

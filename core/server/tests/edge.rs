@@ -362,6 +362,13 @@ async fn an_edge_reading_core_is_pushed_each_change() {
         .await
         .json["results"][0]["id"]
         .clone();
+    // A Flagsmith SDK in realtime mode listens here; its first event is the current state.
+    let mut realtime = sse_events(edge.address, &key).await;
+    let first = tokio::time::timeout(Duration::from_secs(10), realtime.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(first.contains("updated_at"), "{first}");
     for value in ["second", "third"] {
         let changed = Instant::now();
         core.patch(
@@ -377,6 +384,16 @@ async fn an_edge_reading_core_is_pushed_each_change() {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         eprintln!("core → edge by push (debug build): {:?}", changed.elapsed());
+        // ... and the realtime stream announced the new document as it was swapped in.
+        loop {
+            let event = tokio::time::timeout(Duration::from_secs(10), realtime.recv())
+                .await
+                .expect("a realtime event for the pushed change")
+                .expect("stream open");
+            if event.contains("updated_at") {
+                break;
+            }
+        }
     }
     assert_eq!(
         edge_metric(
@@ -391,6 +408,36 @@ async fn an_edge_reading_core_is_pushed_each_change() {
     tokio::time::timeout(Duration::from_secs(10), edge.wait())
         .await
         .unwrap();
+}
+
+/// The chunks of an edge's realtime (SSE) stream for an environment.
+async fn sse_events(
+    address: std::net::SocketAddr,
+    client_key: &str,
+) -> tokio::sync::mpsc::UnboundedReceiver<String> {
+    use http_body_util::BodyExt;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Full<bytes::Bytes>>();
+    let request = hyper::Request::get(format!(
+        "http://{address}/sse/environments/{client_key}/stream"
+    ))
+    .header("accept", "text/event-stream")
+    .body(http_body_util::Full::default())
+    .unwrap();
+    let mut body = client.request(request).await.unwrap().into_body();
+    let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(Ok(frame)) = body.frame().await {
+            if let Ok(data) = frame.into_data()
+                && sender
+                    .send(String::from_utf8_lossy(&data).into_owned())
+                    .is_err()
+            {
+                return;
+            }
+        }
+    });
+    receiver
 }
 
 /// Metrics of an edge: the sum of `name`'s samples whose labels contain `labels`.

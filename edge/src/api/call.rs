@@ -26,6 +26,15 @@ pub struct Limits {
     pub max_connections: usize,
 }
 
+/// A request's body: from the network, or already in memory (what the fuzz
+/// target and the random-request test hand to [`super::handle`]).
+pub enum RequestBody {
+    /// Streaming from the connection.
+    Network(Incoming),
+    /// Whole, in memory.
+    Buffered(Bytes),
+}
+
 /// The request as handlers see it.
 pub struct Call {
     /// Method.
@@ -34,7 +43,7 @@ pub struct Call {
     pub headers: HeaderMap,
     /// The request target.
     pub uri: http::Uri,
-    pub(super) body: Option<Incoming>,
+    pub(super) body: Option<RequestBody>,
     pub(super) limits: Limits,
     /// The connection's activity clock, for long-lived responses (SSE).
     pub activity: Option<Arc<std::sync::atomic::AtomicU64>>,
@@ -48,8 +57,13 @@ impl Call {
 
     /// Reads the whole body within the size limit.
     pub async fn body(&mut self) -> Result<Bytes, ApiError> {
-        let Some(body) = self.body.take() else {
-            return Ok(Bytes::new());
+        let body = match self.body.take() {
+            None => return Ok(Bytes::new()),
+            Some(RequestBody::Buffered(bytes)) if bytes.len() > self.limits.max_body_bytes => {
+                return Err(ApiError::too_large(self.limits.max_body_bytes));
+            }
+            Some(RequestBody::Buffered(bytes)) => return Ok(bytes),
+            Some(RequestBody::Network(body)) => body,
         };
         let declared = self
             .headers

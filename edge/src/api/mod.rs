@@ -29,11 +29,10 @@ use std::time::Instant;
 
 use http::header;
 use http::{Method, Request};
-use hyper::body::Incoming;
 
 pub use app::App;
 pub use body::ResponseBody;
-pub use call::Limits;
+pub use call::{Limits, RequestBody};
 pub use error::ApiError;
 pub use respond::HttpResponse;
 
@@ -47,7 +46,7 @@ pub const OPENAPI: &[u8] = include_bytes!("openapi.json");
 /// Answers one request.
 pub async fn handle(
     app: &'static App,
-    request: Request<Incoming>,
+    request: Request<RequestBody>,
     _peer: SocketAddr,
     activity: Option<Arc<std::sync::atomic::AtomicU64>>,
 ) -> HttpResponse {
