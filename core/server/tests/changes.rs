@@ -320,15 +320,7 @@ async fn edges_follow_the_change_feed_with_their_own_keys() {
     let (_, key) = core.project_with_environment().await;
     let server = core.server_key(&key).await;
     let (_, other) = core.project_with_environment().await;
-    let proxy = core
-        .create(
-            "/api/v1/proxy-keys/",
-            json!({"name": "edge", "organisation": core.organisation}),
-        )
-        .await["key"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let proxy = core.proxy_key().await;
     let feed = |headers: Vec<(&'static str, String)>, since: u64| {
         let core = &core;
         async move {

@@ -30,24 +30,37 @@ async fn banner(edge: &Core, client_key: &str) -> Option<Value> {
         .map(|f| f["feature_state_value"].clone())
 }
 
-/// An edge reading `core` (keys as `keys` gives them), polling and counting
-/// every 0.2 s, once it is ready; and a client for it.
-async fn ready_edge(core: &Core, keys: Options) -> (flagedge_edge::Edge, Core) {
+/// An edge reading `core` with `options` (address, API URL and a short grace
+/// filled in), started; and a client for it.
+async fn edge_reading(core: &Core, options: Options) -> (flagedge_edge::Edge, Core) {
     let config = Config::resolve(Options {
         bind: Some("127.0.0.1:0".parse().unwrap()),
         api_url: Some(format!("{}/api/v1/", core.base)),
-        poll_interval_secs: Some(0.2),
-        poll_timeout_secs: Some(2.0),
-        poll_backoff_max_secs: Some(0.5),
-        analytics_interval_secs: Some(0.2),
         shutdown_grace_secs: Some(1.0),
-        ..keys
+        ..options
     })
     .expect("edge config");
     let edge = flagedge_edge::start(config, None)
         .await
         .expect("edge starts");
     let client = Core::attach(format!("http://{}", edge.address));
+    (edge, client)
+}
+
+/// An edge reading `core` (keys as `keys` gives them), polling and counting
+/// every 0.2 s, once it is ready; and a client for it.
+async fn ready_edge(core: &Core, keys: Options) -> (flagedge_edge::Edge, Core) {
+    let (edge, client) = edge_reading(
+        core,
+        Options {
+            poll_interval_secs: Some(0.2),
+            poll_timeout_secs: Some(2.0),
+            poll_backoff_max_secs: Some(0.5),
+            analytics_interval_secs: Some(0.2),
+            ..keys
+        },
+    )
+    .await;
     let deadline = Instant::now() + Duration::from_secs(10);
     while client
         .request(Method::GET, "/ready", &[], None)
@@ -77,21 +90,17 @@ async fn banner_environment(core: &Core) -> (String, String) {
 async fn an_edge_serves_changes_made_through_the_admin_api() {
     let core = Core::start().await;
     let (key, server) = banner_environment(&core).await;
-    let config = Config::resolve(Options {
-        bind: Some("127.0.0.1:0".parse().unwrap()),
-        api_url: Some(format!("{}/api/v1/", core.base)),
-        environment_key_pairs: Some(vec![format!("{server}={key}").parse().unwrap()]),
-        poll_interval_secs: Some(0.2),
-        poll_timeout_secs: Some(2.0),
-        poll_backoff_max_secs: Some(0.5),
-        shutdown_grace_secs: Some(1.0),
-        ..Options::default()
-    })
-    .expect("edge config");
-    let edge = flagedge_edge::start(config, None)
-        .await
-        .expect("edge starts");
-    let client = Core::attach(format!("http://{}", edge.address));
+    let (edge, client) = edge_reading(
+        &core,
+        Options {
+            environment_key_pairs: Some(vec![format!("{server}={key}").parse().unwrap()]),
+            poll_interval_secs: Some(0.2),
+            poll_timeout_secs: Some(2.0),
+            poll_backoff_max_secs: Some(0.5),
+            ..Options::default()
+        },
+    )
+    .await;
 
     let until = |want: Value| {
         let client = &client;
@@ -163,15 +172,7 @@ async fn an_edge_with_a_proxy_key_reads_paged_documents_and_reports_usage() {
         .await;
     }
     let server = core.server_key(&key).await;
-    let proxy_key = core
-        .create(
-            "/api/v1/proxy-keys/",
-            json!({"name": "edge", "organisation": core.organisation}),
-        )
-        .await["key"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let proxy_key = core.proxy_key().await;
     let (edge, client) = ready_edge(
         &core,
         Options {
@@ -334,19 +335,15 @@ async fn an_edge_forwards_sdk_reported_counts_into_core_analytics() {
 async fn an_edge_reading_core_is_pushed_each_change() {
     let core = Core::start().await;
     let (key, server) = banner_environment(&core).await;
-    let config = Config::resolve(Options {
-        bind: Some("127.0.0.1:0".parse().unwrap()),
-        api_url: Some(format!("{}/api/v1/", core.base)),
-        environment_key_pairs: Some(vec![format!("{server}={key}").parse().unwrap()]),
-        poll_interval_secs: Some(300.0),
-        shutdown_grace_secs: Some(1.0),
-        ..Options::default()
-    })
-    .expect("edge config");
-    let edge = flagedge_edge::start(config, None)
-        .await
-        .expect("edge starts");
-    let client = Core::attach(format!("http://{}", edge.address));
+    let (edge, client) = edge_reading(
+        &core,
+        Options {
+            environment_key_pairs: Some(vec![format!("{server}={key}").parse().unwrap()]),
+            poll_interval_secs: Some(300.0),
+            ..Options::default()
+        },
+    )
+    .await;
     let deadline = Instant::now() + Duration::from_secs(10);
     while banner(&client, &key).await != Some(json!("first"))
         || edge_metric(&client, "flagedge_push_connected", "").await != 1.0
@@ -487,28 +484,16 @@ async fn a_thousand_environments_changed_together_are_fetched_once_each() {
     for creation in creations {
         keys.push(creation.await.unwrap());
     }
-    let proxy_key = core
-        .create(
-            "/api/v1/proxy-keys/",
-            json!({"name": "edge", "organisation": core.organisation}),
-        )
-        .await["key"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let config = Config::resolve(Options {
-        bind: Some("127.0.0.1:0".parse().unwrap()),
-        api_url: Some(format!("{}/api/v1/", core.base)),
-        proxy_key: Some(proxy_key),
-        poll_interval_secs: Some(300.0),
-        shutdown_grace_secs: Some(1.0),
-        ..Options::default()
-    })
-    .expect("edge config");
-    let edge = flagedge_edge::start(config, None)
-        .await
-        .expect("edge starts");
-    let client = Core::attach(format!("http://{}", edge.address));
+    let proxy_key = core.proxy_key().await;
+    let (edge, client) = edge_reading(
+        &core,
+        Options {
+            proxy_key: Some(proxy_key),
+            poll_interval_secs: Some(300.0),
+            ..Options::default()
+        },
+    )
+    .await;
     let deadline = Instant::now() + Duration::from_secs(120);
     while edge_metric(&client, "flagedge_documents_fetched_total", "").await < ENVIRONMENTS as f64
         || edge_metric(&client, "flagedge_push_connected", "").await != 1.0

@@ -285,6 +285,17 @@ impl Core {
         )
     }
 
+    /// A proxy key (`pk.…`) for the test organisation.
+    pub async fn proxy_key(&self) -> String {
+        let created = self
+            .create(
+                "/api/v1/proxy-keys/",
+                serde_json::json!({"name": "edge", "organisation": self.organisation}),
+            )
+            .await;
+        created["key"].as_str().unwrap().to_string()
+    }
+
     /// A server-side key for an environment.
     pub async fn server_key(&self, client_key: &str) -> String {
         let key = self
