@@ -12,7 +12,8 @@
 //! The first answer after (re)connecting wakes everything once: whatever changed
 //! while no one was listening is found by that one full check. Errors reconnect
 //! with backoff (100 ms doubling to 30 s). An upstream without a feed (404 —
-//! Flagsmith's API) ends the follower: the source keeps polling.
+//! Flagsmith's API) or refusing the credential one (401/403) ends the follower:
+//! the source keeps polling (a changed key starts a new follower).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -82,6 +83,8 @@ pub struct Feed {
 enum FeedError {
     #[error("the upstream has no change feed ({0})")]
     Absent(StatusCode),
+    #[error("the upstream refuses this credential a change feed ({0})")]
+    Refused(StatusCode),
     #[error("answered {0}")]
     Status(StatusCode),
     #[error("{0}")]
@@ -134,6 +137,9 @@ impl Feed {
             | StatusCode::METHOD_NOT_ALLOWED
             | StatusCode::NOT_IMPLEMENTED => {
                 return Err(FeedError::Absent(status));
+            }
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                return Err(FeedError::Refused(status));
             }
             other => return Err(FeedError::Status(other)),
         }
@@ -202,6 +208,11 @@ impl Feed {
                 }
                 Err(FeedError::Absent(status)) => {
                     tracing::info!(feed, %status, "the upstream offers no change feed: polling only");
+                    break;
+                }
+                // Asking again would be refused again; a changed key starts a new follower.
+                Err(error @ FeedError::Refused(_)) => {
+                    tracing::warn!(feed, %error, "polling only");
                     break;
                 }
                 Err(error) => {
