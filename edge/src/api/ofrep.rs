@@ -126,24 +126,22 @@ fn version(environment: &ServedEnvironment) -> Value {
         .map_or(Value::Null, |t| Value::String(t.to_iso8601()))
 }
 
-/// OFREP's success shape. `variant` and `metadata.version` are left out when
-/// there are none: the spec types them as a string and metadata values as
-/// scalars, never null.
+/// OFREP's success shape. `metadata.version` is left out when the document has
+/// no `updated_at` (metadata values are scalars, never null). `variant` is
+/// always there, null without one: OpenFeature's Python OFREP provider reads it
+/// unconditionally and fails the evaluation when it is missing.
 fn success(detail: &FlagDetail<'_>, version: &Value) -> Value {
     let mut metadata = json!({"enabled": detail.enabled, "flagsmithReason": detail.reason_text});
     if !version.is_null() {
         metadata["version"] = version.clone();
     }
-    let mut answer = json!({
+    json!({
         "key": detail.name,
         "value": if detail.value.is_null() { Value::Bool(detail.enabled) } else { detail.value.clone() },
         "reason": reason(detail.reason),
+        "variant": detail.variant,
         "metadata": metadata,
-    });
-    if let Some(variant) = &detail.variant {
-        answer["variant"] = json!(variant);
-    }
-    answer
+    })
 }
 
 /// Evaluates one flag (`flag`) or all of them.
