@@ -51,6 +51,21 @@ fn is_precondition_failure<E: ProvideErrorMetadata>(
             == Some("PreconditionFailed")
 }
 
+/// After a lost compare-and-swap: wait a random time, longer each attempt (up
+/// to 2^attempt ms, at most 128 ms), so writers racing in step fall out of step.
+async fn back_off(attempt: usize) {
+    use std::hash::{BuildHasher, Hasher};
+    // A fresh RandomState is randomly keyed: random bits without a dependency.
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    let ceiling_ms = 1u64 << attempt.min(7);
+    tokio::time::sleep(std::time::Duration::from_micros(
+        random % (ceiling_ms * 1000),
+    ))
+    .await;
+}
+
 /// The object is not there.
 fn is_missing(error: &aws_sdk_s3::error::SdkError<GetObjectError>) -> bool {
     is_not_found(error)
@@ -133,7 +148,7 @@ impl S3Store {
                 return Ok(Written::Stored);
             }
         }
-        for _ in 0..CONFLICT_RETRIES {
+        for attempt in 0..CONFLICT_RETRIES {
             let current = match self
                 .client
                 .head_object()
@@ -166,6 +181,7 @@ impl S3Store {
             {
                 return Ok(Written::Stored);
             }
+            back_off(attempt).await;
         }
         Err(CloudError::Contention(key.to_string()))
     }
@@ -221,7 +237,7 @@ impl S3Store {
         mut change: impl FnMut(&mut Manifest) -> bool,
     ) -> Result<(), CloudError> {
         let key = self.manifest_key();
-        for _ in 0..CONFLICT_RETRIES {
+        for attempt in 0..CONFLICT_RETRIES {
             let (mut manifest, etag) = match self.read_manifest().await? {
                 Some((manifest, etag)) => (manifest, Some(etag)),
                 None => (Manifest::default(), None),
@@ -246,7 +262,7 @@ impl S3Store {
             };
             match put.send().await {
                 Ok(_) => return Ok(()),
-                Err(error) if is_precondition_failure(&error) => continue,
+                Err(error) if is_precondition_failure(&error) => back_off(attempt).await,
                 Err(error) => {
                     return Err(CloudError::s3(aws_sdk_s3::error::DisplayErrorContext(
                         error,
