@@ -36,6 +36,8 @@ use crate::state::AppState;
 pub struct Admin {
     /// The organisation the key is limited to; `None`: every organisation.
     pub organisation: Option<i64>,
+    /// The key's id: what the audit log records as the writer.
+    pub key_id: i64,
 }
 
 impl Admin {
@@ -57,12 +59,13 @@ impl Admin {
 const MISSING: &str = "Authentication credentials were not provided.";
 const INVALID: &str = "Invalid API key.";
 
-async fn admin_from_key(state: &AppState, key: &str) -> Result<Admin, ApiError> {
+/// The admin a key (`<prefix>.<secret>`) stands for: 401 unless it is known, unrevoked and unexpired.
+pub async fn admin_from_key(state: &AppState, key: &str) -> Result<Admin, ApiError> {
     let Some((prefix, _)) = key.split_once('.') else {
         return Err(ApiError::Unauthorized(INVALID));
     };
-    let row: Option<(Option<i64>, Vec<u8>)> = sqlx::query_as(
-        "SELECT organisation_id, key_hash FROM admin_api_keys \
+    let row: Option<(i64, Option<i64>, Vec<u8>)> = sqlx::query_as(
+        "SELECT id, organisation_id, key_hash FROM admin_api_keys \
          WHERE prefix = $1 AND NOT revoked AND (expiry_date IS NULL OR expiry_date > now())",
     )
     .bind(prefix)
@@ -71,9 +74,10 @@ async fn admin_from_key(state: &AppState, key: &str) -> Result<Admin, ApiError> 
     // Hash even when no row matched, so both paths cost the same.
     let presented = keys::hash(key);
     match row {
-        Some((organisation, stored)) if bool::from(presented.ct_eq(&stored)) => {
-            Ok(Admin { organisation })
-        }
+        Some((key_id, organisation, stored)) if bool::from(presented.ct_eq(&stored)) => Ok(Admin {
+            organisation,
+            key_id,
+        }),
         _ => Err(ApiError::Unauthorized(INVALID)),
     }
 }
@@ -82,6 +86,11 @@ impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Admin, ApiError> {
+        // The console calls the API in process for a signed-in session; its
+        // admin travels as a request extension, which no network request can set.
+        if let Some(admin) = parts.extensions.get::<Admin>() {
+            return Ok(*admin);
+        }
         let header = parts
             .headers
             .get(AUTHORIZATION)

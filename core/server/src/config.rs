@@ -73,6 +73,13 @@ pub struct ServeArgs {
     /// Flagsmith pages them); 0 never pages.
     #[arg(long, env = "FLAGEDGE_DOCUMENT_PAGE_SIZE", default_value_t = DOCUMENT_PAGE_SIZE_DEFAULT)]
     pub document_page_size: usize,
+    /// Mark the console's cookies `Secure` (set it when core is reached over
+    /// TLS; a proxy's `X-Forwarded-Proto: https` also does).
+    #[arg(long, env = "FLAGEDGE_CONSOLE_SECURE_COOKIES", default_value_t = false)]
+    pub console_secure_cookies: bool,
+    /// Hours a console session lasts after signing in.
+    #[arg(long, env = "FLAGEDGE_CONSOLE_SESSION_HOURS", default_value_t = 8)]
+    pub console_session_hours: u64,
 }
 
 /// Identity overrides per document page unless configured.

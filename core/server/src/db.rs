@@ -20,6 +20,8 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Transaction};
 
+use crate::auth::Admin;
+
 /// The channel revisions are announced on.
 pub const CHANNEL: &str = "flagedge_changes";
 
@@ -77,9 +79,26 @@ pub async fn migrations_applied(pool: &PgPool, migrator: &Migrator) -> Result<bo
         .all(|m| applied.iter().any(|(v,)| *v == m.version)))
 }
 
-/// Begins a transaction that may bump revisions (see the module docs).
-pub async fn begin_write(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+/// Begins a transaction whose writes the audit log attributes to `admin`
+/// (migration 0003: a trigger records every row an admin writes).
+pub async fn begin_audited(
+    pool: &PgPool,
+    admin: &Admin,
+) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
     let mut tx = pool.begin().await?;
+    sqlx::query("SELECT set_config('flagedge.admin_key', $1, true)")
+        .bind(admin.key_id.to_string())
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
+}
+
+/// Begins an audited transaction that may bump revisions (see the module docs).
+pub async fn begin_write(
+    pool: &PgPool,
+    admin: &Admin,
+) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    let mut tx = begin_audited(pool, admin).await?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(WRITE_LOCK)
         .execute(&mut *tx)

@@ -17,6 +17,11 @@ fn random(len: usize) -> String {
         .collect()
 }
 
+/// A console session id or CSRF token: 43 alphanumerics, about 256 random bits.
+pub fn session_token() -> String {
+    random(43)
+}
+
 /// A new client-side environment key.
 pub fn client_key() -> String {
     random(22)

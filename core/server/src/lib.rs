@@ -14,6 +14,7 @@
 //! - [`changes`] — LISTEN/NOTIFY into a wake-up signal for long-polls;
 //! - [`counts`] — adding counts to the analytics tables (the bucket rule);
 //! - [`api`] — the routes, one module per resource family;
+//! - [`console`] — the web pages, which call the API in process;
 //! - [`auth`], [`keys`] — admin keys, the sync token, key generation;
 //! - [`error`], [`extract`], [`validate`] — how bad input is answered;
 //! - [`config`], [`server`] — the binary's settings, serving and shutdown.
@@ -22,6 +23,7 @@ pub mod api;
 pub mod auth;
 pub mod changes;
 pub mod config;
+pub mod console;
 pub mod counts;
 pub mod db;
 pub mod document;

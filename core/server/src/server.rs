@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::{DOCUMENT_PAGE_SIZE_DEFAULT, DatabaseArgs, ServeArgs};
+use crate::console::{self, ConsoleSettings};
 use crate::state::{AppState, Inner};
 use crate::{api, changes, db, keys};
 
@@ -36,6 +37,8 @@ pub struct Settings {
     pub grace: Duration,
     /// Identity overrides per page of the SDK document endpoint (0: no pages).
     pub document_page_size: usize,
+    /// The console's cookies and sessions.
+    pub console: ConsoleSettings,
 }
 
 impl Default for Settings {
@@ -45,6 +48,7 @@ impl Default for Settings {
             max_body_bytes: 1 << 20,
             grace: Duration::from_secs(30),
             document_page_size: DOCUMENT_PAGE_SIZE_DEFAULT,
+            console: ConsoleSettings::default(),
         }
     }
 }
@@ -82,9 +86,10 @@ impl Server {
             feed_answers: Default::default(),
             document_page_size: settings.document_page_size,
         }));
+        let api = api::router(state.clone(), settings.max_body_bytes);
         Ok(Server {
             listener,
-            app: api::router(state, settings.max_body_bytes),
+            app: console::router(state, api, &settings.console),
             shutdown,
             grace: settings.grace,
         })
@@ -138,6 +143,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_body_bytes: args.max_body_bytes,
         grace: Duration::from_secs(args.shutdown_grace_secs),
         document_page_size: args.document_page_size,
+        console: ConsoleSettings {
+            secure_cookies: args.console_secure_cookies,
+            session_ttl: Duration::from_secs(args.console_session_hours.max(1) * 3600),
+        },
     };
     let server = Server::bind(core, analytics, args.bind, &settings).await?;
     tracing::info!(address = %server.local_addr()?, "flagedge-core listening");

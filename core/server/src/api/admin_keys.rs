@@ -16,6 +16,7 @@ use super::lookup::{Lock, one};
 use super::page::PageRequest;
 use super::routes::Routes;
 use crate::auth::Admin;
+use crate::db;
 use crate::error::{ApiError, ApiResult, FieldErrors};
 use crate::extract::{Body, Ids, nullable};
 use crate::keys;
@@ -109,6 +110,7 @@ async fn create(
     let expiry_date = expiry(&mut errors, &input.expiry_date);
     errors.check()?;
     let (prefix, key) = keys::admin_key();
+    let mut tx = db::begin_audited(&state.db, &admin).await?;
     let row: Row = sqlx::query_as(&format!(
         "INSERT INTO admin_api_keys (organisation_id, name, prefix, key_hash, expiry_date) \
          VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
@@ -118,8 +120,9 @@ async fn create(
     .bind(&prefix)
     .bind(keys::hash(&key))
     .bind(expiry_date)
-    .fetch_one(&state.db)
+    .fetch_one(&mut *tx)
     .await?;
+    tx.commit().await?;
     let mut body = to_json(&row);
     body["key"] = Value::String(key);
     Ok((StatusCode::CREATED, Json(body)))
@@ -168,7 +171,7 @@ async fn update(
     input: Input,
     full: bool,
 ) -> ApiResult<Json<Value>> {
-    let mut tx = state.db.begin().await?;
+    let mut tx = db::begin_audited(&state.db, &admin).await?;
     let current = fetch(&mut tx, &admin, id, &prefix, Lock::ForUpdate).await?;
     let mut errors = FieldErrors::new();
     validate::resource_name(&mut errors, input.name.as_deref(), full);
@@ -207,10 +210,12 @@ async fn delete(
         Lock::Read,
     )
     .await?;
+    let mut tx = db::begin_audited(&state.db, &admin).await?;
     sqlx::query("DELETE FROM admin_api_keys WHERE organisation_id = $1 AND prefix = $2")
         .bind(id)
         .bind(&prefix)
-        .execute(&state.db)
+        .execute(&mut *tx)
         .await?;
+    tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

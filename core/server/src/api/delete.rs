@@ -6,17 +6,19 @@
 use axum::http::StatusCode;
 use sqlx::PgPool;
 
+use crate::auth::Admin;
 use crate::db::{self, Scope};
 use crate::error::ApiResult;
 
 /// `DELETE FROM {table} WHERE id = {id}`, then bumps `scope`; 204.
 pub async fn delete_and_bump(
     db: &PgPool,
+    admin: &Admin,
     table: &'static str,
     id: i64,
     scope: Scope,
 ) -> ApiResult<StatusCode> {
-    let mut tx = db::begin_write(db).await?;
+    let mut tx = db::begin_write(db, admin).await?;
     sqlx::query(&format!("DELETE FROM {table} WHERE id = $1"))
         .bind(id)
         .execute(&mut *tx)

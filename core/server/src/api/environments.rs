@@ -133,7 +133,7 @@ async fn create(
             "Invalid pk - object does not exist.",
         ));
     }
-    let mut tx = db::begin_write(&state.db).await?;
+    let mut tx = db::begin_write(&state.db, &admin).await?;
     let (id,): (i64,) = sqlx::query_as(
         "INSERT INTO environments (name, description, api_key, project_id, allow_client_traits, \
          hide_sensitive_data, hide_disabled_flags, use_identity_composite_key_for_hashing, \
@@ -196,7 +196,7 @@ async fn update(
     input: Input,
     full: bool,
 ) -> ApiResult<Json<Value>> {
-    let mut tx = db::begin_write(&state.db).await?;
+    let mut tx = db::begin_write(&state.db, &admin).await?;
     let current = fetch(&mut tx, &admin, &api_key, Lock::ForUpdate).await?;
     let mut errors = FieldErrors::new();
     check(&mut errors, &input, full);
@@ -258,7 +258,14 @@ async fn delete(
     Ids(api_key): Ids<String>,
 ) -> ApiResult<StatusCode> {
     let environment = environment_ref(&state.db, &admin, &api_key).await?;
-    delete_and_bump(&state.db, "environments", environment.id, Scope::Deleted).await?;
+    delete_and_bump(
+        &state.db,
+        &admin,
+        "environments",
+        environment.id,
+        Scope::Deleted,
+    )
+    .await?;
     state
         .documents
         .lock()

@@ -4,6 +4,8 @@
 //! in a feature state created against the link
 //! (`POST /api/v1/environments/{api_key}/featurestates/` with
 //! `feature_segment`), as in Flagsmith. Deleting the link deletes that state.
+//! `POST …/feature-segments/update-priorities/` reorders several at once, in
+//! one transaction (Flagsmith's endpoint), so no edge ever sees half an order.
 
 use axum::Json;
 use axum::extract::State;
@@ -24,10 +26,23 @@ use crate::extract::{Body, Ids, Query, from_text};
 use crate::state::AppState;
 use sqlx::PgConnection;
 
-resource_routes!(
-    "/api/v1/features/feature-segments/",
-    "/api/v1/features/feature-segments/{id}/"
-);
+pub(super) fn routes(routes: Routes) -> Routes {
+    routes
+        .add(
+            PRIORITIES_PATH,
+            &["POST"],
+            axum::routing::post(update_priorities),
+        )
+        .resource(
+            "/api/v1/features/feature-segments/",
+            get(list).post(create),
+            "/api/v1/features/feature-segments/{id}/",
+            get(read).put(put).patch(patch).delete(delete),
+        )
+}
+
+/// Where several priorities are set at once.
+pub const PRIORITIES_PATH: &str = "/api/v1/features/feature-segments/update-priorities/";
 
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -132,7 +147,7 @@ async fn create(
         ));
     };
     let _ = organisation;
-    let mut tx = db::begin_write(&state.db).await?;
+    let mut tx = db::begin_write(&state.db, &admin).await?;
     let (id,): (i64,) = sqlx::query_as(
         "INSERT INTO feature_segments (feature_id, segment_id, environment_id, priority) \
          VALUES ($1, $2, $3, $4) RETURNING id",
@@ -186,7 +201,7 @@ async fn update(
     input: Input,
     full: bool,
 ) -> ApiResult<Json<Value>> {
-    let mut tx = db::begin_write(&state.db).await?;
+    let mut tx = db::begin_write(&state.db, &admin).await?;
     let current = fetch(&mut tx, &admin, id, Lock::ForUpdate).await?;
     let mut errors = FieldErrors::new();
     if full && input.priority.is_none() {
@@ -230,9 +245,55 @@ async fn delete(
     let current = fetch(&mut *state.db.acquire().await?, &admin, id, Lock::Read).await?;
     delete_and_bump(
         &state.db,
+        &admin,
         "feature_segments",
         id,
         Scope::Environment(current.environment_id),
     )
     .await
+}
+
+/// One entry of an update-priorities request.
+#[derive(Deserialize)]
+struct PriorityInput {
+    id: i64,
+    priority: i32,
+}
+
+/// Most entries one update-priorities request may carry.
+const PRIORITIES_MAX: usize = 1000;
+
+async fn update_priorities(
+    State(state): State<AppState>,
+    admin: Admin,
+    Body(input): Body<Vec<PriorityInput>>,
+) -> ApiResult<Json<Value>> {
+    if input.len() > PRIORITIES_MAX {
+        return Err(ApiError::BadRequest(format!(
+            "At most {PRIORITIES_MAX} feature segments at once."
+        )));
+    }
+    let mut tx = db::begin_write(&state.db, &admin).await?;
+    let mut environments = std::collections::BTreeSet::new();
+    for item in &input {
+        let current = fetch(&mut tx, &admin, item.id, Lock::ForUpdate).await?;
+        sqlx::query("UPDATE feature_segments SET priority = $2 WHERE id = $1")
+            .bind(item.id)
+            .bind(item.priority)
+            .execute(&mut *tx)
+            .await?;
+        environments.insert(current.environment_id);
+    }
+    for environment in environments {
+        db::bump(&mut tx, Scope::Environment(environment)).await?;
+    }
+    let ids: Vec<i64> = input.iter().map(|i| i.id).collect();
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM {TABLES} WHERE fs.id = ANY($1) ORDER BY fs.priority, fs.id"
+    ))
+    .bind(&ids)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Json(Value::Array(rows.iter().map(to_json).collect())))
 }

@@ -327,7 +327,7 @@ async fn create(
             "Does not match the feature segment's feature.",
         ));
     }
-    let mut tx = db::begin_write(&state.db).await?;
+    let mut tx = db::begin_write(&state.db, &admin).await?;
     let created: StateRow = sqlx::query_as(&format!(
         "INSERT INTO feature_states (feature_id, environment_id, feature_segment_id) \
          VALUES ($1, $2, $3) RETURNING {COLUMNS}"
@@ -383,7 +383,7 @@ async fn update(
     input: StateInput,
     full: bool,
 ) -> ApiResult<Json<Value>> {
-    let mut tx = db::begin_write(&state.db).await?;
+    let mut tx = db::begin_write(&state.db, &admin).await?;
     let (environment, current) = fetch(&mut tx, &admin, &api_key, id, Lock::ForUpdate).await?;
     if input.feature.is_some_and(|f| f != current.feature_id) {
         return Err(ApiError::field(
@@ -420,6 +420,7 @@ async fn delete(
     }
     delete_and_bump(
         &state.db,
+        &admin,
         "feature_states",
         id,
         Scope::Environment(environment.id),

@@ -194,7 +194,7 @@ async fn create(
         }
         .to_string()
     });
-    let mut tx = db::begin_write(&state.db).await?;
+    let mut tx = db::begin_write(&state.db, &admin).await?;
     let row: Row = sqlx::query_as(&format!(
         "INSERT INTO features (project_id, name, type, initial_value, default_enabled, description, \
          is_server_key_only) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
@@ -262,7 +262,7 @@ async fn update(
     input: Input,
     full: bool,
 ) -> ApiResult<Json<Value>> {
-    let mut tx = db::begin_write(&state.db).await?;
+    let mut tx = db::begin_write(&state.db, &admin).await?;
     let current = fetch(&mut tx, &admin, project, id, Lock::ForUpdate).await?;
     let mut errors = FieldErrors::new();
     validate::resource_name(&mut errors, input.name.as_deref(), full);
@@ -344,5 +344,5 @@ async fn delete(
         Lock::Read,
     )
     .await?;
-    delete_and_bump(&state.db, "features", id, Scope::Project(project)).await
+    delete_and_bump(&state.db, &admin, "features", id, Scope::Project(project)).await
 }

@@ -129,13 +129,15 @@ async fn create(
         validate::IDENTIFIER_MAX,
     );
     errors.check()?;
+    let mut tx = db::begin_audited(&state.db, &admin).await?;
     let row: Row = sqlx::query_as(&format!(
         "INSERT INTO identities (environment_id, identifier) VALUES ($1, $2) RETURNING {COLUMNS}"
     ))
     .bind(environment.id)
     .bind(input.identifier)
-    .fetch_one(&state.db)
+    .fetch_one(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok((StatusCode::CREATED, Json(to_json(&row))))
 }
 
@@ -191,6 +193,7 @@ async fn delete(
     .await?;
     delete_and_bump(
         &state.db,
+        &admin,
         "identities",
         id,
         Scope::Environment(environment.id),
@@ -290,14 +293,16 @@ async fn create_trait(
     )
     .await?;
     let value = check_trait(&input, true)?;
+    let mut tx = db::begin_audited(&state.db, &admin).await?;
     let row: TraitRow = sqlx::query_as(&format!(
         "INSERT INTO traits (identity_id, trait_key, trait_value) VALUES ($1, $2, $3) RETURNING {TRAIT_COLUMNS}"
     ))
     .bind(id)
     .bind(input.trait_key)
     .bind(value)
-    .fetch_one(&state.db)
+    .fetch_one(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok((StatusCode::CREATED, Json(trait_json(&row))))
 }
 
@@ -335,7 +340,7 @@ async fn update_trait(
     input: TraitInput,
     full: bool,
 ) -> ApiResult<Json<Value>> {
-    let mut tx = state.db.begin().await?;
+    let mut tx = db::begin_audited(&state.db, &admin).await?;
     let current = fetch_trait(&mut tx, &admin, &ids, Lock::ForUpdate).await?;
     let value = check_trait(&input, full)?;
     let row: TraitRow = sqlx::query_as(&format!(
@@ -364,10 +369,12 @@ async fn delete_trait(
     Ids(ids): Ids<(String, i64, i64)>,
 ) -> ApiResult<StatusCode> {
     let current = fetch_trait(&mut *state.db.acquire().await?, &admin, &ids, Lock::Read).await?;
+    let mut tx = db::begin_audited(&state.db, &admin).await?;
     sqlx::query("DELETE FROM traits WHERE id = $1")
         .bind(current.id)
-        .execute(&state.db)
+        .execute(&mut *tx)
         .await?;
+    tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -425,7 +432,7 @@ async fn create_override(
             "Invalid pk - object does not exist.",
         ));
     }
-    let mut tx = db::begin_write(&state.db).await?;
+    let mut tx = db::begin_write(&state.db, &admin).await?;
     let created: StateRow = sqlx::query_as(&format!(
         "INSERT INTO feature_states (feature_id, environment_id, identity_id) VALUES ($1, $2, $3) \
          RETURNING {STATE_COLUMNS}"
@@ -479,7 +486,7 @@ async fn update_override(
     input: StateInput,
     full: bool,
 ) -> ApiResult<Json<Value>> {
-    let mut tx = db::begin_write(&state.db).await?;
+    let mut tx = db::begin_write(&state.db, &admin).await?;
     let (environment, current) = fetch_override(&mut tx, &admin, &ids, Lock::ForUpdate).await?;
     if input.feature.is_some_and(|f| f != current.feature_id) {
         return Err(ApiError::field(
@@ -511,6 +518,7 @@ async fn delete_override(
         fetch_override(&mut *state.db.acquire().await?, &admin, &ids, Lock::Read).await?;
     delete_and_bump(
         &state.db,
+        &admin,
         "feature_states",
         current.id,
         Scope::Environment(environment.id),

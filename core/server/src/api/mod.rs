@@ -26,6 +26,7 @@ pub mod page;
 
 pub mod admin_keys;
 pub mod analytics;
+pub mod audit_log;
 pub mod edge;
 pub mod environments;
 pub mod feature_segments;
@@ -66,6 +67,7 @@ fn all_routes() -> Routes {
     let routes = feature_segments::routes(routes);
     let routes = feature_states::routes(routes);
     let routes = identities::routes(routes);
+    let routes = audit_log::routes(routes);
     // Last: the document describes every route added before it (and itself).
     openapi::routes(routes)
 }

@@ -248,7 +248,7 @@ async fn create(
     let mut errors = FieldErrors::new();
     let checked = input.for_create(&mut errors);
     errors.check()?;
-    let mut tx = db::begin_write(&state.db).await?;
+    let mut tx = db::begin_write(&state.db, &admin).await?;
     let row = insert(&mut tx, feature, checked).await?;
     check_allocations(&mut tx, feature).await?;
     db::bump(&mut tx, Scope::Project(project)).await?;
@@ -290,7 +290,7 @@ async fn update(
     input: OptionInput,
     full: bool,
 ) -> ApiResult<Json<Value>> {
-    let mut tx = db::begin_write(&state.db).await?;
+    let mut tx = db::begin_write(&state.db, &admin).await?;
     let current = fetch(&mut tx, &admin, ids, Lock::ForUpdate).await?;
     let mut errors = FieldErrors::new();
     let value = if full {
@@ -335,5 +335,12 @@ async fn delete(
     Ids(ids): Ids<(i64, i64, i64)>,
 ) -> ApiResult<StatusCode> {
     let current = fetch(&mut *state.db.acquire().await?, &admin, ids, Lock::Read).await?;
-    delete_and_bump(&state.db, "mv_options", current.id, Scope::Project(ids.0)).await
+    delete_and_bump(
+        &state.db,
+        &admin,
+        "mv_options",
+        current.id,
+        Scope::Project(ids.0),
+    )
+    .await
 }

@@ -37,6 +37,7 @@ pub(super) fn routes(routes: Routes) -> Routes {
 fn resource(path: &str) -> Option<&'static str> {
     let table: &[(&str, &str)] = &[
         ("/master-api-keys/", "AdminApiKey"),
+        ("/audit-log/", "AuditLogEntry"),
         ("/proxy-keys/", "ProxyKey"),
         ("/mv-options/", "MultivariateOption"),
         ("/features/feature-segments/", "FeatureSegment"),
@@ -256,6 +257,40 @@ fn operation(route: &Route) -> Value {
             .unwrap_or_else(|| json!({"type": "object"}));
         responses.insert("401".into(), error("Missing or invalid admin key"));
         responses.insert("404".into(), error("Not found"));
+        if path == "/api/v1/features/feature-segments/update-priorities/" {
+            summary = "Set the priorities of several feature segments in one change".into();
+            request_body = Some(json!({"type": "array", "maxItems": 1000, "items": {
+                "type": "object", "required": ["id", "priority"],
+                "properties": {"id": {"type": "integer", "format": "int64"}, "priority": {"type": "integer", "format": "int32"}}}}));
+            responses.insert(
+                "200".into(),
+                json_response(
+                    "The feature segments, by priority",
+                    json!({"type": "array", "items": reference("FeatureSegment")}),
+                ),
+            );
+            responses.insert("400".into(), error("Invalid input"));
+        } else if path == "/api/v1/audit-log/" {
+            summary = "What admins changed, newest first".into();
+            for (name, kind, description) in [
+                ("organisation", "integer", "Only this organisation"),
+                ("project", "integer", "Only this project"),
+                (
+                    "environment",
+                    "string",
+                    "Only this environment (id or client key)",
+                ),
+                ("feature", "integer", "Only this feature"),
+                (
+                    "resource",
+                    "string",
+                    "Only this kind of object (feature, feature_state, segment, …)",
+                ),
+                ("action", "string", "created, updated or deleted"),
+            ] {
+                parameters.push(query(name, kind, description));
+            }
+        }
         if path == "/api/v1/proxy-keys/" && route.method == "GET" {
             parameters.push(query(
                 "organisation",
@@ -264,6 +299,7 @@ fn operation(route: &Route) -> Value {
             ));
         }
         match (route.method, is_item) {
+            _ if path.ends_with("/update-priorities/") => {}
             ("GET", false) => {
                 parameters.push(query("page", "integer", "1-based page"));
                 parameters.push(query(
@@ -401,6 +437,14 @@ fn schemas() -> Value {
         "Identity": {"type": "object", "properties": {
             "id": id, "identifier": {"type": "string", "maxLength": 2000}, "identity_uuid": {"type": "string"},
             "environment": id, "created_date": time}},
+        "AuditLogEntry": {"type": "object", "properties": {
+            "id": id, "created_date": time, "author": {"type": "string"},
+            "organisation": {"type": "integer", "nullable": true}, "project": {"type": "integer", "nullable": true},
+            "environment": {"type": "integer", "nullable": true}, "feature": {"type": "integer", "nullable": true},
+            "resource": {"type": "string"}, "resource_id": {"type": "integer", "nullable": true},
+            "action": {"type": "string", "enum": ["created", "updated", "deleted"]},
+            "before": {"type": "object", "nullable": true}, "after": {"type": "object", "nullable": true},
+            "transaction": {"type": "integer"}}},
         "Trait": {"type": "object", "properties": {
             "id": id, "trait_key": {"type": "string", "maxLength": 200},
             "trait_value": {"oneOf": [{"type": "string", "maxLength": 2000}, {"type": "number"}, {"type": "boolean"}]},

@@ -86,6 +86,7 @@ async fn create(
     let mut errors = FieldErrors::new();
     validate::resource_name(&mut errors, input.name.as_deref(), true);
     errors.check()?;
+    let mut tx = db::begin_audited(&state.db, &admin).await?;
     let row: Row = sqlx::query_as(&format!(
         "INSERT INTO organisations (name, persist_trait_data, feature_analytics, stop_serving_flags) \
          VALUES ($1, $2, $3, $4) RETURNING {COLUMNS}"
@@ -94,8 +95,9 @@ async fn create(
     .bind(input.persist_trait_data.unwrap_or(true))
     .bind(input.feature_analytics.unwrap_or(false))
     .bind(input.stop_serving_flags.unwrap_or(false))
-    .fetch_one(&state.db)
+    .fetch_one(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok((StatusCode::CREATED, Json(to_json(&row))))
 }
 
@@ -121,7 +123,7 @@ async fn update(
     input: Input,
     full: bool,
 ) -> ApiResult<Json<Value>> {
-    let mut tx = db::begin_write(&state.db).await?;
+    let mut tx = db::begin_write(&state.db, &admin).await?;
     let current = fetch(&mut tx, &admin, id, Lock::ForUpdate).await?;
     let mut errors = FieldErrors::new();
     validate::resource_name(&mut errors, input.name.as_deref(), full);
@@ -159,5 +161,5 @@ async fn delete(
     Ids(id): Ids<i64>,
 ) -> ApiResult<StatusCode> {
     fetch(&mut *state.db.acquire().await?, &admin, id, Lock::Read).await?;
-    delete_and_bump(&state.db, "organisations", id, Scope::Deleted).await
+    delete_and_bump(&state.db, &admin, "organisations", id, Scope::Deleted).await
 }

@@ -140,7 +140,7 @@ async fn update(
     input: Input,
     full: bool,
 ) -> ApiResult<Json<Value>> {
-    let mut tx = db::begin_write(&state.db).await?;
+    let mut tx = db::begin_write(&state.db, &admin).await?;
     let current = fetch(&mut tx, &admin, id, Lock::ForUpdate).await?;
     let mut errors = FieldErrors::new();
     validate::resource_name(&mut errors, input.name.as_deref(), full);
@@ -186,5 +186,5 @@ async fn delete(
     Ids(id): Ids<i64>,
 ) -> ApiResult<StatusCode> {
     fetch(&mut *state.db.acquire().await?, &admin, id, Lock::Read).await?;
-    delete_and_bump(&state.db, "projects", id, Scope::Deleted).await
+    delete_and_bump(&state.db, &admin, "projects", id, Scope::Deleted).await
 }

@@ -21,6 +21,7 @@ use super::lookup::{Lock, row_by_id};
 use super::page::PageRequest;
 use super::routes::Routes;
 use crate::auth::Admin;
+use crate::db;
 use crate::error::{ApiError, ApiResult, FieldErrors};
 use crate::extract::{Body, Ids, Query, from_text};
 use crate::keys;
@@ -140,6 +141,7 @@ async fn create(
         return Err(ApiError::field("organisation", NO_ORGANISATION));
     }
     let (prefix, key) = keys::proxy_key();
+    let mut tx = db::begin_audited(&state.db, &admin).await?;
     let row: Option<Row> = sqlx::query_as(&format!(
         "INSERT INTO proxy_keys (organisation_id, name, prefix, key_hash) \
          SELECT id, $2, $3, $4 FROM organisations WHERE id = $1 RETURNING {COLUMNS}"
@@ -148,8 +150,9 @@ async fn create(
     .bind(input.name)
     .bind(&prefix)
     .bind(keys::hash(&key))
-    .fetch_optional(&state.db)
+    .fetch_optional(&mut *tx)
     .await?;
+    tx.commit().await?;
     let row = row.ok_or_else(|| ApiError::field("organisation", NO_ORGANISATION))?;
     let mut created = ProxyKey::from(row);
     // The only time the key is shown.
@@ -181,9 +184,11 @@ async fn revoke(
     Ids(id): Ids<i64>,
 ) -> ApiResult<StatusCode> {
     fetch(&mut *state.db.acquire().await?, &admin, id, Lock::Read).await?;
+    let mut tx = db::begin_audited(&state.db, &admin).await?;
     sqlx::query("UPDATE proxy_keys SET revoked = true WHERE id = $1")
         .bind(id)
-        .execute(&state.db)
+        .execute(&mut *tx)
         .await?;
+    tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -242,7 +242,7 @@ async fn create(
     checked(&mut input, true, project)?;
     let rules = serde_json::to_value(input.rules.unwrap_or_default())
         .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let mut tx = db::begin_write(&state.db).await?;
+    let mut tx = db::begin_write(&state.db, &admin).await?;
     let row: Row = sqlx::query_as(&format!(
         "INSERT INTO segments (project_id, name, description, rules) VALUES ($1, $2, $3, $4) \
          RETURNING {COLUMNS}"
@@ -300,7 +300,7 @@ async fn update(
     mut input: Input,
     full: bool,
 ) -> ApiResult<Json<Value>> {
-    let mut tx = db::begin_write(&state.db).await?;
+    let mut tx = db::begin_write(&state.db, &admin).await?;
     let current = fetch(&mut tx, &admin, project, id, Lock::ForUpdate).await?;
     checked(&mut input, full, project)?;
     let rules = match input.rules {
@@ -339,5 +339,5 @@ async fn delete(
         Lock::Read,
     )
     .await?;
-    delete_and_bump(&state.db, "segments", id, Scope::Project(project)).await
+    delete_and_bump(&state.db, &admin, "segments", id, Scope::Project(project)).await
 }

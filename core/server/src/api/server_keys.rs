@@ -96,7 +96,7 @@ async fn create(
     validate::resource_name(&mut errors, input.name.as_deref(), true);
     let expires_at = expiry(&mut errors, &input.expires_at);
     errors.check()?;
-    let mut tx = db::begin_write(&state.db).await?;
+    let mut tx = db::begin_write(&state.db, &admin).await?;
     let row: Row = sqlx::query_as(&format!(
         "INSERT INTO server_keys (environment_id, key, name, active, expires_at) \
          VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
@@ -157,7 +157,7 @@ async fn update(
     input: Input,
     full: bool,
 ) -> ApiResult<Json<Value>> {
-    let mut tx = db::begin_write(&state.db).await?;
+    let mut tx = db::begin_write(&state.db, &admin).await?;
     let (environment, current) = fetch(&mut tx, &admin, &api_key, id, Lock::ForUpdate).await?;
     let mut errors = FieldErrors::new();
     validate::resource_name(&mut errors, input.name.as_deref(), full);
@@ -198,6 +198,7 @@ async fn delete(
     .await?;
     delete_and_bump(
         &state.db,
+        &admin,
         "server_keys",
         id,
         Scope::Environment(environment),

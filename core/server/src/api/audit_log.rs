@@ -1,0 +1,160 @@
+//! `GET /api/v1/audit-log/`: what admins changed, newest first. Rows are
+//! written by a trigger on every audited table (migration 0003), so every
+//! admin write is here whichever path made it; this module only reads.
+//!
+//! Filters: `organisation`, `project`, `environment` (an id or a client key),
+//! `feature`, `resource` (`feature`, `feature_state`, `segment`, …) and
+//! `action` (`created`, `updated`, `deleted`). An admin key limited to an
+//! organisation sees that organisation's entries only.
+
+use axum::Json;
+use axum::extract::State;
+use axum::routing::get;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::format::iso;
+use super::list::Listing;
+use super::page::PageRequest;
+use super::routes::Routes;
+use crate::auth::Admin;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Query, from_text};
+use crate::state::AppState;
+
+pub(super) fn routes(routes: Routes) -> Routes {
+    routes.add("/api/v1/audit-log/", &["GET"], get(list))
+}
+
+/// One entry of the audit log.
+#[derive(sqlx::FromRow, Debug, Clone)]
+pub struct Entry {
+    /// Its id (entries are numbered in the order they were written).
+    pub id: i64,
+    /// When.
+    pub created_at: DateTime<Utc>,
+    /// The admin key's name at the time.
+    pub admin_key_name: String,
+    /// The organisation, project, environment and feature it concerns, when known.
+    pub organisation_id: Option<i64>,
+    /// See `organisation_id`.
+    pub project_id: Option<i64>,
+    /// See `organisation_id`.
+    pub environment_id: Option<i64>,
+    /// See `organisation_id`.
+    pub feature_id: Option<i64>,
+    /// `feature`, `feature_state`, `segment`, …
+    pub resource: String,
+    /// The row's id.
+    pub resource_id: Option<i64>,
+    /// `created`, `updated` or `deleted`.
+    pub action: String,
+    /// The row before (absent for `created`).
+    pub before: Option<Value>,
+    /// The row after (absent for `deleted`).
+    pub after: Option<Value>,
+    /// Entries written by one request share this.
+    pub transaction_id: i64,
+}
+
+const COLUMNS: &str = "id, created_at, admin_key_name, organisation_id, project_id, \
+    environment_id, feature_id, resource, resource_id, action, before, after, transaction_id";
+
+/// What to list.
+#[derive(Deserialize, Default, Debug, Clone)]
+pub struct Filter {
+    /// Entries of this organisation.
+    #[serde(default, deserialize_with = "from_text::opt_i64")]
+    pub organisation: Option<i64>,
+    /// Entries of this project.
+    #[serde(default, deserialize_with = "from_text::opt_i64")]
+    pub project: Option<i64>,
+    /// Entries of this environment: its id or its client key.
+    pub environment: Option<String>,
+    /// Entries of this feature.
+    #[serde(default, deserialize_with = "from_text::opt_i64")]
+    pub feature: Option<i64>,
+    /// Entries about this kind of row.
+    pub resource: Option<String>,
+    /// Entries of this action.
+    pub action: Option<String>,
+}
+
+fn to_json(entry: &Entry) -> Value {
+    json!({
+        "id": entry.id,
+        "created_date": iso(entry.created_at),
+        "author": entry.admin_key_name,
+        "organisation": entry.organisation_id,
+        "project": entry.project_id,
+        "environment": entry.environment_id,
+        "feature": entry.feature_id,
+        "resource": entry.resource,
+        "resource_id": entry.resource_id,
+        "action": entry.action,
+        "before": entry.before,
+        "after": entry.after,
+        "transaction": entry.transaction_id,
+    })
+}
+
+/// The environment filter as an id: a number, or a client key looked up.
+async fn environment_id(state: &AppState, text: Option<&str>) -> ApiResult<Option<i64>> {
+    let Some(text) = text.filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    if let Ok(id) = text.parse() {
+        return Ok(Some(id));
+    }
+    let found: Option<(i64,)> = sqlx::query_as("SELECT id FROM environments WHERE api_key = $1")
+        .bind(text)
+        .fetch_optional(&state.db)
+        .await?;
+    // An unknown key selects nothing rather than everything.
+    Ok(Some(found.map_or(-1, |(id,)| id)))
+}
+
+/// The listing of `filter` as `admin` may see it, newest first.
+pub async fn listing(state: &AppState, admin: &Admin, filter: &Filter) -> ApiResult<Listing> {
+    if let Some(action) = &filter.action
+        && !["created", "updated", "deleted"].contains(&action.as_str())
+    {
+        return Err(ApiError::field(
+            "action",
+            format!("\"{action}\" is not a valid choice (created, updated, deleted)."),
+        ));
+    }
+    let environment = environment_id(state, filter.environment.as_deref()).await?;
+    Ok(Listing::new(
+        COLUMNS,
+        "audit_log WHERE ($1::bigint IS NULL OR organisation_id = $1) \
+         AND ($2::bigint IS NULL OR organisation_id = $2) \
+         AND ($3::bigint IS NULL OR project_id = $3) \
+         AND ($4::bigint IS NULL OR environment_id = $4) \
+         AND ($5::bigint IS NULL OR feature_id = $5) \
+         AND ($6::text IS NULL OR resource = $6) \
+         AND ($7::text IS NULL OR action = $7)",
+    )
+    .order_by("id DESC")
+    .bind(admin.organisation)
+    .bind(filter.organisation)
+    .bind(filter.project)
+    .bind(environment)
+    .bind(filter.feature)
+    .bind(filter.resource.clone())
+    .bind(filter.action.clone()))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    admin: Admin,
+    request: PageRequest,
+    Query(filter): Query<Filter>,
+) -> ApiResult<Json<Value>> {
+    let page = request.page()?;
+    listing(&state, &admin, &filter)
+        .await?
+        .respond(&state.db, &request, page, to_json)
+        .await
+}

@@ -1,0 +1,406 @@
+//! One feature in one environment: its state here (on/off, typed value,
+//! multivariate weights), its multivariate options, its segment overrides
+//! (handled in [`super::overrides`]), its settings and its history.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{Method, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use maud::{Markup, html};
+use serde_json::{Value, json};
+
+use super::ConsoleState;
+use super::api::{Api, Refused};
+use super::features::{feature_url, field_refusal, states, toggle_form};
+use super::history;
+use super::overrides;
+use super::place::enter;
+use super::session::{Posted, Session};
+use super::view::{
+    Place, Section, csrf, encode, field_error, form_errors, int, page, refused_page, text,
+    typed_value, value_inputs, value_text,
+};
+
+/// The routes of a feature's page.
+pub fn routes() -> Router<ConsoleState> {
+    Router::new()
+        .route("/environments/{key}/features/{id}", get(show))
+        .route("/environments/{key}/features/{id}/state", post(save_state))
+        .route(
+            "/environments/{key}/features/{id}/settings",
+            post(save_settings),
+        )
+        .route(
+            "/environments/{key}/features/{id}/options",
+            post(add_option),
+        )
+        .route(
+            "/environments/{key}/features/{id}/options/{option}/delete",
+            post(delete_option),
+        )
+}
+
+/// Which form a refusal belongs to, so its errors show beside the right fields.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Form {
+    /// The state here.
+    State,
+    /// The settings.
+    Settings,
+    /// A new multivariate option.
+    Option,
+    /// A new segment override.
+    NewOverride,
+    /// An existing segment override.
+    Override(i64),
+}
+
+/// What a failed form leaves for the page: which form, what was wrong.
+pub type Failed<'a> = Option<(Form, &'a Refused)>;
+
+fn refusal_for(failed: Failed<'_>, form: Form) -> Option<&Refused> {
+    failed.filter(|(f, _)| *f == form).map(|(_, r)| r)
+}
+
+fn feature_path(place: &Place, id: i64) -> String {
+    format!("/api/v1/projects/{}/features/{id}/", place.project_id)
+}
+
+/// The feature's page, with `failed`'s errors beside their fields.
+pub async fn render(
+    state: &ConsoleState,
+    session: &Session,
+    key: &str,
+    id: i64,
+    failed: Failed<'_>,
+) -> Response {
+    let (api, place) = match enter(state, session, key).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    match parts(&api, &place, session, id, failed).await {
+        Ok((title, body)) => {
+            let status = failed.map_or(StatusCode::OK, |(_, r)| r.status());
+            let markup = page(&title, session, Some((&place, Section::Features)), body);
+            (status, Html(markup.into_string())).into_response()
+        }
+        Err(refused) => refused_page(&refused),
+    }
+}
+
+async fn parts(
+    api: &Api,
+    place: &Place,
+    session: &Session,
+    id: i64,
+    failed: Failed<'_>,
+) -> Result<(String, Markup), Refused> {
+    let feature = api.get(&feature_path(place, id)).await?;
+    let (defaults, _) = states(api, place, Some(id)).await?;
+    let own = defaults.get(&id).cloned().unwrap_or(Value::Null);
+    let segment_overrides = overrides::section(api, place, session, &feature, failed).await?;
+    let recent = history::recent(api, place, id).await?;
+    let url = feature_url(&place.api_key, id);
+    let options: Vec<Value> = feature["multivariate_options"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let name = text(&feature, "name").to_string();
+    let state_refused = refusal_for(failed, Form::State);
+    let settings_refused = refusal_for(failed, Form::Settings);
+    let option_refused = refusal_for(failed, Form::Option);
+    let weight = |option: &Value| -> f64 {
+        own["multivariate_feature_state_values"]
+            .as_array()
+            .and_then(|values| {
+                values
+                    .iter()
+                    .find(|v| v["multivariate_feature_option"] == option["id"])
+            })
+            .and_then(|v| v["percentage_allocation"].as_f64())
+            .unwrap_or_else(|| {
+                option["default_percentage_allocation"]
+                    .as_f64()
+                    .unwrap_or(0.0)
+            })
+    };
+    let body = html! {
+        h1 { code { (name) } " " span.pill { (text(&feature, "type")) }
+            @if feature["is_server_key_only"] == json!(true) { " " span.pill { "server-key only" } } }
+        @if let Some(description) = feature["description"].as_str() { p.muted { (description) } }
+
+        h2 { "In " (place.environment) }
+        div { "Enabled: " (toggle_form(session, place, &feature, own["enabled"] == json!(true), &url)) }
+        form.stack method="post" action={ (url) "/state" } {
+            (csrf(session))
+            (form_errors(state_refused, &["feature_state_value", "multivariate_feature_state_values", "enabled"]))
+            div {
+                input type="hidden" name="enabled" value="false";
+                input #state-enabled type="checkbox" name="enabled" value="true" checked[own["enabled"] == json!(true)];
+                " " label for="state-enabled" { "Enabled" }
+            }
+            (value_inputs("", &own["feature_state_value"], state_refused, "feature_state_value"))
+            @if !options.is_empty() {
+                fieldset {
+                    legend { "Multivariate weights here (%; the rest gets the value above)" }
+                    @for option in &options {
+                        @let option_id = int(option, "id");
+                        label for={ "weight-" (option_id) } { code { (value_text(&option["value"])) } }
+                        input id={ "weight-" (option_id) } type="number" step="any" min="0" max="100"
+                            name={ "weight_" (option_id) } value=(weight(option));
+                    }
+                    (field_error(state_refused, "multivariate_feature_state_values"))
+                }
+            }
+            div { button.primary type="submit" { "Save " (place.environment) } }
+        }
+
+        h2 { "Multivariate options" }
+        @if options.is_empty() { p.muted { "None: every identity gets the value above." } }
+        @else {
+            div.table-wrap { table {
+                thead { tr { th { "Value" } th { "Default weight" } th {} } }
+                tbody {
+                    @for option in &options {
+                        tr {
+                            td.value { (value_text(&option["value"])) }
+                            td { (option["default_percentage_allocation"]) " %" }
+                            td { form.inline method="post" action={ (url) "/options/" (int(option, "id")) "/delete" } {
+                                (csrf(session)) button.danger type="submit" { "Remove" } } }
+                        }
+                    }
+                }
+            } }
+        }
+        form.row method="post" action={ (url) "/options" } {
+            (csrf(session))
+            (form_errors(option_refused, &["value", "default_percentage_allocation"]))
+            div { (value_inputs("option_", &Value::Null, option_refused, "value")) }
+            div {
+                label for="option-weight" { "Default weight (%)" }
+                input #option-weight type="number" step="any" min="0" max="100" name="default_percentage_allocation" value="0";
+                (field_error(option_refused, "default_percentage_allocation"))
+            }
+            button type="submit" { "Add option" }
+        }
+
+        (segment_overrides)
+
+        h2 { "Settings" }
+        form.stack method="post" action={ (url) "/settings" } {
+            (csrf(session))
+            (form_errors(settings_refused, &["name", "description", "is_server_key_only"]))
+            label for="settings-name" { "Name" }
+            input #settings-name type="text" name="name" value=(name) required;
+            (field_error(settings_refused, "name"))
+            label for="settings-description" { "Description" }
+            input #settings-description type="text" name="description" value=(feature["description"].as_str().unwrap_or(""));
+            (field_error(settings_refused, "description"))
+            div {
+                input type="hidden" name="is_server_key_only" value="false";
+                input #settings-server-only type="checkbox" name="is_server_key_only" value="true" checked[feature["is_server_key_only"] == json!(true)];
+                " " label for="settings-server-only" { "Server-side keys only (client-side SDKs do not see it)" }
+            }
+            div { button type="submit" { "Save settings" } }
+        }
+
+        h2 { "History" }
+        (recent)
+
+        h2 { "Delete" }
+        p { a href={ (url) "/delete" } { "Delete " (name) "…" } }
+    };
+    Ok((name, body))
+}
+
+async fn show(
+    State(state): State<ConsoleState>,
+    Path((key, id)): Path<(String, i64)>,
+    session: Session,
+) -> Response {
+    render(&state, &session, &key, id, None).await
+}
+
+/// After a write: back to the feature, or its page with the API's errors.
+pub async fn after(
+    state: &ConsoleState,
+    posted: &Posted,
+    (key, id): (&str, i64),
+    form: Form,
+    result: Result<Value, Refused>,
+) -> Response {
+    match result {
+        Ok(_) => Redirect::to(&feature_url(key, id)).into_response(),
+        Err(refused @ Refused::Fields(_)) => {
+            render(state, &posted.session, key, id, Some((form, &refused))).await
+        }
+        Err(refused) => refused_page(&refused),
+    }
+}
+
+async fn save_state(
+    State(state): State<ConsoleState>,
+    Path((key, id)): Path<(String, i64)>,
+    posted: Posted,
+) -> Response {
+    let (api, place) = match enter(&state, &posted.session, &key).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    let value = match typed_value(posted.text("value_type"), posted.text("value")) {
+        Ok(value) => value,
+        Err(message) => {
+            let refused = field_refusal("feature_state_value", message);
+            return render(
+                &state,
+                &posted.session,
+                &key,
+                id,
+                Some((Form::State, &refused)),
+            )
+            .await;
+        }
+    };
+    let (defaults, _) = match states(&api, &place, Some(id)).await {
+        Ok(found) => found,
+        Err(refused) => return refused_page(&refused),
+    };
+    let Some(own) = defaults.get(&id) else {
+        return super::view::error_page(
+            StatusCode::NOT_FOUND,
+            "No such feature in this environment.",
+        );
+    };
+    let mut body = json!({"enabled": posted.checked("enabled"), "feature_state_value": value});
+    let weights: Result<Vec<Value>, String> = posted
+        .fields
+        .iter()
+        .filter_map(|(k, v)| k.strip_prefix("weight_").map(|option| (option, v)))
+        .map(|(option, weight)| {
+            let option: i64 = option.parse().map_err(|_| "Unknown option.".to_string())?;
+            let weight: f64 = weight
+                .trim()
+                .parse()
+                .map_err(|_| format!("\"{weight}\" is not a number."))?;
+            Ok(json!({"multivariate_feature_option": option, "percentage_allocation": weight}))
+        })
+        .collect();
+    match weights {
+        Ok(weights) if !weights.is_empty() => {
+            body["multivariate_feature_state_values"] = Value::Array(weights);
+        }
+        Ok(_) => {}
+        Err(message) => {
+            let refused = field_refusal("multivariate_feature_state_values", message);
+            return render(
+                &state,
+                &posted.session,
+                &key,
+                id,
+                Some((Form::State, &refused)),
+            )
+            .await;
+        }
+    }
+    let path = format!(
+        "/api/v1/environments/{}/featurestates/{}/",
+        encode(&place.api_key),
+        int(own, "id")
+    );
+    let result = api.send(Method::PATCH, &path, body).await;
+    after(&state, &posted, (&key, id), Form::State, result).await
+}
+
+async fn save_settings(
+    State(state): State<ConsoleState>,
+    Path((key, id)): Path<(String, i64)>,
+    posted: Posted,
+) -> Response {
+    let (api, place) = match enter(&state, &posted.session, &key).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    let description = posted.text("description").trim();
+    let body = json!({
+        "name": posted.text("name").trim(),
+        "description": if description.is_empty() { Value::Null } else { json!(description) },
+        "is_server_key_only": posted.checked("is_server_key_only"),
+    });
+    let result = api
+        .send(Method::PATCH, &feature_path(&place, id), body)
+        .await;
+    after(&state, &posted, (&key, id), Form::Settings, result).await
+}
+
+async fn add_option(
+    State(state): State<ConsoleState>,
+    Path((key, id)): Path<(String, i64)>,
+    posted: Posted,
+) -> Response {
+    let (api, place) = match enter(&state, &posted.session, &key).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    let value = match typed_value(
+        posted.text("option_value_type"),
+        posted.text("option_value"),
+    ) {
+        Ok(value) => value,
+        Err(message) => {
+            let refused = field_refusal("value", message);
+            return render(
+                &state,
+                &posted.session,
+                &key,
+                id,
+                Some((Form::Option, &refused)),
+            )
+            .await;
+        }
+    };
+    let weight = posted.text("default_percentage_allocation").trim();
+    let Ok(weight) = weight.parse::<f64>() else {
+        let refused = field_refusal(
+            "default_percentage_allocation",
+            format!("\"{weight}\" is not a number."),
+        );
+        return render(
+            &state,
+            &posted.session,
+            &key,
+            id,
+            Some((Form::Option, &refused)),
+        )
+        .await;
+    };
+    let path = format!(
+        "/api/v1/projects/{}/features/{id}/mv-options/",
+        place.project_id
+    );
+    let result = api
+        .send(
+            Method::POST,
+            &path,
+            json!({"value": value, "default_percentage_allocation": weight}),
+        )
+        .await;
+    after(&state, &posted, (&key, id), Form::Option, result).await
+}
+
+async fn delete_option(
+    State(state): State<ConsoleState>,
+    Path((key, id, option)): Path<(String, i64, i64)>,
+    posted: Posted,
+) -> Response {
+    let (api, place) = match enter(&state, &posted.session, &key).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    let path = format!(
+        "/api/v1/projects/{}/features/{id}/mv-options/{option}/",
+        place.project_id
+    );
+    let result = api.delete(&path).await;
+    after(&state, &posted, (&key, id), Form::Option, result).await
+}

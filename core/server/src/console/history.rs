@@ -1,0 +1,142 @@
+//! The audit log as pages: an environment's history (optionally one
+//! feature's), newest first, and the recent entries on a feature's page.
+//! Entries come from `GET /api/v1/audit-log/`.
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use maud::{Markup, html};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::ConsoleState;
+use super::api::{Api, Refused};
+use super::place::enter;
+use super::session::Session;
+use super::view::{Place, Section, int, page, refused_page, section_url, short_time, text};
+
+/// The history route.
+pub fn routes() -> Router<ConsoleState> {
+    Router::new().route("/environments/{key}/history", get(show))
+}
+
+/// Fields every row has that say nothing about the change.
+const NOISE: &[&str] = &[
+    "id",
+    "updated_at",
+    "created_at",
+    "created_date",
+    "featurestate_uuid",
+    "uuid",
+    "mv_fs_value_uuid",
+    "identity_uuid",
+];
+
+/// What changed in an entry: (field, before, after), compact JSON.
+pub fn changes(entry: &Value) -> Vec<(String, String, String)> {
+    let empty = serde_json::Map::new();
+    let before = entry["before"].as_object().unwrap_or(&empty);
+    let after = entry["after"].as_object().unwrap_or(&empty);
+    let mut fields: Vec<&String> = before.keys().chain(after.keys()).collect();
+    fields.sort();
+    fields.dedup();
+    fields
+        .into_iter()
+        .filter(|f| !NOISE.contains(&f.as_str()))
+        .filter(|f| before.get(*f) != after.get(*f))
+        .map(|f| {
+            let show = |v: Option<&Value>| v.map_or(String::new(), Value::to_string);
+            (f.clone(), show(before.get(f)), show(after.get(f)))
+        })
+        .collect()
+}
+
+/// Entries as a table.
+pub fn table(entries: &[Value]) -> Markup {
+    html! {
+        @if entries.is_empty() { p.muted { "No changes recorded." } }
+        @else {
+            div.table-wrap { table.history {
+                thead { tr { th { "When" } th { "Admin key" } th { "What" } th { "Change" } } }
+                tbody {
+                    @for entry in entries {
+                        tr {
+                            td { time datetime=(text(entry, "created_date")) { (short_time(text(entry, "created_date"))) } }
+                            td.key { (text(entry, "author")) }
+                            td { (text(entry, "resource")) " " code { (int(entry, "resource_id")) } " " (text(entry, "action")) }
+                            td { pre.diff {
+                                @for (field, before, after) in changes(entry) {
+                                    (field) ": " (before) " → " (after) "\n"
+                                }
+                            } }
+                        }
+                    }
+                }
+            } }
+        }
+    }
+}
+
+/// The latest changes to one feature in this environment's project.
+pub async fn recent(api: &Api, place: &Place, feature: i64) -> Result<Markup, Refused> {
+    let answer = api
+        .get(&format!(
+            "/api/v1/audit-log/?feature={feature}&page_size=10"
+        ))
+        .await?;
+    let entries: Vec<Value> = answer["results"].as_array().cloned().unwrap_or_default();
+    Ok(html! {
+        (table(&entries))
+        p { a href={ (section_url(&place.api_key, Section::History)) "?feature=" (feature) } { "All changes to this feature" } }
+    })
+}
+
+#[derive(Deserialize, Default)]
+struct Filter {
+    feature: Option<i64>,
+    page: Option<i64>,
+}
+
+/// Entries per history page.
+const PAGE_SIZE: i64 = 50;
+
+async fn show(
+    State(state): State<ConsoleState>,
+    Path(key): Path<String>,
+    Query(filter): Query<Filter>,
+    session: Session,
+) -> Response {
+    let (api, place) = match enter(&state, &session, &key).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    let page_number = filter.page.unwrap_or(1).max(1);
+    let mut query = format!(
+        "environment={}&page_size={PAGE_SIZE}&page={page_number}",
+        place.environment_id
+    );
+    if let Some(feature) = filter.feature {
+        query = format!("feature={feature}&page_size={PAGE_SIZE}&page={page_number}");
+    }
+    let answer = match api.get(&format!("/api/v1/audit-log/?{query}")).await {
+        Ok(answer) => answer,
+        Err(refused) => return refused_page(&refused),
+    };
+    let entries: Vec<Value> = answer["results"].as_array().cloned().unwrap_or_default();
+    let base = section_url(&place.api_key, Section::History);
+    let feature_query = filter
+        .feature
+        .map_or(String::new(), |f| format!("feature={f}&"));
+    let body = html! {
+        h1 { "History" @if let Some(feature) = filter.feature { " of feature " code { (feature) } } }
+        p.muted { "Every change made with an admin key, through the API or this console. " (answer["count"]) " in all." }
+        (table(&entries))
+        nav.pages {
+            @if page_number > 1 { a href={ (base) "?" (feature_query) "page=" (page_number - 1) } { "← Newer" } " " }
+            @if !answer["next"].is_null() { a href={ (base) "?" (feature_query) "page=" (page_number + 1) } { "Older →" } }
+        }
+    };
+    Html(page("History", &session, Some((&place, Section::History)), body).into_string())
+        .into_response()
+}

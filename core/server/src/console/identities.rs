@@ -1,0 +1,481 @@
+//! Identities of an environment: search by identifier, and one identity's
+//! traits (view, edit, delete, add) and identity overrides (add, remove).
+
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{Method, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use maud::html;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::ConsoleState;
+use super::api::Refused;
+use super::features::field_refusal;
+use super::place::enter;
+use super::session::{Posted, Session};
+use super::view::{
+    Place, Section, csrf, encode, field_error, form_errors, int, page, refused_page, section_url,
+    short_time, text, typed_value, value_inputs, value_text,
+};
+
+/// The identities routes.
+pub fn routes() -> Router<ConsoleState> {
+    Router::new()
+        .route("/environments/{key}/identities", get(list).post(create))
+        .route("/environments/{key}/identities/{id}", get(show))
+        .route(
+            "/environments/{key}/identities/{id}/traits",
+            post(add_trait),
+        )
+        .route(
+            "/environments/{key}/identities/{id}/traits/{trait_id}",
+            post(save_trait),
+        )
+        .route(
+            "/environments/{key}/identities/{id}/traits/{trait_id}/delete",
+            post(delete_trait),
+        )
+        .route(
+            "/environments/{key}/identities/{id}/overrides",
+            post(add_override),
+        )
+        .route(
+            "/environments/{key}/identities/{id}/overrides/{state_id}/delete",
+            post(delete_override),
+        )
+}
+
+fn identity_url(place: &Place, id: i64) -> String {
+    format!("{}/{id}", section_url(&place.api_key, Section::Identities))
+}
+
+fn identity_api(place: &Place, id: i64) -> String {
+    format!(
+        "/api/v1/environments/{}/identities/{id}/",
+        encode(&place.api_key)
+    )
+}
+
+#[derive(Deserialize, Default)]
+struct Search {
+    q: Option<String>,
+}
+
+async fn render_list(
+    state: &ConsoleState,
+    session: &Session,
+    key: &str,
+    search: &str,
+    refused: Option<&Refused>,
+) -> Response {
+    let (api, place) = match enter(state, session, key).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    let path = format!(
+        "/api/v1/environments/{}/identities/?q={}&page_size=100",
+        encode(&place.api_key),
+        encode(search)
+    );
+    let answer = match api.get(&path).await {
+        Ok(answer) => answer,
+        Err(refused) => return refused_page(&refused),
+    };
+    let identities: Vec<Value> = answer["results"].as_array().cloned().unwrap_or_default();
+    let url = section_url(&place.api_key, Section::Identities);
+    let body = html! {
+        h1 { "Identities" }
+        form.row role="search" method="get" action=(url) {
+            div {
+                label for="identity-search" { "Search by identifier" }
+                input #identity-search type="search" name="q" value=(search);
+            }
+            button type="submit" { "Search" }
+        }
+        p.muted { (answer["count"]) " found" @if answer["count"].as_i64().unwrap_or(0) > 100 { "; the first 100 shown, narrow the search" } "." }
+        div.table-wrap { table {
+            thead { tr { th { "Identifier" } th { "Created" } } }
+            tbody { @for identity in &identities {
+                tr {
+                    td.key { a href=(identity_url(&place, int(identity, "id"))) { (text(identity, "identifier")) } }
+                    td { (short_time(text(identity, "created_date"))) }
+                }
+            } }
+        } }
+        h2 { "Add an identity" }
+        form.row method="post" action=(url) {
+            (csrf(session))
+            (form_errors(refused, &["identifier"]))
+            div {
+                label for="new-identifier" { "Identifier" }
+                input #new-identifier type="text" name="identifier" required;
+                (field_error(refused, "identifier"))
+            }
+            button type="submit" { "Add identity" }
+        }
+    };
+    let status = refused.map_or(StatusCode::OK, Refused::status);
+    (
+        status,
+        Html(
+            page(
+                "Identities",
+                session,
+                Some((&place, Section::Identities)),
+                body,
+            )
+            .into_string(),
+        ),
+    )
+        .into_response()
+}
+
+async fn list(
+    State(state): State<ConsoleState>,
+    Path(key): Path<String>,
+    Query(search): Query<Search>,
+    session: Session,
+) -> Response {
+    render_list(
+        &state,
+        &session,
+        &key,
+        search.q.as_deref().unwrap_or(""),
+        None,
+    )
+    .await
+}
+
+async fn create(
+    State(state): State<ConsoleState>,
+    Path(key): Path<String>,
+    posted: Posted,
+) -> Response {
+    let (api, place) = match enter(&state, &posted.session, &key).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    let path = format!(
+        "/api/v1/environments/{}/identities/",
+        encode(&place.api_key)
+    );
+    match api
+        .send(
+            Method::POST,
+            &path,
+            json!({"identifier": posted.text("identifier")}),
+        )
+        .await
+    {
+        Ok(identity) => Redirect::to(&identity_url(&place, int(&identity, "id"))).into_response(),
+        Err(refused @ Refused::Fields(_)) => {
+            render_list(&state, &posted.session, &key, "", Some(&refused)).await
+        }
+        Err(refused) => refused_page(&refused),
+    }
+}
+
+/// Which form failed on an identity's page.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Form {
+    NewTrait,
+    Trait(i64),
+    NewOverride,
+}
+
+async fn render(
+    state: &ConsoleState,
+    session: &Session,
+    key: &str,
+    id: i64,
+    failed: Option<(Form, &Refused)>,
+) -> Response {
+    let (api, place) = match enter(state, session, key).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    let loaded = async {
+        let identity = api.get(&identity_api(&place, id)).await?;
+        let traits = api
+            .all(&format!("{}traits/", identity_api(&place, id)))
+            .await?;
+        let overrides = api
+            .all(&format!("{}featurestates/", identity_api(&place, id)))
+            .await?;
+        let features = api
+            .all(&format!("/api/v1/projects/{}/features/", place.project_id))
+            .await?;
+        Ok::<_, Refused>((identity, traits, overrides, features))
+    };
+    let (identity, traits, overrides, features) = match loaded.await {
+        Ok(loaded) => loaded,
+        Err(refused) => return refused_page(&refused),
+    };
+    let names: HashMap<i64, &str> = features
+        .iter()
+        .map(|f| (int(f, "id"), text(f, "name")))
+        .collect();
+    let url = identity_url(&place, id);
+    let refused_for = |form: Form| failed.filter(|(f, _)| *f == form).map(|(_, r)| r);
+    let body = html! {
+        h1 { "Identity " code { (text(&identity, "identifier")) } }
+        h2 { "Traits" }
+        @if traits.is_empty() { p.muted { "None." } }
+        div.table-wrap { table #traits {
+            thead { tr { th { "Key" } th { "Value" } th {} } }
+            tbody { @for row in &traits {
+                @let trait_id = int(row, "id");
+                @let refused = refused_for(Form::Trait(trait_id));
+                tr {
+                    td.key { (text(row, "trait_key")) }
+                    td {
+                        form.row method="post" action={ (url) "/traits/" (trait_id) } {
+                            (csrf(session))
+                            (form_errors(refused, &["trait_value"]))
+                            div { (value_inputs(&format!("t{trait_id}_"), &row["trait_value"], refused, "trait_value")) }
+                            button type="submit" aria-label={ "Save trait " (text(row, "trait_key")) } { "Save" }
+                        }
+                    }
+                    td { form.inline method="post" action={ (url) "/traits/" (trait_id) "/delete" } {
+                        (csrf(session)) button.danger type="submit" aria-label={ "Delete trait " (text(row, "trait_key")) } { "Delete" } } }
+                }
+            } }
+        } }
+        @let refused = refused_for(Form::NewTrait);
+        form.row method="post" action={ (url) "/traits" } {
+            (csrf(session))
+            (form_errors(refused, &["trait_key", "trait_value"]))
+            div {
+                label for="new-trait-key" { "Trait key" }
+                input #new-trait-key type="text" name="trait_key" required;
+                (field_error(refused, "trait_key"))
+            }
+            div { (value_inputs("new_", &Value::Null, refused, "trait_value")) }
+            button type="submit" { "Add trait" }
+        }
+        h2 { "Identity overrides" }
+        @if overrides.is_empty() { p.muted { "None: this identity gets the environment's and its segments' values." } }
+        div.table-wrap { table #identity-overrides {
+            thead { tr { th { "Feature" } th { "Enabled" } th { "Value" } th {} } }
+            tbody { @for state in &overrides {
+                tr {
+                    td.key { (names.get(&int(state, "feature")).copied().unwrap_or("?")) }
+                    td { @if state["enabled"] == json!(true) { "on" } @else { "off" } }
+                    td.value { (value_text(&state["feature_state_value"])) }
+                    td { form.inline method="post" action={ (url) "/overrides/" (int(state, "id")) "/delete" } {
+                        (csrf(session)) button.danger type="submit" { "Remove" } } }
+                }
+            } }
+        } }
+        @let refused = refused_for(Form::NewOverride);
+        @if !features.is_empty() {
+            form.row method="post" action={ (url) "/overrides" } {
+                (csrf(session))
+                (form_errors(refused, &["feature", "feature_state_value"]))
+                div {
+                    label for="override-feature" { "Feature" }
+                    select #override-feature name="feature" {
+                        @for feature in &features { option value=(int(feature, "id")) { (text(feature, "name")) } }
+                    }
+                    (field_error(refused, "feature"))
+                }
+                div {
+                    input type="hidden" name="enabled" value="false";
+                    input #identity-override-enabled type="checkbox" name="enabled" value="true" checked;
+                    label for="identity-override-enabled" { "Enabled" }
+                }
+                div { (value_inputs("override_", &Value::Null, refused, "feature_state_value")) }
+                button type="submit" { "Add identity override" }
+            }
+        }
+    };
+    let status = failed.map_or(StatusCode::OK, |(_, r)| r.status());
+    let title = format!("Identity {}", text(&identity, "identifier"));
+    (
+        status,
+        Html(page(&title, session, Some((&place, Section::Identities)), body).into_string()),
+    )
+        .into_response()
+}
+
+async fn show(
+    State(state): State<ConsoleState>,
+    Path((key, id)): Path<(String, i64)>,
+    session: Session,
+) -> Response {
+    render(&state, &session, &key, id, None).await
+}
+
+/// After a write: back to the identity, or its page with the API's errors.
+async fn after(
+    state: &ConsoleState,
+    posted: &Posted,
+    key: &str,
+    id: i64,
+    form: Form,
+    result: Result<Value, Refused>,
+) -> Response {
+    match result {
+        Ok(_) => {
+            Redirect::to(&format!("{}/{id}", section_url(key, Section::Identities))).into_response()
+        }
+        Err(refused @ Refused::Fields(_)) => {
+            render(state, &posted.session, key, id, Some((form, &refused))).await
+        }
+        Err(refused) => refused_page(&refused),
+    }
+}
+
+async fn typed_or_page(
+    state: &ConsoleState,
+    posted: &Posted,
+    key: &str,
+    id: i64,
+    prefix: &str,
+    (form, field): (Form, &str),
+) -> Result<Value, Response> {
+    match typed_value(
+        posted.text(&format!("{prefix}value_type")),
+        posted.text(&format!("{prefix}value")),
+    ) {
+        Ok(value) => Ok(value),
+        Err(message) => {
+            let refused = field_refusal(field, message);
+            Err(render(state, &posted.session, key, id, Some((form, &refused))).await)
+        }
+    }
+}
+
+async fn add_trait(
+    State(state): State<ConsoleState>,
+    Path((key, id)): Path<(String, i64)>,
+    posted: Posted,
+) -> Response {
+    let (api, place) = match enter(&state, &posted.session, &key).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    let value = match typed_or_page(
+        &state,
+        &posted,
+        &key,
+        id,
+        "new_",
+        (Form::NewTrait, "trait_value"),
+    )
+    .await
+    {
+        Ok(value) => value,
+        Err(page) => return page,
+    };
+    let body = json!({"trait_key": posted.text("trait_key").trim(), "trait_value": value});
+    let result = api
+        .send(
+            Method::POST,
+            &format!("{}traits/", identity_api(&place, id)),
+            body,
+        )
+        .await;
+    after(&state, &posted, &key, id, Form::NewTrait, result).await
+}
+
+async fn save_trait(
+    State(state): State<ConsoleState>,
+    Path((key, id, trait_id)): Path<(String, i64, i64)>,
+    posted: Posted,
+) -> Response {
+    let (api, place) = match enter(&state, &posted.session, &key).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    let prefix = format!("t{trait_id}_");
+    let value = match typed_or_page(
+        &state,
+        &posted,
+        &key,
+        id,
+        &prefix,
+        (Form::Trait(trait_id), "trait_value"),
+    )
+    .await
+    {
+        Ok(value) => value,
+        Err(page) => return page,
+    };
+    let path = format!("{}traits/{trait_id}/", identity_api(&place, id));
+    let result = api
+        .send(Method::PATCH, &path, json!({"trait_value": value}))
+        .await;
+    after(&state, &posted, &key, id, Form::Trait(trait_id), result).await
+}
+
+async fn delete_trait(
+    State(state): State<ConsoleState>,
+    Path((key, id, trait_id)): Path<(String, i64, i64)>,
+    posted: Posted,
+) -> Response {
+    let (api, place) = match enter(&state, &posted.session, &key).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    let result = api
+        .delete(&format!("{}traits/{trait_id}/", identity_api(&place, id)))
+        .await;
+    after(&state, &posted, &key, id, Form::Trait(trait_id), result).await
+}
+
+async fn add_override(
+    State(state): State<ConsoleState>,
+    Path((key, id)): Path<(String, i64)>,
+    posted: Posted,
+) -> Response {
+    let (api, place) = match enter(&state, &posted.session, &key).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    let value = match typed_or_page(
+        &state,
+        &posted,
+        &key,
+        id,
+        "override_",
+        (Form::NewOverride, "feature_state_value"),
+    )
+    .await
+    {
+        Ok(value) => value,
+        Err(page) => return page,
+    };
+    let feature: i64 = posted.text("feature").parse().unwrap_or(0);
+    let body = json!({"feature": feature, "enabled": posted.checked("enabled"), "feature_state_value": value});
+    let result = api
+        .send(
+            Method::POST,
+            &format!("{}featurestates/", identity_api(&place, id)),
+            body,
+        )
+        .await;
+    after(&state, &posted, &key, id, Form::NewOverride, result).await
+}
+
+async fn delete_override(
+    State(state): State<ConsoleState>,
+    Path((key, id, state_id)): Path<(String, i64, i64)>,
+    posted: Posted,
+) -> Response {
+    let (api, place) = match enter(&state, &posted.session, &key).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    let result = api
+        .delete(&format!(
+            "{}featurestates/{state_id}/",
+            identity_api(&place, id)
+        ))
+        .await;
+    after(&state, &posted, &key, id, Form::NewOverride, result).await
+}

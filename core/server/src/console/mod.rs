@@ -1,0 +1,199 @@
+//! The console: server-rendered pages for the people who run flags, served by
+//! core at `/` beside the admin API (`/api/v1/…`, `/health`, `/ready`).
+//!
+//! Pages read and write only through the admin API, called in process
+//! ([`api`]), so validation, authorization, revision bumps and the audit log
+//! are the API's own. [`session`] signs admins in and checks CSRF; [`view`] is
+//! the frame and the shared pieces; one module per section below it. Pages
+//! work without JavaScript; `assets/console.js` only submits a toggle when
+//! its checkbox changes and filters tables as you type.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use tower::ServiceExt;
+
+use crate::state::AppState;
+
+pub mod api;
+pub mod assets;
+pub mod feature;
+pub mod features;
+pub mod history;
+pub mod home;
+pub mod identities;
+pub mod keys;
+pub mod overrides;
+pub mod place;
+pub mod segments;
+pub mod session;
+pub mod sign_in;
+pub mod view;
+
+/// What console handlers share.
+#[derive(Clone)]
+pub struct ConsoleState {
+    /// Core's state (the session table lives in its database).
+    pub app: AppState,
+    /// The admin API, called in process.
+    pub api: Router,
+    /// Mark cookies `Secure` even without `X-Forwarded-Proto: https`.
+    pub secure_cookies: bool,
+    /// How long a session lasts.
+    pub session_ttl: Duration,
+}
+
+/// The console's settings.
+#[derive(Clone, Debug)]
+pub struct ConsoleSettings {
+    /// Mark cookies `Secure` (core behind TLS).
+    pub secure_cookies: bool,
+    /// How long a session lasts.
+    pub session_ttl: Duration,
+}
+
+impl Default for ConsoleSettings {
+    fn default() -> ConsoleSettings {
+        ConsoleSettings {
+            secure_cookies: false,
+            session_ttl: Duration::from_secs(8 * 3600),
+        }
+    }
+}
+
+/// Every console route: (method, path). A test signs out and calls each.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/"),
+    ("POST", "/projects"),
+    ("POST", "/projects/{id}/environments"),
+    ("GET", "/environments/{key}/features"),
+    ("POST", "/environments/{key}/features"),
+    ("POST", "/environments/{key}/features/{id}/toggle"),
+    ("GET", "/environments/{key}/features/{id}/delete"),
+    ("POST", "/environments/{key}/features/{id}/delete"),
+    ("GET", "/environments/{key}/features/{id}"),
+    ("POST", "/environments/{key}/features/{id}/state"),
+    ("POST", "/environments/{key}/features/{id}/settings"),
+    ("POST", "/environments/{key}/features/{id}/options"),
+    (
+        "POST",
+        "/environments/{key}/features/{id}/options/{option}/delete",
+    ),
+    (
+        "POST",
+        "/environments/{key}/features/{id}/segment-overrides",
+    ),
+    (
+        "POST",
+        "/environments/{key}/features/{id}/segment-overrides/{link}",
+    ),
+    (
+        "POST",
+        "/environments/{key}/features/{id}/segment-overrides/{link}/move",
+    ),
+    (
+        "POST",
+        "/environments/{key}/features/{id}/segment-overrides/{link}/delete",
+    ),
+    ("GET", "/environments/{key}/segments"),
+    ("POST", "/environments/{key}/segments"),
+    ("GET", "/environments/{key}/segments/new"),
+    ("GET", "/environments/{key}/segments/{id}"),
+    ("POST", "/environments/{key}/segments/{id}"),
+    ("POST", "/environments/{key}/segments/{id}/delete"),
+    ("GET", "/environments/{key}/identities"),
+    ("POST", "/environments/{key}/identities"),
+    ("GET", "/environments/{key}/identities/{id}"),
+    ("POST", "/environments/{key}/identities/{id}/traits"),
+    (
+        "POST",
+        "/environments/{key}/identities/{id}/traits/{trait_id}",
+    ),
+    (
+        "POST",
+        "/environments/{key}/identities/{id}/traits/{trait_id}/delete",
+    ),
+    ("POST", "/environments/{key}/identities/{id}/overrides"),
+    (
+        "POST",
+        "/environments/{key}/identities/{id}/overrides/{state_id}/delete",
+    ),
+    ("GET", "/environments/{key}/keys"),
+    ("POST", "/environments/{key}/keys"),
+    ("POST", "/environments/{key}/keys/{kind}/{id}/revoke"),
+    ("GET", "/environments/{key}/history"),
+    ("POST", "/sign-out"),
+];
+
+/// The console, answering what is not the API's; everything else goes to `api`.
+pub fn router(app: AppState, api: Router, settings: &ConsoleSettings) -> Router {
+    let state = ConsoleState {
+        app,
+        api: api.clone(),
+        secure_cookies: settings.secure_cookies,
+        session_ttl: settings.session_ttl,
+    };
+    let pages = Router::new()
+        .merge(home::routes())
+        .route("/sign-in", get(sign_in::form).post(sign_in::submit))
+        .route("/sign-out", post(sign_in::sign_out))
+        .merge(features::routes())
+        .merge(feature::routes())
+        .merge(overrides::routes())
+        .merge(segments::routes())
+        .merge(identities::routes())
+        .merge(keys::routes())
+        .merge(history::routes())
+        .route(assets::CSS_PATH, get(assets::css))
+        .route(assets::JS_PATH, get(assets::js))
+        .layer(DefaultBodyLimit::max(session::FORM_LIMIT))
+        .layer(middleware::from_fn(protect))
+        .with_state(state);
+    pages.fallback(move |request: Request| {
+        let api = api.clone();
+        async move {
+            let path = request.uri().path();
+            if path.starts_with("/api/") || path == "/health" || path == "/ready" {
+                match api.oneshot(request).await {
+                    Ok(response) => response,
+                    Err(never) => match never {},
+                }
+            } else {
+                view::error_page(StatusCode::NOT_FOUND, "There is no page here.")
+            }
+        }
+    })
+}
+
+/// Headers every console answer carries: no framing, no sniffing, only our
+/// own scripts and styles, pages not cached.
+async fn protect(request: Request, next: Next) -> Response {
+    let is_asset = request.uri().path().starts_with("/assets/");
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+             connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    if !is_asset {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
