@@ -184,7 +184,10 @@ impl Core {
         for (k, v) in headers {
             request = request.header(*k, *v);
         }
-        if body.is_some() {
+        let typed = headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
+        if body.is_some() && !typed {
             request = request.header("content-type", "application/json");
         }
         let request = request
