@@ -26,6 +26,16 @@ if ! command -v influxd >/dev/null 2>&1; then
 fi
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null
 
+step "Chromium for the console's browser test (Debian package chromium)"
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "/usr/bin/chromium is missing: install the Debian package chromium (needs root)" >&2
+    exit 1
+  fi
+fi
+
 step "Python test packages (flagsmith-flag-engine 11.1.1, flagsmith 6.3.0, pytest, OpenFeature, moto) in a virtualenv"
 FLAGEDGE_REFERENCE_PYTHON=$(scripts/python-venv.sh)
 export FLAGEDGE_REFERENCE_PYTHON
@@ -53,7 +63,7 @@ node --test edge/tests/sdk/node/
 step "Python SDK against the edge"
 "$FLAGEDGE_REFERENCE_PYTHON" -m pytest -q edge/tests/sdk/python
 
-step "core from the outside: schemathesis over its OpenAPI document, the Python SDK evaluating its documents locally"
+step "core from the outside: schemathesis over its OpenAPI document, the Python SDK evaluating its documents locally, the console in Chromium against scripts/stack.sh"
 "$FLAGEDGE_REFERENCE_PYTHON" -m pytest -q core/server/tests/python
 
 step "Rust tests (engine conformance and differential, edge HTTP and sources, cloud formats on moto, sync with Postgres/InfluxDB/moto)"

@@ -2,9 +2,11 @@
 //! written by a trigger on every audited table (migration 0003), so every
 //! admin write is here whichever path made it; this module only reads.
 //!
-//! Filters: `organisation`, `project`, `environment` (an id or a client key),
-//! `feature`, `resource` (`feature`, `feature_state`, `segment`, …) and
-//! `action` (`created`, `updated`, `deleted`). An admin key limited to an
+//! Filters: `organisation`, `project`, `environment` (an id or a client key;
+//! with `shared=true` also the changes to what its project's environments
+//! share: features, segments, options), `feature`, `resource` (`feature`,
+//! `feature_state`, `segment`, …) and `action` (`created`, `updated`,
+//! `deleted`). An admin key limited to an
 //! organisation sees that organisation's entries only.
 
 use axum::Json;
@@ -72,6 +74,10 @@ pub struct Filter {
     pub project: Option<i64>,
     /// Entries of this environment: its id or its client key.
     pub environment: Option<String>,
+    /// With `environment`: also the entries of its project that belong to no
+    /// environment (features, segments, multivariate options).
+    #[serde(default)]
+    pub shared: Option<String>,
     /// Entries of this feature.
     #[serde(default, deserialize_with = "from_text::opt_i64")]
     pub feature: Option<i64>,
@@ -125,13 +131,24 @@ pub async fn listing(state: &AppState, admin: &Admin, filter: &Filter) -> ApiRes
             format!("\"{action}\" is not a valid choice (created, updated, deleted)."),
         ));
     }
+    let shared = match filter.shared.as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return Err(ApiError::field(
+                "shared",
+                format!("\"{other}\" is not true or false."),
+            ));
+        }
+    };
     let environment = environment_id(state, filter.environment.as_deref()).await?;
     Ok(Listing::new(
         COLUMNS,
         "audit_log WHERE ($1::bigint IS NULL OR organisation_id = $1) \
          AND ($2::bigint IS NULL OR organisation_id = $2) \
          AND ($3::bigint IS NULL OR project_id = $3) \
-         AND ($4::bigint IS NULL OR environment_id = $4) \
+         AND ($4::bigint IS NULL OR environment_id = $4 OR ($8 AND environment_id IS NULL \
+              AND project_id = (SELECT project_id FROM environments WHERE id = $4))) \
          AND ($5::bigint IS NULL OR feature_id = $5) \
          AND ($6::text IS NULL OR resource = $6) \
          AND ($7::text IS NULL OR action = $7)",
@@ -143,7 +160,8 @@ pub async fn listing(state: &AppState, admin: &Admin, filter: &Filter) -> ApiRes
     .bind(environment)
     .bind(filter.feature)
     .bind(filter.resource.clone())
-    .bind(filter.action.clone()))
+    .bind(filter.action.clone())
+    .bind(shared))
 }
 
 async fn list(

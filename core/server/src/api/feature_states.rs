@@ -269,6 +269,9 @@ struct Filter {
     feature: Option<i64>,
     #[serde(default, deserialize_with = "from_text::opt_i64")]
     feature_segment: Option<i64>,
+    /// Flagsmith's `anyIdentity`: list identity overrides instead.
+    #[serde(default, rename = "anyIdentity")]
+    any_identity: Option<String>,
 }
 
 async fn list(
@@ -282,13 +285,20 @@ async fn list(
     let page = request.page()?;
     let (count, rows) = Listing::new(
         COLUMNS,
-        "feature_states WHERE environment_id = $1 AND identity_id IS NULL \
+        "feature_states WHERE environment_id = $1 \
+         AND (CASE WHEN $4 THEN identity_id IS NOT NULL ELSE identity_id IS NULL END) \
          AND ($2::bigint IS NULL OR feature_id = $2) \
          AND ($3::bigint IS NULL OR feature_segment_id = $3)",
     )
     .bind(environment.id)
     .bind(filter.feature)
     .bind(filter.feature_segment)
+    .bind(
+        filter
+            .any_identity
+            .as_deref()
+            .is_some_and(|v| !v.is_empty() && v != "false" && v != "0"),
+    )
     .rows::<StateRow>(&state.db, page)
     .await?;
     let results = to_json(&state.db, &rows).await?;

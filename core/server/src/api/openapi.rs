@@ -291,6 +291,15 @@ fn operation(route: &Route) -> Value {
                 parameters.push(query(name, kind, description));
             }
         }
+        if path == "/api/v1/environments/{api_key}/featurestates/" && route.method == "GET" {
+            parameters.push(query("feature", "integer", "Only this feature's states"));
+            parameters.push(query(
+                "feature_segment",
+                "integer",
+                "Only this segment override's state",
+            ));
+            parameters.push(query("anyIdentity", "string", "Non-empty: the identity overrides instead of the environment's and segments' states"));
+        }
         if path == "/api/v1/proxy-keys/" && route.method == "GET" {
             parameters.push(query(
                 "organisation",

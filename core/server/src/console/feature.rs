@@ -18,8 +18,8 @@ use super::overrides;
 use super::place::enter;
 use super::session::{Posted, Session};
 use super::view::{
-    Place, Section, csrf, encode, field_error, form_errors, int, page, refused_page, text,
-    typed_value, value_inputs, value_text,
+    Place, Section, csrf, encode, field_error, form_errors, int, page, refused_page, section_url,
+    text, typed_value, value_inputs, value_text,
 };
 
 /// The routes of a feature's page.
@@ -101,6 +101,7 @@ async fn parts(
     let own = defaults.get(&id).cloned().unwrap_or(Value::Null);
     let segment_overrides = overrides::section(api, place, session, &feature, failed).await?;
     let recent = history::recent(api, place, id).await?;
+    let (identity_total, identity_overrides) = identity_overrides(api, place, id).await?;
     let url = feature_url(&place.api_key, id);
     let options: Vec<Value> = feature["multivariate_options"]
         .as_array()
@@ -134,12 +135,7 @@ async fn parts(
         div { "Enabled: " (toggle_form(session, place, &feature, own["enabled"] == json!(true), &url)) }
         form.stack method="post" action={ (url) "/state" } {
             (csrf(session))
-            (form_errors(state_refused, &["feature_state_value", "multivariate_feature_state_values", "enabled"]))
-            div {
-                input type="hidden" name="enabled" value="false";
-                input #state-enabled type="checkbox" name="enabled" value="true" checked[own["enabled"] == json!(true)];
-                " " label for="state-enabled" { "Enabled" }
-            }
+            (form_errors(state_refused, &["feature_state_value", "multivariate_feature_state_values"]))
             (value_inputs("", &own["feature_state_value"], state_refused, "feature_state_value"))
             @if !options.is_empty() {
                 fieldset {
@@ -187,6 +183,24 @@ async fn parts(
 
         (segment_overrides)
 
+        h2 { "Identity overrides" }
+        @if identity_overrides.is_empty() { p.muted { "None in " (place.environment) "." } }
+        @else {
+            div.table-wrap { table #feature-identity-overrides {
+                thead { tr { th { "Identity" } th { "Enabled" } th { "Value" } } }
+                tbody { @for (identifier, state) in &identity_overrides {
+                    tr {
+                        td.key { a href={ (section_url(&place.api_key, Section::Identities)) "/" (int(state, "identity")) } { (identifier) } }
+                        td { @if state["enabled"] == json!(true) { "on" } @else { "off" } }
+                        td.value { (value_text(&state["feature_state_value"])) }
+                    }
+                } }
+            } }
+            @if identity_total > identity_overrides.len() as i64 {
+                p.muted { "The first " (identity_overrides.len()) " of " (identity_total) "." }
+            }
+        }
+
         h2 { "Settings" }
         form.stack method="post" action={ (url) "/settings" } {
             (csrf(session))
@@ -212,6 +226,35 @@ async fn parts(
         p { a href={ (url) "/delete" } { "Delete " (name) "…" } }
     };
     Ok((name, body))
+}
+
+/// Identity overrides shown on a feature's page, at most.
+const IDENTITY_OVERRIDES_SHOWN: usize = 50;
+
+/// How many identities override the feature here, and the first of them with their identifiers.
+async fn identity_overrides(
+    api: &Api,
+    place: &Place,
+    id: i64,
+) -> Result<(i64, Vec<(String, Value)>), Refused> {
+    let answer = api
+        .get(&format!(
+            "/api/v1/environments/{}/featurestates/?anyIdentity=1&feature={id}&page_size={IDENTITY_OVERRIDES_SHOWN}",
+            encode(&place.api_key)
+        ))
+        .await?;
+    let mut shown = Vec::new();
+    for state in answer["results"].as_array().into_iter().flatten() {
+        let identity = api
+            .get(&format!(
+                "/api/v1/environments/{}/identities/{}/",
+                encode(&place.api_key),
+                int(state, "identity")
+            ))
+            .await?;
+        shown.push((text(&identity, "identifier").to_string(), state.clone()));
+    }
+    Ok((answer["count"].as_i64().unwrap_or(0), shown))
 }
 
 async fn show(
@@ -272,7 +315,8 @@ async fn save_state(
             "No such feature in this environment.",
         );
     };
-    let mut body = json!({"enabled": posted.checked("enabled"), "feature_state_value": value});
+    // On/off is the toggle's: this form changes the value (and weights) only.
+    let mut body = json!({"feature_state_value": value});
     let weights: Result<Vec<Value>, String> = posted
         .fields
         .iter()

@@ -52,8 +52,21 @@ pub fn changes(entry: &Value) -> Vec<(String, String, String)> {
         .collect()
 }
 
+/// Feature names by id, for the "What" column.
+pub type FeatureNames = std::collections::HashMap<i64, String>;
+
+/// The project's features by id.
+pub async fn feature_names(api: &Api, place: &Place) -> Result<FeatureNames, Refused> {
+    Ok(api
+        .all(&format!("/api/v1/projects/{}/features/", place.project_id))
+        .await?
+        .iter()
+        .map(|f| (int(f, "id"), text(f, "name").to_string()))
+        .collect())
+}
+
 /// Entries as a table.
-pub fn table(entries: &[Value]) -> Markup {
+pub fn table(entries: &[Value], names: &FeatureNames) -> Markup {
     html! {
         @if entries.is_empty() { p.muted { "No changes recorded." } }
         @else {
@@ -64,7 +77,12 @@ pub fn table(entries: &[Value]) -> Markup {
                         tr {
                             td { time datetime=(text(entry, "created_date")) { (short_time(text(entry, "created_date"))) } }
                             td.key { (text(entry, "author")) }
-                            td { (text(entry, "resource")) " " code { (int(entry, "resource_id")) } " " (text(entry, "action")) }
+                            td {
+                                (text(entry, "resource")) " " code { (int(entry, "resource_id")) } " " (text(entry, "action"))
+                                @if let Some(name) = entry["feature"].as_i64().and_then(|f| names.get(&f)) {
+                                    br; span.muted { "feature " } code { (name) }
+                                }
+                            }
                             td { pre.diff {
                                 @for (field, before, after) in changes(entry) {
                                     (field) ": " (before) " → " (after) "\n"
@@ -86,8 +104,9 @@ pub async fn recent(api: &Api, place: &Place, feature: i64) -> Result<Markup, Re
         ))
         .await?;
     let entries: Vec<Value> = answer["results"].as_array().cloned().unwrap_or_default();
+    let names = feature_names(api, place).await?;
     Ok(html! {
-        (table(&entries))
+        (table(&entries, &names))
         p { a href={ (section_url(&place.api_key, Section::History)) "?feature=" (feature) } { "All changes to this feature" } }
     })
 }
@@ -119,8 +138,13 @@ async fn show(
     if let Some(feature) = filter.feature {
         query = format!("feature={feature}&page_size={PAGE_SIZE}&page={page_number}");
     }
-    let answer = match api.get(&format!("/api/v1/audit-log/?{query}")).await {
-        Ok(answer) => answer,
+    let loaded = async {
+        let answer = api.get(&format!("/api/v1/audit-log/?{query}")).await?;
+        let names = feature_names(&api, &place).await?;
+        Ok::<_, Refused>((answer, names))
+    };
+    let (answer, names) = match loaded.await {
+        Ok(loaded) => loaded,
         Err(refused) => return refused_page(&refused),
     };
     let entries: Vec<Value> = answer["results"].as_array().cloned().unwrap_or_default();
@@ -129,9 +153,9 @@ async fn show(
         .feature
         .map_or(String::new(), |f| format!("feature={f}&"));
     let body = html! {
-        h1 { "History" @if let Some(feature) = filter.feature { " of feature " code { (feature) } } }
+        h1 { "History" @if let Some(feature) = filter.feature { " of feature " code { (names.get(&feature).cloned().unwrap_or_else(|| feature.to_string())) } } }
         p.muted { "Every change made with an admin key, through the API or this console. " (answer["count"]) " in all." }
-        (table(&entries))
+        (table(&entries, &names))
         nav.pages {
             @if page_number > 1 { a href={ (base) "?" (feature_query) "page=" (page_number - 1) } { "← Newer" } " " }
             @if !answer["next"].is_null() { a href={ (base) "?" (feature_query) "page=" (page_number + 1) } { "Older →" } }

@@ -198,7 +198,7 @@ fn empty_condition() -> Condition {
     }
 }
 
-fn rule_at<'a>(rules: &'a mut Vec<Rule>, path: &[usize]) -> Option<&'a mut Rule> {
+fn rule_at<'a>(rules: &'a mut [Rule], path: &[usize]) -> Option<&'a mut Rule> {
     let (first, rest) = path.split_first()?;
     let rule = rules.get_mut(*first)?;
     if rest.is_empty() {

@@ -82,11 +82,14 @@ impl IntoResponse for SignInFirst {
     }
 }
 
+/// A live session's row: key id, its organisation, its name, CSRF token, expiry.
+type SessionRow = (i64, Option<i64>, String, String, DateTime<Utc>);
+
 impl Session {
     /// The session a cookie names, if it is live and its key still valid.
     pub async fn find(state: &ConsoleState, headers: &HeaderMap) -> Option<Session> {
         let id = cookie(headers, SESSION_COOKIE)?;
-        let row: Option<(i64, Option<i64>, String, String, DateTime<Utc>)> = sqlx::query_as(
+        let row: Option<SessionRow> = sqlx::query_as(
             "SELECT k.id, k.organisation_id, k.name, s.csrf_token, s.expires_at \
              FROM console_sessions s JOIN admin_api_keys k ON k.id = s.admin_key_id \
              WHERE s.id_hash = $1 AND s.expires_at > now() \
