@@ -56,6 +56,12 @@ impl Admin {
     }
 }
 
+impl crate::db::Writer for Admin {
+    fn admin_key_id(&self) -> i64 {
+        self.key_id
+    }
+}
+
 const MISSING: &str = "Authentication credentials were not provided.";
 const INVALID: &str = "Invalid API key.";
 

@@ -20,8 +20,6 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Transaction};
 
-use crate::auth::Admin;
-
 /// The channel revisions are announced on.
 pub const CHANNEL: &str = "flagedge_changes";
 
@@ -79,15 +77,21 @@ pub async fn migrations_applied(pool: &PgPool, migrator: &Migrator) -> Result<bo
         .all(|m| applied.iter().any(|(v,)| *v == m.version)))
 }
 
+/// Whoever writes: the audit log records the admin key (`auth::Admin` is one).
+pub trait Writer {
+    /// The admin key's id.
+    fn admin_key_id(&self) -> i64;
+}
+
 /// Begins a transaction whose writes the audit log attributes to `admin`
 /// (migration 0003: a trigger records every row an admin writes).
 pub async fn begin_audited(
     pool: &PgPool,
-    admin: &Admin,
+    admin: &impl Writer,
 ) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
     let mut tx = pool.begin().await?;
     sqlx::query("SELECT set_config('flagedge.admin_key', $1, true)")
-        .bind(admin.key_id.to_string())
+        .bind(admin.admin_key_id().to_string())
         .execute(&mut *tx)
         .await?;
     Ok(tx)
@@ -96,7 +100,7 @@ pub async fn begin_audited(
 /// Begins an audited transaction that may bump revisions (see the module docs).
 pub async fn begin_write(
     pool: &PgPool,
-    admin: &Admin,
+    admin: &impl Writer,
 ) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
     let mut tx = begin_audited(pool, admin).await?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)")

@@ -25,6 +25,16 @@ pub enum Refused {
 }
 
 impl Refused {
+    /// A refusal of one field, as the API words them (for checks made before calling it).
+    pub fn for_field(field: &str, message: String) -> Refused {
+        let mut fields = Map::new();
+        fields.insert(
+            field.to_string(),
+            Value::Array(vec![Value::String(message)]),
+        );
+        Refused::Fields(fields)
+    }
+
     /// The message for `field`, if the API named it.
     pub fn field(&self, field: &str) -> Option<String> {
         match self {

@@ -10,16 +10,18 @@ use axum::routing::{get, post};
 use maud::{Markup, html};
 use serde_json::{Value, json};
 
-use super::ConsoleState;
 use super::api::{Api, Refused};
-use super::features::{feature_url, field_refusal, states, toggle_form};
+use super::feature_forms::{Failed, Form, refusal_for};
+use super::features::{feature_url, states, toggle_form};
 use super::history;
+use super::layout::{csrf, page};
 use super::overrides;
 use super::place::enter;
 use super::session::{Posted, Session};
+use super::state::ConsoleState;
 use super::view::{
-    Place, Section, csrf, encode, field_error, form_errors, int, page, refused_page, section_url,
-    text, typed_value, value_inputs, value_text,
+    Place, Section, encode, field_error, form_errors, int, refused_page, section_url, text,
+    typed_value, value_inputs, value_text,
 };
 
 /// The routes of a feature's page.
@@ -39,28 +41,6 @@ pub fn routes() -> Router<ConsoleState> {
             "/environments/{key}/features/{id}/options/{option}/delete",
             post(delete_option),
         )
-}
-
-/// Which form a refusal belongs to, so its errors show beside the right fields.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Form {
-    /// The state here.
-    State,
-    /// The settings.
-    Settings,
-    /// A new multivariate option.
-    Option,
-    /// A new segment override.
-    NewOverride,
-    /// An existing segment override.
-    Override(i64),
-}
-
-/// What a failed form leaves for the page: which form, what was wrong.
-pub type Failed<'a> = Option<(Form, &'a Refused)>;
-
-fn refusal_for(failed: Failed<'_>, form: Form) -> Option<&Refused> {
-    failed.filter(|(f, _)| *f == form).map(|(_, r)| r)
 }
 
 fn feature_path(place: &Place, id: i64) -> String {
@@ -294,7 +274,7 @@ async fn save_state(
     let value = match typed_value(posted.text("value_type"), posted.text("value")) {
         Ok(value) => value,
         Err(message) => {
-            let refused = field_refusal("feature_state_value", message);
+            let refused = Refused::for_field("feature_state_value", message);
             return render(
                 &state,
                 &posted.session,
@@ -336,7 +316,7 @@ async fn save_state(
         }
         Ok(_) => {}
         Err(message) => {
-            let refused = field_refusal("multivariate_feature_state_values", message);
+            let refused = Refused::for_field("multivariate_feature_state_values", message);
             return render(
                 &state,
                 &posted.session,
@@ -392,7 +372,7 @@ async fn add_option(
     ) {
         Ok(value) => value,
         Err(message) => {
-            let refused = field_refusal("value", message);
+            let refused = Refused::for_field("value", message);
             return render(
                 &state,
                 &posted.session,
@@ -405,7 +385,7 @@ async fn add_option(
     };
     let weight = posted.text("default_percentage_allocation").trim();
     let Ok(weight) = weight.parse::<f64>() else {
-        let refused = field_refusal(
+        let refused = Refused::for_field(
             "default_percentage_allocation",
             format!("\"{weight}\" is not a number."),
         );

@@ -13,13 +13,14 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::ConsoleState;
 use super::api::{Api, Refused};
+use super::layout::{csrf, page};
 use super::place::enter;
 use super::session::{Posted, Session};
+use super::state::ConsoleState;
 use super::view::{
-    Place, Section, csrf, encode, field_error, form_errors, int, page, refused_page, section_url,
-    text, typed_value, value_inputs, value_text,
+    Place, Section, encode, field_error, form_errors, int, refused_page, section_url, text,
+    typed_value, value_inputs, value_text,
 };
 
 /// The routes of the features list.
@@ -205,13 +206,6 @@ async fn list(
     .await
 }
 
-/// A refusal for one field, as the API would say it.
-pub fn field_refusal(field: &str, message: String) -> Refused {
-    let mut fields = serde_json::Map::new();
-    fields.insert(field.to_string(), json!([message]));
-    Refused::Fields(fields)
-}
-
 async fn create(
     State(state): State<ConsoleState>,
     Path(key): Path<String>,
@@ -225,7 +219,7 @@ async fn create(
     let value = match typed_value(posted.text("value_type"), posted.text("value")) {
         Ok(value) => value,
         Err(message) => {
-            let refused = field_refusal("initial_value", message);
+            let refused = Refused::for_field("initial_value", message);
             return render(&state, session, &key, "", Some(&refused), Some(&posted)).await;
         }
     };

@@ -10,11 +10,12 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::ConsoleState;
 use super::api::{Api, Refused};
+use super::layout::page;
 use super::place::enter;
 use super::session::Session;
-use super::view::{Place, Section, int, page, refused_page, section_url, short_time, text};
+use super::state::ConsoleState;
+use super::view::{Place, Section, int, refused_page, section_url, short_time, text};
 
 /// The history route.
 pub fn routes() -> Router<ConsoleState> {

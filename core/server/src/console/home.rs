@@ -9,10 +9,11 @@ use axum::routing::{get, post};
 use maud::html;
 use serde_json::json;
 
-use super::ConsoleState;
 use super::api::{Api, Refused};
+use super::layout::{csrf, page};
 use super::session::{Posted, Session};
-use super::view::{Section, csrf, field_error, int, page, refused_page, section_url, text};
+use super::state::ConsoleState;
+use super::view::{Section, field_error, int, refused_page, section_url, text};
 
 /// The home routes.
 pub fn routes() -> Router<ConsoleState> {

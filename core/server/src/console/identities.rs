@@ -12,14 +12,14 @@ use maud::html;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::ConsoleState;
 use super::api::Refused;
-use super::features::field_refusal;
+use super::layout::{csrf, page};
 use super::place::enter;
 use super::session::{Posted, Session};
+use super::state::ConsoleState;
 use super::view::{
-    Place, Section, csrf, encode, field_error, form_errors, int, page, refused_page, section_url,
-    short_time, text, typed_value, value_inputs, value_text,
+    Place, Section, encode, field_error, form_errors, int, refused_page, section_url, short_time,
+    text, typed_value, value_inputs, value_text,
 };
 
 /// The identities routes.
@@ -344,7 +344,7 @@ async fn typed_or_page(
     ) {
         Ok(value) => Ok(value),
         Err(message) => {
-            let refused = field_refusal(field, message);
+            let refused = Refused::for_field(field, message);
             Err(render(state, &posted.session, key, id, Some((form, &refused))).await)
         }
     }

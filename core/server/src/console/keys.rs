@@ -10,13 +10,14 @@ use axum::routing::{get, post};
 use maud::html;
 use serde_json::{Value, json};
 
-use super::ConsoleState;
 use super::api::Refused;
+use super::layout::{csrf, page};
 use super::place::enter;
 use super::session::{Posted, Session};
+use super::state::ConsoleState;
 use super::view::{
-    Place, Section, csrf, encode, error_page, field_error, form_errors, int, page, refused_page,
-    section_url, short_time, text,
+    Place, Section, encode, error_page, field_error, form_errors, int, refused_page, section_url,
+    short_time, text,
 };
 
 /// The keys routes.

@@ -8,8 +8,6 @@
 //! work without JavaScript; `assets/console.js` only submits a toggle when
 //! its checkbox changes and filters tables as you type.
 
-use std::time::Duration;
-
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -19,52 +17,26 @@ use axum::routing::{get, post};
 use tower::ServiceExt;
 
 use crate::state::AppState;
+pub use state::{ConsoleSettings, ConsoleState};
 
 pub mod api;
 pub mod assets;
 pub mod feature;
+pub mod feature_forms;
 pub mod features;
 pub mod history;
 pub mod home;
 pub mod identities;
 pub mod keys;
+pub mod layout;
+pub mod override_actions;
 pub mod overrides;
 pub mod place;
 pub mod segments;
 pub mod session;
 pub mod sign_in;
+pub mod state;
 pub mod view;
-
-/// What console handlers share.
-#[derive(Clone)]
-pub struct ConsoleState {
-    /// Core's state (the session table lives in its database).
-    pub app: AppState,
-    /// The admin API, called in process.
-    pub api: Router,
-    /// Mark cookies `Secure` even without `X-Forwarded-Proto: https`.
-    pub secure_cookies: bool,
-    /// How long a session lasts.
-    pub session_ttl: Duration,
-}
-
-/// The console's settings.
-#[derive(Clone, Debug)]
-pub struct ConsoleSettings {
-    /// Mark cookies `Secure` (core behind TLS).
-    pub secure_cookies: bool,
-    /// How long a session lasts.
-    pub session_ttl: Duration,
-}
-
-impl Default for ConsoleSettings {
-    fn default() -> ConsoleSettings {
-        ConsoleSettings {
-            secure_cookies: false,
-            session_ttl: Duration::from_secs(8 * 3600),
-        }
-    }
-}
 
 /// Every console route: (method, path). A test signs out and calls each.
 pub const ROUTES: &[(&str, &str)] = &[
@@ -144,7 +116,7 @@ pub fn router(app: AppState, api: Router, settings: &ConsoleSettings) -> Router 
         .route("/sign-out", post(sign_in::sign_out))
         .merge(features::routes())
         .merge(feature::routes())
-        .merge(overrides::routes())
+        .merge(override_actions::routes())
         .merge(segments::routes())
         .merge(identities::routes())
         .merge(keys::routes())

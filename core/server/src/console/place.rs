@@ -44,7 +44,7 @@ pub async fn load(api: &Api, api_key: &str) -> Result<Place, Refused> {
 
 /// The API as the session's admin and the place of `api_key`, or the page saying why not.
 pub async fn enter(
-    state: &super::ConsoleState,
+    state: &super::state::ConsoleState,
     session: &super::session::Session,
     api_key: &str,
 ) -> Result<(Api, Place), axum::response::Response> {

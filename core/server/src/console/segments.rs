@@ -16,13 +16,12 @@ use axum::routing::{get, post};
 use maud::{Markup, html};
 use serde_json::{Value, json};
 
-use super::ConsoleState;
 use super::api::Refused;
+use super::layout::{csrf, page};
 use super::place::enter;
 use super::session::{Posted, Session};
-use super::view::{
-    Place, Section, csrf, field_error, form_errors, int, page, refused_page, section_url, text,
-};
+use super::state::ConsoleState;
+use super::view::{Place, Section, field_error, form_errors, int, refused_page, section_url, text};
 use crate::rules::{Condition, Rule};
 
 /// The segments routes.

@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
 use subtle::ConstantTimeEq;
 
-use super::ConsoleState;
+use super::state::ConsoleState;
 use super::view::error_page;
 use crate::auth::Admin;
 use crate::keys;

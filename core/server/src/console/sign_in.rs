@@ -7,10 +7,10 @@ use maud::html;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
-use super::ConsoleState;
 use super::session::{
     Posted, SESSION_COOKIE, SIGN_IN_COOKIE, Session, cookie, over_tls, set_cookie,
 };
+use super::state::ConsoleState;
 use super::view::{bare_page, error_page, local_back};
 use crate::auth::admin_from_key;
 use crate::error::ApiError;

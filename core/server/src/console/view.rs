@@ -10,7 +10,6 @@ use maud::{DOCTYPE, Markup, html};
 use serde_json::Value;
 
 use super::api::Refused;
-use super::session::{CSRF_FIELD, Session};
 
 /// Where a page sits: the environment it shows, with its project and organisation.
 #[derive(Clone, Debug)]
@@ -53,7 +52,8 @@ pub enum Section {
 }
 
 impl Section {
-    const ALL: [Section; 5] = [
+    /// Every section, in order.
+    pub const ALL: [Section; 5] = [
         Section::Features,
         Section::Segments,
         Section::Identities,
@@ -61,7 +61,8 @@ impl Section {
         Section::History,
     ];
 
-    fn label(self) -> &'static str {
+    /// Its name in the navigation.
+    pub fn label(self) -> &'static str {
         match self {
             Section::Features => "Features",
             Section::Segments => "Segments",
@@ -93,7 +94,7 @@ pub fn encode(segment: &str) -> String {
     percent_encoding::utf8_percent_encode(segment, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
-fn head(title: &str) -> Markup {
+pub fn head(title: &str) -> Markup {
     html! {
         head {
             meta charset="utf-8";
@@ -102,64 +103,6 @@ fn head(title: &str) -> Markup {
             title { (title) " · flagedge" }
             link rel="stylesheet" href=(super::assets::CSS_URL);
             script src=(super::assets::JS_URL) defer {}
-        }
-    }
-}
-
-/// A whole page: the header with the signed-in key, the navigation of `place`
-/// (organisation → project → environment, revision and last change), the body.
-pub fn page(
-    title: &str,
-    session: &Session,
-    place: Option<(&Place, Section)>,
-    body: Markup,
-) -> Markup {
-    html! {
-        (DOCTYPE)
-        html lang="en" {
-            (head(title))
-            body {
-                header.top {
-                    a.brand href="/" { "flagedge" }
-                    @if let Some((place, _)) = place {
-                        nav.crumbs aria-label="Where you are" {
-                            a href="/" { (place.organisation) }
-                            span.sep { "/" }
-                            a href={ "/#project-" (place.project_id) } { (place.project) }
-                            span.sep { "/" }
-                            details.switch {
-                                summary { strong { (place.environment) } }
-                                ul {
-                                    @for (name, key) in &place.siblings {
-                                        li { a href=(section_url(key, Section::Features)) { (name) } }
-                                    }
-                                }
-                            }
-                        }
-                        span.revision title="The environment's revision and its last change" {
-                            "revision " code { (place.revision) }
-                            " · changed " time datetime=(place.updated_at) { (short_time(&place.updated_at)) }
-                        }
-                    }
-                    form.signout method="post" action="/sign-out" {
-                        (csrf(session))
-                        span.who { "key " code { (session.key_name) } }
-                        button type="submit" { "Sign out" }
-                    }
-                }
-                @if let Some((place, current)) = place {
-                    nav.sections aria-label="Sections" {
-                        @for section in Section::ALL {
-                            @if section == current {
-                                a href=(section_url(&place.api_key, section)) aria-current="page" { (section.label()) }
-                            } @else {
-                                a href=(section_url(&place.api_key, section)) { (section.label()) }
-                            }
-                        }
-                    }
-                }
-                main { (body) }
-            }
         }
     }
 }
@@ -195,11 +138,6 @@ pub fn error_page(status: StatusCode, reason: &str) -> Response {
 /// A refusal from the API as a page.
 pub fn refused_page(refused: &Refused) -> Response {
     error_page(refused.status(), &refused.summary())
-}
-
-/// The hidden CSRF field every form carries.
-pub fn csrf(session: &Session) -> Markup {
-    html! { input type="hidden" name=(CSRF_FIELD) value=(session.csrf); }
 }
 
 /// The API's message for `field`, shown beside it.
