@@ -4,7 +4,7 @@
 
 mod support;
 
-use flagedge_core::console::ROUTES;
+use flagedge_core::console::route_list;
 use hyper::{Method, StatusCode};
 use serde_json::{Value, json};
 use support::{Core, Reply};
@@ -126,14 +126,15 @@ async fn every_console_route_without_a_session_goes_to_sign_in() {
     let core = Core::start().await;
     let (_, key) = core.project_with_environment().await;
     let mut anonymous = Visitor::new(&core);
+    let routes: Vec<_> = route_list().into_iter().filter(|r| r.signed_in).collect();
     assert!(
-        ROUTES.len() >= 30,
+        routes.len() >= 30,
         "the route list shrank: {}",
-        ROUTES.len()
+        routes.len()
     );
-    for (method, path) in ROUTES {
-        let path = concrete(path, &key);
-        let reply = match *method {
+    for route in routes {
+        let (method, path) = (route.method, concrete(route.path, &key));
+        let reply = match method {
             "GET" => anonymous.get(&path).await,
             _ => anonymous.post(&path, &[("name", "x")]).await,
         };
@@ -315,11 +316,15 @@ async fn every_state_changing_route_refuses_a_missing_or_wrong_csrf_token() {
     let mut visitor = Visitor::new(&core);
     visitor.sign_in(&core.admin_key).await;
     let revision = core.revision(&key).await;
-    for (method, path) in ROUTES.iter().filter(|(m, _)| *m == "POST") {
-        let path = concrete(path, &key);
+    let posts: Vec<_> = route_list()
+        .into_iter()
+        .filter(|r| r.signed_in && r.method == "POST")
+        .collect();
+    for route in &posts {
+        let path = concrete(route.path, &key);
         for fields in [vec![("name", "x")], vec![("name", "x"), ("csrf", "forged")]] {
             let reply = visitor.post(&path, &fields).await;
-            assert_eq!(reply.status, StatusCode::FORBIDDEN, "{method} {path}");
+            assert_eq!(reply.status, StatusCode::FORBIDDEN, "POST {path}");
             assert!(text(&reply).contains("CSRF"), "{path}: {}", text(&reply));
         }
     }
@@ -328,6 +333,50 @@ async fn every_state_changing_route_refuses_a_missing_or_wrong_csrf_token() {
         revision,
         "a refused form changed something"
     );
+    // With the token, nonsense in every field is a page with a reason, never a 5xx.
+    let csrf = visitor.csrf("/").await;
+    let garbage = "\u{0}<x>'\"%;{}[]9999999999999999999999";
+    for route in &posts {
+        if route.path == "/sign-out" {
+            continue;
+        }
+        let path = concrete(route.path, &key);
+        let fields: Vec<(&str, &str)> = [
+            "name",
+            "value",
+            "kind",
+            "segment",
+            "feature",
+            "organisation",
+            "default_percentage_allocation",
+            "direction",
+            "type@0",
+            "operator@0/0",
+            "weight_1",
+            "trait_key",
+            "identifier",
+            "description",
+        ]
+        .into_iter()
+        .map(|field| (field, garbage))
+        .chain([
+            ("csrf", csrf.as_str()),
+            ("value_type", "number"),
+            ("action", "save"),
+        ])
+        .collect();
+        let reply = visitor.post(&path, &fields).await;
+        assert!(
+            !reply.status.is_server_error(),
+            "POST {path}: {}: {}",
+            reply.status,
+            text(&reply)
+        );
+        assert!(
+            !text(&reply).is_empty() || reply.status.is_redirection(),
+            "POST {path}: an empty answer"
+        );
+    }
 }
 
 /// The environment's own state of the feature named `name`.

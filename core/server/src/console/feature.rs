@@ -2,7 +2,6 @@
 //! multivariate weights), its multivariate options, its segment overrides
 //! (handled in [`super::overrides`]), its settings and its history.
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -16,6 +15,7 @@ use super::features::{feature_url, states, toggle_form};
 use super::history;
 use super::layout::{csrf, page};
 use super::overrides;
+use super::pages::Pages;
 use super::place::enter;
 use super::session::{Posted, Session};
 use super::state::ConsoleState;
@@ -25,20 +25,27 @@ use super::view::{
 };
 
 /// The routes of a feature's page.
-pub fn routes() -> Router<ConsoleState> {
-    Router::new()
-        .route("/environments/{key}/features/{id}", get(show))
-        .route("/environments/{key}/features/{id}/state", post(save_state))
+pub fn routes(pages: Pages) -> Pages {
+    pages
+        .route("/environments/{key}/features/{id}", &["GET"], get(show))
+        .route(
+            "/environments/{key}/features/{id}/state",
+            &["POST"],
+            post(save_state),
+        )
         .route(
             "/environments/{key}/features/{id}/settings",
+            &["POST"],
             post(save_settings),
         )
         .route(
             "/environments/{key}/features/{id}/options",
+            &["POST"],
             post(add_option),
         )
         .route(
             "/environments/{key}/features/{id}/options/{option}/delete",
+            &["POST"],
             post(delete_option),
         )
 }

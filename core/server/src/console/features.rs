@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 
-use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -15,6 +14,7 @@ use serde_json::{Value, json};
 
 use super::api::{Api, Refused};
 use super::layout::{csrf, page};
+use super::pages::Pages;
 use super::place::enter;
 use super::session::{Posted, Session};
 use super::state::ConsoleState;
@@ -24,12 +24,21 @@ use super::view::{
 };
 
 /// The routes of the features list.
-pub fn routes() -> Router<ConsoleState> {
-    Router::new()
-        .route("/environments/{key}/features", get(list).post(create))
-        .route("/environments/{key}/features/{id}/toggle", post(toggle))
+pub fn routes(pages: Pages) -> Pages {
+    pages
+        .route(
+            "/environments/{key}/features",
+            &["GET", "POST"],
+            get(list).post(create),
+        )
+        .route(
+            "/environments/{key}/features/{id}/toggle",
+            &["POST"],
+            post(toggle),
+        )
         .route(
             "/environments/{key}/features/{id}/delete",
+            &["GET", "POST"],
             get(confirm_delete).post(delete),
         )
 }

@@ -2,7 +2,6 @@
 //! feature's), newest first, and the recent entries on a feature's page.
 //! Entries come from `GET /api/v1/audit-log/`.
 
-use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -12,14 +11,15 @@ use serde_json::Value;
 
 use super::api::{Api, Refused};
 use super::layout::page;
+use super::pages::Pages;
 use super::place::enter;
 use super::session::Session;
 use super::state::ConsoleState;
 use super::view::{Place, Section, int, refused_page, section_url, short_time, text};
 
 /// The history route.
-pub fn routes() -> Router<ConsoleState> {
-    Router::new().route("/environments/{key}/history", get(show))
+pub fn routes(pages: Pages) -> Pages {
+    pages.route("/environments/{key}/history", &["GET"], get(show))
 }
 
 /// Fields every row has that say nothing about the change.

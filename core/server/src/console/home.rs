@@ -1,7 +1,6 @@
 //! `GET /`: every organisation, project and environment the key may see, and
 //! forms to add a project or an environment.
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::Method;
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -11,16 +10,21 @@ use serde_json::json;
 
 use super::api::{Api, Refused};
 use super::layout::{csrf, page};
+use super::pages::Pages;
 use super::session::{Posted, Session};
 use super::state::ConsoleState;
 use super::view::{Section, field_error, int, refused_page, section_url, text};
 
 /// The home routes.
-pub fn routes() -> Router<ConsoleState> {
-    Router::new()
-        .route("/", get(show))
-        .route("/projects", post(create_project))
-        .route("/projects/{id}/environments", post(create_environment))
+pub fn routes(pages: Pages) -> Pages {
+    pages
+        .route("/", &["GET"], get(show))
+        .route("/projects", &["POST"], post(create_project))
+        .route(
+            "/projects/{id}/environments",
+            &["POST"],
+            post(create_environment),
+        )
 }
 
 async fn render(

@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 
-use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -14,6 +13,7 @@ use serde_json::{Value, json};
 
 use super::api::Refused;
 use super::layout::{csrf, page};
+use super::pages::Pages;
 use super::place::enter;
 use super::session::{Posted, Session};
 use super::state::ConsoleState;
@@ -23,28 +23,37 @@ use super::view::{
 };
 
 /// The identities routes.
-pub fn routes() -> Router<ConsoleState> {
-    Router::new()
-        .route("/environments/{key}/identities", get(list).post(create))
-        .route("/environments/{key}/identities/{id}", get(show))
+pub fn routes(pages: Pages) -> Pages {
+    pages
+        .route(
+            "/environments/{key}/identities",
+            &["GET", "POST"],
+            get(list).post(create),
+        )
+        .route("/environments/{key}/identities/{id}", &["GET"], get(show))
         .route(
             "/environments/{key}/identities/{id}/traits",
+            &["POST"],
             post(add_trait),
         )
         .route(
             "/environments/{key}/identities/{id}/traits/{trait_id}",
+            &["POST"],
             post(save_trait),
         )
         .route(
             "/environments/{key}/identities/{id}/traits/{trait_id}/delete",
+            &["POST"],
             post(delete_trait),
         )
         .route(
             "/environments/{key}/identities/{id}/overrides",
+            &["POST"],
             post(add_override),
         )
         .route(
             "/environments/{key}/identities/{id}/overrides/{state_id}/delete",
+            &["POST"],
             post(delete_override),
         )
 }

@@ -2,7 +2,6 @@
 //! organisation's admin keys and proxy keys. A new key's secret is shown once,
 //! on the page that answers its creation; lists show only a prefix.
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -12,6 +11,7 @@ use serde_json::{Value, json};
 
 use super::api::Refused;
 use super::layout::{csrf, page};
+use super::pages::Pages;
 use super::place::enter;
 use super::session::{Posted, Session};
 use super::state::ConsoleState;
@@ -21,10 +21,18 @@ use super::view::{
 };
 
 /// The keys routes.
-pub fn routes() -> Router<ConsoleState> {
-    Router::new()
-        .route("/environments/{key}/keys", get(show).post(create))
-        .route("/environments/{key}/keys/{kind}/{id}/revoke", post(revoke))
+pub fn routes(pages: Pages) -> Pages {
+    pages
+        .route(
+            "/environments/{key}/keys",
+            &["GET", "POST"],
+            get(show).post(create),
+        )
+        .route(
+            "/environments/{key}/keys/{kind}/{id}/revoke",
+            &["POST"],
+            post(revoke),
+        )
 }
 
 /// The kinds of key made here.

@@ -17,6 +17,7 @@ use axum::routing::{get, post};
 use tower::ServiceExt;
 
 use crate::state::AppState;
+pub use pages::{PageRoute, Pages};
 pub use state::{ConsoleSettings, ConsoleState};
 
 pub mod api;
@@ -31,6 +32,7 @@ pub mod keys;
 pub mod layout;
 pub mod override_actions;
 pub mod overrides;
+pub mod pages;
 pub mod place;
 pub mod segments;
 pub mod session;
@@ -38,69 +40,30 @@ pub mod sign_in;
 pub mod state;
 pub mod view;
 
-/// Every console route: (method, path). A test signs out and calls each.
-pub const ROUTES: &[(&str, &str)] = &[
-    ("GET", "/"),
-    ("POST", "/projects"),
-    ("POST", "/projects/{id}/environments"),
-    ("GET", "/environments/{key}/features"),
-    ("POST", "/environments/{key}/features"),
-    ("POST", "/environments/{key}/features/{id}/toggle"),
-    ("GET", "/environments/{key}/features/{id}/delete"),
-    ("POST", "/environments/{key}/features/{id}/delete"),
-    ("GET", "/environments/{key}/features/{id}"),
-    ("POST", "/environments/{key}/features/{id}/state"),
-    ("POST", "/environments/{key}/features/{id}/settings"),
-    ("POST", "/environments/{key}/features/{id}/options"),
-    (
-        "POST",
-        "/environments/{key}/features/{id}/options/{option}/delete",
-    ),
-    (
-        "POST",
-        "/environments/{key}/features/{id}/segment-overrides",
-    ),
-    (
-        "POST",
-        "/environments/{key}/features/{id}/segment-overrides/{link}",
-    ),
-    (
-        "POST",
-        "/environments/{key}/features/{id}/segment-overrides/{link}/move",
-    ),
-    (
-        "POST",
-        "/environments/{key}/features/{id}/segment-overrides/{link}/delete",
-    ),
-    ("GET", "/environments/{key}/segments"),
-    ("POST", "/environments/{key}/segments"),
-    ("GET", "/environments/{key}/segments/new"),
-    ("GET", "/environments/{key}/segments/{id}"),
-    ("POST", "/environments/{key}/segments/{id}"),
-    ("POST", "/environments/{key}/segments/{id}/delete"),
-    ("GET", "/environments/{key}/identities"),
-    ("POST", "/environments/{key}/identities"),
-    ("GET", "/environments/{key}/identities/{id}"),
-    ("POST", "/environments/{key}/identities/{id}/traits"),
-    (
-        "POST",
-        "/environments/{key}/identities/{id}/traits/{trait_id}",
-    ),
-    (
-        "POST",
-        "/environments/{key}/identities/{id}/traits/{trait_id}/delete",
-    ),
-    ("POST", "/environments/{key}/identities/{id}/overrides"),
-    (
-        "POST",
-        "/environments/{key}/identities/{id}/overrides/{state_id}/delete",
-    ),
-    ("GET", "/environments/{key}/keys"),
-    ("POST", "/environments/{key}/keys"),
-    ("POST", "/environments/{key}/keys/{kind}/{id}/revoke"),
-    ("GET", "/environments/{key}/history"),
-    ("POST", "/sign-out"),
-];
+fn all_pages() -> Pages {
+    let pages = Pages::new()
+        .public(
+            "/sign-in",
+            &["GET", "POST"],
+            get(sign_in::form).post(sign_in::submit),
+        )
+        .public(assets::CSS_PATH, &["GET"], get(assets::css))
+        .public(assets::JS_PATH, &["GET"], get(assets::js))
+        .route("/sign-out", &["POST"], post(sign_in::sign_out));
+    let pages = home::routes(pages);
+    let pages = features::routes(pages);
+    let pages = feature::routes(pages);
+    let pages = override_actions::routes(pages);
+    let pages = segments::routes(pages);
+    let pages = identities::routes(pages);
+    let pages = keys::routes(pages);
+    history::routes(pages)
+}
+
+/// Every console route, in the order added.
+pub fn route_list() -> Vec<PageRoute> {
+    all_pages().into_parts().1
+}
 
 /// The console, answering what is not the API's; everything else goes to `api`.
 pub fn router(app: AppState, api: Router, settings: &ConsoleSettings) -> Router {
@@ -110,19 +73,8 @@ pub fn router(app: AppState, api: Router, settings: &ConsoleSettings) -> Router 
         secure_cookies: settings.secure_cookies,
         session_ttl: settings.session_ttl,
     };
-    let pages = Router::new()
-        .merge(home::routes())
-        .route("/sign-in", get(sign_in::form).post(sign_in::submit))
-        .route("/sign-out", post(sign_in::sign_out))
-        .merge(features::routes())
-        .merge(feature::routes())
-        .merge(override_actions::routes())
-        .merge(segments::routes())
-        .merge(identities::routes())
-        .merge(keys::routes())
-        .merge(history::routes())
-        .route(assets::CSS_PATH, get(assets::css))
-        .route(assets::JS_PATH, get(assets::js))
+    let (pages, _) = all_pages().into_parts();
+    let pages = pages
         .layer(DefaultBodyLimit::max(session::FORM_LIMIT))
         .layer(middleware::from_fn(protect))
         .with_state(state);

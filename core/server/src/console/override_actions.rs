@@ -3,7 +3,6 @@
 //! move up or down (one update-priorities call, so edges never see half an
 //! order), remove. Each answers with the feature's page.
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::Method;
 use axum::response::Response;
@@ -14,28 +13,33 @@ use super::api::Refused;
 use super::feature::{after, render};
 use super::feature_forms::Form;
 use super::overrides::{links, override_states};
+use super::pages::Pages;
 use super::place::enter;
 use super::session::Posted;
 use super::state::ConsoleState;
 use super::view::{encode, int, refused_page, typed_value};
 
 /// The routes that change segment overrides.
-pub fn routes() -> Router<ConsoleState> {
-    Router::new()
+pub fn routes(pages: Pages) -> Pages {
+    pages
         .route(
             "/environments/{key}/features/{id}/segment-overrides",
+            &["POST"],
             post(add),
         )
         .route(
             "/environments/{key}/features/{id}/segment-overrides/{link}",
+            &["POST"],
             post(save),
         )
         .route(
             "/environments/{key}/features/{id}/segment-overrides/{link}/move",
+            &["POST"],
             post(move_one),
         )
         .route(
             "/environments/{key}/features/{id}/segment-overrides/{link}/delete",
+            &["POST"],
             post(remove),
         )
 }

@@ -8,7 +8,6 @@
 
 use std::collections::BTreeMap;
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -18,6 +17,7 @@ use serde_json::{Value, json};
 
 use super::api::Refused;
 use super::layout::{csrf, page};
+use super::pages::Pages;
 use super::place::enter;
 use super::session::{Posted, Session};
 use super::state::ConsoleState;
@@ -25,12 +25,24 @@ use super::view::{Place, Section, field_error, form_errors, int, refused_page, s
 use crate::rules::{Condition, Rule};
 
 /// The segments routes.
-pub fn routes() -> Router<ConsoleState> {
-    Router::new()
-        .route("/environments/{key}/segments", get(list).post(create))
-        .route("/environments/{key}/segments/new", get(new))
-        .route("/environments/{key}/segments/{id}", get(edit).post(update))
-        .route("/environments/{key}/segments/{id}/delete", post(delete))
+pub fn routes(pages: Pages) -> Pages {
+    pages
+        .route(
+            "/environments/{key}/segments",
+            &["GET", "POST"],
+            get(list).post(create),
+        )
+        .route("/environments/{key}/segments/new", &["GET"], get(new))
+        .route(
+            "/environments/{key}/segments/{id}",
+            &["GET", "POST"],
+            get(edit).post(update),
+        )
+        .route(
+            "/environments/{key}/segments/{id}/delete",
+            &["POST"],
+            post(delete),
+        )
 }
 
 /// Operators whose conditions take no value.
