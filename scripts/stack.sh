@@ -2,7 +2,8 @@
 # The whole stack on this machine, for a first look: a throwaway PostgreSQL
 # cluster (the installed server, initdb into a temporary directory), core with
 # the console, sync (taking the edge's evaluation counts into PostgreSQL) and an
-# edge reading core (pushed each change), loaded with the demo project
+# edge reading core (pushed each change; its counts shipped every 2 s and written
+# every second, so the console's Usage page moves at once), loaded with the demo project
 # (examples/environments/*.json through core's admin API). Prints the console's
 # URL, an admin key to sign in with, and the edge's URL with its keys.
 # Ctrl-C stops everything and deletes the cluster.
@@ -79,7 +80,8 @@ environments=$(python3 scripts/demo-project.py "$core" "$admin_key" "$organisati
 sync_port=$(port "${SYNC_PORT:-8090}")
 ingest_token=$(python3 -c 'import secrets; print(secrets.token_urlsafe(24))')
 start sync "$BIN_DIR/flagedge-sync" --log warn --bind "127.0.0.1:$sync_port" \
-  --ingest-token "$ingest_token" --analytics-store postgres --analytics-database-url "$DATABASE_URL"
+  --ingest-token "$ingest_token" --analytics-store postgres --analytics-database-url "$DATABASE_URL" \
+  --flush-interval-secs 1
 wait_http "http://127.0.0.1:$sync_port/health" sync
 
 pairs=()
@@ -90,7 +92,8 @@ edge_port=$(port "${EDGE_PORT:-8000}")
 edge="http://127.0.0.1:$edge_port"
 start edge "$BIN_DIR/flagedge-edge" --log warn --bind "127.0.0.1:$edge_port" \
   --source http --api-url "$core/api/v1/" "${pairs[@]}" \
-  --analytics-url "http://127.0.0.1:$sync_port/api/v1/analytics/batch" --analytics-token "$ingest_token"
+  --analytics-url "http://127.0.0.1:$sync_port/api/v1/analytics/batch" --analytics-token "$ingest_token" \
+  --analytics-interval-secs 2
 wait_http "$edge/ready" edge
 
 first_client=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1].splitlines()[0])["client_key"])' "$environments")

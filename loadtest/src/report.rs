@@ -81,18 +81,7 @@ pub struct CallReport {
     pub latency: Percentiles,
 }
 
-/// Thousands separated by commas.
-pub fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+pub use flagedge_chart::thousands;
 
 fn ms(value: f64) -> String {
     if value >= 100.0 {

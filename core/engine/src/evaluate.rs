@@ -47,6 +47,14 @@ pub struct Identity<'a> {
     pub traits: &'a [(String, Value)],
 }
 
+/// A trait written `KEY=VALUE` (command lines, the console's "test an identity"):
+/// the value is JSON when it parses as JSON (`3`, `true`, `"x"`), else the text.
+pub fn trait_assignment(text: &str) -> Option<(String, Value)> {
+    let (key, value) = text.split_once('=')?;
+    let value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_string()));
+    Some((key.to_string(), value))
+}
+
 /// The outcome of evaluating one identity (or none) against an environment.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Evaluation {

@@ -76,7 +76,7 @@ pub use context::{EvaluationContext, TestCase};
 pub use document::EnvironmentDocument;
 pub use environment::CompiledEnvironment;
 pub use error::ParseError;
-pub use evaluate::{Evaluation, Identity};
+pub use evaluate::{Evaluation, Identity, trait_assignment};
 pub use hashing::percentage as hash_percentage;
 pub use result::{FlagDetail, ReasonCode};
 pub use timestamp::Timestamp;

@@ -180,9 +180,8 @@ fn read_context(text: &str) -> Result<(EvaluationContext, Option<Value>)> {
 }
 
 fn parse_trait(text: &str) -> Result<(String, Value)> {
-    let Some((key, value)) = text.split_once('=') else {
-        bail!("a trait is KEY=VALUE, got {text:?}")
-    };
-    let value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_string()));
-    Ok((key.to_string(), value))
+    match flagedge_engine::trait_assignment(text) {
+        Some(assignment) => Ok(assignment),
+        None => bail!("a trait is KEY=VALUE, got {text:?}"),
+    }
 }

@@ -770,3 +770,117 @@ async fn names_and_values_are_escaped_and_mistakes_are_pages_with_reasons() {
         assert!(text(&reply).contains("<h1>404"), "{path}");
     }
 }
+
+#[tokio::test]
+async fn test_an_identity_explains_and_usage_shows_what_was_counted() {
+    let core = Core::start().await;
+    let (project, key) = core.project_with_environment().await;
+    let feature = core
+        .create(
+            &format!("/api/v1/projects/{project}/features/"),
+            json!({"name": "banner", "initial_value": "plain"}),
+        )
+        .await;
+    let segment = core
+        .create(
+            &format!("/api/v1/projects/{project}/segments/"),
+            json!({"name": "gold", "rules": [{"type": "ALL", "rules": [], "conditions": [
+                {"operator": "EQUAL", "property": "plan", "value": "gold"}]}]}),
+        )
+        .await;
+    let environment = core.get(&format!("/api/v1/environments/{key}/")).await.json;
+    let link = core
+        .create(
+            "/api/v1/features/feature-segments/",
+            json!({"feature": feature["id"], "segment": segment["id"], "environment": environment["id"]}),
+        )
+        .await;
+    core.create(
+        &format!("/api/v1/environments/{key}/featurestates/"),
+        json!({"feature_segment": link["id"], "enabled": true, "feature_state_value": "shiny"}),
+    )
+    .await;
+    let mut visitor = Visitor::new(&core);
+    visitor.sign_in(&core.admin_key).await;
+
+    let explained = visitor
+        .get(&format!(
+            "/environments/{key}/explain?identifier=alice&traits=plan%3Dgold%0Aage%3D42"
+        ))
+        .await;
+    assert_eq!(explained.status, StatusCode::OK);
+    let html = text(&explained);
+    assert!(html.contains("shiny"), "{html}");
+    assert!(html.contains("gold (key"), "{html}");
+    assert!(
+        html.contains("✓ plan EQUAL &quot;gold&quot; — read &quot;gold&quot; (string)"),
+        "{html}"
+    );
+    let other = text(
+        &visitor
+            .get(&format!(
+                "/environments/{key}/explain?identifier=bob&traits=plan%3Dfree"
+            ))
+            .await,
+    );
+    assert!(
+        other.contains("✗ plan EQUAL") && !other.contains(">shiny<"),
+        "{other}"
+    );
+    let bad = visitor
+        .get(&format!(
+            "/environments/{key}/explain?identifier=x&traits=no-equals-sign"
+        ))
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(text(&bad).contains("Not key=value"));
+
+    // Evaluations an SDK reported (v1) appear on the usage page, summed.
+    for _ in 0..2 {
+        let reply = core
+            .request(
+                Method::POST,
+                "/api/v1/analytics/flags/",
+                &[("x-environment-key", &key)],
+                Some(serde_json::to_vec(&json!({"banner": 5})).unwrap()),
+            )
+            .await;
+        assert!(reply.status.is_success(), "{}", reply.status);
+    }
+    let usage = visitor.get(&format!("/environments/{key}/usage")).await;
+    assert_eq!(usage.status, StatusCode::OK);
+    let html = text(&usage);
+    assert!(html.contains("data-total=\"10\""), "{html}");
+    assert!(html.contains("<th>banner</th>"), "the series is named: {html}");
+    assert!(
+        html.contains("No SDK API calls in the last hour."),
+        "{html}"
+    );
+    assert!(html.contains("<desc>"), "the chart describes itself");
+    for period in ["day", "month"] {
+        let reply = visitor
+            .get(&format!("/environments/{key}/usage?period={period}"))
+            .await;
+        assert_eq!(reply.status, StatusCode::OK);
+        assert!(text(&reply).contains("data-total=\"10\""), "{period}");
+    }
+    let one = text(
+        &visitor
+            .get(&format!("/environments/{key}/usage?feature=banner"))
+            .await,
+    );
+    assert!(one.contains("data-total=\"10\""));
+    let none = text(
+        &visitor
+            .get(&format!("/environments/{key}/usage?feature=other"))
+            .await,
+    );
+    assert!(none.contains("No flag evaluations in the last hour."));
+    assert_eq!(
+        visitor
+            .get(&format!("/environments/{key}/usage?period=year"))
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+}

@@ -206,6 +206,8 @@ async fn parts(
             div { button type="submit" { "Save settings" } }
         }
 
+        p { a href={ (section_url(&place.api_key, Section::Usage)) "?feature=" (encode(&name)) } { "Evaluations of " (name) " over time" } }
+
         h2 { "History" }
         (recent)
 

@@ -22,6 +22,7 @@ pub use state::{ConsoleSettings, ConsoleState};
 
 pub mod api;
 pub mod assets;
+pub mod explain;
 pub mod feature;
 pub mod feature_forms;
 pub mod features;
@@ -38,6 +39,7 @@ pub mod segments;
 pub mod session;
 pub mod sign_in;
 pub mod state;
+pub mod usage;
 pub mod view;
 
 fn all_pages() -> Pages {
@@ -57,6 +59,8 @@ fn all_pages() -> Pages {
     let pages = segments::routes(pages);
     let pages = identities::routes(pages);
     let pages = keys::routes(pages);
+    let pages = explain::routes(pages);
+    let pages = usage::routes(pages);
     history::routes(pages)
 }
 

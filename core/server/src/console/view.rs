@@ -49,14 +49,20 @@ pub enum Section {
     Keys,
     /// The audit log.
     History,
+    /// Evaluating an identity, explained.
+    Explain,
+    /// SDK calls and evaluations over time.
+    Usage,
 }
 
 impl Section {
     /// Every section, in order.
-    pub const ALL: [Section; 5] = [
+    pub const ALL: [Section; 7] = [
         Section::Features,
         Section::Segments,
         Section::Identities,
+        Section::Explain,
+        Section::Usage,
         Section::Keys,
         Section::History,
     ];
@@ -69,6 +75,8 @@ impl Section {
             Section::Identities => "Identities",
             Section::Keys => "Keys",
             Section::History => "History",
+            Section::Explain => "Test an identity",
+            Section::Usage => "Usage",
         }
     }
 
@@ -80,6 +88,8 @@ impl Section {
             Section::Identities => "identities",
             Section::Keys => "keys",
             Section::History => "history",
+            Section::Explain => "explain",
+            Section::Usage => "usage",
         }
     }
 }

@@ -6,7 +6,10 @@ loads the demo project; this test reads the URLs and keys it prints. Debian's
 Chromium, driven by Playwright (PyPI) with `executable_path=/usr/bin/chromium`
 and a fresh user-data directory, then signs in, creates a feature, toggles it,
 sets its value, adds a segment and a segment override, and after each change
-asks the edge until it serves it. Every action is done from the keyboard
+asks the edge until it serves it; "Test an identity" must say what
+`flagedge-eval document --explain` says on the same document; the Usage page's
+table must count exactly the calls Flagsmith's Python SDK made through the edge
+(counted there, shipped through sync into PostgreSQL, read by core). Every action is done from the keyboard
 (focus, Tab, Enter, Space), never a mouse click. A feature named
 `<script>alert(1)</script>` must render as text (no dialog may open). Ctrl-C
 (SIGINT) must stop the stack and leave nothing running. Screenshots of every
@@ -25,6 +28,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from flagsmith import Flagsmith
 from playwright.sync_api import expect, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[4]
@@ -74,6 +78,8 @@ def stack():
             found["edge"] = m.group(1)
         elif m := re.match(r"\s+Demo shop / Production: client key (\S+), server key (\S+)", line):
             found["client_key"], found["server_key"] = m.group(1), m.group(2)
+        elif m := re.match(r"\s+Edge API Test Project / .*: client key (\S+), server key (\S+)", line):
+            found["quiet_key"] = m.group(1)
         elif "Ctrl-C stops everything" in line:
             break
         if time.monotonic() > deadline:
@@ -205,6 +211,59 @@ def test_console_in_a_browser_with_the_edge_serving_each_change(stack):
             served(stack, "console_flag", lambda f: f["feature_state_value"] == "gold-value", identity=gold)
             plain = {"identifier": "plain", "traits": [{"trait_key": "plan", "trait_value": "free"}]}
             assert edge_flags(stack, plain)["console_flag"]["feature_state_value"] == "world"
+
+            # Test an identity: the page's account equals flagedge-eval's on the same document.
+            page.goto(f"{console}/environments/{stack['client_key']}/explain")
+            page.get_by_label("Identifier").fill("goldie")
+            page.locator("#explain-traits").fill("plan=gold\ncountry=NL")
+            press_on(page.get_by_role("button", name="Evaluate"), "Enter")
+            expect(page).to_have_url(re.compile(r"/explain\?identifier=goldie&traits="))
+            expect(page.locator("#explained-flags")).to_contain_text("gold-value")
+            shot(page, "14-explain")
+            shown = page.locator("pre.explanation").inner_text()
+            document = requests.get(
+                f"{console}/api/v1/environment-document/",
+                headers={"X-Environment-Key": stack["server_key"]},
+                timeout=10,
+            )
+            assert document.status_code == 200
+            with tempfile.NamedTemporaryFile(suffix=".json") as saved:
+                saved.write(document.content)
+                saved.flush()
+                cli = subprocess.run(
+                    [str(Path(bin_dir()) / "flagedge-eval"), "document", saved.name, "--identifier", "goldie",
+                     "--trait", "plan=gold", "--trait", "country=NL", "--explain"],
+                    capture_output=True, text=True, check=True,
+                ).stdout
+            assert shown.strip() == cli.strip(), f"console:\n{shown}\nflagedge-eval:\n{cli}"
+            assert "gold_customers" in shown and "✓ plan EQUAL" in shown
+
+            # Usage: the Python SDK through the edge, counts through sync into PostgreSQL,
+            # and the page's table says exactly what was sent (an environment nothing else calls).
+            sdk = Flagsmith(environment_key=stack["quiet_key"], api_url=stack["edge"], enable_analytics=False)
+            for _ in range(7):
+                sdk.get_environment_flags()
+            for i in range(3):
+                sdk.get_identity_flags(f"user-{i}", traits={"plan": "free"})
+            usage = f"{console}/environments/{stack['quiet_key']}/usage"
+            totals = {}
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                page.goto(usage)
+                if page.locator("#api-calls table").count():
+                    heads = page.locator("#api-calls thead th").all_text_contents()[1:]
+                    cells = page.locator("#api-calls tfoot td").all()
+                    totals = {h: int(c.get_attribute("data-total")) for h, c in zip(heads, cells)}
+                    if totals.get("flags") == 7 and totals.get("identities") == 3:
+                        break
+                time.sleep(0.5)
+            assert totals == {"flags": 7, "identities": 3}, totals
+            expect(page.locator("#api-calls svg title").first).to_have_text("SDK API calls by resource")
+            expect(page.locator("#evaluations")).to_be_visible()
+            shot(page, "15-usage")
+            page.emulate_media(color_scheme="dark")
+            shot(page, "15-usage-dark")
+            page.emulate_media(color_scheme="light")
 
             # Hostile names and values render as text.
             page.goto(features)
