@@ -851,7 +851,10 @@ async fn test_an_identity_explains_and_usage_shows_what_was_counted() {
     assert_eq!(usage.status, StatusCode::OK);
     let html = text(&usage);
     assert!(html.contains("data-total=\"10\""), "{html}");
-    assert!(html.contains("<th>banner</th>"), "the series is named: {html}");
+    assert!(
+        html.contains("<th>banner</th>"),
+        "the series is named: {html}"
+    );
     assert!(
         html.contains("No SDK API calls in the last hour."),
         "{html}"
