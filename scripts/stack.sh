@@ -93,7 +93,7 @@ edge="http://127.0.0.1:$edge_port"
 start edge "$BIN_DIR/flagedge-edge" --log warn --bind "127.0.0.1:$edge_port" \
   --source http --api-url "$core/api/v1/" "${pairs[@]}" \
   --analytics-url "http://127.0.0.1:$sync_port/api/v1/analytics/batch" --analytics-token "$ingest_token" \
-  --analytics-interval-secs 2
+  --analytics-interval-secs 2 --edge-id stack-edge --edge-region local
 wait_http "$edge/ready" edge
 
 first_client=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1].splitlines()[0])["client_key"])' "$environments")
@@ -102,6 +102,7 @@ cat <<EOF
   Console   $core/        sign in with the admin key below
   Admin key $admin_key
   Edge      $edge/api/v1/
+  Sync      http://127.0.0.1:$sync_port/api/v1/analytics/batch  (ingest token $ingest_token; more edges: --analytics-url, --analytics-token)
 
 $(python3 -c '
 import json, sys

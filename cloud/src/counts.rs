@@ -18,6 +18,36 @@ pub struct EnvironmentCounts {
     pub api_calls: BTreeMap<String, u64>,
 }
 
+/// An edge's own state, carried by its batches so operators can see the fleet.
+#[derive(Debug, Serialize, Deserialize, Clone, PartialEq, Default)]
+pub struct EdgeReport {
+    /// The region or label the edge was given (`--edge-region`).
+    #[serde(default)]
+    pub region: String,
+    /// The edge's version.
+    #[serde(default)]
+    pub version: String,
+    /// What it serves, per environment.
+    #[serde(default)]
+    pub environments: Vec<ServedDocument>,
+}
+
+/// One environment as an edge serves it.
+#[derive(Debug, Serialize, Deserialize, Clone, PartialEq)]
+pub struct ServedDocument {
+    /// The environment's client-side key.
+    pub environment_key: String,
+    /// The document's revision (flagedge-core's), when it has one.
+    #[serde(default)]
+    pub revision: Option<u64>,
+    /// The document's `updated_at` (ISO 8601), when it has one.
+    #[serde(default)]
+    pub updated_at: Option<String>,
+    /// Seconds since the edge's source last confirmed the document current.
+    #[serde(default)]
+    pub confirmed_secs_ago: u64,
+}
+
 /// What an edge ships every interval.
 #[derive(Debug, Serialize, Deserialize, Clone, PartialEq)]
 pub struct Batch {
@@ -31,6 +61,9 @@ pub struct Batch {
     pub created_at: Option<String>,
     /// Counts per environment.
     pub environments: Vec<EnvironmentCounts>,
+    /// The edge's state when the batch was cut (absent from older edges).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edge: Option<EdgeReport>,
 }
 
 impl Batch {

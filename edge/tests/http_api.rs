@@ -607,11 +607,30 @@ async fn analytics_are_counted_and_shipped_including_at_shutdown() {
         "server key only"
     );
     let batches = receiver.batches.lock().unwrap();
-    assert_eq!(
-        batches[0].0.get("authorization").unwrap(),
-        "Bearer sync-token"
+    // Besides counts, each batch reports the edge (a batch of the report alone
+    // when there was nothing to count, as at the first tick).
+    let counted = batches
+        .iter()
+        .find(|b| {
+            b.1["environments"]
+                .as_array()
+                .is_some_and(|e| !e.is_empty())
+        })
+        .expect("a batch with counts");
+    assert_eq!(counted.0.get("authorization").unwrap(), "Bearer sync-token");
+    assert_eq!(counted.1["environments"][0]["api_calls"]["flags"], 3);
+    assert!(
+        batches
+            .iter()
+            .all(|b| b.1["edge"]["version"] == env!("CARGO_PKG_VERSION"))
     );
-    assert_eq!(batches[0].1["environments"][0]["api_calls"]["flags"], 3);
+    let served = counted.1["edge"]["environments"].as_array().unwrap();
+    assert!(
+        served
+            .iter()
+            .any(|e| e["environment_key"] == SHOP_CLIENT && e["confirmed_secs_ago"].is_u64()),
+        "{served:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 
-use crate::store::{SeriesKey, Store, Totals};
+use crate::store::{EdgeState, SeriesKey, Store, Totals};
 
 pub use flagedge_cloud::counts::{Batch, EnvironmentCounts};
 
@@ -56,6 +56,8 @@ pub struct Generation {
     pub api_calls: DashMap<SeriesKey, u64>,
     /// The batches counted in it (recorded with the counts, for deduplication).
     pub batches: Mutex<Vec<(String, String)>>,
+    /// Each edge's latest report in it.
+    pub reports: DashMap<String, EdgeState>,
 }
 
 impl Generation {
@@ -81,6 +83,7 @@ impl Generation {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .clone(),
+            reports: self.reports.iter().map(|e| e.value().clone()).collect(),
         }
     }
 }
@@ -211,6 +214,23 @@ impl Aggregator {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .push((batch.batch_id.clone(), batch.edge_id.clone()));
+            if let Some(report) = &batch.edge {
+                let state = EdgeState {
+                    edge_id: batch.edge_id.clone(),
+                    reported_at: batch.created_at.clone(),
+                    report: report.clone(),
+                };
+                // A retried older batch does not replace a newer report.
+                generation
+                    .reports
+                    .entry(batch.edge_id.clone())
+                    .and_modify(|held| {
+                        if held.reported_at <= state.reported_at {
+                            *held = state.clone();
+                        }
+                    })
+                    .or_insert_with(|| state.clone());
+            }
             let added = generation.keys().saturating_sub(before);
             self.pending_keys.fetch_add(added, Ordering::Relaxed);
             if generation.keys() >= self.flush_max_keys {

@@ -10,13 +10,18 @@ use flagedge_testkit::{Influx, Postgres};
 use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};
 
-// Core's own migration: the tables sync writes are the ones core reads.
-const SCHEMA: &str = include_str!("../../core/server/migrations_analytics/1001_analytics.sql");
+// Core's own migrations: the tables sync writes are the ones core reads.
+const SCHEMA: [&str; 2] = [
+    include_str!("../../core/server/migrations_analytics/1001_analytics.sql"),
+    include_str!("../../core/server/migrations_analytics/1002_edge_reports.sql"),
+];
 
 fn analytics_database() -> String {
     let postgres = Postgres::shared();
     let url = postgres.database();
-    postgres.execute(&url, SCHEMA);
+    for migration in SCHEMA {
+        postgres.execute(&url, migration);
+    }
     url
 }
 
@@ -407,4 +412,59 @@ async fn no_evaluation_is_lost_across_a_sync_restart() {
         ),
         expected
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_edges_latest_report_is_kept_for_the_fleet_view() {
+    let url = analytics_database();
+    let sync = flagedge_sync::start(
+        Config::resolve(Options {
+            analytics_database_url: Some(url.clone()),
+            ..sync_options("127.0.0.1:0".parse().unwrap())
+        })
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    let report = |id: &str, at: &str, revision: u64| {
+        Bytes::from(
+            json!({"batch_id": id, "edge_id": "edge-r", "created_at": at, "environments": [],
+                   "edge": {"region": "eu-west", "version": "9.9.9", "environments": [
+                       {"environment_key": "env", "revision": revision, "updated_at": "2026-11-22T10:00:00.000000+00:00", "confirmed_secs_ago": 3}]}})
+            .to_string(),
+        )
+    };
+    // A report alone (no counts) is accepted; a later one replaces it; an older
+    // one arriving late (a retry) does not.
+    for (id, at, revision) in [
+        ("r-1", "2026-11-22T10:00:00.000000+00:00", 5),
+        ("r-2", "2026-11-22T10:00:10.000000+00:00", 6),
+    ] {
+        assert_eq!(
+            post(sync.address, Some("ingest-token"), report(id, at, revision))
+                .await
+                .0,
+            202
+        );
+    }
+    eventually("the newest report", || {
+        sum(&url, "SELECT coalesce(max((environments->0->>'revision')::bigint), 0) FROM edge_reports WHERE edge_id = 'edge-r'") == 6
+    })
+    .await;
+    assert_eq!(
+        post(
+            sync.address,
+            Some("ingest-token"),
+            report("r-0", "2026-11-22T09:59:00.000000+00:00", 4)
+        )
+        .await
+        .0,
+        202
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        Postgres::shared().query_value(&url, "SELECT region || ' ' || version || ' ' || (environments->0->>'revision') FROM edge_reports"),
+        "eu-west 9.9.9 6"
+    );
+    assert_eq!(sum(&url, "SELECT count(*) FROM edge_reports"), 1);
 }

@@ -887,3 +887,125 @@ async fn test_an_identity_explains_and_usage_shows_what_was_counted() {
         StatusCode::BAD_REQUEST
     );
 }
+
+#[tokio::test]
+async fn the_fleet_compares_each_edges_report_with_the_current_revisions() {
+    let core = Core::start().await;
+    let (_, key) = core.project_with_environment().await;
+    let current = core.revision(&key).await;
+    // Reports as flagedge-sync writes them (sync's own test covers that write).
+    for (edge, region, served, seen_ago) in [
+        ("edge-a", "eu", current, 1),
+        ("edge-b", "us", current - 1, 2),
+        ("edge-c", "ap", current, 120),
+    ] {
+        sqlx::query(
+            "INSERT INTO edge_reports (edge_id, region, version, reported_at, received_at, environments) \
+             VALUES ($1, $2, '0.1.0', now(), now() - make_interval(secs => $4), $3)",
+        )
+        .bind(edge)
+        .bind(region)
+        .bind(json!([
+            {"environment_key": key, "revision": served, "updated_at": "2026-01-01T00:00:00.000000+00:00", "confirmed_secs_ago": 1},
+            {"environment_key": "someone-elses", "revision": 3, "confirmed_secs_ago": 1}
+        ]))
+        .bind(seen_ago as f64)
+        .execute(&core.analytics)
+        .await
+        .unwrap();
+    }
+    sqlx::query(
+        "INSERT INTO edge_reports (edge_id, region, version, reported_at, received_at, environments) \
+         VALUES ('edge-gone', 'eu', '0.1.0', now(), now() - interval '2 hours', '[]')",
+    )
+    .execute(&core.analytics)
+    .await
+    .unwrap();
+
+    let fleet = core.get("/api/v1/edges/").await;
+    assert_eq!(fleet.status, StatusCode::OK, "{}", fleet.json);
+    let edges = fleet.json["results"].as_array().unwrap();
+    let names: Vec<&str> = edges
+        .iter()
+        .map(|e| e["edge_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["edge-c", "edge-a", "edge-b"],
+        "seen within 15 minutes, by region"
+    );
+    let ours = |edge: &Value| {
+        edge["environments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["environment_key"] == key.as_str())
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(ours(&edges[1])["current"], true);
+    assert_eq!(ours(&edges[2])["current"], false);
+    assert_eq!(ours(&edges[2])["revisions_behind"], 1);
+    assert_eq!(edges[0]["stale"], true, "silent for 120 s");
+    assert_eq!(edges[1]["stale"], false);
+    // The instance-wide key sees the environment core does not know, marked so.
+    assert!(
+        edges[1]["environments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["known"] == false)
+    );
+    let narrow = core
+        .get("/api/v1/edges/?stale_after=600&seen_within=60")
+        .await;
+    assert_eq!(narrow.json["count"], 2);
+    assert!(
+        narrow.json["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["stale"] == false)
+    );
+    assert_eq!(
+        core.get("/api/v1/edges/?stale_after=0").await.status,
+        StatusCode::BAD_REQUEST
+    );
+
+    // A key limited to another organisation sees none of these edges.
+    let other = core
+        .create("/api/v1/organisations/", json!({"name": "Other"}))
+        .await;
+    let limited = core
+        .create(
+            &format!("/api/v1/organisations/{}/master-api-keys/", other["id"]),
+            json!({"name": "other"}),
+        )
+        .await;
+    let theirs = core
+        .request(
+            Method::GET,
+            "/api/v1/edges/",
+            &[(
+                "authorization",
+                &format!("Api-Key {}", limited["key"].as_str().unwrap()),
+            )],
+            None,
+        )
+        .await;
+    assert_eq!(theirs.status, StatusCode::OK);
+    assert_eq!(theirs.json["count"], 0, "{}", theirs.json);
+
+    // The console: the fleet page, and the environment's summary.
+    let mut visitor = Visitor::new(&core);
+    visitor.sign_in(&core.admin_key).await;
+    let page = text(&visitor.get("/fleet").await);
+    assert!(page.contains("edge-a") && page.contains("edge-b") && page.contains("edge-c"));
+    assert!(page.contains("behind 1 revision"), "{page}");
+    assert!(page.contains("stale"), "{page}");
+    let features = text(&visitor.get(&format!("/environments/{key}/features")).await);
+    assert!(
+        features.contains("<strong>1</strong> of 2 serve its current revision"),
+        "{features}"
+    );
+}

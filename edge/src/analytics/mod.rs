@@ -33,7 +33,7 @@ use crate::http_client::HttpClient;
 use crate::shutdown::Shutdown;
 use crate::snapshot::Store;
 use crate::source::Loader;
-pub use flagedge_cloud::counts::{Batch, EnvironmentCounts};
+pub use flagedge_cloud::counts::{Batch, EdgeReport, EnvironmentCounts, ServedDocument};
 use outbox::{Outbox, SpoolDir};
 use reported::{Reported, ReportedBatch};
 use sinks::{BatchSink, FlagsmithSink, UsageBatch, UsageRow, UsageSink};
@@ -88,6 +88,13 @@ fn drain(environment: &ServedEnvironment, into: &mut BTreeMap<String, Environmen
     }
 }
 
+fn now_iso8601() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64);
+    Timestamp(now).to_iso8601()
+}
+
 /// Cuts a batch from every environment served now or replaced since the last cut.
 pub fn cut_batch(store: &Store, edge_id: &str) -> Option<Batch> {
     let mut counts = BTreeMap::new();
@@ -100,15 +107,37 @@ pub fn cut_batch(store: &Store, edge_id: &str) -> Option<Batch> {
     if counts.is_empty() {
         return None;
     }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as i64);
     Some(Batch {
         batch_id: uuid::Uuid::new_v4().to_string(),
         edge_id: edge_id.to_string(),
-        created_at: Some(Timestamp(now).to_iso8601()),
+        created_at: Some(now_iso8601()),
         environments: counts.into_values().collect(),
+        edge: None,
     })
+}
+
+/// What this edge serves now: per environment the revision, `updated_at` and
+/// how long since its source confirmed it (sync keeps the latest per edge).
+pub fn edge_report(store: &Store, region: &str) -> EdgeReport {
+    let snapshot = store.load();
+    let mut environments: Vec<ServedDocument> = snapshot
+        .environments
+        .values()
+        .map(|e| ServedDocument {
+            environment_key: e.client_key().to_string(),
+            revision: e.version.revision,
+            updated_at: e.version.updated_at.map(|t| t.to_iso8601()),
+            confirmed_secs_ago: e.age_seconds(),
+        })
+        .collect();
+    // The snapshot maps every key (client and server) to its environment.
+    environments.sort_by(|a, b| a.environment_key.cmp(&b.environment_key));
+    environments.dedup_by(|a, b| a.environment_key == b.environment_key);
+    EdgeReport {
+        region: region.to_string(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        environments,
+    }
 }
 
 impl outbox::Spoolable for Batch {
@@ -261,16 +290,33 @@ impl Sinks {
         ))
     }
 
-    /// Cuts this interval's counts and queues them for every sink.
-    fn cut(&mut self, loader: &Loader, edge_id: &str) {
+    /// Cuts this interval's counts and queues them for every sink. Sync's
+    /// batch also carries this edge's report; with no counts and nothing
+    /// queued, a batch of the report alone says the edge is alive.
+    fn cut(&mut self, loader: &Loader, config: &Config) {
+        let edge_id = config.edge_id.as_str();
         let batch = cut_batch(&loader.store, edge_id);
         if let (Some(batch), Some((_, outbox))) = (&batch, &mut self.usage) {
             for usage in usage_batches(batch, &loader.source_client_keys()) {
                 outbox.push(uuid::Uuid::new_v4().to_string(), usage, None);
             }
         }
-        if let (Some(batch), Some((_, outbox))) = (batch, &mut self.batches) {
-            outbox.push(batch.batch_id.clone(), batch, None);
+        if let Some((_, outbox)) = &mut self.batches {
+            let batch = match batch {
+                Some(batch) => Some(batch),
+                None if outbox.is_empty() => Some(Batch {
+                    batch_id: uuid::Uuid::new_v4().to_string(),
+                    edge_id: edge_id.to_string(),
+                    created_at: Some(now_iso8601()),
+                    environments: Vec::new(),
+                    edge: None,
+                }),
+                None => None,
+            };
+            if let Some(mut batch) = batch {
+                batch.edge = Some(edge_report(&loader.store, &config.edge_region));
+                outbox.push(batch.batch_id.clone(), batch, None);
+            }
         }
         if let Some((_, outbox, reported)) = &mut self.flagsmith {
             let id = uuid::Uuid::new_v4().to_string();
@@ -336,7 +382,7 @@ pub async fn run(loader: Loader, mut sinks: Sinks, config: Config, shutdown: Shu
             _ = ticker.tick() => false,
             _ = shutdown.wait() => true,
         };
-        sinks.cut(&loader, &config.edge_id);
+        sinks.cut(&loader, &config);
         sinks.deliver().await;
         if stopping {
             break;

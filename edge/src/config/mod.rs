@@ -102,6 +102,8 @@ pub struct Config {
     pub analytics_spool_bytes: u64,
     /// Edge name.
     pub edge_id: String,
+    /// Edge region or label (reported to sync for the fleet view).
+    pub edge_region: String,
     /// Logging.
     pub logging: LogArgs,
     /// Shutdown grace period.
@@ -363,6 +365,7 @@ impl Config {
             analytics_max_pending: declared(o.analytics_max_pending).max(1),
             analytics_spool_bytes: declared(o.analytics_spool_bytes),
             edge_id: o.edge_id.unwrap_or_else(default_edge_id),
+            edge_region: o.edge_region.unwrap_or_default(),
             logging: o.logging.clone(),
             shutdown_grace: seconds(declared(o.shutdown_grace_secs), "shutdown grace")?,
         })

@@ -295,6 +295,10 @@ pub struct Options {
     #[arg(long, env = "FLAGEDGE_EDGE_ID")]
     pub edge_id: Option<String>,
 
+    /// This edge's region or label, reported with its batches for the console's fleet view.
+    #[arg(long, env = "FLAGEDGE_EDGE_REGION")]
+    pub edge_region: Option<String>,
+
     /// Seconds to finish in-flight requests after SIGTERM.
     #[arg(long, env = "FLAGEDGE_SHUTDOWN_GRACE_SECS", default_value = "30")]
     pub shutdown_grace_secs: Option<f64>,

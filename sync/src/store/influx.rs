@@ -124,6 +124,7 @@ mod tests {
             ],
             api_calls: vec![(("e".into(), "flags".into(), 0), 2)],
             batches: vec![],
+            reports: vec![],
         };
         assert_eq!(
             lines(&totals, 100),

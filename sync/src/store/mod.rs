@@ -22,6 +22,19 @@ pub struct Totals {
     pub api_calls: Vec<(SeriesKey, u64)>,
     /// (batch id, edge id) of the batches counted.
     pub batches: Vec<(String, String)>,
+    /// The latest report of each edge that sent one (for the console's fleet view).
+    pub reports: Vec<EdgeState>,
+}
+
+/// An edge's latest report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EdgeState {
+    /// The edge.
+    pub edge_id: String,
+    /// When its batch was cut (ISO 8601), if it said.
+    pub reported_at: Option<String>,
+    /// What it reported.
+    pub report: flagedge_cloud::counts::EdgeReport,
 }
 
 /// A failed write or read.

@@ -2,7 +2,9 @@
 //! migrates and reads (`analytics_flag_evaluations`, `analytics_api_calls`, at
 //! 1-minute, 15-minute and 1-hour buckets), and batch ids into
 //! `analytics_batches`, all in one transaction: a generation is written whole
-//! or not at all, and a batch id recorded means its counts are in.
+//! or not at all, and a batch id recorded means its counts are in. Each edge's
+//! latest report goes into `edge_reports` in the same transaction (core's
+//! `GET /api/v1/edges/` reads it).
 
 use std::collections::HashMap;
 
@@ -130,6 +132,24 @@ impl Store for PostgresStore {
                 rolled_up(&totals.api_calls),
             )
             .await?;
+            for state in &totals.reports {
+                // The newest report wins, whatever order retries arrive in.
+                sqlx::query(
+                    "INSERT INTO edge_reports (edge_id, region, version, reported_at, environments, received_at) \
+                     VALUES ($1, $2, $3, COALESCE($4::timestamptz, now()), $5, now()) \
+                     ON CONFLICT (edge_id) DO UPDATE SET region = EXCLUDED.region, version = EXCLUDED.version, \
+                     reported_at = EXCLUDED.reported_at, environments = EXCLUDED.environments, received_at = now() \
+                     WHERE edge_reports.reported_at <= EXCLUDED.reported_at",
+                )
+                .bind(&state.edge_id)
+                .bind(&state.report.region)
+                .bind(&state.report.version)
+                .bind(state.reported_at.as_deref())
+                .bind(sqlx::types::Json(&state.report.environments))
+                .execute(&mut *transaction)
+                .await
+                .map_err(error)?;
+            }
             transaction.commit().await.map_err(error)
         })
     }

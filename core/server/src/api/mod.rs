@@ -32,6 +32,7 @@ pub mod environments;
 pub mod feature_segments;
 pub mod feature_states;
 pub mod features;
+pub mod fleet;
 pub mod health;
 pub mod identities;
 pub mod mv_options;
@@ -68,6 +69,7 @@ fn all_routes() -> Routes {
     let routes = feature_states::routes(routes);
     let routes = identities::routes(routes);
     let routes = audit_log::routes(routes);
+    let routes = fleet::routes(routes);
     // Last: the document describes every route added before it (and itself).
     openapi::routes(routes)
 }

@@ -223,6 +223,31 @@ fn operation(route: &Route) -> Value {
         responses.insert("403".into(), error("Missing or unknown environment key"));
         responses.insert("413".into(), error("Body too large"));
         responses.insert("415".into(), error("Not JSON"));
+    } else if path == "/api/v1/edges/" {
+        security = json!([{"AdminApiKey": []}]);
+        summary =
+            "The edge fleet: each edge's latest report against core's current revisions".into();
+        parameters.push(query(
+            "seen_within",
+            "integer",
+            "Seconds: edges heard from within (default 900)",
+        ));
+        parameters.push(query(
+            "stale_after",
+            "integer",
+            "Seconds of silence after which an edge is stale (default 60)",
+        ));
+        parameters.push(query(
+            "environment",
+            "string",
+            "Only edges serving this client key",
+        ));
+        responses.insert("200".into(), json_response("The edges", reference("Fleet")));
+        responses.insert(
+            "400".into(),
+            json_response("Invalid input", reference("FieldErrors")),
+        );
+        responses.insert("401".into(), error("Missing or invalid admin key"));
     } else if path.starts_with("/api/v1/analytics/") {
         security = json!([{"AdminApiKey": []}]);
         summary = if path.contains("flags") {
@@ -376,7 +401,32 @@ fn operation(route: &Route) -> Value {
     op
 }
 
+/// The edge fleet's answer (apart: `json!` nests only so deep).
+fn fleet_schema() -> Value {
+    let time = json!({"type": "string", "format": "date-time"});
+    json!({"type": "object", "properties": {
+            "count": {"type": "integer"}, "stale_after": {"type": "integer"},
+            "results": {"type": "array", "items": {"type": "object", "properties": {
+                "edge_id": {"type": "string"}, "region": {"type": "string"}, "version": {"type": "string"},
+                "reported_at": time, "last_seen": time, "seconds_since_seen": {"type": "integer"},
+                "stale": {"type": "boolean"},
+                "environments": {"type": "array", "items": {"type": "object", "properties": {
+                    "environment_key": {"type": "string"}, "known": {"type": "boolean"},
+                    "environment": {"type": "integer"}, "name": {"type": "string"},
+                    "served_revision": {"type": "integer", "nullable": true},
+                    "current_revision": {"type": "integer"}, "current": {"type": "boolean"},
+                    "revisions_behind": {"type": "integer", "nullable": true},
+                    "seconds_behind": {"type": "number", "nullable": true},
+                    "confirmed_secs_ago": {"type": "integer"}}}}}}}}})
+}
+
 fn schemas() -> Value {
+    let mut all = resource_schemas();
+    all["Fleet"] = fleet_schema();
+    all
+}
+
+fn resource_schemas() -> Value {
     let nullable_string = json!({"type": "string", "nullable": true});
     let value = json!({"nullable": true, "oneOf": [{"type": "string"}, {"type": "integer"}, {"type": "boolean"}]});
     let id = json!({"type": "integer", "format": "int64"});

@@ -129,10 +129,15 @@ async fn render(
         Ok(found) => found,
         Err(refused) => return refused_page(&refused),
     };
+    let fleet = match super::fleet::summary(&api, &place.api_key).await {
+        Ok(markup) => markup,
+        Err(refused) => return refused_page(&refused),
+    };
     let list_url = section_url(&place.api_key, Section::Features);
     let given = |name: &str| posted.map_or("", |p| p.text(name));
     let body = html! {
         h1 { "Features" }
+        (fleet)
         form.row role="search" method="get" action=(list_url) {
             div {
                 label for="search" { "Search by name" }

@@ -42,6 +42,7 @@ pub fn page(
                             " · changed " time datetime=(place.updated_at) { (short_time(&place.updated_at)) }
                         }
                     }
+                    a.fleet-link href="/fleet" { "Edges" }
                     form.signout method="post" action="/sign-out" {
                         (csrf(session))
                         span.who { "key " code { (session.key_name) } }

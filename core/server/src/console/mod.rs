@@ -26,6 +26,7 @@ pub mod explain;
 pub mod feature;
 pub mod feature_forms;
 pub mod features;
+pub mod fleet;
 pub mod history;
 pub mod home;
 pub mod identities;
@@ -61,6 +62,7 @@ fn all_pages() -> Pages {
     let pages = keys::routes(pages);
     let pages = explain::routes(pages);
     let pages = usage::routes(pages);
+    let pages = fleet::routes(pages);
     history::routes(pages)
 }
 

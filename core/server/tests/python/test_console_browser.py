@@ -9,7 +9,9 @@ sets its value, adds a segment and a segment override, and after each change
 asks the edge until it serves it; "Test an identity" must say what
 `flagedge-eval document --explain` says on the same document; the Usage page's
 table must count exactly the calls Flagsmith's Python SDK made through the edge
-(counted there, shipped through sync into PostgreSQL, read by core). Every action is done from the keyboard
+(counted there, shipped through sync into PostgreSQL, read by core); the
+fleet page must show a second edge joining at the current revision and mark it
+stale once it is killed. Every action is done from the keyboard
 (focus, Tab, Enter, Space), never a mouse click. A feature named
 `<script>alert(1)</script>` must render as text (no dialog may open). Ctrl-C
 (SIGINT) must stop the stack and leave nothing running. Screenshots of every
@@ -21,6 +23,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -76,6 +79,8 @@ def stack():
             found["admin_key"] = m.group(1)
         elif m := re.match(r"\s+Edge\s+(http\S+)", line):
             found["edge"] = m.group(1)
+        elif m := re.match(r"\s+Sync\s+(http\S+)\s+\(ingest token (\S+);", line):
+            found["sync"], found["ingest_token"] = m.group(1), m.group(2)
         elif m := re.match(r"\s+Demo shop / Production: client key (\S+), server key (\S+)", line):
             found["client_key"], found["server_key"] = m.group(1), m.group(2)
         elif m := re.match(r"\s+Edge API Test Project / .*: client key (\S+), server key (\S+)", line):
@@ -90,6 +95,12 @@ def stack():
     if process.poll() is None:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=60)
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def edge_flags(stack, identity=None):
@@ -264,6 +275,45 @@ def test_console_in_a_browser_with_the_edge_serving_each_change(stack):
             page.emulate_media(color_scheme="dark")
             shot(page, "15-usage-dark")
             page.emulate_media(color_scheme="light")
+
+            # The fleet: a second edge joins (same core, same sync), both serve the
+            # current revision; stopped hard, it is marked stale.
+            port = free_port()
+            second = subprocess.Popen(
+                [str(Path(bin_dir()) / "flagedge-edge"), "--log", "warn", "--bind", f"127.0.0.1:{port}",
+                 "--source", "http", "--api-url", f"{console}/api/v1/",
+                 "--environment-key-pair", f"{stack['server_key']}={stack['client_key']}",
+                 "--analytics-url", stack["sync"], "--analytics-token", stack["ingest_token"],
+                 "--analytics-interval-secs", "1", "--edge-id", "second-edge", "--edge-region", "lab-b"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )
+            try:
+                fleet = f"{console}/fleet?stale_after=4"
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline:
+                    page.goto(fleet)
+                    rows = page.locator("#fleet tbody tr")
+                    if rows.count() == 2 and page.locator("#fleet").inner_text().count("current") == 3:
+                        break
+                    time.sleep(0.5)
+                expect(page.locator("#fleet")).to_contain_text("second-edge")
+                expect(page.locator("#fleet")).to_contain_text("lab-b")
+                expect(page.locator("#fleet tr.stale")).to_have_count(0)
+                assert page.locator("#fleet tr[data-name='second-edge']").inner_text().count("current") == 1
+                shot(page, "16-fleet")
+                page.goto(features)
+                expect(page.locator(".fleet-summary")).to_contain_text("2 of 2 serve its current revision")
+            finally:
+                second.kill()
+                second.wait()
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                page.goto(f"{console}/fleet?stale_after=4")
+                if page.locator("#fleet tr.stale").count() == 1:
+                    break
+                time.sleep(0.5)
+            expect(page.locator("#fleet tr.stale")).to_have_attribute("data-name", "second-edge")
+            shot(page, "17-fleet-stale")
 
             # Hostile names and values render as text.
             page.goto(features)

@@ -1,0 +1,182 @@
+//! `GET /api/v1/edges/`: the edge fleet. Edges report with every batch they
+//! ship to flagedge-sync (region, version, and per environment the revision and
+//! `updated_at` they serve and how long since their source confirmed it); sync
+//! keeps each edge's latest report in `edge_reports` (analytics database). Here
+//! each report is compared with core's current revisions: an environment is
+//! current, or behind by so many revisions and seconds; an edge not heard from
+//! for `stale_after` seconds is stale.
+//!
+//! Query: `seen_within` (seconds, default 900: older reports are left out),
+//! `stale_after` (seconds, default 60), `environment` (a client key: only edges
+//! serving it). An admin key limited to an organisation sees that
+//! organisation's environments only, and edges serving none of them not at all.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::State;
+use axum::routing::get;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::format::iso;
+use super::routes::Routes;
+use crate::auth::Admin;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Query, from_text};
+use crate::state::AppState;
+
+pub(super) fn routes(routes: Routes) -> Routes {
+    routes.add(PATH, &["GET"], get(list))
+}
+
+/// Where the fleet is served.
+pub const PATH: &str = "/api/v1/edges/";
+
+/// Reports older than this many seconds are left out unless asked.
+pub const SEEN_WITHIN_DEFAULT: i64 = 900;
+/// An edge silent for this many seconds is stale unless asked.
+pub const STALE_AFTER_DEFAULT: i64 = 60;
+
+#[derive(Deserialize)]
+struct Filter {
+    #[serde(default, deserialize_with = "from_text::opt_i64")]
+    seen_within: Option<i64>,
+    #[serde(default, deserialize_with = "from_text::opt_i64")]
+    stale_after: Option<i64>,
+    environment: Option<String>,
+}
+
+/// One environment an edge reported.
+#[derive(Deserialize)]
+struct Served {
+    environment_key: String,
+    #[serde(default)]
+    revision: Option<i64>,
+    #[serde(default)]
+    updated_at: Option<String>,
+    #[serde(default)]
+    confirmed_secs_ago: u64,
+}
+
+type ReportRow = (String, String, String, DateTime<Utc>, DateTime<Utc>, Value);
+
+/// Core's view of an environment: id, name, organisation, revision, updated_at.
+type Current = (i64, String, i64, i64, DateTime<Utc>);
+
+async fn list(
+    State(state): State<AppState>,
+    admin: Admin,
+    Query(filter): Query<Filter>,
+) -> ApiResult<Json<Value>> {
+    let seen_within = filter.seen_within.unwrap_or(SEEN_WITHIN_DEFAULT);
+    let stale_after = filter.stale_after.unwrap_or(STALE_AFTER_DEFAULT);
+    if seen_within <= 0 || stale_after <= 0 {
+        return Err(ApiError::field(
+            "seen_within",
+            "seen_within and stale_after are positive numbers of seconds.",
+        ));
+    }
+    let reports: Vec<ReportRow> = sqlx::query_as(
+        "SELECT edge_id, region, version, reported_at, received_at, environments FROM edge_reports \
+         WHERE received_at > now() - make_interval(secs => $1) ORDER BY region, edge_id",
+    )
+    .bind(seen_within as f64)
+    .fetch_all(&state.analytics)
+    .await?;
+    let keys: Vec<String> = reports
+        .iter()
+        .filter_map(|r| serde_json::from_value::<Vec<Served>>(r.5.clone()).ok())
+        .flatten()
+        .map(|s| s.environment_key)
+        .collect();
+    let current: HashMap<String, Current> = sqlx::query_as::<_, (String, i64, String, i64, i64, DateTime<Utc>)>(
+        "SELECT e.api_key, e.id, e.name, p.organisation_id, e.revision, e.updated_at FROM environments e \
+         JOIN projects p ON p.id = e.project_id WHERE e.api_key = ANY($1)",
+    )
+    .bind(&keys)
+    .fetch_all(&state.db)
+    .await?
+    .into_iter()
+    .map(|(key, id, name, organisation, revision, updated_at)| {
+        (key, (id, name, organisation, revision, updated_at))
+    })
+    .collect();
+    let now = Utc::now();
+    let mut results = Vec::new();
+    for (edge_id, region, version, reported_at, received_at, environments) in reports {
+        let served: Vec<Served> = serde_json::from_value(environments).unwrap_or_default();
+        let mut shown = Vec::new();
+        for served in served {
+            let known = current.get(&served.environment_key);
+            // Environments the admin may not see, or that core does not know, stay hidden
+            // from limited keys; an unrestricted key sees unknown ones as such.
+            match known {
+                Some((_, _, organisation, _, _)) if !admin.may_see(*organisation) => continue,
+                None if admin.organisation.is_some() => continue,
+                _ => {}
+            }
+            shown.push(environment_json(&served, known));
+        }
+        if shown.is_empty() && admin.organisation.is_some() {
+            continue;
+        }
+        if let Some(key) = filter.environment.as_deref()
+            && !shown.iter().any(|e| e["environment_key"] == key)
+        {
+            continue;
+        }
+        let silent = (now - received_at).num_seconds().max(0);
+        results.push(json!({
+            "edge_id": edge_id,
+            "region": region,
+            "version": version,
+            "reported_at": iso(reported_at),
+            "last_seen": iso(received_at),
+            "seconds_since_seen": silent,
+            "stale": silent > stale_after,
+            "environments": shown,
+        }));
+    }
+    Ok(Json(json!({
+        "count": results.len(),
+        "stale_after": stale_after,
+        "results": results,
+    })))
+}
+
+fn environment_json(served: &Served, current: Option<&Current>) -> Value {
+    let Some((id, name, _, revision, updated_at)) = current else {
+        return json!({
+            "environment_key": served.environment_key,
+            "known": false,
+            "served_revision": served.revision,
+            "confirmed_secs_ago": served.confirmed_secs_ago,
+        });
+    };
+    let behind = served.revision.map(|r| (revision - r).max(0));
+    // Seconds behind: from the served document's updated_at to core's current one.
+    let served_at = served
+        .updated_at
+        .as_deref()
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc));
+    let seconds_behind = match (behind, served_at) {
+        (Some(0), _) => Some(0.0),
+        (_, Some(at)) => Some(((*updated_at - at).num_milliseconds().max(0)) as f64 / 1000.0),
+        _ => None,
+    };
+    json!({
+        "environment_key": served.environment_key,
+        "known": true,
+        "environment": id,
+        "name": name,
+        "served_revision": served.revision,
+        "current_revision": revision,
+        "current": behind == Some(0),
+        "revisions_behind": behind,
+        "seconds_behind": seconds_behind,
+        "confirmed_secs_ago": served.confirmed_secs_ago,
+    })
+}
