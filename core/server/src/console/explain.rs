@@ -82,10 +82,7 @@ async fn show(
     Query(question): Query<Question>,
     session: Session,
 ) -> Response {
-    let (api, place) = match enter(&state, &session, &key).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
+    let (api, place) = or_page!(enter(&state, &session, &key).await);
     let identifier = question.identifier.unwrap_or_default().trim().to_string();
     let traits_text = question.traits.unwrap_or_default();
     let mut bad_lines = Vec::new();

@@ -21,7 +21,7 @@ use super::session::{Posted, Session};
 use super::state::ConsoleState;
 use super::view::{
     Place, Section, encode, field_error, form_errors, int, refused_page, section_url, text,
-    typed_value, value_inputs, value_text,
+    value_inputs, value_text,
 };
 
 /// The routes of a feature's page.
@@ -62,10 +62,7 @@ pub async fn render(
     id: i64,
     failed: Failed<'_>,
 ) -> Response {
-    let (api, place) = match enter(state, session, key).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
+    let (api, place) = or_page!(enter(state, session, key).await);
     match parts(&api, &place, session, id, failed).await {
         Ok((title, body)) => {
             let status = failed.map_or(StatusCode::OK, |(_, r)| r.status());
@@ -254,6 +251,24 @@ async fn show(
     render(&state, &session, &key, id, None).await
 }
 
+/// The typed value of the fields `{prefix}value_type` and `{prefix}value`, or
+/// the feature's page with the reason beside `field` of `form`.
+pub async fn typed_or_page(
+    state: &ConsoleState,
+    posted: &Posted,
+    (key, id): (&str, i64),
+    prefix: &str,
+    (form, field): (Form, &str),
+) -> Result<Value, Response> {
+    match posted.typed(prefix) {
+        Ok(value) => Ok(value),
+        Err(message) => {
+            let refused = Refused::for_field(field, message);
+            Err(render(state, &posted.session, key, id, Some((form, &refused))).await)
+        }
+    }
+}
+
 /// After a write: back to the feature, or its page with the API's errors.
 pub async fn after(
     state: &ConsoleState,
@@ -276,28 +291,18 @@ async fn save_state(
     Path((key, id)): Path<(String, i64)>,
     posted: Posted,
 ) -> Response {
-    let (api, place) = match enter(&state, &posted.session, &key).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
-    let value = match typed_value(posted.text("value_type"), posted.text("value")) {
-        Ok(value) => value,
-        Err(message) => {
-            let refused = Refused::for_field("feature_state_value", message);
-            return render(
-                &state,
-                &posted.session,
-                &key,
-                id,
-                Some((Form::State, &refused)),
-            )
-            .await;
-        }
-    };
-    let (defaults, _) = match states(&api, &place, Some(id)).await {
-        Ok(found) => found,
-        Err(refused) => return refused_page(&refused),
-    };
+    let (api, place) = or_page!(enter(&state, &posted.session, &key).await);
+    let value = or_page!(
+        typed_or_page(
+            &state,
+            &posted,
+            (&key, id),
+            "",
+            (Form::State, "feature_state_value")
+        )
+        .await
+    );
+    let (defaults, _) = or_page!(states(&api, &place, Some(id)).await);
     let Some(own) = defaults.get(&id) else {
         return super::view::error_page(
             StatusCode::NOT_FOUND,
@@ -350,10 +355,7 @@ async fn save_settings(
     Path((key, id)): Path<(String, i64)>,
     posted: Posted,
 ) -> Response {
-    let (api, place) = match enter(&state, &posted.session, &key).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
+    let (api, place) = or_page!(enter(&state, &posted.session, &key).await);
     let description = posted.text("description").trim();
     let body = json!({
         "name": posted.text("name").trim(),
@@ -371,27 +373,17 @@ async fn add_option(
     Path((key, id)): Path<(String, i64)>,
     posted: Posted,
 ) -> Response {
-    let (api, place) = match enter(&state, &posted.session, &key).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
-    let value = match typed_value(
-        posted.text("option_value_type"),
-        posted.text("option_value"),
-    ) {
-        Ok(value) => value,
-        Err(message) => {
-            let refused = Refused::for_field("value", message);
-            return render(
-                &state,
-                &posted.session,
-                &key,
-                id,
-                Some((Form::Option, &refused)),
-            )
-            .await;
-        }
-    };
+    let (api, place) = or_page!(enter(&state, &posted.session, &key).await);
+    let value = or_page!(
+        typed_or_page(
+            &state,
+            &posted,
+            (&key, id),
+            "option_",
+            (Form::Option, "value")
+        )
+        .await
+    );
     let weight = posted.text("default_percentage_allocation").trim();
     let Ok(weight) = weight.parse::<f64>() else {
         let refused = Refused::for_field(
@@ -426,10 +418,7 @@ async fn delete_option(
     Path((key, id, option)): Path<(String, i64, i64)>,
     posted: Posted,
 ) -> Response {
-    let (api, place) = match enter(&state, &posted.session, &key).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
+    let (api, place) = or_page!(enter(&state, &posted.session, &key).await);
     let path = format!(
         "/api/v1/projects/{}/features/{id}/mv-options/{option}/",
         place.project_id

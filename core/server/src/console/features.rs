@@ -110,10 +110,7 @@ async fn render(
     refused: Option<&Refused>,
     posted: Option<&Posted>,
 ) -> Response {
-    let (api, place) = match enter(state, session, api_key).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
+    let (api, place) = or_page!(enter(state, session, api_key).await);
     let features = match api
         .all(&format!(
             "/api/v1/projects/{}/features/?search={}",
@@ -125,14 +122,8 @@ async fn render(
         Ok(rows) => rows,
         Err(refused) => return refused_page(&refused),
     };
-    let (defaults, overrides) = match states(&api, &place, None).await {
-        Ok(found) => found,
-        Err(refused) => return refused_page(&refused),
-    };
-    let fleet = match super::fleet::summary(&api, &place.api_key).await {
-        Ok(markup) => markup,
-        Err(refused) => return refused_page(&refused),
-    };
+    let (defaults, overrides) = or_page!(states(&api, &place, None).await);
+    let fleet = or_page!(super::fleet::summary(&api, &place.api_key).await);
     let list_url = section_url(&place.api_key, Section::Features);
     let given = |name: &str| posted.map_or("", |p| p.text(name));
     let body = html! {
@@ -226,11 +217,8 @@ async fn create(
     posted: Posted,
 ) -> Response {
     let session = &posted.session;
-    let (api, place) = match enter(&state, session, &key).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
-    let value = match typed_value(posted.text("value_type"), posted.text("value")) {
+    let (api, place) = or_page!(enter(&state, session, &key).await);
+    let value = match posted.typed("") {
         Ok(value) => value,
         Err(message) => {
             let refused = Refused::for_field("initial_value", message);
@@ -269,14 +257,8 @@ async fn toggle(
     Path((key, id)): Path<(String, i64)>,
     posted: Posted,
 ) -> Response {
-    let (api, place) = match enter(&state, &posted.session, &key).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
-    let (defaults, _) = match states(&api, &place, Some(id)).await {
-        Ok(found) => found,
-        Err(refused) => return refused_page(&refused),
-    };
+    let (api, place) = or_page!(enter(&state, &posted.session, &key).await);
+    let (defaults, _) = or_page!(states(&api, &place, Some(id)).await);
     let Some(own) = defaults.get(&id) else {
         return super::view::error_page(
             StatusCode::NOT_FOUND,
@@ -312,10 +294,7 @@ async fn confirm_delete(
     Path((key, id)): Path<(String, i64)>,
     session: Session,
 ) -> Response {
-    let (api, place) = match enter(&state, &session, &key).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
+    let (api, place) = or_page!(enter(&state, &session, &key).await);
     let feature = match api
         .get(&format!(
             "/api/v1/projects/{}/features/{id}/",
@@ -352,10 +331,7 @@ async fn delete(
     Path((key, id)): Path<(String, i64)>,
     posted: Posted,
 ) -> Response {
-    let (api, place) = match enter(&state, &posted.session, &key).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
+    let (api, place) = or_page!(enter(&state, &posted.session, &key).await);
     match api
         .delete(&format!(
             "/api/v1/projects/{}/features/{id}/",

@@ -15,7 +15,7 @@ use super::pages::Pages;
 use super::place::enter;
 use super::session::Session;
 use super::state::ConsoleState;
-use super::view::{Place, Section, int, refused_page, section_url, short_time, text};
+use super::view::{Place, Section, int, section_url, short_time, text};
 
 /// The history route.
 pub fn routes(pages: Pages) -> Pages {
@@ -127,10 +127,7 @@ async fn show(
     Query(filter): Query<Filter>,
     session: Session,
 ) -> Response {
-    let (api, place) = match enter(&state, &session, &key).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
+    let (api, place) = or_page!(enter(&state, &session, &key).await);
     let page_number = filter.page.unwrap_or(1).max(1);
     let mut query = format!(
         "environment={}&page_size={PAGE_SIZE}&page={page_number}",
@@ -144,10 +141,7 @@ async fn show(
         let names = feature_names(&api, &place).await?;
         Ok::<_, Refused>((answer, names))
     };
-    let (answer, names) = match loaded.await {
-        Ok(loaded) => loaded,
-        Err(refused) => return refused_page(&refused),
-    };
+    let (answer, names) = or_page!(loaded.await);
     let entries: Vec<Value> = answer["results"].as_array().cloned().unwrap_or_default();
     let base = section_url(&place.api_key, Section::History);
     let feature_query = filter

@@ -33,10 +33,7 @@ async fn render(
     refused: Option<(&str, i64, &Refused)>,
 ) -> Response {
     let api = Api::new(state.api.clone(), session.admin);
-    let organisations = match api.all("/api/v1/organisations/").await {
-        Ok(rows) => rows,
-        Err(refused) => return refused_page(&refused),
-    };
+    let organisations = or_page!(api.all("/api/v1/organisations/").await);
     let mut tree = Vec::new();
     for organisation in &organisations {
         let id = int(organisation, "id");

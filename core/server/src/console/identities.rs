@@ -19,7 +19,7 @@ use super::session::{Posted, Session};
 use super::state::ConsoleState;
 use super::view::{
     Place, Section, encode, field_error, form_errors, int, refused_page, section_url, short_time,
-    text, typed_value, value_inputs, value_text,
+    text, value_inputs, value_text,
 };
 
 /// The identities routes.
@@ -81,19 +81,13 @@ async fn render_list(
     search: &str,
     refused: Option<&Refused>,
 ) -> Response {
-    let (api, place) = match enter(state, session, key).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
+    let (api, place) = or_page!(enter(state, session, key).await);
     let path = format!(
         "/api/v1/environments/{}/identities/?q={}&page_size=100",
         encode(&place.api_key),
         encode(search)
     );
-    let answer = match api.get(&path).await {
-        Ok(answer) => answer,
-        Err(refused) => return refused_page(&refused),
-    };
+    let answer = or_page!(api.get(&path).await);
     let identities: Vec<Value> = answer["results"].as_array().cloned().unwrap_or_default();
     let url = section_url(&place.api_key, Section::Identities);
     let body = html! {
@@ -164,10 +158,7 @@ async fn create(
     Path(key): Path<String>,
     posted: Posted,
 ) -> Response {
-    let (api, place) = match enter(&state, &posted.session, &key).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
+    let (api, place) = or_page!(enter(&state, &posted.session, &key).await);
     let path = format!(
         "/api/v1/environments/{}/identities/",
         encode(&place.api_key)
@@ -203,10 +194,7 @@ async fn render(
     id: i64,
     failed: Option<(Form, &Refused)>,
 ) -> Response {
-    let (api, place) = match enter(state, session, key).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
+    let (api, place) = or_page!(enter(state, session, key).await);
     let loaded = async {
         let identity = api.get(&identity_api(&place, id)).await?;
         let traits = api
@@ -220,10 +208,7 @@ async fn render(
             .await?;
         Ok::<_, Refused>((identity, traits, overrides, features))
     };
-    let (identity, traits, overrides, features) = match loaded.await {
-        Ok(loaded) => loaded,
-        Err(refused) => return refused_page(&refused),
-    };
+    let (identity, traits, overrides, features) = or_page!(loaded.await);
     let names: HashMap<i64, &str> = features
         .iter()
         .map(|f| (int(f, "id"), text(f, "name")))
@@ -347,10 +332,7 @@ async fn typed_or_page(
     prefix: &str,
     (form, field): (Form, &str),
 ) -> Result<Value, Response> {
-    match typed_value(
-        posted.text(&format!("{prefix}value_type")),
-        posted.text(&format!("{prefix}value")),
-    ) {
+    match posted.typed(prefix) {
         Ok(value) => Ok(value),
         Err(message) => {
             let refused = Refused::for_field(field, message);
@@ -364,23 +346,18 @@ async fn add_trait(
     Path((key, id)): Path<(String, i64)>,
     posted: Posted,
 ) -> Response {
-    let (api, place) = match enter(&state, &posted.session, &key).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
-    let value = match typed_or_page(
-        &state,
-        &posted,
-        &key,
-        id,
-        "new_",
-        (Form::NewTrait, "trait_value"),
-    )
-    .await
-    {
-        Ok(value) => value,
-        Err(page) => return page,
-    };
+    let (api, place) = or_page!(enter(&state, &posted.session, &key).await);
+    let value = or_page!(
+        typed_or_page(
+            &state,
+            &posted,
+            &key,
+            id,
+            "new_",
+            (Form::NewTrait, "trait_value"),
+        )
+        .await
+    );
     let body = json!({"trait_key": posted.text("trait_key").trim(), "trait_value": value});
     let result = api
         .send(
@@ -397,24 +374,19 @@ async fn save_trait(
     Path((key, id, trait_id)): Path<(String, i64, i64)>,
     posted: Posted,
 ) -> Response {
-    let (api, place) = match enter(&state, &posted.session, &key).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
+    let (api, place) = or_page!(enter(&state, &posted.session, &key).await);
     let prefix = format!("t{trait_id}_");
-    let value = match typed_or_page(
-        &state,
-        &posted,
-        &key,
-        id,
-        &prefix,
-        (Form::Trait(trait_id), "trait_value"),
-    )
-    .await
-    {
-        Ok(value) => value,
-        Err(page) => return page,
-    };
+    let value = or_page!(
+        typed_or_page(
+            &state,
+            &posted,
+            &key,
+            id,
+            &prefix,
+            (Form::Trait(trait_id), "trait_value"),
+        )
+        .await
+    );
     let path = format!("{}traits/{trait_id}/", identity_api(&place, id));
     let result = api
         .send(Method::PATCH, &path, json!({"trait_value": value}))
@@ -427,10 +399,7 @@ async fn delete_trait(
     Path((key, id, trait_id)): Path<(String, i64, i64)>,
     posted: Posted,
 ) -> Response {
-    let (api, place) = match enter(&state, &posted.session, &key).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
+    let (api, place) = or_page!(enter(&state, &posted.session, &key).await);
     let result = api
         .delete(&format!("{}traits/{trait_id}/", identity_api(&place, id)))
         .await;
@@ -442,23 +411,18 @@ async fn add_override(
     Path((key, id)): Path<(String, i64)>,
     posted: Posted,
 ) -> Response {
-    let (api, place) = match enter(&state, &posted.session, &key).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
-    let value = match typed_or_page(
-        &state,
-        &posted,
-        &key,
-        id,
-        "override_",
-        (Form::NewOverride, "feature_state_value"),
-    )
-    .await
-    {
-        Ok(value) => value,
-        Err(page) => return page,
-    };
+    let (api, place) = or_page!(enter(&state, &posted.session, &key).await);
+    let value = or_page!(
+        typed_or_page(
+            &state,
+            &posted,
+            &key,
+            id,
+            "override_",
+            (Form::NewOverride, "feature_state_value"),
+        )
+        .await
+    );
     let feature: i64 = posted.text("feature").parse().unwrap_or(0);
     let body = json!({"feature": feature, "enabled": posted.checked("enabled"), "feature_state_value": value});
     let result = api
@@ -476,10 +440,7 @@ async fn delete_override(
     Path((key, id, state_id)): Path<(String, i64, i64)>,
     posted: Posted,
 ) -> Response {
-    let (api, place) = match enter(&state, &posted.session, &key).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
+    let (api, place) = or_page!(enter(&state, &posted.session, &key).await);
     let result = api
         .delete(&format!(
             "{}featurestates/{state_id}/",

@@ -91,10 +91,7 @@ async fn render(
     created: Option<Created>,
     failed: Option<(Kind, &Refused)>,
 ) -> Response {
-    let (api, place) = match enter(state, session, key).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
+    let (api, place) = or_page!(enter(state, session, key).await);
     let lists = async {
         let server = api.all(&Kind::Server.collection(&place)).await?;
         // Keys limited to an organisation manage only that organisation's keys.
@@ -107,10 +104,7 @@ async fn render(
             .await?;
         Ok::<_, Refused>((server, admin, proxy))
     };
-    let (server, admin, proxy) = match lists.await {
-        Ok(lists) => lists,
-        Err(refused) => return refused_page(&refused),
-    };
+    let (server, admin, proxy) = or_page!(lists.await);
     let url = section_url(&place.api_key, Section::Keys);
     let refused_for = |kind: Kind| failed.filter(|(k, _)| *k == kind).map(|(_, r)| r);
     let create_form = |kind: Kind, label: &str| {
@@ -224,10 +218,7 @@ async fn create(
     let Some(kind) = Kind::parse(posted.text("kind")) else {
         return error_page(StatusCode::BAD_REQUEST, "Unknown kind of key.");
     };
-    let (api, place) = match enter(&state, &posted.session, &key).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
+    let (api, place) = or_page!(enter(&state, &posted.session, &key).await);
     let name = posted.text("name").trim().to_string();
     let body = match kind {
         Kind::Proxy => json!({"name": name, "organisation": place.organisation_id}),
@@ -257,10 +248,7 @@ async fn revoke(
     let Some(kind) = Kind::parse(&kind) else {
         return error_page(StatusCode::NOT_FOUND, "Unknown kind of key.");
     };
-    let (api, place) = match enter(&state, &posted.session, &key).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
+    let (api, place) = or_page!(enter(&state, &posted.session, &key).await);
     let item = format!("{}{}/", kind.collection(&place), encode(&id));
     let result: Result<Value, Refused> = match kind {
         Kind::Server => {

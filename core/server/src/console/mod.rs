@@ -20,6 +20,17 @@ use crate::state::AppState;
 pub use pages::{PageRoute, Pages};
 pub use state::{ConsoleSettings, ConsoleState};
 
+/// The value of a page step, or the page saying why it failed (a `Response`
+/// already made, or the API's `Refused` as an error page) returned at once.
+macro_rules! or_page {
+    ($result:expr) => {
+        match $result {
+            Ok(value) => value,
+            Err(failure) => return $crate::console::view::IntoPage::into_page(failure),
+        }
+    };
+}
+
 pub mod api;
 pub mod assets;
 pub mod explain;

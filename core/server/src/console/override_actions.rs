@@ -9,15 +9,14 @@ use axum::response::Response;
 use axum::routing::post;
 use serde_json::{Value, json};
 
-use super::api::Refused;
-use super::feature::{after, render};
+use super::feature::{after, typed_or_page};
 use super::feature_forms::Form;
 use super::overrides::{links, override_states};
 use super::pages::Pages;
 use super::place::enter;
 use super::session::Posted;
 use super::state::ConsoleState;
-use super::view::{encode, int, refused_page, typed_value};
+use super::view::{encode, int, refused_page};
 
 /// The routes that change segment overrides.
 pub fn routes(pages: Pages) -> Pages {
@@ -49,28 +48,18 @@ async fn add(
     Path((key, id)): Path<(String, i64)>,
     posted: Posted,
 ) -> Response {
-    let (api, place) = match enter(&state, &posted.session, &key).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
-    let value = match typed_value(posted.text("new_value_type"), posted.text("new_value")) {
-        Ok(value) => value,
-        Err(message) => {
-            let refused = Refused::for_field("feature_state_value", message);
-            return render(
-                &state,
-                &posted.session,
-                &key,
-                id,
-                Some((Form::NewOverride, &refused)),
-            )
-            .await;
-        }
-    };
-    let existing = match links(&api, &place, id).await {
-        Ok(links) => links,
-        Err(refused) => return refused_page(&refused),
-    };
+    let (api, place) = or_page!(enter(&state, &posted.session, &key).await);
+    let value = or_page!(
+        typed_or_page(
+            &state,
+            &posted,
+            (&key, id),
+            "new_",
+            (Form::NewOverride, "feature_state_value")
+        )
+        .await
+    );
+    let existing = or_page!(links(&api, &place, id).await);
     let last = existing
         .iter()
         .map(|l| int(l, "priority"))
@@ -114,32 +103,19 @@ async fn save(
     Path((key, id, link)): Path<(String, i64, i64)>,
     posted: Posted,
 ) -> Response {
-    let (api, place) = match enter(&state, &posted.session, &key).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
+    let (api, place) = or_page!(enter(&state, &posted.session, &key).await);
     let prefix = format!("o{link}_");
-    let value = match typed_value(
-        posted.text(&format!("{prefix}value_type")),
-        posted.text(&format!("{prefix}value")),
-    ) {
-        Ok(value) => value,
-        Err(message) => {
-            let refused = Refused::for_field("feature_state_value", message);
-            return render(
-                &state,
-                &posted.session,
-                &key,
-                id,
-                Some((Form::Override(link), &refused)),
-            )
-            .await;
-        }
-    };
-    let states = match override_states(&api, &place, id).await {
-        Ok(states) => states,
-        Err(refused) => return refused_page(&refused),
-    };
+    let value = or_page!(
+        typed_or_page(
+            &state,
+            &posted,
+            (&key, id),
+            &prefix,
+            (Form::Override(link), "feature_state_value")
+        )
+        .await
+    );
+    let states = or_page!(override_states(&api, &place, id).await);
     let Some(current) = states.get(&link) else {
         return super::view::error_page(
             axum::http::StatusCode::NOT_FOUND,
@@ -165,10 +141,7 @@ async fn move_one(
     Path((key, id, link)): Path<(String, i64, i64)>,
     posted: Posted,
 ) -> Response {
-    let (api, place) = match enter(&state, &posted.session, &key).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
+    let (api, place) = or_page!(enter(&state, &posted.session, &key).await);
     let mut order: Vec<i64> = match links(&api, &place, id).await {
         Ok(links) => links.iter().map(|l| int(l, "id")).collect(),
         Err(refused) => return refused_page(&refused),
@@ -204,10 +177,7 @@ async fn remove(
     Path((key, id, link)): Path<(String, i64, i64)>,
     posted: Posted,
 ) -> Response {
-    let (api, place) = match enter(&state, &posted.session, &key).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
+    let (api, place) = or_page!(enter(&state, &posted.session, &key).await);
     // Only an override of this feature here, whatever the URL says.
     match links(&api, &place, id).await {
         Ok(links) if links.iter().any(|l| int(l, "id") == link) => {}

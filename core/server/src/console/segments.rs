@@ -64,10 +64,7 @@ async fn list(
     Path(key): Path<String>,
     session: Session,
 ) -> Response {
-    let (api, place) = match enter(&state, &session, &key).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
+    let (api, place) = or_page!(enter(&state, &session, &key).await);
     let segments = match api
         .all(&format!("/api/v1/projects/{}/segments/", place.project_id))
         .await
@@ -438,10 +435,7 @@ async fn new(
     Path(key): Path<String>,
     session: Session,
 ) -> Response {
-    let (_, place) = match enter(&state, &session, &key).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
+    let (_, place) = or_page!(enter(&state, &session, &key).await);
     let draft = Draft {
         name: String::new(),
         description: String::new(),
@@ -463,10 +457,7 @@ async fn edit(
     Path((key, id)): Path<(String, i64)>,
     session: Session,
 ) -> Response {
-    let (api, place) = match enter(&state, &session, &key).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
+    let (api, place) = or_page!(enter(&state, &session, &key).await);
     let segment = match api
         .get(&format!(
             "/api/v1/projects/{}/segments/{id}/",
@@ -487,10 +478,7 @@ async fn edit(
 
 /// Edits the draft, or saves it (`POST` to create when `id` is none, else `PUT`).
 async fn submit(state: &ConsoleState, key: &str, id: Option<i64>, posted: Posted) -> Response {
-    let (api, place) = match enter(state, &posted.session, key).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
+    let (api, place) = or_page!(enter(state, &posted.session, key).await);
     let mut draft = Draft {
         name: posted.text("name").trim().to_string(),
         description: posted.text("description").trim().to_string(),
@@ -544,10 +532,7 @@ async fn delete(
     Path((key, id)): Path<(String, i64)>,
     posted: Posted,
 ) -> Response {
-    let (api, place) = match enter(&state, &posted.session, &key).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
+    let (api, place) = or_page!(enter(&state, &posted.session, &key).await);
     match api
         .delete(&format!(
             "/api/v1/projects/{}/segments/{id}/",

@@ -197,6 +197,14 @@ impl Posted {
         self.get(name).unwrap_or("")
     }
 
+    /// The typed value of the fields `{prefix}value_type` and `{prefix}value`.
+    pub fn typed(&self, prefix: &str) -> Result<serde_json::Value, String> {
+        super::view::typed_value(
+            self.text(&format!("{prefix}value_type")),
+            self.text(&format!("{prefix}value")),
+        )
+    }
+
     /// Whether a checkbox (or a hidden `false` followed by one) says yes.
     pub fn checked(&self, name: &str) -> bool {
         matches!(self.get(name), Some("true" | "on" | "1"))

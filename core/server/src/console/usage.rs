@@ -22,7 +22,7 @@ use super::pages::Pages;
 use super::place::enter;
 use super::session::Session;
 use super::state::ConsoleState;
-use super::view::{Place, Section, encode, error_page, refused_page, section_url};
+use super::view::{Place, Section, encode, error_page, section_url};
 
 /// The usage route.
 pub fn routes(pages: Pages) -> Pages {
@@ -269,10 +269,7 @@ async fn show(
     let Some(period) = Period::parse(ask.period.as_deref().unwrap_or("")) else {
         return error_page(StatusCode::BAD_REQUEST, "The period is hour, day or month.");
     };
-    let (api, place) = match enter(&state, &session, &key).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
+    let (api, place) = or_page!(enter(&state, &session, &key).await);
     let (bucket_name, bucket, slots) = period.buckets();
     // Whole buckets, the current one last.
     let now = Utc::now();
@@ -305,10 +302,7 @@ async fn show(
         .await?;
         Ok::<_, Refused>((calls, evaluations))
     };
-    let (calls, evaluations) = match loaded.await {
-        Ok(loaded) => loaded,
-        Err(refused) => return refused_page(&refused),
-    };
+    let (calls, evaluations) = or_page!(loaded.await);
     let calls = Series {
         names: calls.keys().cloned().collect(),
         counts: calls.into_values().collect(),

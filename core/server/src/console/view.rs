@@ -145,6 +145,24 @@ pub fn error_page(status: StatusCode, reason: &str) -> Response {
     (status, Html(markup.into_string())).into_response()
 }
 
+/// What a page step can fail with, as the page to answer.
+pub trait IntoPage {
+    /// The page.
+    fn into_page(self) -> Response;
+}
+
+impl IntoPage for Response {
+    fn into_page(self) -> Response {
+        self
+    }
+}
+
+impl IntoPage for Refused {
+    fn into_page(self) -> Response {
+        refused_page(&self)
+    }
+}
+
 /// A refusal from the API as a page.
 pub fn refused_page(refused: &Refused) -> Response {
     error_page(refused.status(), &refused.summary())
