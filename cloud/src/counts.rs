@@ -46,6 +46,27 @@ pub struct ServedDocument {
     /// Seconds since the edge's source last confirmed the document current.
     #[serde(default)]
     pub confirmed_secs_ago: u64,
+    /// The environment's ids and names as its document gives them (the
+    /// analytics store tags counts with them, as Flagsmith does).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub names: Option<EnvironmentNames>,
+}
+
+/// An environment's ids and names (Flagsmith's; 0 and empty when unknown).
+#[derive(Debug, Serialize, Deserialize, Clone, PartialEq, Default)]
+pub struct EnvironmentNames {
+    /// The environment's id.
+    pub id: i64,
+    /// Its name.
+    pub name: String,
+    /// The project's id.
+    pub project_id: i64,
+    /// The project's name.
+    pub project: String,
+    /// The organisation's id.
+    pub organisation_id: i64,
+    /// The organisation's name.
+    pub organisation: String,
 }
 
 /// What an edge ships every interval.

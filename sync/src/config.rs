@@ -91,9 +91,24 @@ pub struct Options {
     #[arg(long, env = "FLAGEDGE_INFLUXDB_URL")]
     pub influxdb_url: Option<String>,
 
-    /// InfluxDB database (1.x) or bucket mapped by the 2.x compatibility API.
+    /// InfluxDB database (1.x; on 2.x the database name of the DBRP mappings).
     #[arg(long, env = "FLAGEDGE_INFLUXDB_DATABASE", default_value = "flagedge")]
     pub influxdb_database: Option<String>,
+
+    /// Flagsmith's bucket for raw points: a retention policy of the database
+    /// (its sums go to `<bucket>_downsampled_15m` and `_1h`).
+    #[arg(long, env = "FLAGEDGE_INFLUXDB_BUCKET", default_value = "default")]
+    pub influxdb_bucket: Option<String>,
+
+    /// At start, create the database and retention policies that are missing
+    /// and, with this on, the downsampled ones with the continuous queries that
+    /// fill them (InfluxDB 1.x; on 2.x use Flagsmith's Flux tasks).
+    #[arg(long, env = "FLAGEDGE_INFLUXDB_DOWNSAMPLING", default_value = "true")]
+    pub influxdb_downsampling: Option<bool>,
+
+    /// The `host` tag of `api_call` points (Flagsmith tags the API host SDKs called).
+    #[arg(long, env = "FLAGEDGE_INFLUXDB_HOST_TAG", default_value = "flagedge")]
+    pub influxdb_host_tag: Option<String>,
 
     /// InfluxDB token (2.x compatibility API), sent as `Authorization: Token`.
     #[arg(long, env = "FLAGEDGE_INFLUXDB_TOKEN")]
@@ -162,12 +177,12 @@ pub struct Config {
     pub analytics_store: AnalyticsStoreKind,
     /// Postgres URL.
     pub analytics_database_url: Option<String>,
-    /// InfluxDB URL.
-    pub influxdb_url: Option<String>,
-    /// InfluxDB database.
-    pub influxdb_database: String,
-    /// InfluxDB token.
-    pub influxdb_token: Option<String>,
+    /// InfluxDB, when it is the store.
+    pub influxdb: Option<flagedge_influx::Settings>,
+    /// Create InfluxDB's downsampled buckets and continuous queries.
+    pub influxdb_downsampling: bool,
+    /// The `host` tag of `api_call` points.
+    pub influxdb_host_tag: String,
     /// Flush interval.
     pub flush_interval: Duration,
     /// Early-flush threshold.
@@ -266,9 +281,14 @@ impl Config {
             ingest_token: o.ingest_token,
             analytics_store,
             analytics_database_url: o.analytics_database_url,
-            influxdb_url: o.influxdb_url.map(|u| u.trim_end_matches('/').to_string()),
-            influxdb_database: declared(o.influxdb_database),
-            influxdb_token: o.influxdb_token,
+            influxdb: o.influxdb_url.map(|url| flagedge_influx::Settings {
+                url,
+                database: declared(o.influxdb_database.clone()),
+                bucket: declared(o.influxdb_bucket.clone()),
+                token: o.influxdb_token.clone(),
+            }),
+            influxdb_downsampling: declared(o.influxdb_downsampling),
+            influxdb_host_tag: declared(o.influxdb_host_tag.clone()),
             flush_interval: seconds(declared(o.flush_interval_secs), "flush interval")?
                 .max(Duration::from_millis(10)),
             flush_max_keys: declared(o.flush_max_keys).max(1),

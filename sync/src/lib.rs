@@ -157,14 +157,27 @@ pub async fn start(config: Config) -> anyhow::Result<Sync> {
                 }),
             )
         }
-        AnalyticsStoreKind::Influxdb => (
-            Arc::new(store::influx::InfluxStore::new(
-                config.influxdb_url.as_deref().context("--influxdb-url")?,
-                &config.influxdb_database,
-                config.influxdb_token.clone(),
-            )),
-            Arc::new(|| Box::pin(async { true })),
-        ),
+        AnalyticsStoreKind::Influxdb => {
+            let influx = flagedge_influx::Influx::new(
+                config.influxdb.clone().context("--influxdb-url")?,
+            );
+            tasks.push(tokio::spawn(store::influx::set_up(
+                influx.clone(),
+                config.influxdb_downsampling,
+                stopped.clone(),
+            )));
+            let probe = influx.clone();
+            (
+                Arc::new(store::influx::InfluxStore::new(
+                    influx,
+                    config.influxdb_host_tag.clone(),
+                )),
+                Arc::new(move || {
+                    let probe = probe.clone();
+                    Box::pin(async move { probe.ping().await })
+                }),
+            )
+        }
         AnalyticsStoreKind::None => (
             Arc::new(store::Discard),
             Arc::new(|| Box::pin(async { true })),

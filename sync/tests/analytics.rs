@@ -272,10 +272,6 @@ async fn counts_reach_influxdb() {
         .body(Full::default())
         .unwrap()
     };
-    client
-        .request(query("CREATE DATABASE flagedge"))
-        .await
-        .unwrap();
     let options = Options {
         analytics_store: Some(AnalyticsStoreKind::Influxdb),
         influxdb_url: Some(influx.url.clone()),
@@ -297,7 +293,7 @@ async fn counts_reach_influxdb() {
     while Instant::now() < deadline && total != 10 {
         tokio::time::sleep(Duration::from_millis(100)).await;
         let response = client
-            .request(query("SELECT sum(\"count\") FROM flagedge.autogen.flagedge_evaluations WHERE feature = 'banner'"))
+            .request(query("SELECT sum(request_count) FROM flagedge.\"default\".feature_evaluation WHERE feature_id = 'banner'"))
             .await
             .unwrap();
         let body: Value =

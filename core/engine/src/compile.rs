@@ -33,6 +33,10 @@ pub struct EnvironmentMeta {
     pub api_key: String,
     /// The environment's name.
     pub name: String,
+    /// The project's id and name (0 and empty when unknown).
+    pub project: (i64, String),
+    /// The organisation's id and name (0 and empty when unknown).
+    pub organisation: (i64, String),
     /// When the document last changed.
     pub updated_at: Option<Timestamp>,
     /// flagedge's revision counter, when the document carries one.
@@ -190,6 +194,8 @@ impl CompiledRules {
             id: document.id,
             api_key: document.api_key.clone(),
             name: document.name.clone(),
+            project: (document.project.id, document.project.name.clone()),
+            organisation: organisation.map_or_else(Default::default, |o| (o.id, o.name.clone())),
             updated_at: document.updated_at(),
             revision: document.revision,
             hide_disabled_flags: document.hides_disabled_flags(),

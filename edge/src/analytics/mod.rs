@@ -33,7 +33,9 @@ use crate::http_client::HttpClient;
 use crate::shutdown::Shutdown;
 use crate::snapshot::Store;
 use crate::source::Loader;
-pub use flagedge_cloud::counts::{Batch, EdgeReport, EnvironmentCounts, ServedDocument};
+pub use flagedge_cloud::counts::{
+    Batch, EdgeReport, EnvironmentCounts, EnvironmentNames, ServedDocument,
+};
 use outbox::{Outbox, SpoolDir};
 use reported::{Reported, ReportedBatch};
 use sinks::{BatchSink, FlagsmithSink, UsageBatch, UsageRow, UsageSink};
@@ -123,11 +125,22 @@ pub fn edge_report(store: &Store, region: &str) -> EdgeReport {
     let mut environments: Vec<ServedDocument> = snapshot
         .environments
         .values()
-        .map(|e| ServedDocument {
-            environment_key: e.client_key().to_string(),
-            revision: e.version.revision,
-            updated_at: e.version.updated_at.map(|t| t.to_iso8601()),
-            confirmed_secs_ago: e.age_seconds(),
+        .map(|e| {
+            let meta = e.compiled.meta();
+            ServedDocument {
+                environment_key: e.client_key().to_string(),
+                revision: e.version.revision,
+                updated_at: e.version.updated_at.map(|t| t.to_iso8601()),
+                confirmed_secs_ago: e.age_seconds(),
+                names: Some(EnvironmentNames {
+                    id: meta.id,
+                    name: meta.name.clone(),
+                    project_id: meta.project.0,
+                    project: meta.project.1.clone(),
+                    organisation_id: meta.organisation.0,
+                    organisation: meta.organisation.1.clone(),
+                }),
+            }
         })
         .collect();
     // The snapshot maps every key (client and server) to its environment.

@@ -1,74 +1,116 @@
-//! InfluxDB through the v1 `/write` API (line protocol), which InfluxDB 1.x
-//! and 2.x's compatibility layer both accept. Each write stamps its points with
-//! distinct nanosecond times, so repeated flushes add up instead of overwriting
-//! each other; batch ids are remembered in memory only (InfluxDB has no
-//! transactions to record them with the counts).
+//! InfluxDB in Flagsmith's shape (`flagedge-influx`): counts become
+//! `feature_evaluation` and `api_call` points tagged with the environment's
+//! ids and names, which edges report with their batches (remembered here
+//! across writes), and each edge's report a `flagedge_edge` point.
+//!
+//! A point is stamped inside the minute its counts fell in, at the write's
+//! offset into a minute: a later write for the same series and minute lands on
+//! another nanosecond, so the two add up instead of one replacing the other.
+//! Batch ids are remembered in memory only (InfluxDB has no transactions to
+//! record them with the counts).
 
-use std::fmt::Write as _;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
-use http::{Request, header};
-use http_body_util::Full;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use chrono::{DateTime, Utc};
+use flagedge_cloud::counts::ServedDocument;
+use flagedge_influx::read::EdgeRecord;
+use flagedge_influx::{EnvironmentTags, Influx, Point};
 
 use super::{BoxFuture, Store, StoreError, Totals};
 
 /// The InfluxDB store.
 pub struct InfluxStore {
-    client: Client<HttpConnector, Full<Bytes>>,
-    write_url: String,
-    token: Option<String>,
+    influx: Influx,
+    host_tag: String,
+    /// Environment tags by client key, as edges last reported them.
+    tags: Mutex<HashMap<String, EnvironmentTags>>,
 }
 
-/// Escapes a tag value for line protocol.
-fn tag(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace(',', "\\,")
-        .replace(' ', "\\ ")
-        .replace('=', "\\=")
-}
-
-/// The line-protocol body for a generation.
-pub fn lines(totals: &Totals, now_ns: u128) -> String {
-    let mut out = String::new();
-    let mut offset = 0u128;
-    let mut line =
-        |measurement: &str,
-         label: &str,
-         ((environment, name, _), count): &((String, String, i64), u64)| {
-            let _ = writeln!(
-                out,
-                "{measurement},environment={},{label}={} count={count}i {}",
-                tag(environment),
-                tag(name),
-                now_ns + offset
-            );
-            offset += 1;
-        };
-    totals
-        .evaluations
-        .iter()
-        .for_each(|entry| line("flagedge_evaluations", "feature", entry));
-    totals
-        .api_calls
-        .iter()
-        .for_each(|entry| line("flagedge_api_calls", "resource", entry));
-    out
-}
-
-impl InfluxStore {
-    /// A store writing to database `database` at `url`.
-    pub fn new(url: &str, database: &str, token: Option<String>) -> InfluxStore {
-        InfluxStore {
-            client: Client::builder(TokioExecutor::new()).build_http(),
-            write_url: format!("{url}/write?db={database}&precision=ns"),
-            token,
+/// Creates the database and buckets that are missing, retrying until InfluxDB
+/// answers (writes before then fail and are retried by the aggregator).
+pub async fn set_up(
+    influx: Influx,
+    downsampling: bool,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        match influx.set_up(downsampling).await {
+            Ok(done) => {
+                tracing::info!(?done, "InfluxDB ready");
+                return;
+            }
+            Err(error) => tracing::warn!(%error, "setting up InfluxDB; retrying in 5 s"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            _ = stop.changed() => return,
         }
     }
+}
+
+fn tags_of(served: &ServedDocument) -> Option<EnvironmentTags> {
+    let names = served.names.as_ref()?;
+    Some(EnvironmentTags {
+        key: served.environment_key.clone(),
+        id: names.id,
+        name: names.name.clone(),
+        project_id: names.project_id,
+        project: names.project.clone(),
+        organisation_id: names.organisation_id,
+        organisation: names.organisation.clone(),
+    })
+}
+
+const MINUTE_NS: i64 = 60_000_000_000;
+
+impl InfluxStore {
+    /// A store writing through `influx`, tagging API calls with `host_tag`.
+    pub fn new(influx: Influx, host_tag: String) -> InfluxStore {
+        InfluxStore {
+            influx,
+            host_tag,
+            tags: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The points for a generation's counts, stamped at `offset_ns` into their minutes.
+    pub fn points(&self, totals: &Totals, offset_ns: i64) -> Vec<Point> {
+        let mut known = self.tags.lock().unwrap_or_else(|e| e.into_inner());
+        for report in &totals.reports {
+            for served in &report.report.environments {
+                if let Some(tags) = tags_of(served) {
+                    known.insert(tags.key.clone(), tags);
+                }
+            }
+        }
+        let tags = |key: &str| {
+            known.get(key).cloned().unwrap_or_else(|| EnvironmentTags {
+                key: key.to_string(),
+                ..EnvironmentTags::default()
+            })
+        };
+        let time = |minute: i64| minute.saturating_mul(MINUTE_NS).saturating_add(offset_ns);
+        let count = |n: &u64| i64::try_from(*n).unwrap_or(i64::MAX);
+        let mut points = Vec::with_capacity(totals.evaluations.len() + totals.api_calls.len());
+        for ((environment, feature, minute), n) in &totals.evaluations {
+            points.push(tags(environment).evaluations(feature, count(n), time(*minute)));
+        }
+        for ((environment, resource, minute), n) in &totals.api_calls {
+            points.push(tags(environment).api_calls(
+                resource,
+                &self.host_tag,
+                count(n),
+                time(*minute),
+            ));
+        }
+        points
+    }
+}
+
+fn store_error(error: flagedge_influx::InfluxError) -> StoreError {
+    StoreError(error.to_string())
 }
 
 impl Store for InfluxStore {
@@ -78,59 +120,96 @@ impl Store for InfluxStore {
 
     fn write<'a>(&'a self, totals: &'a Totals) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
-            if totals.evaluations.is_empty() && totals.api_calls.is_empty() {
-                return Ok(());
-            }
             let now = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos());
-            let mut request =
-                Request::post(&self.write_url).header(header::CONTENT_TYPE, "text/plain");
-            if let Some(token) = &self.token {
-                request = request.header(header::AUTHORIZATION, format!("Token {token}"));
-            }
-            let request = request
-                .body(Full::new(Bytes::from(lines(totals, now))))
-                .map_err(|e| StoreError(e.to_string()))?;
-            let response = tokio::time::timeout(
-                std::time::Duration::from_secs(10),
-                self.client.request(request),
-            )
-            .await
-            .map_err(|_| StoreError("InfluxDB timed out".into()))?
-            .map_err(|e| StoreError(e.to_string()))?;
-            if response.status().is_success() {
-                Ok(())
-            } else {
-                Err(StoreError(format!(
-                    "InfluxDB answered {}",
-                    response.status()
-                )))
-            }
+            let offset = i64::try_from(now % MINUTE_NS as u128).unwrap_or(0);
+            let points = self.points(totals, offset);
+            self.influx.write(&points).await.map_err(store_error)?;
+            let received_at = Utc::now();
+            let records: Vec<EdgeRecord> = totals
+                .reports
+                .iter()
+                .map(|state| EdgeRecord {
+                    edge_id: state.edge_id.clone(),
+                    region: state.report.region.clone(),
+                    version: state.report.version.clone(),
+                    reported_at: state
+                        .reported_at
+                        .as_deref()
+                        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                        .map_or(received_at, |t| t.with_timezone(&Utc)),
+                    received_at,
+                    environments: serde_json::to_value(&state.report.environments)
+                        .unwrap_or_default(),
+                })
+                .collect();
+            self.influx.write_edges(&records).await.map_err(store_error)
         })
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use flagedge_cloud::counts::{EdgeReport, EnvironmentNames};
+    use flagedge_influx::line::body;
+
     use super::*;
+    use crate::store::EdgeState;
 
     #[test]
-    fn line_protocol_escapes_and_stamps_uniquely() {
+    fn counts_are_tagged_with_the_names_edges_reported() {
+        let store = InfluxStore::new(
+            Influx::new(flagedge_influx::Settings {
+                url: "http://127.0.0.1:1".into(),
+                database: "d".into(),
+                bucket: "default".into(),
+                token: None,
+            }),
+            "edge.example".into(),
+        );
+        let served = ServedDocument {
+            environment_key: "ck".into(),
+            revision: Some(3),
+            updated_at: None,
+            confirmed_secs_ago: 0,
+            names: Some(EnvironmentNames {
+                id: 7,
+                name: "Prod".into(),
+                project_id: 2,
+                project: "Shop".into(),
+                organisation_id: 1,
+                organisation: "Acme".into(),
+            }),
+        };
         let totals = Totals {
-            evaluations: vec![
-                (("env 1".into(), "a,b=c".into(), 0), 5),
-                (("e".into(), "f".into(), 0), 1),
-            ],
-            api_calls: vec![(("e".into(), "flags".into(), 0), 2)],
+            evaluations: vec![(("ck".into(), "banner".into(), 2), 5)],
+            api_calls: vec![(("unknown".into(), "flags".into(), 1), 2)],
             batches: vec![],
-            reports: vec![],
+            reports: vec![EdgeState {
+                edge_id: "e".into(),
+                reported_at: None,
+                report: EdgeReport {
+                    region: "eu".into(),
+                    version: "1".into(),
+                    environments: vec![served],
+                },
+            }],
         };
         assert_eq!(
-            lines(&totals, 100),
-            "flagedge_evaluations,environment=env\\ 1,feature=a\\,b\\=c count=5i 100\n\
-             flagedge_evaluations,environment=e,feature=f count=1i 101\n\
-             flagedge_api_calls,environment=e,resource=flags count=2i 102\n"
+            body(&store.points(&totals, 9)),
+            format!(
+                "feature_evaluation,feature_id=banner,environment_id=7,environment_key=ck request_count=5i {}\n\
+                 api_call,resource=flags,host=edge.example,environment_key=unknown request_count=2i {}\n",
+                2 * MINUTE_NS + 9,
+                MINUTE_NS + 9
+            )
         );
+        // Remembered for later generations without reports.
+        let later = Totals {
+            evaluations: vec![(("ck".into(), "banner".into(), 3), 1)],
+            ..Totals::default()
+        };
+        assert!(body(&store.points(&later, 0)).contains("environment_id=7"));
     }
 }
