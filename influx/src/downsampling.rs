@@ -70,9 +70,9 @@ impl Influx {
         let mut wanted = vec![self.settings.bucket.clone()];
         if downsample {
             wanted.extend(
-                WINDOWS
-                    .iter()
-                    .filter_map(|(minutes, ..)| schema::downsampled(&self.settings.bucket, *minutes)),
+                WINDOWS.iter().filter_map(|(minutes, ..)| {
+                    schema::downsampled(&self.settings.bucket, *minutes)
+                }),
             );
         }
         for name in wanted {

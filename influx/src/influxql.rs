@@ -90,6 +90,9 @@ mod tests {
         assert_eq!(series[0][0].values[0][1], 5);
         let failed = br#"{"results":[{"statement_id":0,"error":"database not found: x"}]}"#;
         assert!(matches!(parse(failed), Err(InfluxError::Query(e)) if e.contains("not found")));
-        assert!(matches!(parse(br#"{"error":"bad"}"#), Err(InfluxError::Query(_))));
+        assert!(matches!(
+            parse(br#"{"error":"bad"}"#),
+            Err(InfluxError::Query(_))
+        ));
     }
 }

@@ -118,7 +118,11 @@ impl Influx {
         )
     }
 
-    async fn call(&self, request: http::request::Builder, body: Bytes) -> Result<Bytes, InfluxError> {
+    async fn call(
+        &self,
+        request: http::request::Builder,
+        body: Bytes,
+    ) -> Result<Bytes, InfluxError> {
         let mut request = request;
         if let Some(token) = &self.settings.token {
             request = request.header(header::AUTHORIZATION, format!("Token {token}"));

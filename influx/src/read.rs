@@ -74,7 +74,12 @@ pub struct EdgeRecord {
 
 /// `at` rounded up to a multiple of `seconds`.
 fn ceil(at: i64, seconds: i64) -> i64 {
-    at.div_euclid(seconds) * seconds + if at.rem_euclid(seconds) == 0 { 0 } else { seconds }
+    at.div_euclid(seconds) * seconds
+        + if at.rem_euclid(seconds) == 0 {
+            0
+        } else {
+            seconds
+        }
 }
 
 fn rfc3339(seconds: i64) -> String {
@@ -162,7 +167,8 @@ impl Influx {
                 for row in &series.values {
                     let (Some(start), Some(count)) = (
                         row.get(time).and_then(Value::as_i64),
-                        row.get(sum).and_then(|v| v.as_i64().or_else(|| v.as_f64().map(|f| f as i64))),
+                        row.get(sum)
+                            .and_then(|v| v.as_i64().or_else(|| v.as_f64().map(|f| f as i64))),
                     ) else {
                         continue;
                     };
@@ -229,7 +235,14 @@ mod tests {
         // Now is 10:20; the 15-minute sums are complete up to 10:00.
         let now = 10 * h + 20 * 60;
         assert_eq!(
-            parts("default", Some("ds".into()), 8 * h + 5 * 60, 11 * h, m15, now),
+            parts(
+                "default",
+                Some("ds".into()),
+                8 * h + 5 * 60,
+                11 * h,
+                m15,
+                now
+            ),
             vec![
                 ("ds".to_string(), 8 * h + 15 * 60, 10 * h),
                 ("default".to_string(), 10 * h, 11 * h)

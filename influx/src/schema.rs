@@ -77,7 +77,11 @@ pub struct EnvironmentTags {
 
 /// An id as a tag: absent (empty) when unknown.
 fn id_tag(id: i64) -> String {
-    if id > 0 { id.to_string() } else { String::new() }
+    if id > 0 {
+        id.to_string()
+    } else {
+        String::new()
+    }
 }
 
 impl EnvironmentTags {

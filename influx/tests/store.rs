@@ -39,7 +39,11 @@ async fn set_up_creates_flagsmiths_buckets_once() {
     assert!(first.database_created);
     assert_eq!(
         first.retention_policies,
-        ["default", "default_downsampled_15m", "default_downsampled_1h"]
+        [
+            "default",
+            "default_downsampled_15m",
+            "default_downsampled_1h"
+        ]
     );
     assert_eq!(first.continuous_queries.len(), 4);
     let mut present = influx.continuous_queries().await.unwrap();
@@ -60,7 +64,10 @@ async fn set_up_creates_flagsmiths_buckets_once() {
         database: "bare".into(),
         ..influx.settings().clone()
     });
-    assert_eq!(bare.set_up(false).await.unwrap().retention_policies, ["default"]);
+    assert_eq!(
+        bare.set_up(false).await.unwrap().retention_policies,
+        ["default"]
+    );
 }
 
 #[tokio::test]
@@ -102,7 +109,11 @@ async fn counts_come_back_per_window_from_downsampled_sums_and_raw_points() {
             .downsample(
                 counted,
                 15,
-                &format!("WHERE time >= {}s AND time < {}s", old.timestamp(), hour(2).timestamp()),
+                &format!(
+                    "WHERE time >= {}s AND time < {}s",
+                    old.timestamp(),
+                    hour(2).timestamp()
+                ),
             )
             .unwrap();
         influx.query(&statement).await.unwrap();
@@ -138,9 +149,17 @@ async fn counts_come_back_per_window_from_downsampled_sums_and_raw_points() {
     let current = (now.timestamp() / 900 * 900 - old.timestamp()) / 60;
     assert_eq!(
         seen,
-        [(0, "banner", 12), (15, "banner", 3), (15, "checkout", 4), (current, "banner", 6)]
+        [
+            (0, "banner", 12),
+            (15, "banner", 3),
+            (15, "checkout", 4),
+            (current, "banner", 6)
+        ]
     );
-    let banner = influx.counts(&query(Some("banner"), 15), now).await.unwrap();
+    let banner = influx
+        .counts(&query(Some("banner"), 15), now)
+        .await
+        .unwrap();
     assert_eq!(banner.iter().map(|c| c.count).sum::<i64>(), 21);
     // 1-minute windows come from raw points only, the late one included.
     let minutes = influx.counts(&query(Some("banner"), 1), now).await.unwrap();

@@ -158,9 +158,8 @@ pub async fn start(config: Config) -> anyhow::Result<Sync> {
             )
         }
         AnalyticsStoreKind::Influxdb => {
-            let influx = flagedge_influx::Influx::new(
-                config.influxdb.clone().context("--influxdb-url")?,
-            );
+            let influx =
+                flagedge_influx::Influx::new(config.influxdb.clone().context("--influxdb-url")?);
             tasks.push(tokio::spawn(store::influx::set_up(
                 influx.clone(),
                 config.influxdb_downsampling,

@@ -80,6 +80,67 @@ pub struct ServeArgs {
     /// Hours a console session lasts after signing in.
     #[arg(long, env = "FLAGEDGE_CONSOLE_SESSION_HOURS", default_value_t = 8)]
     pub console_session_hours: u64,
+    /// Where analytics are kept.
+    #[command(flatten)]
+    pub analytics: AnalyticsArgs,
+}
+
+/// Where analytics counts and the fleet's reports are kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum AnalyticsStore {
+    /// The analytics tables (core's database or `--analytics-database-url`).
+    Postgres,
+    /// InfluxDB in Flagsmith's shape (what flagedge-sync writes with `--analytics-store influxdb`).
+    Influxdb,
+}
+
+/// The analytics store's options; set them as flagedge-sync's are set.
+#[derive(Args, Debug, Clone)]
+pub struct AnalyticsArgs {
+    /// Where counts are read from and written to.
+    #[arg(
+        long,
+        env = "FLAGEDGE_ANALYTICS_STORE",
+        value_enum,
+        default_value = "postgres"
+    )]
+    pub analytics_store: AnalyticsStore,
+    /// InfluxDB base URL, e.g. http://127.0.0.1:8086.
+    #[arg(long, env = "FLAGEDGE_INFLUXDB_URL")]
+    pub influxdb_url: Option<String>,
+    /// InfluxDB database (1.x; on 2.x the database name of the DBRP mappings).
+    #[arg(long, env = "FLAGEDGE_INFLUXDB_DATABASE", default_value = "flagedge")]
+    pub influxdb_database: String,
+    /// Flagsmith's bucket for raw points (a retention policy of the database);
+    /// reads use `<bucket>_downsampled_15m` and `_1h` when they exist.
+    #[arg(long, env = "FLAGEDGE_INFLUXDB_BUCKET", default_value = "default")]
+    pub influxdb_bucket: String,
+    /// InfluxDB token (2.x compatibility API), sent as `Authorization: Token`.
+    #[arg(long, env = "FLAGEDGE_INFLUXDB_TOKEN", hide_env_values = true)]
+    pub influxdb_token: Option<String>,
+    /// The `host` tag of the `api_call` points core writes (proxies' usage reports).
+    #[arg(long, env = "FLAGEDGE_INFLUXDB_HOST_TAG", default_value = "flagedge")]
+    pub influxdb_host_tag: String,
+}
+
+impl AnalyticsArgs {
+    /// The InfluxDB store, when it is the one chosen.
+    pub fn influx(&self) -> Result<Option<flagedge_influx::Influx>, String> {
+        match (self.analytics_store, &self.influxdb_url) {
+            (AnalyticsStore::Postgres, _) => Ok(None),
+            (AnalyticsStore::Influxdb, None) => {
+                Err("--analytics-store influxdb needs --influxdb-url".into())
+            }
+            (AnalyticsStore::Influxdb, Some(url)) => Ok(Some(flagedge_influx::Influx::new(
+                flagedge_influx::Settings {
+                    url: url.clone(),
+                    database: self.influxdb_database.clone(),
+                    bucket: self.influxdb_bucket.clone(),
+                    token: self.influxdb_token.clone(),
+                },
+            ))),
+        }
+    }
 }
 
 /// Identity overrides per document page unless configured.

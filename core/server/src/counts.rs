@@ -11,12 +11,18 @@
 //! Writers in core: proxies' usage reports (`api::proxy`, into
 //! `analytics_api_calls`) and the evaluations SDKs report themselves
 //! (`api::sdk_analytics`, into `analytics_flag_evaluations`). All of them go to
-//! the analytics pool, which may be another database than core's.
+//! the analytics pool, which may be another database than core's — or, when
+//! analytics are kept in InfluxDB, to `feature_evaluation` / `api_call` points
+//! tagged with the environment's ids and names ([`add_to_influx`]).
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use sqlx::PgExecutor;
+use flagedge_influx::{Counted, EnvironmentTags};
+use sqlx::{PgExecutor, PgPool};
+
+use crate::error::ApiResult;
+use crate::state::{AppState, InfluxStore};
 
 /// Bucket sizes as stored in `bucket_size`, with their length in minutes.
 pub const BUCKETS: [(&str, i64); 3] = [("1m", 1), ("15m", 15), ("1h", 60)];
@@ -37,6 +43,14 @@ impl Table {
         match self {
             Table::FlagEvaluations => "analytics_flag_evaluations",
             Table::ApiCalls => "analytics_api_calls",
+        }
+    }
+
+    /// The same counts in InfluxDB.
+    pub fn counted(self) -> Counted {
+        match self {
+            Table::FlagEvaluations => Counted::Evaluations,
+            Table::ApiCalls => Counted::ApiCalls,
         }
     }
 
@@ -143,6 +157,79 @@ pub async fn add<'e>(
         .bind(counts)
         .execute(executor)
         .await?;
+    Ok(())
+}
+
+/// Adds `tally` to the deployment's analytics store: InfluxDB when
+/// configured, else `table` in the analytics database.
+pub async fn record(state: &AppState, table: Table, tally: Tally) -> ApiResult<()> {
+    match &state.influx {
+        Some(store) => add_to_influx(&state.db, store, table, Utc::now(), tally).await,
+        None => Ok(add(&state.analytics, table, Utc::now(), tally).await?),
+    }
+}
+
+/// Environment tags by client key, from core's database.
+pub async fn environment_tags(
+    db: &PgPool,
+    keys: &[String],
+) -> Result<HashMap<String, EnvironmentTags>, sqlx::Error> {
+    let rows: Vec<(String, i64, String, i64, String, i64, String)> = sqlx::query_as(
+        "SELECT e.api_key, e.id, e.name, p.id, p.name, o.id, o.name FROM environments e \
+         JOIN projects p ON p.id = e.project_id JOIN organisations o ON o.id = p.organisation_id \
+         WHERE e.api_key = ANY($1)",
+    )
+    .bind(keys)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(key, id, name, project_id, project, organisation_id, organisation)| {
+                let tags = EnvironmentTags {
+                    key: key.clone(),
+                    id,
+                    name,
+                    project_id,
+                    project,
+                    organisation_id,
+                    organisation,
+                };
+                (key, tags)
+            },
+        )
+        .collect())
+}
+
+/// Writes `tally` as InfluxDB points stamped `at`, tagged as Flagsmith tags them.
+pub async fn add_to_influx(
+    db: &PgPool,
+    store: &InfluxStore,
+    table: Table,
+    at: DateTime<Utc>,
+    tally: Tally,
+) -> ApiResult<()> {
+    if tally.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<String> = tally.0.keys().map(|(key, _)| key.clone()).collect();
+    let known = environment_tags(db, &keys).await?;
+    let time = at.timestamp_nanos_opt().unwrap_or_default();
+    let points: Vec<_> = tally
+        .0
+        .into_iter()
+        .map(|((key, name), count)| {
+            let tags = known.get(&key).cloned().unwrap_or(EnvironmentTags {
+                key,
+                ..EnvironmentTags::default()
+            });
+            match table.counted() {
+                Counted::Evaluations => tags.evaluations(&name, count, time),
+                Counted::ApiCalls => tags.api_calls(&name, &store.host_tag, count, time),
+            }
+        })
+        .collect();
+    store.influx.write(&points).await?;
     Ok(())
 }
 

@@ -176,6 +176,22 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
+impl From<flagedge_influx::InfluxError> for ApiError {
+    fn from(error: flagedge_influx::InfluxError) -> ApiError {
+        match &error {
+            flagedge_influx::InfluxError::Transport(_) => {
+                tracing::error!(%error, "analytics store unavailable");
+                ApiError::Unavailable
+            }
+            flagedge_influx::InfluxError::Status(status, _) if status.is_server_error() => {
+                tracing::error!(%error, "analytics store unavailable");
+                ApiError::Unavailable
+            }
+            _ => ApiError::Internal(error.to_string()),
+        }
+    }
+}
+
 /// A readable message for a unique constraint, by its name.
 fn unique_message(constraint: Option<&str>) -> String {
     match constraint {

@@ -13,7 +13,7 @@ use tokio::sync::watch;
 
 use crate::config::{DOCUMENT_PAGE_SIZE_DEFAULT, DatabaseArgs, ServeArgs};
 use crate::console::{self, ConsoleSettings};
-use crate::state::{AppState, Inner};
+use crate::state::{AppState, InfluxStore, Inner};
 use crate::{api, changes, db, keys};
 
 /// The two pools (the same pool twice when analytics share the database).
@@ -39,6 +39,8 @@ pub struct Settings {
     pub document_page_size: usize,
     /// The console's cookies and sessions.
     pub console: ConsoleSettings,
+    /// InfluxDB, when analytics are kept there (else the analytics tables).
+    pub influx: Option<InfluxStore>,
 }
 
 impl Default for Settings {
@@ -49,6 +51,7 @@ impl Default for Settings {
             grace: Duration::from_secs(30),
             document_page_size: DOCUMENT_PAGE_SIZE_DEFAULT,
             console: ConsoleSettings::default(),
+            influx: None,
         }
     }
 }
@@ -85,6 +88,7 @@ impl Server {
             documents: Mutex::new(HashMap::new()),
             feed_answers: Default::default(),
             document_page_size: settings.document_page_size,
+            influx: settings.influx.clone(),
         }));
         let api = api::router(state.clone(), settings.max_body_bytes);
         Ok(Server {
@@ -147,6 +151,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             secure_cookies: args.console_secure_cookies,
             session_ttl: Duration::from_secs(args.console_session_hours.max(1) * 3600),
         },
+        influx: args
+            .analytics
+            .influx()
+            .map_err(anyhow::Error::msg)?
+            .map(|influx| InfluxStore {
+                influx,
+                host_tag: args.analytics.influxdb_host_tag.clone(),
+            }),
     };
     let server = Server::bind(core, analytics, args.bind, &settings).await?;
     tracing::info!(address = %server.local_addr()?, "flagedge-core listening");

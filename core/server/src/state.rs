@@ -32,6 +32,18 @@ pub struct Inner {
     pub documents: Mutex<HashMap<i64, Arc<BuiltDocument>>>,
     /// Identity overrides per page of the SDK document endpoint (0: no pages).
     pub document_page_size: usize,
+    /// InfluxDB, when counts and the fleet's reports are kept there rather
+    /// than in the analytics tables.
+    pub influx: Option<InfluxStore>,
+}
+
+/// InfluxDB as the analytics store.
+#[derive(Clone, Debug)]
+pub struct InfluxStore {
+    /// The client.
+    pub influx: flagedge_influx::Influx,
+    /// The `host` tag of `api_call` points core writes.
+    pub host_tag: String,
 }
 
 impl std::ops::Deref for AppState {

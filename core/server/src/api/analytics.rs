@@ -11,6 +11,10 @@
 //!
 //! `from`/`to` are RFC 3339 (default: the last 24 hours; `to` exclusive);
 //! `bucket` defaults to `1h`. Buckets without counts are absent, not zero.
+//!
+//! With `--analytics-store influxdb` the same answers come from InfluxDB
+//! (`flagedge_influx::read`): Flagsmith's `feature_evaluation` / `api_call`
+//! points of the environment (by id, or by client key), summed per window.
 
 use axum::Json;
 use axum::extract::State;
@@ -23,6 +27,8 @@ use super::format::{iso, parse_time};
 use super::lookup::environment_ref;
 use super::routes::Routes;
 use crate::auth::Admin;
+use flagedge_influx::read::{CountQuery, Environment};
+
 use crate::counts::{BUCKETS, Table};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Query;
@@ -49,9 +55,11 @@ struct Params {
 
 struct Period {
     environment: String,
+    environment_id: i64,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     bucket: &'static str,
+    minutes: i64,
 }
 
 async fn period(state: &AppState, admin: &Admin, params: &Params) -> ApiResult<Period> {
@@ -89,9 +97,11 @@ async fn period(state: &AppState, admin: &Admin, params: &Params) -> ApiResult<P
         })?;
     Ok(Period {
         environment: environment.api_key,
+        environment_id: environment.id,
         from,
         to,
         bucket,
+        minutes,
     })
 }
 
@@ -101,6 +111,30 @@ async fn series(
     table: Table,
     filter: Option<&str>,
 ) -> ApiResult<Vec<Value>> {
+    if let Some(store) = &state.influx {
+        let counts = store
+            .influx
+            .counts(
+                &CountQuery {
+                    counted: table.counted(),
+                    environment: Environment {
+                        id: period.environment_id,
+                        key: &period.environment,
+                    },
+                    name: filter,
+                    from: period.from,
+                    to: period.to,
+                    minutes: period.minutes,
+                },
+                Utc::now(),
+            )
+            .await?;
+        let column = table.column();
+        return Ok(counts
+            .into_iter()
+            .map(|c| json!({"bucket_start": iso(c.start), column: c.name, "count": c.count}))
+            .collect());
+    }
     let (table, column) = (table.name(), table.column());
     // Table and column names are constants of `Table`, never input.
     let rows: Vec<(DateTime<Utc>, String, i64)> = sqlx::query_as(&format!(

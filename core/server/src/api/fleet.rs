@@ -1,7 +1,8 @@
 //! `GET /api/v1/edges/`: the edge fleet. Edges report with every batch they
 //! ship to flagedge-sync (region, version, and per environment the revision and
 //! `updated_at` they serve and how long since their source confirmed it); sync
-//! keeps each edge's latest report in `edge_reports` (analytics database). Here
+//! keeps each edge's latest report in `edge_reports` (analytics database; or
+//! `flagedge_edge` points when analytics are kept in InfluxDB). Here
 //! each report is compared with core's current revisions: an environment is
 //! current, or behind by so many revisions and seconds; an edge not heard from
 //! for `stale_after` seconds is stale.
@@ -78,13 +79,33 @@ async fn list(
             "seen_within and stale_after are positive numbers of seconds.",
         ));
     }
-    let reports: Vec<ReportRow> = sqlx::query_as(
-        "SELECT edge_id, region, version, reported_at, received_at, environments FROM edge_reports \
-         WHERE received_at > now() - make_interval(secs => $1) ORDER BY region, edge_id",
-    )
-    .bind(seen_within as f64)
-    .fetch_all(&state.analytics)
-    .await?;
+    let reports: Vec<ReportRow> = match &state.influx {
+        Some(store) => store
+            .influx
+            .edges(seen_within)
+            .await?
+            .into_iter()
+            .map(|r| {
+                (
+                    r.edge_id,
+                    r.region,
+                    r.version,
+                    r.reported_at,
+                    r.received_at,
+                    r.environments,
+                )
+            })
+            .collect(),
+        None => {
+            sqlx::query_as(
+                "SELECT edge_id, region, version, reported_at, received_at, environments FROM edge_reports \
+                 WHERE received_at > now() - make_interval(secs => $1) ORDER BY region, edge_id",
+            )
+            .bind(seen_within as f64)
+            .fetch_all(&state.analytics)
+            .await?
+        }
+    };
     let keys: Vec<String> = reports
         .iter()
         .filter_map(|r| serde_json::from_value::<Vec<Served>>(r.5.clone()).ok())

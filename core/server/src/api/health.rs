@@ -1,5 +1,5 @@
 //! `/health` (alive: the process answers) and `/ready` (the databases answer
-//! and every migration is applied), for load balancers and orchestrators.
+//! and every migration is applied; InfluxDB answers when analytics are kept there), for load balancers and orchestrators.
 
 use axum::Json;
 use axum::extract::State;
@@ -24,6 +24,14 @@ async fn health() -> Json<Value> {
 async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let core = db::migrations_applied(&state.db, &db::core_migrator()).await;
     let analytics = db::migrations_applied(&state.analytics, &db::analytics_migrator()).await;
+    if let Some(store) = &state.influx
+        && !store.influx.ping().await
+    {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "error", "reason": "analytics store unreachable"})),
+        );
+    }
     match (core, analytics) {
         (Ok(true), Ok(true)) => (StatusCode::OK, Json(json!({"status": "ok"}))),
         (Ok(_), Ok(_)) => (

@@ -319,7 +319,14 @@ async fn usage(
         tx.rollback().await?;
         return Ok(StatusCode::NO_CONTENT);
     }
-    counts::add(&mut *tx, Table::ApiCalls, Utc::now(), tally).await?;
+    // InfluxDB has no transaction to join: its write goes first, so a failure
+    // rolls the idempotency record back and the proxy's retry is counted.
+    match &state.influx {
+        Some(store) => {
+            counts::add_to_influx(&state.db, store, Table::ApiCalls, Utc::now(), tally).await?
+        }
+        None => counts::add(&mut *tx, Table::ApiCalls, Utc::now(), tally).await?,
+    }
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -26,7 +26,6 @@ use std::collections::HashSet;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
-use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -128,6 +127,5 @@ async fn record<'a>(
     for (name, count) in counts.filter(|(name, _)| known.contains(*name)) {
         tally.add(&caller.client_key, name, count);
     }
-    counts::add(&state.analytics, Table::FlagEvaluations, Utc::now(), tally).await?;
-    Ok(())
+    counts::record(state, Table::FlagEvaluations, tally).await
 }
