@@ -103,6 +103,16 @@ async fn counts_come_back_per_window_from_downsampled_sums_and_raw_points() {
         }
         .evaluations("banner", 10, ns(old) + 2),
     );
+    // A point as Flagsmith itself writes it (no flagedge tag): found by id.
+    points.push(flagedge_influx::Point {
+        measurement: "feature_evaluation",
+        tags: vec![
+            ("feature_id", "banner".into()),
+            ("environment_id", "7".into()),
+        ],
+        fields: vec![("request_count", flagedge_influx::line::Field::Integer(20))],
+        time_ns: ns(old) + 3,
+    });
     influx.write(&points).await.unwrap();
     for counted in [Counted::Evaluations, Counted::ApiCalls] {
         let statement = influx
@@ -150,7 +160,7 @@ async fn counts_come_back_per_window_from_downsampled_sums_and_raw_points() {
     assert_eq!(
         seen,
         [
-            (0, "banner", 12),
+            (0, "banner", 32),
             (15, "banner", 3),
             (15, "checkout", 4),
             (current, "banner", 6)
@@ -160,12 +170,12 @@ async fn counts_come_back_per_window_from_downsampled_sums_and_raw_points() {
         .counts(&query(Some("banner"), 15), now)
         .await
         .unwrap();
-    assert_eq!(banner.iter().map(|c| c.count).sum::<i64>(), 21);
+    assert_eq!(banner.iter().map(|c| c.count).sum::<i64>(), 41);
     // 1-minute windows come from raw points only, the late one included.
     let minutes = influx.counts(&query(Some("banner"), 1), now).await.unwrap();
     assert_eq!(
         minutes.iter().map(|c| c.count).collect::<Vec<_>>(),
-        [12, 1000, 3, 6]
+        [32, 1000, 3, 6]
     );
 
     let calls = influx
