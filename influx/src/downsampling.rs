@@ -106,16 +106,10 @@ impl Influx {
     pub async fn continuous_queries(&self) -> Result<Vec<String>, InfluxError> {
         let answer = self.query("SHOW CONTINUOUS QUERIES").await?;
         Ok(answer
-            .into_iter()
+            .iter()
             .flatten()
             .filter(|series| series.name == self.settings.database)
-            .flat_map(|series| {
-                let at = series.column("name").unwrap_or(0);
-                series
-                    .values
-                    .into_iter()
-                    .filter_map(move |row| row.get(at).and_then(|v| v.as_str()).map(str::to_string))
-            })
+            .flat_map(|series| series.texts("name"))
             .collect())
     }
 }

@@ -37,6 +37,17 @@ impl Series {
     pub fn column(&self, column: &str) -> Option<usize> {
         self.columns.iter().position(|c| c == column)
     }
+
+    /// The text values of `column` (what `SHOW …` lists).
+    pub fn texts(&self, column: &str) -> Vec<String> {
+        let Some(at) = self.column(column) else {
+            return Vec::new();
+        };
+        self.values
+            .iter()
+            .filter_map(|row| row.get(at)?.as_str().map(str::to_string))
+            .collect()
+    }
 }
 
 #[derive(Deserialize)]

@@ -207,15 +207,9 @@ impl Influx {
             ))
             .await?;
         Ok(answer
-            .into_iter()
+            .iter()
             .flatten()
-            .flat_map(|series| {
-                let at = series.column("name").unwrap_or(0);
-                series
-                    .values
-                    .into_iter()
-                    .filter_map(move |row| row.get(at).and_then(|v| v.as_str()).map(str::to_string))
-            })
+            .flat_map(|s| s.texts("name"))
             .collect())
     }
 }
