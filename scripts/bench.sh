@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The standard benchmark runs (BENCHMARKS.md), with flagedge-loadtest, on loopback.
-#   scripts/bench.sh [run ...]     runs: flags identities half-peak swap rss analytics (default: all)
+#   scripts/bench.sh [run ...]     runs: flags identities half-peak swap rss rss-scale analytics (default: all)
+# rss-scale: RSS_ENVIRONMENTS ("10 100 1000 5000").
 # Environment: ROUNDS (5), SECONDS_PER_RUN (10), WARMUP (2), OUT (target/bench).
 # Every throughput figure is a ratio to the ceiling (a bare hyper server returning
 # the same bytes) measured alternately in the same run, A B A B; the edge's and
@@ -12,7 +13,7 @@ SECONDS_PER_RUN=${SECONDS_PER_RUN:-10}
 WARMUP=${WARMUP:-2}
 OUT=${OUT:-target/bench}
 runs=("$@")
-[ ${#runs[@]} -eq 0 ] && runs=(flags identities half-peak swap rss analytics)
+[ ${#runs[@]} -eq 0 ] && runs=(flags identities half-peak swap rss rss-scale analytics)
 target=${CARGO_TARGET_DIR:-target}
 cargo build --release -q -p flagedge-edge -p flagedge-loadtest
 edge="$target/release/flagedge-edge"
@@ -29,7 +30,7 @@ trap cleanup EXIT
 load=(-d "${SECONDS_PER_RUN}s" --warmup "${WARMUP}s" -q)
 
 wait_ready() { # url
-  for _ in $(seq 300); do curl -sf "$1/ready" >/dev/null && return 0; sleep 0.1; done
+  for _ in $(seq "${READY_TRIES:-300}"); do curl -sf "$1/ready" >/dev/null && return 0; sleep 0.1; done
   echo "not ready: $1" >&2; return 1
 }
 start_edge() { # port args...
@@ -110,6 +111,23 @@ for run in "${runs[@]}"; do
     echo "  RSS after load: $(( $(rss_kb "$edge_pid") / 1024 )) MiB (VmHWM $(( $(awk '/VmHWM/ {print $2}' "/proc/$edge_pid/status") / 1024 )) MiB)"
     stop "$edge_pid"
     rm -rf "$work/many"
+    ;;
+  rss-scale)
+    # RSS after loading N environments of the rss run's shape, for sizing containers.
+    echo "== RSS after loading, by environment count (${RSS_ENVIRONMENTS:=10 100 1000 5000})"
+    : >"$OUT/rss-scale.txt"
+    for n in $RSS_ENVIRONMENTS; do
+      "$lt" generate --out "$work/scale" --environments "$n" --features 200 --segments 15 >/dev/null
+      READY_TRIES=6000 start_edge 8101 --documents-dir "$work/scale"; edge_pid=$last_pid
+      mib=$(( $(rss_kb "$edge_pid") / 1024 ))
+      echo "  $n environments: $mib MiB"
+      echo "$n $mib" >>"$OUT/rss-scale.txt"
+      stop "$edge_pid"
+      rm -rf "$work/scale"
+    done
+    "$lt" bars --title "flagedge-edge RSS after loading N environments (200 features, 15 segments, 100 identity overrides each)" \
+      --description "Resident memory of one edge after loading 10 to 5,000 synthetic environments from a documents directory, before any request." \
+      --unit " MiB" <"$OUT/rss-scale.txt" >"$OUT/rss-scale.svg"
     ;;
   analytics)
     echo "== the cost of shipping evaluation counts: analytics sink http (every 1 s, to a local receiver) vs none"

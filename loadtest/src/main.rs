@@ -42,6 +42,21 @@ enum Command {
     Propagation(PropagationCommand),
     /// Relay TCP connections adding a fixed latency each way (a simulated long link).
     Delay(DelayArgs),
+    /// Draw labelled values (`label value` lines on stdin) as an SVG bar chart on stdout.
+    Bars(BarsArgs),
+}
+
+#[derive(Args)]
+struct BarsArgs {
+    /// The chart's title.
+    #[arg(long)]
+    title: String,
+    /// What it shows, for screen readers.
+    #[arg(long)]
+    description: String,
+    /// The unit after each value, e.g. " MiB".
+    #[arg(long, default_value = "")]
+    unit: String,
 }
 
 #[derive(Args)]
@@ -311,6 +326,23 @@ fn main() -> anyhow::Result<()> {
         Command::Ceiling(args) => ceiling_command(args),
         Command::Generate(args) => generate_command(args),
         Command::Propagation(command) => propagation_command(command),
+        Command::Bars(args) => {
+            let mut points = Vec::new();
+            for line in std::io::read_to_string(std::io::stdin())?.lines() {
+                let Some((label, value)) = line.trim().rsplit_once(char::is_whitespace) else {
+                    continue;
+                };
+                let value: f64 = value
+                    .parse()
+                    .map_err(|_| anyhow::anyhow!("not a number: {value:?} in {line:?}"))?;
+                points.push((label.trim().to_string(), value));
+            }
+            print!(
+                "{}",
+                svg::bars(&args.title, &args.description, &args.unit, &points)
+            );
+            Ok(())
+        }
         Command::Delay(args) => {
             let delay = parse_duration(&args.delay).map_err(anyhow::Error::msg)?;
             tokio::runtime::Builder::new_current_thread()

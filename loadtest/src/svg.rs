@@ -135,3 +135,45 @@ mod tests {
         roxmltree::Document::parse(&chart(&empty)).expect("well-formed XML");
     }
 }
+
+/// A bar per labelled value (e.g. RSS per environment count), with each
+/// value written above its bar's slot label: for measurements that are not
+/// a time series.
+pub fn bars(title: &str, description: &str, unit: &str, points: &[(String, f64)]) -> String {
+    let mut chart = Chart::new(title, description, points.len().max(1));
+    chart.axis_labels = points
+        .iter()
+        .enumerate()
+        .map(|(slot, (label, value))| (slot as f64 + 0.5, format!("{label}: {value:.0}{unit}")))
+        .collect();
+    let mut panel = Panel::new("", 240.0, Scale::Linear, unit);
+    panel.bars = points
+        .iter()
+        .enumerate()
+        .map(|(slot, (label, value))| Bar {
+            slot,
+            parts: vec![BarPart {
+                value: *value,
+                color: PALETTE[0].to_string(),
+            }],
+            tooltip: format!("{label}: {value:.0}{unit}"),
+        })
+        .collect();
+    chart.panels.push(panel);
+    chart.render()
+}
+
+#[cfg(test)]
+mod bars_tests {
+    #[test]
+    fn each_value_is_a_labelled_bar() {
+        let svg = super::bars(
+            "RSS",
+            "RSS after loading, by environments.",
+            " MiB",
+            &[("10".into(), 20.0), ("100".into(), 45.0)],
+        );
+        assert!(svg.contains("<desc>RSS after loading, by environments.</desc>"));
+        assert!(svg.contains("10: 20 MiB") && svg.contains("100: 45 MiB"));
+    }
+}
