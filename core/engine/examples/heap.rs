@@ -18,7 +18,10 @@ static ALLOCATOR: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 fn main() {
     let args: Vec<usize> = std::env::args()
         .skip(1)
-        .map(|a| a.parse().expect("numbers: features segments identity_overrides"))
+        .map(|a| {
+            a.parse()
+                .expect("numbers: features segments identity_overrides")
+        })
         .collect();
     let shape = Shape {
         features: args.first().copied().unwrap_or(200),
@@ -66,7 +69,12 @@ fn main() {
         .map(|c| {
             let client = c.environment_flags_json_shared(flagedge_engine::KeyKind::Client);
             let server = c.environment_flags_json_shared(flagedge_engine::KeyKind::Server);
-            client.len() + if std::sync::Arc::ptr_eq(&client, &server) { 0 } else { server.len() }
+            client.len()
+                + if std::sync::Arc::ptr_eq(&client, &server) {
+                    0
+                } else {
+                    server.len()
+                }
         })
         .sum();
     println!(

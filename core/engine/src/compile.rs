@@ -69,12 +69,16 @@ pub struct CompiledRules {
     /// Segments matched by evaluating their rules, in context order.
     pub(crate) rule_segments: Vec<u32>,
     /// Segments of the form `$.identity.identifier IN [...]`, by member.
-    pub(crate) identifier_index: HashMap<Box<str>, Vec<u32>>,
+    pub(crate) identifier_index: HashMap<Box<str>, SegmentList>,
     /// The property those segments read (compiled once, shared).
     pub(crate) identifier_property: Option<Property>,
     /// Per feature: the segments overriding it, once per override, in context order.
     pub(crate) segments_by_feature: Vec<Vec<u32>>,
     pub(crate) trait_slots: HashMap<Box<str>, TraitSlot>,
+    /// Byte strings states share, each kept once, end to end in one
+    /// allocation: flag-object prefixes and suffixes, metadata, names (most
+    /// states of a feature repeat its prefix and metadata; many values repeat).
+    fragments: Box<[u8]>,
     /// Whether any condition reads another flag (`$.flags.…`).
     has_flag_dependencies: bool,
     /// The context as JSON, for general JSONPath queries; only built when needed.
@@ -90,36 +94,121 @@ pub(crate) struct CompiledFeature {
     pub(crate) targeted: bool,
 }
 
+/// A feature state. What it shares with other states (its flag object's
+/// prefix, its value's JSON, its metadata) is a [`Fragment`] of the rules.
 #[derive(Debug)]
 pub(crate) struct CompiledState {
     pub(crate) feature: Option<u32>,
-    pub(crate) key: Box<str>,
-    pub(crate) name: Box<str>,
+    /// The multivariate hashing key; only states with variants hash.
+    key: Option<Fragment>,
+    /// Its name, when the environment has no feature of that name (otherwise
+    /// the feature's name is the state's).
+    own_name: Option<Fragment>,
     pub(crate) enabled: bool,
-    pub(crate) value: Value,
-    pub(crate) variants: Vec<CompiledVariant>,
+    pub(crate) variants: Box<[CompiledVariant]>,
     pub(crate) priority: f64,
-    /// Truthy metadata as JSON text: results show it, requests never read it,
-    /// so it costs a few bytes rather than a map per state.
-    pub(crate) metadata: Option<Box<str>>,
-    pub(crate) json: Box<[u8]>,
+    /// Truthy metadata as JSON text: results show it, requests never read it.
+    metadata: Option<Fragment>,
+    /// `{"feature":{"id":..,"name":..,"type":..},"enabled":`
+    prefix: Fragment,
+    /// `true,"feature_state_value":<value>}`: the rest of the flag object. The
+    /// value is kept only so: results parse it back, exactly (serde_json
+    /// writes floats to round-trip).
+    suffix: Fragment,
 }
 
 #[derive(Debug)]
 pub(crate) struct CompiledVariant {
-    pub(crate) key: Option<Box<str>>,
-    pub(crate) value: Value,
+    key: Option<Fragment>,
     pub(crate) weight: f64,
-    pub(crate) weight_text: Box<str>,
-    pub(crate) json: Box<[u8]>,
+    /// The weight as Python prints it (reasons show it).
+    weight_text: Fragment,
+    /// The flag object's rest with this option's value (see [`CompiledState`]).
+    suffix: Fragment,
+}
+
+impl CompiledVariant {
+    /// The option's key, if it has one.
+    pub(crate) fn key<'r>(&self, rules: &'r CompiledRules) -> Option<&'r str> {
+        self.key.map(|k| rules.text(k))
+    }
+
+    /// The weight as Python prints it.
+    pub(crate) fn weight_text<'r>(&self, rules: &'r CompiledRules) -> &'r str {
+        rules.text(self.weight_text)
+    }
+}
+
+/// Segment indices: one (the common case: an identity in one override
+/// segment) without an allocation of its own, or several.
+#[derive(Debug)]
+pub(crate) enum SegmentList {
+    One(u32),
+    Many(Box<[u32]>),
+}
+
+impl SegmentList {
+    pub(crate) fn as_slice(&self) -> &[u32] {
+        match self {
+            SegmentList::One(segment) => std::slice::from_ref(segment),
+            SegmentList::Many(segments) => segments,
+        }
+    }
+}
+
+impl From<Vec<u32>> for SegmentList {
+    fn from(segments: Vec<u32>) -> SegmentList {
+        match segments.as_slice() {
+            [one] => SegmentList::One(*one),
+            _ => SegmentList::Many(segments.into_boxed_slice()),
+        }
+    }
+}
+
+/// Where a fragment lies in [`CompiledRules::fragments`]: offset and length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Fragment(u32, u32);
+
+/// Collects fragments while compiling, each distinct one once.
+#[derive(Default)]
+struct Fragments {
+    bytes: Vec<u8>,
+    index: HashMap<Vec<u8>, Fragment>,
+}
+
+impl Fragments {
+    fn intern(&mut self, bytes: Vec<u8>) -> Fragment {
+        if let Some(&fragment) = self.index.get(bytes.as_slice()) {
+            return fragment;
+        }
+        // Offsets are u32: a document of over 4 GiB is refused long before this.
+        let fragment = Fragment(self.bytes.len() as u32, bytes.len() as u32);
+        self.bytes.extend_from_slice(&bytes);
+        self.index.insert(bytes, fragment);
+        fragment
+    }
+}
+
+/// What follows `"enabled":` in a flag object, up to the value.
+const ENABLED_TRUE: &[u8] = b"true,\"feature_state_value\":";
+const ENABLED_FALSE: &[u8] = b"false,\"feature_state_value\":";
+
+/// A flag object's rest: `enabled`, the value, the closing brace.
+fn flag_suffix(enabled: bool, value: &Value) -> Vec<u8> {
+    let mut out = Vec::with_capacity(48);
+    out.extend_from_slice(if enabled { ENABLED_TRUE } else { ENABLED_FALSE });
+    write_json(&mut out, value);
+    out.push(b'}');
+    out
 }
 
 #[derive(Debug)]
 pub(crate) struct CompiledSegment {
     pub(crate) key: Box<str>,
-    pub(crate) name: Box<str>,
+    /// Its name (identity-override segments all share one).
+    name: Fragment,
     /// Truthy metadata as JSON text, as for states.
-    pub(crate) metadata: Option<Box<str>>,
+    metadata: Option<Fragment>,
     pub(crate) overrides: Vec<u32>,
     pub(crate) matcher: SegmentMatcher,
 }
@@ -231,6 +320,15 @@ impl CompiledRules {
         })
     }
 
+    fn fragment(&self, Fragment(offset, len): Fragment) -> &[u8] {
+        &self.fragments[offset as usize..(offset + len) as usize]
+    }
+
+    /// A fragment interned from a `str`.
+    fn text(&self, fragment: Fragment) -> &str {
+        std::str::from_utf8(self.fragment(fragment)).unwrap_or_default()
+    }
+
     /// The environment's settings.
     pub fn meta(&self) -> &EnvironmentMeta {
         &self.meta
@@ -300,6 +398,7 @@ fn compile<'f>(
     let mut features = Vec::with_capacity(context.features.len());
     let mut feature_index = HashMap::with_capacity(context.features.len());
     let mut states = Vec::new();
+    let mut fragments = Fragments::default();
     for (name, feature) in context.features.iter() {
         let index = features.len() as u32;
         feature_index.insert(name.as_str().into(), index);
@@ -313,7 +412,12 @@ fn compile<'f>(
     // States need the feature index for their JSON, so features come first.
     for (i, (_, feature)) in context.features.iter().enumerate() {
         features[i].default_state = states.len() as u32;
-        states.push(compile_state(feature, Some(i as u32), facts));
+        states.push(compile_state(
+            feature,
+            Some(i as u32),
+            facts,
+            &mut fragments,
+        ));
     }
 
     let static_context = if needs_static_context(context) {
@@ -341,7 +445,7 @@ fn compile<'f>(
                 segments_by_feature[f as usize].push(index);
             }
             overrides.push(states.len() as u32);
-            states.push(compile_state(state, feature, facts));
+            states.push(compile_state(state, feature, facts, &mut fragments));
         }
         let matcher = match identifier_set(&segment.rules) {
             Some(members) => {
@@ -373,12 +477,12 @@ fn compile<'f>(
         };
         segments.push(CompiledSegment {
             key: segment.key.as_str().into(),
-            name: segment.name.as_str().into(),
+            name: fragments.intern(segment.name.as_bytes().to_vec()),
             metadata: segment
                 .metadata
                 .as_ref()
                 .filter(|m| python::truthy(m))
-                .map(|m| m.to_string().into()),
+                .map(|m| fragments.intern(m.to_string().into_bytes())),
             overrides,
             matcher,
         });
@@ -411,10 +515,14 @@ fn compile<'f>(
         states,
         segments,
         rule_segments,
-        identifier_index,
+        identifier_index: identifier_index
+            .into_iter()
+            .map(|(member, segments)| (member, SegmentList::from(segments)))
+            .collect(),
         identifier_property,
         segments_by_feature,
         trait_slots,
+        fragments: fragments.bytes.into_boxed_slice(),
         has_flag_dependencies,
         query_context: has_queries.then(|| {
             if static_context.is_null() {
@@ -445,6 +553,7 @@ fn compile_state<'f>(
     state: &FeatureContext,
     feature: Option<u32>,
     facts: &dyn Fn(&str) -> FeatureFacts<'f>,
+    fragments: &mut Fragments,
 ) -> CompiledState {
     let feature_id = state.metadata.as_ref().and_then(|m| m.get("id")).cloned();
     let feature_type = facts(&state.name).feature_type.to_string();
@@ -456,52 +565,42 @@ fn compile_state<'f>(
         .collect();
     // Stable, as Python's `sorted`: equal priorities keep document order.
     variants.sort_by(|a, b| a.0.priority.cmp(&b.0.priority).then(a.1.cmp(&b.1)));
-    let api_json = |value: &Value| {
-        flag_json(
-            feature_id.as_ref(),
-            &state.name,
-            &feature_type,
-            state.enabled,
-            value,
-        )
-        .into_boxed_slice()
-    };
+    let variants: Box<[CompiledVariant]> = variants
+        .into_iter()
+        .map(|(v, _)| CompiledVariant {
+            key: v
+                .key
+                .as_deref()
+                .map(|k| fragments.intern(k.as_bytes().to_vec())),
+            weight: v.weight.as_f64().unwrap_or(0.0),
+            weight_text: fragments.intern(python::number_str(&v.weight).into_bytes()),
+            suffix: fragments.intern(flag_suffix(state.enabled, &v.value)),
+        })
+        .collect();
+    let suffix = fragments.intern(flag_suffix(state.enabled, &state.value));
     CompiledState {
         feature,
-        key: state.key.as_str().into(),
-        name: state.name.as_str().into(),
+        key: (!variants.is_empty()).then(|| fragments.intern(state.key.as_bytes().to_vec())),
+        own_name: feature
+            .is_none()
+            .then(|| fragments.intern(state.name.as_bytes().to_vec())),
         enabled: state.enabled,
-        value: state.value.clone(),
-        variants: variants
-            .into_iter()
-            .map(|(v, _)| CompiledVariant {
-                key: v.key.as_deref().map(Into::into),
-                value: v.value.clone(),
-                weight: v.weight.as_f64().unwrap_or(0.0),
-                weight_text: python::number_str(&v.weight).into(),
-                json: api_json(&v.value),
-            })
-            .collect(),
+        variants,
         priority: state.priority.unwrap_or(f64::INFINITY),
         metadata: state
             .metadata
             .as_ref()
             .filter(|m| python::truthy(m))
-            .map(|m| m.to_string().into()),
-        json: api_json(&state.value),
+            .map(|m| fragments.intern(m.to_string().into_bytes())),
+        prefix: fragments.intern(flag_prefix(feature_id.as_ref(), &state.name, &feature_type)),
+        suffix,
     }
 }
 
-/// One flag object of Flagsmith's SDK API (SPEC §1.1), serialised once per
-/// state and variant so that a response is these bytes joined:
-/// `{"feature":{"id":..,"name":..,"type":..},"enabled":..,"feature_state_value":..}`
-fn flag_json(
-    feature_id: Option<&Value>,
-    name: &str,
-    feature_type: &str,
-    enabled: bool,
-    value: &Value,
-) -> Vec<u8> {
+/// The start of a flag object of Flagsmith's SDK API (SPEC §1.1), shared by
+/// a feature's states: `{"feature":{"id":..,"name":..,"type":..},"enabled":`.
+/// A response is these prefixes, `enabled` and the values' JSON joined.
+fn flag_prefix(feature_id: Option<&Value>, name: &str, feature_type: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(96 + name.len());
     out.extend_from_slice(b"{\"feature\":{\"id\":");
     match feature_id {
@@ -512,14 +611,7 @@ fn flag_json(
     write_json(&mut out, &name);
     out.extend_from_slice(b",\"type\":");
     write_json(&mut out, &feature_type);
-    out.extend_from_slice(if enabled {
-        b"},\"enabled\":true"
-    } else {
-        b"},\"enabled\":false"
-    });
-    out.extend_from_slice(b",\"feature_state_value\":");
-    write_json(&mut out, value);
-    out.push(b'}');
+    out.extend_from_slice(b"},\"enabled\":");
     out
 }
 
@@ -585,18 +677,67 @@ fn visit_properties(rules: &[CompiledRule], visit: &mut dyn FnMut(&PathTarget)) 
 
 impl CompiledState {
     /// The state's value as the result reports it for a variant choice.
-    pub(crate) fn value_for(&self, variant: Option<u16>) -> &Value {
+    pub(crate) fn value_for(&self, rules: &CompiledRules, variant: Option<u16>) -> Value {
+        let suffix = rules.fragment(self.suffix_for(variant));
+        let start = if self.enabled {
+            ENABLED_TRUE
+        } else {
+            ENABLED_FALSE
+        }
+        .len();
+        // Written by serde_json from a `Value` at compile time, so it parses back to it.
+        suffix
+            .get(start..suffix.len().saturating_sub(1))
+            .and_then(|json| serde_json::from_slice(json).ok())
+            .unwrap_or(Value::Null)
+    }
+
+    fn suffix_for(&self, variant: Option<u16>) -> Fragment {
         match variant {
-            Some(i) => &self.variants[i as usize].value,
-            None => &self.value,
+            Some(i) => self.variants[i as usize].suffix,
+            None => self.suffix,
         }
     }
 
-    /// The API JSON for a variant choice.
-    pub(crate) fn json_for(&self, variant: Option<u16>) -> &[u8] {
-        match variant {
-            Some(i) => &self.variants[i as usize].json,
-            None => &self.json,
+    /// Appends the flag object of the SDK API for a variant choice.
+    pub(crate) fn write_json(
+        &self,
+        rules: &CompiledRules,
+        variant: Option<u16>,
+        out: &mut Vec<u8>,
+    ) {
+        out.extend_from_slice(rules.fragment(self.prefix));
+        out.extend_from_slice(rules.fragment(self.suffix_for(variant)));
+    }
+
+    /// The feature's name.
+    pub(crate) fn name<'r>(&'r self, rules: &'r CompiledRules) -> &'r str {
+        match (self.own_name, self.feature) {
+            (Some(name), _) => rules.text(name),
+            (None, Some(feature)) => &rules.features[feature as usize].name,
+            (None, None) => "",
         }
+    }
+
+    /// Truthy metadata as JSON text.
+    pub(crate) fn metadata<'r>(&self, rules: &'r CompiledRules) -> Option<&'r str> {
+        self.metadata.map(|m| rules.text(m))
+    }
+
+    /// The key multivariate choices hash (empty for a state without variants).
+    pub(crate) fn hash_key<'r>(&self, rules: &'r CompiledRules) -> &'r str {
+        self.key.map_or("", |k| rules.text(k))
+    }
+}
+
+impl CompiledSegment {
+    /// The segment's name.
+    pub(crate) fn name<'r>(&self, rules: &'r CompiledRules) -> &'r str {
+        rules.text(self.name)
+    }
+
+    /// Truthy metadata as JSON text.
+    pub(crate) fn metadata<'r>(&self, rules: &'r CompiledRules) -> Option<&'r str> {
+        self.metadata.map(|m| rules.text(m))
     }
 }

@@ -76,7 +76,7 @@ impl CompiledEnvironment {
     }
 
     /// One environment flag (`GET /api/v1/flags/?feature=`), if visible to the key.
-    pub fn environment_flag_json(&self, name: &str, key: KeyKind) -> Option<&[u8]> {
+    pub fn environment_flag_json(&self, name: &str, key: KeyKind) -> Option<Vec<u8>> {
         self.environment_flags.flag_json(&self.rules, name, key)
     }
 

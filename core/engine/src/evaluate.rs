@@ -174,7 +174,7 @@ impl<'a, T: Tracer> Evaluator<'a, T> {
                 _ => None,
             };
             if let Some(found) = member.and_then(|m| env.identifier_index.get(&*m)) {
-                evaluator.identifier_segments = found;
+                evaluator.identifier_segments = found.as_slice();
             }
         }
         evaluator
@@ -258,7 +258,7 @@ impl<'a, T: Tracer> Evaluator<'a, T> {
             };
         };
         let percentage = with_identity_key(self.env, identity, |key| {
-            hashing::percentage(&[&[&compiled.key], key])
+            hashing::percentage(&[&[compiled.hash_key(self.env)], key])
         });
         self.tracer.variant(state, percentage);
         let mut start = 0.0;
@@ -392,16 +392,19 @@ impl<'a, T: Tracer> Evaluator<'a, T> {
         };
         match field.as_str() {
             "enabled" if rest.is_empty() => Some(ContextValue::Bool(state.enabled)),
-            "name" if rest.is_empty() => Some(value::coerce_str(&state.name)),
+            "name" if rest.is_empty() => Some(value::coerce_str(state.name(self.env))),
             "reason" if rest.is_empty() => {
                 Some(value::coerce_str(&outcome.reason_text(self.env)).into_owned())
             }
             "variant" if rest.is_empty() => outcome.variant_text(self.env).map(value::coerce_str),
             "value" => {
-                property::walk(outcome.value(self.env), rest).and_then(property::scalar_value)
+                let value = outcome.value(self.env);
+                property::walk(&value, rest)
+                    .and_then(property::scalar_value)
+                    .map(ContextValue::into_owned)
             }
             "metadata" => {
-                let metadata: Value = serde_json::from_str(state.metadata.as_deref()?).ok()?;
+                let metadata: Value = serde_json::from_str(state.metadata(self.env)?).ok()?;
                 property::walk(&metadata, rest)
                     .and_then(property::scalar_value)
                     .map(ContextValue::into_owned)

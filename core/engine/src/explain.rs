@@ -131,7 +131,7 @@ impl CompiledRules {
                 (true, false) => "matched",
                 (false, false) => "did not match",
             };
-            let _ = writeln!(text, "  {} (key {}) — {verdict}", s.name, s.key);
+            let _ = writeln!(text, "  {} (key {}) — {verdict}", s.name(self), s.key);
             for line in conditions {
                 let _ = writeln!(text, "      {line}");
             }
@@ -184,13 +184,13 @@ impl CompiledRules {
                             } else {
                                 crate::python::float_repr(p)
                             };
-                            format!("{} (priority {p})", self.segments[s as usize].name)
+                            format!("{} (priority {p})", self.segments[s as usize].name(self))
                         })
                         .collect();
                     let _ = writeln!(
                         text,
                         "      override from segment {:?}; candidates: {}",
-                        self.segments[segment as usize].name,
+                        self.segments[segment as usize].name(self),
                         competitors.join(", ")
                     );
                 }
@@ -217,7 +217,7 @@ impl CompiledRules {
                     .map(|v| {
                         let band = format!(
                             "{} [{}, {})",
-                            v.key.as_deref().unwrap_or("<unkeyed>"),
+                            v.key(self).unwrap_or("<unkeyed>"),
                             start,
                             start + v.weight
                         );

@@ -64,13 +64,14 @@ impl FlagOutcome {
     }
 
     /// The value, after the multivariate choice.
-    pub(crate) fn value<'r>(&self, rules: &'r CompiledRules) -> &'r Value {
-        self.state(rules).value_for(self.variant.option())
+    pub(crate) fn value(&self, rules: &CompiledRules) -> Value {
+        self.state(rules).value_for(rules, self.variant.option())
     }
 
-    /// The flag's SDK API object, serialised at compile time.
-    pub(crate) fn json<'r>(&self, rules: &'r CompiledRules) -> &'r [u8] {
-        self.state(rules).json_for(self.variant.option())
+    /// Appends the flag's SDK API object (from pieces serialised at compile time).
+    pub(crate) fn write_json(&self, rules: &CompiledRules, out: &mut Vec<u8>) {
+        self.state(rules)
+            .write_json(rules, self.variant.option(), out)
     }
 
     /// The reason text, as the reference writes it.
@@ -81,7 +82,7 @@ impl FlagOutcome {
             Reason::TargetingMatch(segment) => {
                 format!(
                     "TARGETING_MATCH; segment={}",
-                    rules.segments[segment as usize].name
+                    rules.segments[segment as usize].name(rules)
                 )
             }
             Reason::Split => {
@@ -89,7 +90,7 @@ impl FlagOutcome {
                 let weight = self
                     .variant
                     .option()
-                    .map(|i| &*state.variants[i as usize].weight_text)
+                    .map(|i| state.variants[i as usize].weight_text(rules))
                     .unwrap_or("0");
                 format!("SPLIT; weight={weight}")
             }
@@ -102,7 +103,7 @@ impl FlagOutcome {
         match self.variant {
             VariantPick::NotApplicable => None,
             VariantPick::Control => Some("control"),
-            VariantPick::Option(i) => self.state(rules).variants[i as usize].key.as_deref(),
+            VariantPick::Option(i) => self.state(rules).variants[i as usize].key(rules),
         }
     }
 
@@ -112,15 +113,15 @@ impl FlagOutcome {
         let state = self.state(rules);
         let mut flag = Map::new();
         flag.insert("enabled".into(), Value::Bool(state.enabled));
-        flag.insert("name".into(), Value::String(state.name.to_string()));
+        flag.insert("name".into(), Value::String(state.name(rules).to_string()));
         flag.insert("reason".into(), Value::String(self.reason_text(rules)));
-        flag.insert("value".into(), self.value(rules).clone());
+        flag.insert("value".into(), self.value(rules));
         flag.insert(
             "variant".into(),
             self.variant_text(rules)
                 .map_or(Value::Null, |v| Value::String(v.to_string())),
         );
-        if let Some(metadata) = &state.metadata {
+        if let Some(metadata) = state.metadata(rules) {
             flag.insert(
                 "metadata".into(),
                 serde_json::from_str(metadata).unwrap_or(Value::Null),

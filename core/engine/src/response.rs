@@ -10,8 +10,6 @@
 //! from; a [`crate::CompiledEnvironment`] passes for them, so callers write
 //! `evaluation.write_flags_json(&environment, key, &mut body)`.
 
-use std::io::Write as _;
-
 use crate::KeyKind;
 use crate::compile::CompiledRules;
 use crate::evaluate::Evaluation;
@@ -29,7 +27,7 @@ impl Evaluation {
                 out.push(b',');
             }
             first = false;
-            let _ = out.write_all(outcome.json(env));
+            outcome.write_json(env, out);
         }
         out.push(b']');
     }
@@ -42,16 +40,14 @@ impl Evaluation {
     }
 
     /// One flag's JSON object, if the feature exists and is visible to the key.
-    pub fn flag_json<'e>(
-        &self,
-        env: &'e CompiledRules,
-        name: &str,
-        key: KeyKind,
-    ) -> Option<&'e [u8]> {
+    pub fn flag_json(&self, env: &CompiledRules, name: &str, key: KeyKind) -> Option<Vec<u8>> {
         let feature = env.feature_index(name)?;
         let outcome = &self.flags()[feature];
-        env.visible(feature, outcome.state, key)
-            .then(|| outcome.json(env))
+        env.visible(feature, outcome.state, key).then(|| {
+            let mut out = Vec::with_capacity(128);
+            outcome.write_json(env, &mut out);
+            out
+        })
     }
 
     /// Whether the flag at `feature` (an index) is shown to this kind of key.

@@ -23,8 +23,8 @@ impl Evaluation {
             .map(|&s| {
                 let segment = &env.segments[s as usize];
                 let mut entry = Map::new();
-                entry.insert("name".into(), Value::String(segment.name.to_string()));
-                if let Some(metadata) = &segment.metadata {
+                entry.insert("name".into(), Value::String(segment.name(env).to_string()));
+                if let Some(metadata) = segment.metadata(env) {
                     entry.insert(
                         "metadata".into(),
                         serde_json::from_str(metadata).unwrap_or(Value::Null),
@@ -43,7 +43,7 @@ impl Evaluation {
     pub fn segment_names<'e>(&self, env: &'e CompiledRules) -> Vec<&'e str> {
         self.matched_segments()
             .iter()
-            .map(|&s| &*env.segments[s as usize].name)
+            .map(|&s| env.segments[s as usize].name(env))
             .collect()
     }
 }
@@ -71,7 +71,7 @@ pub struct FlagDetail<'e> {
     /// On or off.
     pub enabled: bool,
     /// The value (JSON).
-    pub value: &'e Value,
+    pub value: Value,
     /// The reason, coded.
     pub reason: ReasonCode,
     /// The reason as Flagsmith's engine writes it (`TARGETING_MATCH; segment=beta`).
@@ -97,7 +97,7 @@ impl Evaluation {
             },
             reason_text: outcome.reason_text(env),
             variant: match outcome.variant {
-                VariantPick::Option(i) => state.variants[i as usize].key.as_deref(),
+                VariantPick::Option(i) => state.variants[i as usize].key(env),
                 _ => None,
             },
         }

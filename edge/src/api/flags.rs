@@ -21,7 +21,7 @@ pub fn environment_flags(app: &App, call: &Call) -> Result<HttpResponse, ApiErro
             if let Some(index) = compiled.feature_index(&name) {
                 environment.counters.feature(index, 1);
             }
-            let mut response = json(StatusCode::OK, bytes::Bytes::copy_from_slice(body));
+            let mut response = json(StatusCode::OK, bytes::Bytes::from(body));
             freshness_headers(response.headers_mut(), environment);
             return Ok(response);
         }

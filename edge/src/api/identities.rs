@@ -300,7 +300,7 @@ pub async fn identity_flags(app: &App, call: &Call) -> Result<HttpResponse, ApiE
             if let Some(index) = environment.compiled.feature_index(&name) {
                 environment.counters.feature(index, 1);
             }
-            return Ok(json(StatusCode::OK, Bytes::copy_from_slice(flag)));
+            return Ok(json(StatusCode::OK, Bytes::from(flag)));
         }
         // Stateless: the answer depends only on the identifier, so it is cached.
         let cache_key = match (&app.identity_cache, &traits) {
