@@ -3,7 +3,8 @@
 //! credentials from the usual AWS environment, and an optional endpoint override
 //! for S3/DynamoDB-compatible local servers (path-style S3 then).
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+pub use aws_config::SdkConfig;
+use aws_config::{BehaviorVersion, Region};
 use aws_smithy_http_client::tls;
 
 /// Where the AWS APIs are.

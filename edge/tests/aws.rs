@@ -131,6 +131,86 @@ async fn edges_follow_documents_published_to_s3() {
     edge.shutdown();
 }
 
+/// A manifest whose revision goes down (a store restored, a bogus revision taken
+/// back) is followed: the document is fetched and the loader's order decides.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manifest_that_moves_back_is_followed() {
+    let moto = Moto::start();
+    let sdk = flagedge_cloud::aws::sdk_config(&moto.options()).await;
+    let client = flagedge_cloud::aws::s3(&sdk);
+    client
+        .create_bucket()
+        .bucket("restored")
+        .send()
+        .await
+        .unwrap();
+    let store = S3Store::new(client, "restored", "flagedge");
+    let set_manifest = |revision: u64| {
+        let store = store.clone();
+        async move {
+            store
+                .update_manifest(|m| {
+                    m.environments.insert(
+                        SHOP_CLIENT.to_string(),
+                        Entry {
+                            revision,
+                            updated_at: None,
+                        },
+                    );
+                    m.set_server_keys(keys());
+                    true
+                })
+                .await
+                .unwrap();
+        }
+    };
+    store
+        .put_document(SHOP_CLIENT, 1, Bytes::from(shop(1, 31).to_string()))
+        .await
+        .unwrap();
+    set_manifest(1).await;
+    let edge = start_with(
+        &moto,
+        Options {
+            bind: Some("127.0.0.1:0".parse().unwrap()),
+            s3_bucket: Some("restored".into()),
+            poll_interval_secs: Some(0.1),
+            ..Options::default()
+        },
+    )
+    .await;
+    eventually(Duration::from_secs(10), || async {
+        max_cart_items(&edge).await == 31
+    })
+    .await;
+    // A bogus revision in the manifest: the same document is fetched, nothing changes.
+    set_manifest(1000).await;
+    let fetched = || async {
+        let metrics =
+            String::from_utf8_lossy(&get(edge.address, "/metrics", "").await.body).into_owned();
+        metrics
+            .lines()
+            .find(|l| {
+                l.starts_with("flagedge_documents_fetched_total{source=\"s3\",reason=\"poll\"}")
+            })
+            .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    eventually(Duration::from_secs(10), || async { fetched().await >= 2 }).await;
+    assert_eq!(max_cart_items(&edge).await, 31);
+    // Taken back, and the next real revision published below it.
+    store
+        .put_document(SHOP_CLIENT, 2, Bytes::from(shop(2, 32).to_string()))
+        .await
+        .unwrap();
+    set_manifest(2).await;
+    eventually(Duration::from_secs(10), || async {
+        max_cart_items(&edge).await == 32
+    })
+    .await;
+    edge.shutdown();
+}
+
 /// A local port nothing listens on.
 fn closed_port() -> std::net::SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0")

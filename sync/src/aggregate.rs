@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 
+use crate::journal::Journal;
 use crate::store::{EdgeState, SeriesKey, Store, Totals};
 
 pub use flagedge_cloud::counts::{Batch, EnvironmentCounts};
@@ -58,6 +59,8 @@ pub struct Generation {
     pub batches: Mutex<Vec<(String, String)>>,
     /// Each edge's latest report in it.
     pub reports: DashMap<String, EdgeState>,
+    /// Its journal file's number (with `--journal-dir`).
+    journal: Option<u64>,
 }
 
 impl Generation {
@@ -130,6 +133,7 @@ pub struct Aggregator {
     /// Wakes the flusher early.
     pub wake: tokio::sync::Notify,
     store: Arc<dyn Store>,
+    journal: Option<Journal>,
 }
 
 impl Aggregator {
@@ -141,6 +145,7 @@ impl Aggregator {
     ) -> Aggregator {
         Aggregator {
             current: RwLock::new(Some(Arc::new(Generation::default()))),
+            journal: None,
             queued: Mutex::new(VecDeque::new()),
             seen: DashMap::new(),
             pending_keys: AtomicUsize::new(0),
@@ -148,6 +153,48 @@ impl Aggregator {
             flush_max_keys,
             wake: tokio::sync::Notify::new(),
             store,
+        }
+    }
+
+    /// Journals every accepted batch in `journal` before answering.
+    pub fn with_journal(mut self, journal: Journal) -> Aggregator {
+        let first = Generation {
+            journal: Some(journal.current()),
+            ..Generation::default()
+        };
+        self.current = RwLock::new(Some(Arc::new(first)));
+        self.journal = Some(journal);
+        self
+    }
+
+    /// Counts again the batches in journal files a previous process left, then
+    /// deletes them (each batch is journaled anew as it is counted). Waits while
+    /// the store cannot say which batches it already has.
+    pub async fn recover(&self, files: Vec<std::path::PathBuf>) {
+        for path in files {
+            let batches = match Journal::read(&path) {
+                Ok(batches) => batches,
+                Err(error) => {
+                    tracing::error!(%error, path = %path.display(), "cannot read a journal file; leaving it");
+                    continue;
+                }
+            };
+            let count = batches.len();
+            for batch in batches {
+                loop {
+                    match self.ingest(batch.clone()).await {
+                        Ok(_) | Err(Refused::Invalid(_)) => break,
+                        Err(Refused::Closing) => return,
+                        Err(Refused::Busy | Refused::Unavailable(_)) => {
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                        }
+                    }
+                }
+            }
+            tracing::info!(path = %path.display(), batches = count, "journal recovered");
+            if let Err(error) = std::fs::remove_file(&path) {
+                tracing::warn!(%error, path = %path.display(), "cannot delete a recovered journal file");
+            }
         }
     }
 
@@ -192,6 +239,18 @@ impl Aggregator {
                 .is_some()
             {
                 return Ok(Accepted::Duplicate);
+            }
+            // On disk before the edge hears "counted"; under the read lock, so
+            // into the file of the generation the counts go to.
+            if let Some(journal) = &self.journal
+                && let Err(error) = journal.append(&batch)
+            {
+                self.seen.remove(&batch.batch_id);
+                metrics::counter!("flagedge_sync_batches_refused_total", "reason" => "journal")
+                    .increment(1);
+                return Err(Refused::Unavailable(format!(
+                    "cannot journal the batch: {error}"
+                )));
             }
             let before = generation.keys();
             for environment in &batch.environments {
@@ -245,8 +304,25 @@ impl Aggregator {
     /// Closes the open generation and queues it for writing; with `last`, no
     /// new generation opens and later batches are refused.
     pub fn cut(&self, last: bool) {
-        let fresh = (!last).then(|| Arc::new(Generation::default()));
         let mut current = self.current.write().unwrap_or_else(|p| p.into_inner());
+        // A new generation gets a new journal file; if one cannot be made, the
+        // open generation stays open (and keeps its file) until the next cut.
+        let journal = match &self.journal {
+            Some(journal) if !last => match journal.rotate() {
+                Ok(_) => Some(journal.current()),
+                Err(error) => {
+                    tracing::warn!(%error, "cannot start a journal file; the generation stays open");
+                    return;
+                }
+            },
+            _ => None,
+        };
+        let fresh = (!last).then(|| {
+            Arc::new(Generation {
+                journal,
+                ..Generation::default()
+            })
+        });
         let Some(old) = std::mem::replace(&mut *current, fresh) else {
             return;
         };
@@ -260,6 +336,8 @@ impl Aggregator {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .push_back(old);
+        } else if let (Some(journal), Some(number)) = (&self.journal, old.journal) {
+            journal.remove(number);
         }
     }
 
@@ -284,6 +362,9 @@ impl Aggregator {
                 .pop_front();
             self.pending_keys
                 .fetch_sub(generation.keys(), Ordering::Relaxed);
+            if let (Some(journal), Some(number)) = (&self.journal, generation.journal) {
+                journal.remove(number);
+            }
             metrics::counter!("flagedge_sync_evaluations_written_total").increment(evaluations);
         }
     }

@@ -127,6 +127,12 @@ pub struct Options {
     #[arg(long, env = "FLAGEDGE_MAX_PENDING_KEYS", default_value = "1000000")]
     pub max_pending_keys: Option<usize>,
 
+    /// Journal every accepted batch here before answering the edge, so counts
+    /// survive `kill -9` of sync and store outages; files left by a previous
+    /// process are counted again at start (off when unset).
+    #[arg(long, env = "FLAGEDGE_JOURNAL_DIR")]
+    pub journal_dir: Option<PathBuf>,
+
     /// Largest batch accepted, in bytes.
     #[arg(long, env = "FLAGEDGE_MAX_BATCH_BYTES", default_value = "8388608")]
     pub max_batch_bytes: Option<usize>,
@@ -189,6 +195,8 @@ pub struct Config {
     pub flush_max_keys: usize,
     /// Back-pressure threshold.
     pub max_pending_keys: usize,
+    /// Where accepted batches are journaled.
+    pub journal_dir: Option<PathBuf>,
     /// Batch size limit.
     pub max_batch_bytes: usize,
     /// Logging.
@@ -293,6 +301,7 @@ impl Config {
                 .max(Duration::from_millis(10)),
             flush_max_keys: declared(o.flush_max_keys).max(1),
             max_pending_keys: declared(o.max_pending_keys).max(1),
+            journal_dir: o.journal_dir,
             max_batch_bytes: declared(o.max_batch_bytes),
             logging: o.logging,
             shutdown_grace: seconds(declared(o.shutdown_grace_secs), "shutdown grace")?,

@@ -17,6 +17,7 @@ pub mod aggregate;
 pub mod config;
 pub mod core_client;
 pub mod ingest;
+pub mod journal;
 pub mod publisher;
 pub mod store;
 pub mod stream;
@@ -84,6 +85,7 @@ pub async fn start(config: Config) -> anyhow::Result<Sync> {
 
     // Documents.
     let mut sinks = Vec::new();
+    let mut resources = None;
     if config.s3_bucket.is_some() || config.dynamodb_table.is_some() {
         let sdk = flagedge_cloud::aws::sdk_config(&config.aws).await;
         let s3 = config.s3_bucket.as_ref().map(|bucket| {
@@ -93,22 +95,15 @@ pub async fn start(config: Config) -> anyhow::Result<Sync> {
                 config.s3_prefix.clone(),
             )
         });
+        let wanted = publisher::Resources {
+            sdk: sdk.clone(),
+            bucket: config.s3_bucket.clone(),
+            table: config.dynamodb_table.clone(),
+            identity_table: config.identity_table.clone(),
+        };
         if config.create_resources {
-            if let Some(bucket) = &config.s3_bucket {
-                let _ = flagedge_cloud::aws::s3(&sdk)
-                    .create_bucket()
-                    .bucket(bucket)
-                    .send()
-                    .await;
-            }
-            if let Some(table) = &config.dynamodb_table {
-                flagedge_cloud::dynamo::create_tables(
-                    &flagedge_cloud::aws::dynamodb(&sdk),
-                    table,
-                    config.identity_table.as_deref(),
-                )
-                .await?;
-            }
+            wanted.create().await?;
+            resources = Some(wanted);
         }
         if let Some(store) = &s3 {
             sinks.push(Sink::S3(store.clone()));
@@ -135,6 +130,7 @@ pub async fn start(config: Config) -> anyhow::Result<Sync> {
             config.changes_timeout,
             config.reconcile_interval,
             Arc::clone(changes),
+            resources,
         );
         tasks.push(tokio::spawn(publisher.run(stopped.clone())));
     }
@@ -182,13 +178,23 @@ pub async fn start(config: Config) -> anyhow::Result<Sync> {
             Arc::new(|| Box::pin(async { true })),
         ),
     };
-    let aggregator = config.ingest_token.as_ref().map(|_| {
-        Arc::new(aggregate::Aggregator::new(
-            store,
-            config.max_pending_keys,
-            config.flush_max_keys,
-        ))
-    });
+    let aggregator = config
+        .ingest_token
+        .as_ref()
+        .map(|_| aggregate::Aggregator::new(store, config.max_pending_keys, config.flush_max_keys));
+    let aggregator = match (aggregator, &config.journal_dir) {
+        (Some(aggregator), Some(dir)) => {
+            let (journal, left) = journal::Journal::open(dir)
+                .with_context(|| format!("--journal-dir {}", dir.display()))?;
+            let aggregator = Arc::new(aggregator.with_journal(journal));
+            if !left.is_empty() {
+                let recovering = Arc::clone(&aggregator);
+                tokio::spawn(async move { recovering.recover(left).await });
+            }
+            Some(aggregator)
+        }
+        (aggregator, _) => aggregator.map(Arc::new),
+    };
     let counting = aggregator.as_ref().map(|aggregator| {
         let aggregator = Arc::clone(aggregator);
         tokio::spawn(aggregator.run(

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use flagedge_cloud::changes::Changed;
 use flagedge_cloud::dynamo::DocumentTable;
-use flagedge_cloud::manifest::Entry;
-use flagedge_cloud::s3::S3Store;
+use flagedge_cloud::manifest::{Entry, Manifest};
+use flagedge_cloud::s3::{ManifestPoll, S3Store};
 use flagedge_cloud::{CloudError, Written};
 use serde_json::Value;
 use tokio::sync::watch;
@@ -71,6 +71,17 @@ impl Sink {
         }
     }
 
+    /// The manifest the store holds now (empty when it has none).
+    async fn manifest(&self) -> Result<Manifest, CloudError> {
+        match self {
+            Sink::S3(store) => match store.poll_manifest(None).await? {
+                ManifestPoll::Changed(manifest, _) => Ok(manifest),
+                ManifestPoll::Missing | ManifestPoll::Unchanged => Ok(Manifest::default()),
+            },
+            Sink::DynamoDb(table) => table.get_manifest().await,
+        }
+    }
+
     async fn set_server_keys(&self, keys: &BTreeMap<String, String>) -> Result<(), CloudError> {
         match self {
             Sink::S3(store) => {
@@ -92,6 +103,45 @@ pub struct Publisher {
     changes_timeout: u64,
     reconcile_interval: Duration,
     streams: Arc<Streams>,
+    resources: Option<Resources>,
+}
+
+/// What `--create-resources` creates: made at start, and again when a store
+/// turns out to have lost them (a bucket or table deleted and recreated, an
+/// emulator restarted).
+#[derive(Clone)]
+pub struct Resources {
+    /// The AWS configuration to create them with.
+    pub sdk: flagedge_cloud::aws::SdkConfig,
+    /// The bucket, when publishing to S3.
+    pub bucket: Option<String>,
+    /// The document table, when publishing to DynamoDB.
+    pub table: Option<String>,
+    /// The identity table, when there is one.
+    pub identity_table: Option<String>,
+}
+
+impl Resources {
+    /// Creates whichever of them does not exist.
+    pub async fn create(&self) -> Result<(), CloudError> {
+        if let Some(bucket) = &self.bucket {
+            // An existing bucket answers an error that changes nothing.
+            let _ = flagedge_cloud::aws::s3(&self.sdk)
+                .create_bucket()
+                .bucket(bucket)
+                .send()
+                .await;
+        }
+        if let Some(table) = &self.table {
+            flagedge_cloud::dynamo::create_tables(
+                &flagedge_cloud::aws::dynamodb(&self.sdk),
+                table,
+                self.identity_table.as_deref(),
+            )
+            .await?;
+        }
+        Ok(())
+    }
 }
 
 impl Publisher {
@@ -102,6 +152,7 @@ impl Publisher {
         changes_timeout: u64,
         reconcile_interval: Duration,
         streams: Arc<Streams>,
+        resources: Option<Resources>,
     ) -> Publisher {
         Publisher {
             core,
@@ -111,7 +162,48 @@ impl Publisher {
             changes_timeout,
             reconcile_interval,
             streams,
+            resources,
         }
+    }
+
+    /// Forgets what a store no longer holds, so this reconcile writes it again:
+    /// what this process remembers publishing is only a shortcut, the stores are
+    /// the truth. A store that cannot be read is (re)created first when allowed.
+    async fn check_stores(&mut self) -> anyhow::Result<()> {
+        for sink in self.sinks.clone() {
+            let manifest = match sink.manifest().await {
+                Ok(manifest) => manifest,
+                Err(error) => {
+                    let Some(resources) = &self.resources else {
+                        return Err(anyhow::anyhow!("{} sink: {error}", sink.name()));
+                    };
+                    tracing::warn!(%error, sink = sink.name(), "cannot read the manifest; creating the store's resources");
+                    resources.create().await?;
+                    sink.manifest()
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{} sink: {e}", sink.name()))?
+                }
+            };
+            let before = self.published.len();
+            self.published.retain(|key, revision| {
+                manifest
+                    .environments
+                    .get(key)
+                    .is_some_and(|entry| entry.revision >= *revision)
+            });
+            if self.published.len() < before {
+                tracing::warn!(
+                    sink = sink.name(),
+                    missing = before - self.published.len(),
+                    "the store lost published documents; publishing them again"
+                );
+                metrics::counter!("flagedge_sync_store_losses_total").increment(1);
+            }
+            if self.server_keys.as_ref() != Some(&manifest.server_keys) {
+                self.server_keys = None;
+            }
+        }
+        Ok(())
     }
 
     /// Publishes one environment at (at least) `revision`. Returns whether it wrote.
@@ -177,6 +269,7 @@ impl Publisher {
     /// Full reconcile: every environment, and the server-side keys.
     pub async fn reconcile(&mut self) -> anyhow::Result<u64> {
         let listing = self.core.environments().await?;
+        self.check_stores().await?;
         let keys: BTreeMap<String, String> = listing
             .environments
             .iter()
@@ -186,10 +279,12 @@ impl Publisher {
                     .map(move |k| (k.clone(), e.environment_key.clone()))
             })
             .collect();
+        let mut failed = 0;
         for environment in &listing.environments {
             if let Err(error) = self.publish(environment).await {
-                tracing::error!(environment = %environment.environment_key, %error, "publishing failed; the next reconcile retries");
+                tracing::error!(environment = %environment.environment_key, %error, "publishing failed; retrying with a reconcile");
                 metrics::counter!("flagedge_sync_publish_errors_total").increment(1);
+                failed += 1;
             }
         }
         if self.server_keys.as_ref() != Some(&keys) {
@@ -205,6 +300,11 @@ impl Publisher {
             }
             self.server_keys = Some(keys);
         }
+        // A failed environment is retried by the next reconcile, after a backoff.
+        anyhow::ensure!(
+            failed == 0,
+            "{failed} environment(s) could not be published"
+        );
         Ok(listing.revision)
     }
 
@@ -241,10 +341,13 @@ impl Publisher {
                         if !listing.environments.is_empty() {
                             last_reconcile = None;
                         }
-                        if !failed {
+                        if failed {
+                            // Back off, then a full reconcile: the store may need recreating.
+                            Err(anyhow::anyhow!("publishing failed"))
+                        } else {
                             cursor = cursor.max(listing.revision);
+                            Ok(())
                         }
-                        Ok(())
                     }
                     Err(error) => Err(error.into()),
                 }

@@ -464,3 +464,73 @@ async fn each_edges_latest_report_is_kept_for_the_fleet_view() {
     );
     assert_eq!(sum(&url, "SELECT count(*) FROM edge_reports"), 1);
 }
+
+/// `--journal-dir`: batches acknowledged but not yet written survive a crash
+/// (the aggregator dropped without its final write, as `kill -9` leaves it), and
+/// a generation written just before the crash, whose file was not yet deleted,
+/// is not counted twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn journaled_batches_survive_a_crash_and_count_once() {
+    use flagedge_cloud::counts::Batch;
+    use flagedge_sync::aggregate::{Accepted, Aggregator};
+    use flagedge_sync::journal::Journal;
+    use flagedge_sync::store::postgres::PostgresStore;
+    use std::sync::Arc;
+
+    let url = analytics_database();
+    let dir = std::env::temp_dir().join(format!("flagedge-sync-journal-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let parsed = |id: &str, count: u64| -> Batch {
+        serde_json::from_slice(&batch(id, "journal-env", "probe", count)).unwrap()
+    };
+    let aggregator = |left_expected: usize| {
+        let store = Arc::new(PostgresStore::connect(&url).unwrap());
+        let (journal, left) = Journal::open(&dir).unwrap();
+        assert_eq!(left.len(), left_expected);
+        (
+            Arc::new(Aggregator::new(store, 1_000_000, 1_000_000).with_journal(journal)),
+            left,
+        )
+    };
+
+    let (first, _) = aggregator(0);
+    assert_eq!(first.ingest(parsed("j-1", 5)).await, Ok(Accepted::Counted));
+    // A generation written to the store; its file deleted as it should be.
+    first.cut(false);
+    first.write_queued().await.unwrap();
+    assert_eq!(first.ingest(parsed("j-2", 7)).await, Ok(Accepted::Counted));
+    assert_eq!(first.ingest(parsed("j-3", 11)).await, Ok(Accepted::Counted));
+    // Written, but the process dies before the file is deleted: put it back.
+    let written_but_kept = std::fs::read_dir(&dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let kept = std::fs::read(&written_but_kept).unwrap();
+    first.cut(false);
+    first.write_queued().await.unwrap();
+    std::fs::write(&written_but_kept, kept).unwrap();
+    assert_eq!(first.ingest(parsed("j-4", 13)).await, Ok(Accepted::Counted));
+    let stored = || {
+        sum(
+            &url,
+            "SELECT coalesce(sum(count), 0) FROM analytics_flag_evaluations WHERE environment_key = 'journal-env' AND bucket_size = '1m'",
+        )
+    };
+    assert_eq!(stored(), 5 + 7 + 11);
+    drop(first); // the crash: j-4 was acknowledged and never written
+
+    let (second, left) = aggregator(2);
+    second.recover(left).await;
+    second.cut(false);
+    second.write_queued().await.unwrap();
+    assert_eq!(
+        stored(),
+        5 + 7 + 11 + 13,
+        "j-4 recovered, j-2 and j-3 not counted twice"
+    );
+    let files: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+    assert_eq!(files.len(), 1, "only the open generation's file is left");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

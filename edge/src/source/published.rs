@@ -85,8 +85,13 @@ pub struct PublishedSource {
     published: Arc<Published>,
     interval: Duration,
     push: Option<(Feed, HttpClient)>,
-    /// What has been loaded: a document is re-fetched only when its revision moves.
+    /// What has been loaded: a document is re-fetched when its revision moves.
     loaded: Manifest,
+    /// The manifest as last read: an entry that moved *down* from it (a store
+    /// restored, a bogus revision taken back) is fetched too, and the loader's
+    /// order decides whether it is served — otherwise an edge that once loaded a
+    /// revision the store later disowns would never follow that store again.
+    seen: Manifest,
     etag: Option<String>,
 }
 
@@ -102,6 +107,7 @@ impl PublishedSource {
             interval,
             push,
             loaded: Manifest::default(),
+            seen: Manifest::default(),
             etag: None,
         }
     }
@@ -216,8 +222,22 @@ impl PublishedSource {
             .collect();
         loader.set_source_key_pairs(pairs);
         let mut complete = true;
+        let moved_back = manifest.environments.iter().filter(|(key, entry)| {
+            let below = |m: &Manifest| {
+                m.environments
+                    .get(*key)
+                    .is_some_and(|l| entry.revision < l.revision)
+            };
+            below(&self.loaded)
+                && self
+                    .seen
+                    .environments
+                    .get(*key)
+                    .is_some_and(|s| s.revision != entry.revision)
+        });
         let changed: Vec<(String, flagedge_cloud::manifest::Entry)> = manifest
             .changed_since(&self.loaded)
+            .chain(moved_back.map(|(k, e)| (k.as_str(), e)))
             .map(|(k, e)| (k.to_string(), e.clone()))
             .collect();
         if !self.fetch(loader, changed, reason).await {
@@ -226,7 +246,8 @@ impl PublishedSource {
         for key in manifest.environments.keys() {
             loader.store.confirm(key);
         }
-        self.loaded.server_keys = manifest.server_keys;
+        self.loaded.server_keys = manifest.server_keys.clone();
+        self.seen = manifest;
         if !complete {
             // Poll the manifest in full next time, to retry the documents that failed.
             self.etag = None;
