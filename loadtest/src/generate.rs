@@ -36,6 +36,8 @@ pub struct Generate {
     pub seed: u64,
     /// Client keys are `<prefix><i>`.
     pub key_prefix: String,
+    /// Flagsmith's benchmark shape ([`flagsmith_benchmark`]) instead of `shape`.
+    pub flagsmith_benchmark: bool,
 }
 
 /// What was written.
@@ -95,6 +97,72 @@ pub fn document(shape: &Shape, seed: u64, index: usize, key: &str) -> Environmen
     document
 }
 
+/// The project of Flagsmith's own edge-proxy load test (50 features, 15 segments
+/// of 15 conditions each, every feature overridden in every segment: 750 segment
+/// overrides; a /flags/ body of about 5.5 KB). Each segment is one ANY rule of 15
+/// conditions over the traits the load-test identities carry, so an identity
+/// that matches none of them evaluates all 225; every fifth segment has one
+/// condition a `plan=pro` identity meets.
+pub fn flagsmith_benchmark(key: &str) -> EnvironmentDocument {
+    const FEATURES: usize = 50;
+    const SEGMENTS: usize = 15;
+    const CONDITIONS: usize = 15;
+    let feature = |i: usize| json!({"id": i + 1, "name": format!("benchmark_feature_{i:02}"), "type": "STANDARD"});
+    let condition = |s: usize, c: usize| {
+        let (property, operator, value) = match c % 6 {
+            0 => ("plan", "EQUAL", format!("enterprise-{s}-{c}")),
+            1 => ("age", "GREATER_THAN", format!("{}", 100 + s + c)),
+            2 => ("score", "LESS_THAN", format!("-{}", s + c)),
+            3 => ("country", "CONTAINS", format!("zz{s}{c}")),
+            4 => ("country", "IN", format!("xa{s}{c},xb{s}{c},xc{s}{c}")),
+            _ => ("plan", "REGEX", format!("^team-{s}-{c}$")),
+        };
+        if s.is_multiple_of(5) && c == CONDITIONS - 1 {
+            return json!({"property_": "plan", "operator": "EQUAL", "value": "pro"});
+        }
+        json!({"property_": property, "operator": operator, "value": value})
+    };
+    let segments: Vec<_> = (0..SEGMENTS)
+        .map(|s| {
+            json!({
+                "id": 1000 + s,
+                "name": format!("benchmark_segment_{s:02}"),
+                "rules": [{"type": "ALL", "conditions": [], "rules": [
+                    {"type": "ANY", "rules": [],
+                     "conditions": (0..CONDITIONS).map(|c| condition(s, c)).collect::<Vec<_>>()}
+                ]}],
+                "feature_states": (0..FEATURES).map(|f| json!({
+                    "django_id": 100_000 + s * FEATURES + f,
+                    "feature": feature(f),
+                    "enabled": (s + f).is_multiple_of(2),
+                    "feature_state_value": format!("segment-{s}-value-{f}"),
+                    "feature_segment": {"priority": s},
+                    "multivariate_feature_state_values": [],
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let document = json!({
+        "api_key": key,
+        "id": 1,
+        "name": "flagsmith-benchmark",
+        "project": {"id": 1, "name": "flagsmith-benchmark", "hide_disabled_flags": false,
+                    "organisation": {"id": 1, "name": "benchmark", "feature_analytics": false,
+                                     "stop_serving_flags": false, "persist_trait_data": true},
+                    "segments": segments},
+        "feature_states": (0..FEATURES).map(|f| json!({
+            "django_id": 1 + f,
+            "feature": feature(f),
+            "enabled": f % 3 != 0,
+            "feature_state_value": format!("value-{f}"),
+            "multivariate_feature_state_values": [],
+        })).collect::<Vec<_>>(),
+        "identity_overrides": [],
+    });
+    serde_json::from_value(document)
+        .expect("the benchmark document is a valid environment document")
+}
+
 /// Writes the documents and `server-keys.json`.
 pub fn generate(options: &Generate) -> anyhow::Result<Written> {
     std::fs::create_dir_all(&options.out)?;
@@ -107,7 +175,11 @@ pub fn generate(options: &Generate) -> anyhow::Result<Written> {
     let mut pairs = Vec::with_capacity(options.environments);
     for i in 0..options.environments {
         let key = format!("{}{i}", options.key_prefix);
-        let document = document(&options.shape, options.seed, i, &key);
+        let document = if options.flagsmith_benchmark {
+            flagsmith_benchmark(&key)
+        } else {
+            document(&options.shape, options.seed, i, &key)
+        };
         if operators_used(&document).len() >= OPERATORS.len() {
             written.every_operator += 1;
         }
@@ -161,9 +233,31 @@ mod tests {
     }
 
     #[test]
+    fn flagsmith_benchmark_shape_loads_with_750_segment_overrides() {
+        let document = flagsmith_benchmark("bench");
+        let overrides: usize = document
+            .project
+            .segments
+            .iter()
+            .map(|s| s.feature_states.len())
+            .sum();
+        assert_eq!(
+            (
+                document.feature_states.len(),
+                document.project.segments.len(),
+                overrides
+            ),
+            (50, 15, 750)
+        );
+        let compiled = flagedge_engine::CompiledEnvironment::from_document(&document).unwrap();
+        assert_eq!(compiled.feature_count(), 50);
+    }
+
+    #[test]
     fn writes_documents_and_server_keys() {
         let dir = std::env::temp_dir().join(format!("flagedge-generate-{}", std::process::id()));
         let written = generate(&Generate {
+            flagsmith_benchmark: false,
             out: dir.clone(),
             environments: 3,
             shape: shape(),

@@ -314,6 +314,11 @@ struct GenerateArgs {
     /// Seed.
     #[arg(long, default_value_t = 1, env = "FLAGEDGE_SEED")]
     seed: u64,
+    /// Flagsmith's edge-proxy benchmark shape instead (50 features, 15 segments of
+    /// 15 conditions, 750 segment overrides); the shape options are ignored.
+    #[arg(long, env = "FLAGEDGE_FLAGSMITH_BENCHMARK")]
+    flagsmith_benchmark: bool,
+
     /// Client keys are <prefix><i>; server-side keys ser.<prefix><i>.
     #[arg(long, default_value = "loadtest-env-", env = "FLAGEDGE_KEY_PREFIX")]
     key_prefix: String,
@@ -582,6 +587,7 @@ fn generate_command(args: GenerateArgs) -> anyhow::Result<()> {
         },
         seed: args.seed,
         key_prefix: args.key_prefix.clone(),
+        flagsmith_benchmark: args.flagsmith_benchmark,
     })?;
     println!(
         "wrote {} documents ({:.1} KB each on average) and server-keys.json to {}",
