@@ -92,7 +92,8 @@ pub fn content_etag(body: &[u8]) -> HeaderValue {
 }
 
 /// What orders two documents of one environment: flagedge's revision when both
-/// carry one, else `updated_at`.
+/// carry one and they differ, else `updated_at` (so a document claiming the
+/// served revision with an older `updated_at` is older, not a tie).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DocumentVersion {
     /// flagedge's revision counter.
@@ -105,7 +106,7 @@ impl DocumentVersion {
     /// Whether `self` is strictly older than `other` (unknown orders are not older).
     pub fn is_older_than(&self, other: &DocumentVersion) -> bool {
         match (self.revision, other.revision) {
-            (Some(a), Some(b)) => a < b,
+            (Some(a), Some(b)) if a != b => a < b,
             _ => match (self.updated_at, other.updated_at) {
                 (Some(a), Some(b)) => a < b,
                 _ => false,
@@ -234,6 +235,9 @@ mod tests {
         assert!(!v(Some(2), t(1)).is_older_than(&v(Some(1), t(9))));
         assert!(v(None, t(1)).is_older_than(&v(Some(2), t(2))));
         assert!(!v(None, None).is_older_than(&v(None, t(2))));
+        // The same revision: updated_at decides (found by the chaos harness).
+        assert!(v(Some(3), t(1)).is_older_than(&v(Some(3), t(2))));
+        assert!(!v(Some(3), t(2)).is_older_than(&v(Some(3), t(2))));
     }
 
     #[test]

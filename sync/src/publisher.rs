@@ -322,8 +322,13 @@ impl Publisher {
                 }
                 result.map(|revision| cursor = cursor.max(revision))
             } else {
+                // The long-poll gives way to the next reconcile when it is due.
+                let until_reconcile = last_reconcile.map_or(Duration::ZERO, |at| {
+                    self.reconcile_interval.saturating_sub(at.elapsed())
+                });
                 let changes = tokio::select! {
                     changes = self.core.changes(cursor, self.changes_timeout) => changes,
+                    _ = tokio::time::sleep(until_reconcile) => continue,
                     _ = stop.changed() => break,
                 };
                 match changes {
