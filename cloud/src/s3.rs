@@ -41,17 +41,18 @@ pub struct S3Store {
 /// A conditional write lost its race (S3 does not model this error: its code and
 /// status say it). A write `If-Match` an object someone deleted meanwhile is
 /// answered 404 `NoSuchKey`: the race is lost the same way (the store was emptied
-/// or recreated), and the write starts over from what is there.
+/// or recreated), and the write starts over from what is there. A missing bucket
+/// (404 `NoSuchBucket`) is an error, not a race.
 fn is_precondition_failure<E: ProvideErrorMetadata>(
     error: &aws_sdk_s3::error::SdkError<E>,
 ) -> bool {
+    let code = error
+        .as_service_error()
+        .and_then(ProvideErrorMetadata::code);
     error
         .raw_response()
-        .is_some_and(|r| matches!(r.status().as_u16(), 404 | 412))
-        || error
-            .as_service_error()
-            .and_then(ProvideErrorMetadata::code)
-            == Some("PreconditionFailed")
+        .is_some_and(|r| r.status().as_u16() == 412)
+        || matches!(code, Some("PreconditionFailed" | "NoSuchKey"))
 }
 
 /// After a lost compare-and-swap: wait a random time, longer each attempt (up

@@ -338,3 +338,61 @@ async fn dynamodb_identities_in_batches() {
     assert_eq!(stored.traits, records[42].traits);
     assert!(table.get("env", "nobody").await.unwrap().is_none());
 }
+
+/// A writer whose memory outlived the objects (a store emptied or recreated)
+/// writes again: S3 answers its `If-Match` with 404 `NoSuchKey`, a lost race.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_writes_survive_an_emptied_bucket() {
+    let moto = Moto::start();
+    let store = s3_store(&moto, "emptied").await;
+    store
+        .put_document("env1", 1, Bytes::from_static(b"{\"r\":1}"))
+        .await
+        .unwrap();
+    store
+        .update_manifest(|m| {
+            m.record(
+                "env1",
+                Entry {
+                    revision: 1,
+                    updated_at: None,
+                },
+            )
+        })
+        .await
+        .unwrap();
+    let client = aws::s3(&aws::sdk_config(&moto.options()).await);
+    for key in ["flagedge/environments/env1.json", "flagedge/manifest.json"] {
+        client
+            .delete_object()
+            .bucket("emptied")
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        store
+            .put_document("env1", 2, Bytes::from_static(b"{\"r\":2}"))
+            .await
+            .unwrap(),
+        Written::Stored
+    );
+    store
+        .update_manifest(|m| {
+            m.record(
+                "env1",
+                Entry {
+                    revision: 2,
+                    updated_at: None,
+                },
+            )
+        })
+        .await
+        .unwrap();
+    assert_eq!(&store.get_document("env1").await.unwrap()[..], b"{\"r\":2}");
+    match store.poll_manifest(None).await.unwrap() {
+        ManifestPoll::Changed(manifest, _) => assert_eq!(manifest.environments["env1"].revision, 2),
+        _ => panic!("no manifest"),
+    }
+}

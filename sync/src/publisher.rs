@@ -71,14 +71,15 @@ impl Sink {
         }
     }
 
-    /// The manifest the store holds now (empty when it has none).
-    async fn manifest(&self) -> Result<Manifest, CloudError> {
+    /// The manifest the store holds now (`None`: it has none; a bucket that does
+    /// not exist has none either).
+    async fn manifest(&self) -> Result<Option<Manifest>, CloudError> {
         match self {
             Sink::S3(store) => match store.poll_manifest(None).await? {
-                ManifestPoll::Changed(manifest, _) => Ok(manifest),
-                ManifestPoll::Missing | ManifestPoll::Unchanged => Ok(Manifest::default()),
+                ManifestPoll::Changed(manifest, _) => Ok(Some(manifest)),
+                ManifestPoll::Missing | ManifestPoll::Unchanged => Ok(None),
             },
-            Sink::DynamoDb(table) => table.get_manifest().await,
+            Sink::DynamoDb(table) => table.get_manifest().await.map(Some),
         }
     }
 
@@ -171,17 +172,20 @@ impl Publisher {
     /// the truth. A store that cannot be read is (re)created first when allowed.
     async fn check_stores(&mut self) -> anyhow::Result<()> {
         for sink in self.sinks.clone() {
-            let manifest = match sink.manifest().await {
-                Ok(manifest) => manifest,
-                Err(error) => {
-                    let Some(resources) = &self.resources else {
-                        return Err(anyhow::anyhow!("{} sink: {error}", sink.name()));
-                    };
-                    tracing::warn!(%error, sink = sink.name(), "cannot read the manifest; creating the store's resources");
+            let manifest = match (sink.manifest().await, &self.resources) {
+                (Ok(Some(manifest)), _) => manifest,
+                (Ok(None), None) => Manifest::default(),
+                (Err(error), None) => return Err(anyhow::anyhow!("{} sink: {error}", sink.name())),
+                (read, Some(resources)) => {
+                    // No manifest, or none readable: the bucket or table may be gone.
+                    if let Err(error) = read {
+                        tracing::warn!(%error, sink = sink.name(), "cannot read the manifest; creating the store's resources");
+                    }
                     resources.create().await?;
                     sink.manifest()
                         .await
                         .map_err(|e| anyhow::anyhow!("{} sink: {e}", sink.name()))?
+                        .unwrap_or_default()
                 }
             };
             let before = self.published.len();
