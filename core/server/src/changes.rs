@@ -84,20 +84,27 @@ impl SharedAnswers {
 pub fn spawn(db: PgPool, mut shutdown: watch::Receiver<bool>) -> watch::Receiver<u64> {
     let (tx, rx) = watch::channel(0u64);
     tokio::spawn(async move {
+        // Retried often (a refused connection costs nothing): every moment without
+        // the listener delays the changes committed meanwhile to the next poll.
+        let mut failing = false;
         loop {
             let mut listener = match PgListener::connect_with(&db).await {
                 Ok(listener) => listener,
                 Err(error) => {
-                    tracing::warn!(%error, "change listener cannot connect; retrying");
+                    if !failing {
+                        tracing::warn!(%error, "change listener cannot connect; retrying every 250 ms");
+                    }
+                    failing = true;
                     tokio::select! {
-                        _ = tokio::time::sleep(Duration::from_secs(2)) => continue,
+                        _ = tokio::time::sleep(Duration::from_millis(250)) => continue,
                         _ = shutdown.changed() => return,
                     }
                 }
             };
+            failing = false;
             if let Err(error) = listener.listen(CHANNEL).await {
                 tracing::warn!(%error, "LISTEN failed; retrying");
-                tokio::time::sleep(Duration::from_secs(2)).await;
+                tokio::time::sleep(Duration::from_millis(250)).await;
                 continue;
             }
             // Wake waiters once on (re)connecting: something may have changed meanwhile.
@@ -123,7 +130,7 @@ pub fn spawn(db: PgPool, mut shutdown: watch::Receiver<bool>) -> watch::Receiver
                     }
                 }
             }
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            tokio::time::sleep(Duration::from_millis(250)).await;
         }
     });
     rx
