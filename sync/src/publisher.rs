@@ -365,8 +365,10 @@ impl Publisher {
                 Ok(()) => failures = 0,
                 Err(error) => {
                     failures += 1;
+                    // At most 1 s: a change made while core or a store was away
+                    // should be published within about a second of its return.
                     let backoff =
-                        Duration::from_millis(200 << failures.min(8)).min(Duration::from_secs(30));
+                        Duration::from_millis(200 << failures.min(8)).min(Duration::from_secs(1));
                     tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "sync step failed");
                     tokio::select! {
                         _ = tokio::time::sleep(backoff) => {}

@@ -11,7 +11,9 @@
 //!
 //! The first answer after (re)connecting wakes everything once: whatever changed
 //! while no one was listening is found by that one full check. Errors reconnect
-//! with backoff (100 ms doubling to 30 s). An upstream without a feed (404 —
+//! with backoff (100 ms doubling to 1 s, jittered): a change made while the
+//! upstream was down must arrive within about a second of its return, and a
+//! refused or failed long-poll costs the upstream little. An upstream without a feed (404 —
 //! Flagsmith's API) or refusing the credential one (401/403) ends the follower:
 //! the source keeps polling (a changed key starts a new follower).
 
@@ -33,6 +35,9 @@ const LONG_POLL_SECS: u64 = 30;
 /// Largest feed answer read.
 const MAX_ANSWER_BYTES: usize = 8 << 20;
 const FIRST_RETRY: Duration = Duration::from_millis(100);
+/// The longest wait between reconnects after errors.
+const RECONNECT_CEILING: Duration = Duration::from_secs(1);
+/// The longest wait after a feed that keeps resetting cursors.
 const RETRY_CEILING: Duration = Duration::from_secs(30);
 
 /// What a feed asks of its source.
@@ -221,7 +226,10 @@ impl Feed {
                     metrics::gauge!("flagedge_push_connected", "feed" => feed).set(0.0);
                     metrics::counter!("flagedge_push_reconnects_total", "feed" => feed)
                         .increment(1);
-                    let wait = retry_after(failures);
+                    // Jittered, so edges that lost the same upstream do not return in step.
+                    let wait = retry_after(failures)
+                        .min(RECONNECT_CEILING)
+                        .mul_f64(0.5 + 0.5 * fastrand::f64());
                     tracing::warn!(feed, %error, retry_in_secs = wait.as_secs_f64(), "change feed lost; polling continues");
                     tokio::select! {
                         _ = tokio::time::sleep(wait) => {}
