@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The standard benchmark runs (BENCHMARKS.md), with flagedge-loadtest, on loopback.
-#   scripts/bench.sh [run ...]     runs: flags identities half-peak swap rss rss-scale analytics (default: all)
+#   scripts/bench.sh [run ...]     runs: flags identities half-peak swap rss rss-scale analytics wrk (default: all)
 # rss-scale: RSS_ENVIRONMENTS ("10 100 1000 5000").
+# wrk: Flagsmith's benchmark project (loadtest generate --flagsmith-benchmark), flags and
+# identities (5 traits, 10,000 identities, identity cache on), edge vs ceiling measured by wrk
+# (-t1 -c64, A B A B) and by flagedge-loadtest compare on the same two processes.
 # Environment: ROUNDS (5), SECONDS_PER_RUN (10), WARMUP (2), OUT (target/bench).
 # Every throughput figure is a ratio to the ceiling (a bare hyper server returning
 # the same bytes) measured alternately in the same run, A B A B; the edge's and
@@ -13,7 +16,7 @@ SECONDS_PER_RUN=${SECONDS_PER_RUN:-10}
 WARMUP=${WARMUP:-2}
 OUT=${OUT:-target/bench}
 runs=("$@")
-[ ${#runs[@]} -eq 0 ] && runs=(flags identities half-peak swap rss rss-scale analytics)
+[ ${#runs[@]} -eq 0 ] && runs=(flags identities half-peak swap rss rss-scale analytics wrk)
 target=${CARGO_TARGET_DIR:-target}
 cargo build --release -q -p flagedge-edge -p flagedge-loadtest
 edge="$target/release/flagedge-edge"
@@ -139,6 +142,48 @@ for run in "${runs[@]}"; do
         --a-name shipping --b-name none --a-pid "$with_pid" --b-pid "$without_pid" --rounds "$ROUNDS" "${load[@]}" --json "$OUT/analytics-$scenario.json"
     done
     stop "$with_pid"; stop "$without_pid"; stop "$receiver_pid"
+    ;;
+  wrk)
+    command -v wrk >/dev/null || { echo "wrk is not installed (Debian: apt-get install wrk)" >&2; exit 1; }
+    "$lt" generate --out "$work/fsb" --flagsmith-benchmark --key-prefix flagsmith-benchmark- >/dev/null
+    key=flagsmith-benchmark-0
+    # 10,000 identities, each with its own fixed 5 traits (a cache hit after its first request).
+    cat >"$work/identities.lua" <<'LUA'
+local plans = {"free", "pro", "enterprise"}
+request = function()
+  local i = math.random(0, 9999)
+  local body = string.format('{"identifier":"user-%d","traits":[{"trait_key":"age","trait_value":%d},{"trait_key":"plan","trait_value":"%s"},{"trait_key":"country","trait_value":"gb"},{"trait_key":"score","trait_value":%d.5},{"trait_key":"beta","trait_value":%s}]}',
+    i, 13 + i % 77, plans[i % 3 + 1], i % 100, (i % 5 == 0) and "true" or "false")
+  return wrk.format("POST", "/api/v1/identities/", {["X-Environment-Key"] = "flagsmith-benchmark-0", ["Content-Type"] = "application/json"}, body)
+end
+LUA
+    first='{"identifier":"user-0","traits":[{"trait_key":"age","trait_value":13},{"trait_key":"plan","trait_value":"free"},{"trait_key":"country","trait_value":"gb"},{"trait_key":"score","trait_value":0.5},{"trait_key":"beta","trait_value":true}]}'
+    wrk_rps() { wrk -t1 -c64 -d"$1" "${@:2}" | awk '/Requests\/sec/ {print $2}'; }
+    : >"$OUT/wrk.txt"
+    for endpoint in flags identities; do
+      start_edge 8101 --documents-dir "$work/fsb"; edge_pid=$last_pid
+      if [ $endpoint = flags ]; then
+        start_ceiling 8102 --fetch http://127.0.0.1:8101/api/v1/flags/ --fetch-header "X-Environment-Key: $key"; ceiling_pid=$last_pid
+        args=(-H "X-Environment-Key: $key"); path=/api/v1/flags/
+      else
+        start_ceiling 8102 --fetch http://127.0.0.1:8101/api/v1/identities/ --fetch-header "X-Environment-Key: $key" --fetch-body "$first"; ceiling_pid=$last_pid
+        args=(-s "$work/identities.lua"); path=/api/v1/identities/
+      fi
+      echo "== wrk -t1 -c64, Flagsmith's benchmark project, $endpoint: edge vs ceiling, $ROUNDS rounds"
+      wrk_rps "${WARMUP}s" "${args[@]}" "http://127.0.0.1:8101$path" >/dev/null
+      wrk_rps "${WARMUP}s" "${args[@]}" "http://127.0.0.1:8102$path" >/dev/null
+      for round in $(seq "$ROUNDS"); do
+        a=$(wrk_rps "${SECONDS_PER_RUN}s" "${args[@]}" "http://127.0.0.1:8101$path")
+        b=$(wrk_rps "${SECONDS_PER_RUN}s" "${args[@]}" "http://127.0.0.1:8102$path")
+        ratio=$(python3 -c "print(f'{$a / $b:.3f}')")
+        echo "  round $round: edge $a req/s, ceiling $b req/s, ratio $ratio"
+        echo "$endpoint $round $a $b $ratio" >>"$OUT/wrk.txt"
+      done
+      echo "== the same two processes measured by flagedge-loadtest compare"
+      "$lt" compare "loadtest/scenarios/flagsmith-benchmark-$endpoint.toml" --a http://127.0.0.1:8101 --b http://127.0.0.1:8102 \
+        --a-name edge --b-name ceiling --a-pid "$edge_pid" --b-pid "$ceiling_pid" --rounds "$ROUNDS" "${load[@]}" --json "$OUT/wrk-harness-$endpoint.json"
+      stop "$ceiling_pid"; stop "$edge_pid"
+    done
     ;;
   *) echo "unknown run: $run" >&2; exit 2 ;;
   esac

@@ -22,7 +22,8 @@ reads back from PostgreSQL.
 
   scripts/chaos.sh                        every fault
   FAULTS="kill-sync stop-core" scripts/chaos.sh   some of them
-Environment: BIN_DIR (binaries), RATE (60), FAULT_SECS (5), OUT (target/bench).
+Environment: BIN_DIR (binaries), RATE (60), FAULT_SECS (5), OUT (target/bench),
+BIG_DOCUMENT_MB (50: the size of the largest bad document).
 """
 
 import concurrent.futures
@@ -47,6 +48,7 @@ BIN = os.environ["BIN_DIR"]
 RATE = float(os.environ.get("RATE", "60"))
 FAULT_SECS = float(os.environ.get("FAULT_SECS", "5"))
 OUT = os.environ.get("OUT", "target/bench")
+BIG_DOCUMENT_MB = int(os.environ.get("BIG_DOCUMENT_MB", "50"))  # the largest bad document
 ROOT = os.geteuid() == 0
 TOKEN = "chaos-ingest-token"
 CORE_TOKEN = "chaos-core-token"
@@ -543,7 +545,7 @@ def bad_documents(stack):
                 state["feature_state_value"] = "c0"
         return json.dumps(doc).encode()
     big = dict(document, identity_overrides=[{"identifier": f"x{i}" + "y" * 480, "identity_features": []}
-                                            for i in range(100_000)])
+                                            for i in range(BIG_DOCUMENT_MB * 2000)])
     bodies = [original_body[: len(original_body) // 2], b"{not json", older(0), older(1),
               json.dumps(big).encode()]
 

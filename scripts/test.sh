@@ -72,6 +72,9 @@ cargo nextest run --workspace --locked --no-fail-fast --success-output never --f
 step "propagation end to end, pushed: admin API → core → http / sync→S3 / sync→DynamoDB → edges (10 changes; edges poll every 10 s, a change not served in 3 s is lost)"
 CHANGES=10 BIN_DIR="$(dirname "$FLAGEDGE_EDGE_BIN")" OUT="$(mktemp -d)" scripts/propagation.sh
 
+step "faults under load, a short subset (RELIABILITY.md): kill -9 sync, SIGSTOP core, bad documents to an S3 edge; no non-2xx, no regression, counts exact"
+FAULTS="kill-9-sync sigstop-core bad-documents" BIG_DOCUMENT_MB=5 BIN_DIR="$(dirname "$FLAGEDGE_EDGE_BIN")" OUT="$(mktemp -d)" scripts/chaos.sh
+
 step "the Dockerfile's build stage, as a script: release binaries"
 dist=$(mktemp -d)
 scripts/build-release.sh binaries "$dist"
