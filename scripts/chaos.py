@@ -131,17 +131,17 @@ class Stack:
             shutil.chown(self.pgdata, "postgres")
             self.as_postgres = ["runuser", "-u", "postgres", "--"]
         self.pg_port = free_port()
-        subprocess.run(self.as_postgres + [f"{pgbin}/initdb", "-D", self.pgdata, "-U", "flagedge",
+        subprocess.run(cwd="/", args=self.as_postgres + [f"{pgbin}/initdb", "-D", self.pgdata, "-U", "flagedge",
                                            "--auth=trust", "-E", "UTF8"],
                        check=True, stdout=subprocess.DEVNULL)
         self.pg_start()
-        subprocess.run(self.as_postgres + [f"{pgbin}/createdb", "-h", "127.0.0.1", "-p",
+        subprocess.run(cwd="/", args=self.as_postgres + [f"{pgbin}/createdb", "-h", "127.0.0.1", "-p",
                                            str(self.pg_port), "-U", "flagedge", "flagedge"], check=True)
         self.database_url = f"postgres://flagedge@127.0.0.1:{self.pg_port}/flagedge"
         self.env["DATABASE_URL"] = self.database_url
 
     def pg_start(self):
-        subprocess.run(self.as_postgres + [
+        subprocess.run(cwd="/", args=self.as_postgres + [
             f"{self.pgbin}/pg_ctl", "-D", self.pgdata, "-l", os.path.join(self.pgdata, "server.log"), "-w",
             "-o", f"-p {self.pg_port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.pgdata}",
             "start"], check=True, stdout=subprocess.DEVNULL)
@@ -203,7 +203,7 @@ class Stack:
             with contextlib.suppress(Exception):
                 p.stop()
         if self.pg:
-            subprocess.run(self.as_postgres + [f"{self.pgbin}/pg_ctl", "-D", self.pgdata, "-m",
+            subprocess.run(cwd="/", args=self.as_postgres + [f"{self.pgbin}/pg_ctl", "-D", self.pgdata, "-m",
                                                "immediate", "stop"], capture_output=True)
         if self.tmpfs:
             subprocess.run(["umount", "-l", self.tmpfs], capture_output=True)
