@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 /// One environment that changed, at its new revision.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Changed {
     /// Its client-side key.
     pub environment_key: String,
@@ -25,6 +26,8 @@ pub struct Changed {
 
 /// An answer of a change feed (and core's full list, which has the same shape).
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = Changes))]
 pub struct Listing {
     /// The cursor to ask from next.
     pub revision: u64,

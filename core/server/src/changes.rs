@@ -9,7 +9,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use flagedge_cloud::changes::Changed;
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use tokio::sync::watch;
@@ -23,7 +23,7 @@ pub const FALLBACK_POLL: Duration = Duration::from_secs(5);
 pub type Question = (Option<i64>, Option<i64>, u64);
 
 /// An answer: the cursor to give and the environments changed.
-pub type Answer = Arc<(u64, Vec<Value>)>;
+pub type Answer = Arc<(u64, Vec<Changed>)>;
 
 /// How long an answer is reused for the same question at the same announced
 /// revision (short: it is what heals a lost notification, with the fallback poll).
@@ -55,7 +55,7 @@ impl SharedAnswers {
         compute: F,
     ) -> Result<Answer, E>
     where
-        F: Future<Output = Result<(u64, Vec<Value>), E>>,
+        F: Future<Output = Result<(u64, Vec<Changed>), E>>,
     {
         let cell = {
             let mut answers = self.answers.lock().unwrap_or_else(|p| p.into_inner());
@@ -153,7 +153,14 @@ mod tests {
                     .answer::<(), _>(question, signal, async {
                         queries.fetch_add(1, Ordering::SeqCst);
                         tokio::time::sleep(Duration::from_millis(20)).await;
-                        Ok((signal, vec![Value::from(signal)]))
+                        Ok((
+                            signal,
+                            vec![Changed {
+                                environment_key: signal.to_string(),
+                                revision: signal,
+                                server_keys: Vec::new(),
+                            }],
+                        ))
                     })
                     .await
                     .unwrap()

@@ -5,15 +5,34 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::ToSchema;
+use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
+
+fn one_of_texts(texts: &[&'static str]) -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(texts.iter().copied()))
+        .build()
+}
+
+fn rule_types() -> Object {
+    one_of_texts(&["ALL", "ANY", "NONE"])
+}
+
+fn operators() -> Object {
+    one_of_texts(flagedge_engine::OPERATORS)
+}
 
 /// A rule as stored (and as the API shows it).
-#[derive(Deserialize, Serialize, Clone, Debug)]
+#[derive(Deserialize, Serialize, Clone, Debug, ToSchema)]
 pub struct Rule {
     /// ALL, ANY or NONE.
     #[serde(rename = "type")]
+    #[schema(schema_with = rule_types)]
     pub kind: String,
     /// Nested rules.
     #[serde(default)]
+    #[schema(no_recursion)]
     pub rules: Vec<Rule>,
     /// Conditions.
     #[serde(default)]
@@ -21,9 +40,10 @@ pub struct Rule {
 }
 
 /// A condition as stored.
-#[derive(Deserialize, Serialize, Clone, Debug)]
+#[derive(Deserialize, Serialize, Clone, Debug, ToSchema)]
 pub struct Condition {
     /// One of [`flagedge_engine::OPERATORS`].
+    #[schema(schema_with = operators)]
     pub operator: String,
     /// Trait key or JSONPath; null for legacy percentage splits.
     #[serde(default, alias = "property_")]

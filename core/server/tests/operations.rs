@@ -39,7 +39,7 @@ async fn openapi_lists_every_route_and_is_well_formed() {
         .await;
     assert_eq!(r.status, StatusCode::OK);
     let doc = r.json;
-    assert_eq!(doc["openapi"], "3.0.3");
+    assert_eq!(doc["openapi"], "3.1.0");
     let paths = doc["paths"].as_object().unwrap();
     let routes: BTreeSet<(String, String)> = route_list()
         .into_iter()
@@ -125,6 +125,54 @@ async fn openapi_lists_every_route_and_is_well_formed() {
             .any(|p| p["name"] == "Idempotency-Key" && p["required"] == true)
     );
     assert!(doc["components"]["schemas"]["ProxyEnvironment"].is_object());
+}
+
+/// The schemas are derived from the types the handlers answer with: an answer
+/// has exactly the fields its schema declares (no more, none missing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_carry_exactly_the_fields_of_their_schemas() {
+    let core = Core::start().await;
+    let doc = core
+        .request(Method::GET, "/api/v1/openapi.json", &[], None)
+        .await
+        .json;
+    let (project, key) = core.project_with_environment().await;
+    let feature = core
+        .create(
+            &format!("/api/v1/projects/{project}/features/"),
+            json!({"name": "f", "multivariate_options": [{"value": "a"}]}),
+        )
+        .await;
+    let identity = core
+        .create(
+            &format!("/api/v1/environments/{key}/identities/"),
+            json!({"identifier": "u"}),
+        )
+        .await;
+    let fields = |schema: &str| -> BTreeSet<String> {
+        doc["components"]["schemas"][schema]["properties"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{schema} has properties"))
+            .keys()
+            .cloned()
+            .collect()
+    };
+    let keys = |answer: &Value| -> BTreeSet<String> {
+        answer.as_object().unwrap().keys().cloned().collect()
+    };
+    assert_eq!(keys(&feature), fields("Feature"));
+    assert_eq!(
+        keys(&feature["multivariate_options"][0]),
+        fields("MultivariateOption")
+    );
+    assert_eq!(keys(&identity), fields("Identity"));
+    let project_answer = core.get(&format!("/api/v1/projects/{project}/")).await.json;
+    assert_eq!(keys(&project_answer), fields("Project"));
+    let states = core
+        .get(&format!("/api/v1/environments/{key}/featurestates/"))
+        .await
+        .json;
+    assert_eq!(keys(&states["results"][0]), fields("FeatureState"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,15 +5,15 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use super::format::{iso, iso_opt, parse_time};
+use super::doc::Resource;
+use super::format::{iso_time, iso_time_opt, parse_time};
 use super::list::Listing;
 use super::lookup::{Lock, one};
-use super::page::PageRequest;
+use super::page::{PageRequest, Paged};
 use super::routes::Routes;
 use crate::auth::Admin;
 use crate::db;
@@ -26,34 +26,41 @@ use sqlx::{PgConnection, PgExecutor};
 
 resource_routes!(
     "/api/v1/organisations/{id}/master-api-keys/",
-    "/api/v1/organisations/{id}/master-api-keys/{prefix}/"
+    "/api/v1/organisations/{id}/master-api-keys/{prefix}/",
+    Resource::<AdminApiKey, Input, NewAdminApiKey>::new("admin key")
 );
 
-#[derive(sqlx::FromRow)]
-struct Row {
+/// One admin key, as stored and as answered.
+#[derive(sqlx::FromRow, Serialize, ToSchema)]
+struct AdminApiKey {
     prefix: String,
     name: String,
+    #[serde(rename = "organisation")]
     organisation_id: Option<i64>,
     revoked: bool,
+    #[serde(serialize_with = "iso_time_opt")]
     expiry_date: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "iso_time")]
     created: DateTime<Utc>,
+    /// Always true: Flagsmith's admin keys say so.
+    is_admin: bool,
 }
 
-const COLUMNS: &str = "prefix, name, organisation_id, revoked, expiry_date, created";
-
-fn to_json(row: &Row) -> Value {
-    json!({
-        "prefix": row.prefix,
-        "name": row.name,
-        "organisation": row.organisation_id,
-        "revoked": row.revoked,
-        "expiry_date": iso_opt(row.expiry_date),
-        "created": iso(row.created),
-        "is_admin": true,
-    })
+/// A key just made: the only answer with its secret.
+#[derive(Serialize, ToSchema)]
+struct NewAdminApiKey {
+    #[serde(flatten)]
+    made: AdminApiKey,
+    /// `Api-Key <key>` authenticates; stored only as a hash.
+    key: String,
 }
 
-#[derive(Deserialize, Default)]
+const COLUMNS: &str = "prefix, name, organisation_id, revoked, expiry_date, created, true AS is_admin";
+
+
+/// What create and update read; update keeps what is left out.
+#[derive(Deserialize, Default, ToSchema)]
+#[schema(as = AdminApiKeyInput)]
 struct Input {
     name: Option<String>,
     revoked: Option<bool>,
@@ -76,12 +83,12 @@ async fn list(
     admin: Admin,
     Ids(id): Ids<i64>,
     request: PageRequest,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Paged<AdminApiKey>>> {
     organisation(&state.db, &admin, id).await?;
     let page = request.page()?;
     Listing::new(COLUMNS, "admin_api_keys WHERE organisation_id = $1")
         .bind(id)
-        .respond(&state.db, &request, page, to_json)
+        .respond(&state.db, &request, page, |row: AdminApiKey| row)
         .await
 }
 
@@ -103,7 +110,7 @@ async fn create(
     admin: Admin,
     Ids(id): Ids<i64>,
     Body(input): Body<Input>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<NewAdminApiKey>)> {
     organisation(&state.db, &admin, id).await?;
     let mut errors = FieldErrors::new();
     validate::resource_name(&mut errors, input.name.as_deref(), true);
@@ -111,7 +118,7 @@ async fn create(
     errors.check()?;
     let (prefix, key) = keys::admin_key();
     let mut tx = db::begin_audited(&state.db, &admin).await?;
-    let row: Row = sqlx::query_as(&format!(
+    let row: AdminApiKey = sqlx::query_as(&format!(
         "INSERT INTO admin_api_keys (organisation_id, name, prefix, key_hash, expiry_date) \
          VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
     ))
@@ -123,9 +130,7 @@ async fn create(
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
-    let mut body = to_json(&row);
-    body["key"] = Value::String(key);
-    Ok((StatusCode::CREATED, Json(body)))
+    Ok((StatusCode::CREATED, Json(NewAdminApiKey { made: row, key })))
 }
 
 async fn fetch(
@@ -134,9 +139,9 @@ async fn fetch(
     id: i64,
     prefix: &str,
     lock: Lock,
-) -> ApiResult<Row> {
+) -> ApiResult<AdminApiKey> {
     organisation(&mut *db, admin, id).await?;
-    let row: Option<Row> = sqlx::query_as(&format!(
+    let row: Option<AdminApiKey> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM admin_api_keys WHERE organisation_id = $1 AND prefix = $2{}",
         lock.clause()
     ))
@@ -151,9 +156,9 @@ async fn read(
     State(state): State<AppState>,
     admin: Admin,
     Ids((id, prefix)): Ids<(i64, String)>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(to_json(
-        &fetch(
+) -> ApiResult<Json<AdminApiKey>> {
+    Ok(Json(
+        fetch(
             &mut *state.db.acquire().await?,
             &admin,
             id,
@@ -161,7 +166,7 @@ async fn read(
             Lock::Read,
         )
         .await?,
-    )))
+    ))
 }
 
 async fn update(
@@ -170,7 +175,7 @@ async fn update(
     (id, prefix): (i64, String),
     input: Input,
     full: bool,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<AdminApiKey>> {
     let mut tx = db::begin_audited(&state.db, &admin).await?;
     let current = fetch(&mut tx, &admin, id, &prefix, Lock::ForUpdate).await?;
     let mut errors = FieldErrors::new();
@@ -180,7 +185,7 @@ async fn update(
         Some(_) => expiry(&mut errors, &input.expiry_date),
     };
     errors.check()?;
-    let row: Row = sqlx::query_as(&format!(
+    let row: AdminApiKey = sqlx::query_as(&format!(
         "UPDATE admin_api_keys SET name = $3, revoked = $4, expiry_date = $5 \
          WHERE organisation_id = $1 AND prefix = $2 RETURNING {COLUMNS}"
     ))
@@ -192,10 +197,10 @@ async fn update(
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(Json(to_json(&row)))
+    Ok(Json(row))
 }
 
-put_and_patch!(put, patch, update, (i64, String), Input);
+put_and_patch!(put, patch, update, (i64, String), Input, AdminApiKey);
 
 async fn delete(
     State(state): State<AppState>,

@@ -18,12 +18,12 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::routing::get;
 use chrono::{DateTime, Duration, Utc};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
-use super::format::{iso, parse_time};
+use super::doc::Doc;
+use super::format::{iso_time, parse_time};
 use super::lookup::environment_ref;
 use super::routes::Routes;
 use crate::auth::Admin;
@@ -35,21 +35,87 @@ use crate::extract::Query;
 use crate::state::AppState;
 
 pub(super) fn routes(routes: Routes) -> Routes {
+    let doc = |summary| {
+        Doc::new(summary)
+            .query::<Params>()
+            .answers::<Series>(200, "The series")
+            .fails(400, "Invalid parameters")
+    };
     routes
-        .add("/api/v1/analytics/flags/", &["GET"], get(flags))
-        .add("/api/v1/analytics/usage/", &["GET"], get(usage))
+        .get(
+            "/api/v1/analytics/flags/",
+            doc("Flag evaluations per feature per bucket"),
+            flags,
+        )
+        .get(
+            "/api/v1/analytics/usage/",
+            doc("SDK API calls per resource per bucket"),
+            usage,
+        )
+}
+
+/// The counts of one period, in buckets.
+#[derive(Serialize, ToSchema)]
+#[schema(as = AnalyticsSeries)]
+struct Series {
+    /// The client-side key.
+    environment: String,
+    /// 1m, 15m or 1h.
+    bucket: &'static str,
+    #[serde(serialize_with = "iso_time")]
+    from: DateTime<Utc>,
+    #[serde(serialize_with = "iso_time")]
+    to: DateTime<Utc>,
+    /// The sum of the counts (saturating).
+    total: i64,
+    results: Vec<Bucket>,
+}
+
+/// One bucket's count of one feature (flags) or one resource (usage).
+#[derive(Serialize, ToSchema)]
+#[schema(as = AnalyticsBucket)]
+struct Bucket {
+    #[serde(serialize_with = "iso_time")]
+    bucket_start: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    feature_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resource: Option<String>,
+    count: i64,
+}
+
+impl Bucket {
+    fn new(table: Table, bucket_start: DateTime<Utc>, name: String, count: i64) -> Bucket {
+        let (feature_name, resource) = match table {
+            Table::FlagEvaluations => (Some(name), None),
+            Table::ApiCalls => (None, Some(name)),
+        };
+        Bucket {
+            bucket_start,
+            feature_name,
+            resource,
+            count,
+        }
+    }
 }
 
 /// The most buckets one query may span.
 pub const BUCKETS_MAX: i64 = 20_000;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct Params {
+    /// The environment's client-side key (required).
     environment: Option<String>,
+    /// Only this feature (flags).
     feature: Option<String>,
+    /// Only this resource (usage).
     resource: Option<String>,
+    /// RFC 3339 start (default: 24 hours before `to`).
     from: Option<String>,
+    /// RFC 3339 end, exclusive (default: now).
     to: Option<String>,
+    /// 1m, 15m or 1h (default 1h).
     bucket: Option<String>,
 }
 
@@ -110,7 +176,7 @@ async fn series(
     period: &Period,
     table: Table,
     filter: Option<&str>,
-) -> ApiResult<Vec<Value>> {
+) -> ApiResult<Vec<Bucket>> {
     if let Some(store) = &state.influx {
         let counts = store
             .influx
@@ -129,16 +195,15 @@ async fn series(
                 Utc::now(),
             )
             .await?;
-        let column = table.column();
         return Ok(counts
             .into_iter()
-            .map(|c| json!({"bucket_start": iso(c.start), column: c.name, "count": c.count}))
+            .map(|c| Bucket::new(table, c.start, c.name, c.count))
             .collect());
     }
-    let (table, column) = (table.name(), table.column());
+    let (name, column) = (table.name(), table.column());
     // Table and column names are constants of `Table`, never input.
     let rows: Vec<(DateTime<Utc>, String, i64)> = sqlx::query_as(&format!(
-        "SELECT bucket_start, {column}, count FROM {table} \
+        "SELECT bucket_start, {column}, count FROM {name} \
          WHERE environment_key = $1 AND bucket_size = $2 AND bucket_start >= $3 AND bucket_start < $4 \
          AND ($5::text IS NULL OR {column} = $5) ORDER BY bucket_start, {column}"
     ))
@@ -151,31 +216,31 @@ async fn series(
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(start, name, count)| json!({"bucket_start": iso(start), column: name, "count": count}))
+        .map(|(start, name, count)| Bucket::new(table, start, name, count))
         .collect())
 }
 
-fn body(period: &Period, results: Vec<Value>) -> Json<Value> {
+fn body(period: &Period, results: Vec<Bucket>) -> Json<Series> {
     // Saturating: counts come from clients, and rows may each be near the limit.
     let total = results
         .iter()
-        .filter_map(|r| r["count"].as_i64())
+        .map(|r| r.count)
         .fold(0_i64, i64::saturating_add);
-    Json(json!({
-        "environment": period.environment,
-        "bucket": period.bucket,
-        "from": iso(period.from),
-        "to": iso(period.to),
-        "total": total,
-        "results": results,
-    }))
+    Json(Series {
+        environment: period.environment.clone(),
+        bucket: period.bucket,
+        from: period.from,
+        to: period.to,
+        total,
+        results,
+    })
 }
 
 async fn flags(
     State(state): State<AppState>,
     admin: Admin,
     Query(params): Query<Params>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Series>> {
     let period = period(&state, &admin, &params).await?;
     let results = series(
         &state,
@@ -191,7 +256,7 @@ async fn usage(
     State(state): State<AppState>,
     admin: Admin,
     Query(params): Query<Params>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Series>> {
     let period = period(&state, &admin, &params).await?;
     let results = series(&state, &period, Table::ApiCalls, params.resource.as_deref()).await?;
     Ok(body(&period, results))

@@ -11,14 +11,15 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::routing::get;
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 
-use super::format::iso;
+use super::doc::{AnyObject, Doc};
+use super::format::iso_time;
 use super::list::Listing;
-use super::page::PageRequest;
+use super::page::{PageRequest, Paged};
 use super::routes::Routes;
 use crate::auth::Admin;
 use crate::error::{ApiError, ApiResult};
@@ -26,25 +27,35 @@ use crate::extract::{Query, from_text};
 use crate::state::AppState;
 
 pub(super) fn routes(routes: Routes) -> Routes {
-    routes.add("/api/v1/audit-log/", &["GET"], get(list))
+    let doc = Doc::new("What admins changed, newest first")
+        .answers_page::<Entry>()
+        .query::<Filter>();
+    routes.get("/api/v1/audit-log/", doc, list)
 }
 
-/// One entry of the audit log.
-#[derive(sqlx::FromRow, Debug, Clone)]
+/// One entry of the audit log, as stored and as answered.
+#[derive(sqlx::FromRow, Serialize, ToSchema, Debug, Clone)]
+#[schema(as = AuditLogEntry)]
 pub struct Entry {
     /// Its id (entries are numbered in the order they were written).
     pub id: i64,
     /// When.
+    #[serde(rename = "created_date", serialize_with = "iso_time")]
     pub created_at: DateTime<Utc>,
     /// The admin key's name at the time.
+    #[serde(rename = "author")]
     pub admin_key_name: String,
     /// The organisation, project, environment and feature it concerns, when known.
+    #[serde(rename = "organisation")]
     pub organisation_id: Option<i64>,
-    /// See `organisation_id`.
+    /// See `organisation`.
+    #[serde(rename = "project")]
     pub project_id: Option<i64>,
-    /// See `organisation_id`.
+    /// See `organisation`.
+    #[serde(rename = "environment")]
     pub environment_id: Option<i64>,
-    /// See `organisation_id`.
+    /// See `organisation`.
+    #[serde(rename = "feature")]
     pub feature_id: Option<i64>,
     /// `feature`, `feature_state`, `segment`, …
     pub resource: String,
@@ -53,10 +64,13 @@ pub struct Entry {
     /// `created`, `updated` or `deleted`.
     pub action: String,
     /// The row before (absent for `created`).
+    #[schema(value_type = Option<AnyObject>)]
     pub before: Option<Value>,
     /// The row after (absent for `deleted`).
+    #[schema(value_type = Option<AnyObject>)]
     pub after: Option<Value>,
     /// Entries written by one request share this.
+    #[serde(rename = "transaction")]
     pub transaction_id: i64,
 }
 
@@ -64,7 +78,8 @@ const COLUMNS: &str = "id, created_at, admin_key_name, organisation_id, project_
     environment_id, feature_id, resource, resource_id, action, before, after, transaction_id";
 
 /// What to list.
-#[derive(Deserialize, Default, Debug, Clone)]
+#[derive(Deserialize, Default, Debug, Clone, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Filter {
     /// Entries of this organisation.
     #[serde(default, deserialize_with = "from_text::opt_i64")]
@@ -85,24 +100,6 @@ pub struct Filter {
     pub resource: Option<String>,
     /// Entries of this action.
     pub action: Option<String>,
-}
-
-fn to_json(entry: &Entry) -> Value {
-    json!({
-        "id": entry.id,
-        "created_date": iso(entry.created_at),
-        "author": entry.admin_key_name,
-        "organisation": entry.organisation_id,
-        "project": entry.project_id,
-        "environment": entry.environment_id,
-        "feature": entry.feature_id,
-        "resource": entry.resource,
-        "resource_id": entry.resource_id,
-        "action": entry.action,
-        "before": entry.before,
-        "after": entry.after,
-        "transaction": entry.transaction_id,
-    })
 }
 
 /// The environment filter as an id: a number, or a client key looked up.
@@ -169,10 +166,10 @@ async fn list(
     admin: Admin,
     request: PageRequest,
     Query(filter): Query<Filter>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Paged<Entry>>> {
     let page = request.page()?;
     listing(&state, &admin, &filter)
         .await?
-        .respond(&state.db, &request, page, to_json)
+        .respond(&state.db, &request, page, |entry: Entry| entry)
         .await
 }

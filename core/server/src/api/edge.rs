@@ -20,12 +20,14 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use axum::routing::get;
 use chrono::{DateTime, Utc};
+use flagedge_cloud::changes::{Changed, Listing};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::time::Instant;
+use utoipa::IntoParams;
 
+use super::doc::{Doc, Security};
 use super::routes::Routes;
 use super::sdk::serve_document;
 use crate::auth::{FeedCaller, FeedScope, SyncCaller};
@@ -37,13 +39,27 @@ use crate::keys::USABLE_SERVER_KEY;
 use crate::state::AppState;
 
 pub(super) fn routes(routes: Routes) -> Routes {
+    let changes_doc = Doc::new("Long-poll for environments changed after a revision")
+        .security(Security::ChangeFeed)
+        .query::<ChangesQuery>()
+        .answers::<Listing>(200, "Changed environments")
+        .fails(400, "Malformed parameter");
+    let environments_doc = Doc::new("Every environment with its revision and server-side keys")
+        .security(Security::SyncOrAdmin)
+        .answers::<Listing>(200, "Environments");
+    let document_doc = Doc::new("An environment's document by client key")
+        .security(Security::SyncOrAdmin)
+        .respond(200, json!({"description": "The document (as `/api/v1/environment-document/` serves it)",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/EnvironmentDocument"}}}}))
+        .empty(304, "Not modified")
+        .fails(404, "No such environment");
     routes
-        .add("/api/v1/edge/changes", &["GET"], get(changes))
-        .add("/api/v1/edge/environments", &["GET"], get(environments))
-        .add(
+        .get("/api/v1/edge/changes", changes_doc, changes)
+        .get("/api/v1/edge/environments", environments_doc, environments)
+        .get(
             "/api/v1/edge/environments/{environment_key}/document",
-            &["GET"],
-            get(document),
+            document_doc,
+            document,
         )
 }
 
@@ -52,10 +68,13 @@ pub const TIMEOUT_DEFAULT: u64 = 30;
 /// Longest long-poll.
 pub const TIMEOUT_MAX: u64 = 60;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ChangesQuery {
+    /// Revision cursor (default 0).
     #[serde(default, deserialize_with = "from_text::opt_u64")]
     since: Option<u64>,
+    /// Seconds to wait (default 30, at most 60).
     #[serde(default, deserialize_with = "from_text::opt_u64")]
     timeout: Option<u64>,
 }
@@ -64,7 +83,7 @@ async fn changed_since(
     state: &AppState,
     scope: FeedScope,
     since: u64,
-) -> ApiResult<(u64, Vec<Value>)> {
+) -> ApiResult<(u64, Vec<Changed>)> {
     let (organisation, environment) = match scope {
         FeedScope::Everything => (None, None),
         FeedScope::Organisation(organisation) => (Some(organisation), None),
@@ -86,7 +105,11 @@ async fn changed_since(
     .await?;
     let environments = rows
         .into_iter()
-        .map(|(key, revision)| json!({"environment_key": key, "revision": revision}))
+        .map(|(environment_key, revision)| Changed {
+            environment_key,
+            revision: u64::try_from(revision).unwrap_or_default(),
+            server_keys: Vec::new(),
+        })
         .collect();
     Ok((revision, environments))
 }
@@ -95,7 +118,7 @@ async fn changes(
     State(state): State<AppState>,
     caller: FeedCaller,
     Query(query): Query<ChangesQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Listing>> {
     let since = query.since.unwrap_or(0);
     let timeout = query.timeout.unwrap_or(TIMEOUT_DEFAULT).min(TIMEOUT_MAX);
     let deadline = Instant::now() + Duration::from_secs(timeout);
@@ -119,10 +142,11 @@ async fn changes(
         let (revision, environments) = (answer.0, answer.1.clone());
         let now = Instant::now();
         if !environments.is_empty() || now >= deadline || *shutdown.borrow() {
-            return Ok(Json(json!({
-                "revision": revision,
-                "environments": environments,
-            })));
+            return Ok(Json(Listing {
+                revision,
+                environments,
+                ..Listing::default()
+            }));
         }
         let wake = deadline.min(now + FALLBACK_POLL);
         tokio::select! {
@@ -133,7 +157,10 @@ async fn changes(
     }
 }
 
-async fn environments(State(state): State<AppState>, caller: SyncCaller) -> ApiResult<Json<Value>> {
+async fn environments(
+    State(state): State<AppState>,
+    caller: SyncCaller,
+) -> ApiResult<Json<Listing>> {
     let revision = db::current_revision(&state.db).await?;
     let rows: Vec<(String, i64, Vec<String>)> = sqlx::query_as(&format!(
         "SELECT e.api_key, e.revision, COALESCE(array_agg(k.key ORDER BY k.id) \
@@ -146,15 +173,19 @@ async fn environments(State(state): State<AppState>, caller: SyncCaller) -> ApiR
     .bind(caller.organisation)
     .fetch_all(&state.db)
     .await?;
-    let environments: Vec<Value> = rows
+    let environments = rows
         .into_iter()
-        .map(|(key, revision, server_keys)| {
-            json!({"environment_key": key, "revision": revision, "server_keys": server_keys})
+        .map(|(environment_key, revision, server_keys)| Changed {
+            environment_key,
+            revision: u64::try_from(revision).unwrap_or_default(),
+            server_keys,
         })
         .collect();
-    Ok(Json(
-        json!({"revision": revision, "environments": environments}),
-    ))
+    Ok(Json(Listing {
+        revision,
+        environments,
+        ..Listing::default()
+    }))
 }
 
 async fn document(

@@ -5,16 +5,16 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
+use super::doc::Resource;
 use super::delete::delete_and_bump;
-use super::format::iso;
+use super::format::{iso_time};
 use super::list::Listing;
 use super::lookup::{Lock, environment_ref, project_organisation};
-use super::page::PageRequest;
+use super::page::{PageRequest, Paged};
 use super::routes::Routes;
 use crate::auth::Admin;
 use crate::db::{self, Scope};
@@ -25,14 +25,20 @@ use crate::state::AppState;
 use crate::validate;
 use sqlx::PgConnection;
 
-resource_routes!("/api/v1/environments/", "/api/v1/environments/{api_key}/");
+resource_routes!(
+    "/api/v1/environments/",
+    "/api/v1/environments/{api_key}/",
+    Resource::<Environment, Input>::new("environment").filtered::<Filter>()
+);
 
-#[derive(sqlx::FromRow)]
-struct Row {
+/// One environment, as stored and as answered.
+#[derive(sqlx::FromRow, Serialize, ToSchema)]
+struct Environment {
     id: i64,
     name: String,
     description: Option<String>,
     api_key: String,
+    #[serde(rename = "project")]
     project_id: i64,
     allow_client_traits: bool,
     hide_sensitive_data: bool,
@@ -40,7 +46,9 @@ struct Row {
     use_identity_composite_key_for_hashing: bool,
     use_identity_overrides_in_local_eval: bool,
     revision: i64,
+    #[serde(serialize_with = "iso_time")]
     updated_at: DateTime<Utc>,
+    #[serde(serialize_with = "iso_time")]
     created_date: DateTime<Utc>,
 }
 
@@ -48,25 +56,10 @@ const COLUMNS: &str = "id, name, description, api_key, project_id, allow_client_
     hide_sensitive_data, hide_disabled_flags, use_identity_composite_key_for_hashing, \
     use_identity_overrides_in_local_eval, revision, updated_at, created_date";
 
-fn to_json(row: &Row) -> Value {
-    json!({
-        "id": row.id,
-        "name": row.name,
-        "description": row.description,
-        "api_key": row.api_key,
-        "project": row.project_id,
-        "allow_client_traits": row.allow_client_traits,
-        "hide_sensitive_data": row.hide_sensitive_data,
-        "hide_disabled_flags": row.hide_disabled_flags,
-        "use_identity_composite_key_for_hashing": row.use_identity_composite_key_for_hashing,
-        "use_identity_overrides_in_local_eval": row.use_identity_overrides_in_local_eval,
-        "revision": row.revision,
-        "updated_at": iso(row.updated_at),
-        "created_date": iso(row.created_date),
-    })
-}
 
-#[derive(Deserialize, Default)]
+/// What create and update read; update keeps what is left out.
+#[derive(Deserialize, Default, ToSchema)]
+#[schema(as = EnvironmentInput)]
 struct Input {
     name: Option<String>,
     project: Option<i64>,
@@ -80,7 +73,8 @@ struct Input {
     use_identity_overrides_in_local_eval: Option<bool>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct Filter {
     #[serde(default, deserialize_with = "from_text::opt_i64")]
     project: Option<i64>,
@@ -91,7 +85,7 @@ async fn list(
     admin: Admin,
     request: PageRequest,
     Query(filter): Query<Filter>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Paged<Environment>>> {
     let page = request.page()?;
     Listing::new(
         COLUMNS,
@@ -101,7 +95,7 @@ async fn list(
     )
     .bind(admin.organisation)
     .bind(filter.project)
-    .respond(&state.db, &request, page, to_json)
+    .respond(&state.db, &request, page, |row: Environment| row)
     .await
 }
 
@@ -116,7 +110,7 @@ async fn create(
     State(state): State<AppState>,
     admin: Admin,
     Body(input): Body<Input>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<Environment>)> {
     let mut errors = FieldErrors::new();
     check(&mut errors, &input, true);
     if input.project.is_none() {
@@ -153,17 +147,17 @@ async fn create(
     .await?;
     db::seed_default_states(&mut tx, Some(id), None).await?;
     db::bump(&mut tx, Scope::Environment(id)).await?;
-    let row: Row = sqlx::query_as(&format!("SELECT {COLUMNS} FROM environments WHERE id = $1"))
+    let row: Environment = sqlx::query_as(&format!("SELECT {COLUMNS} FROM environments WHERE id = $1"))
         .bind(id)
         .fetch_one(&mut *tx)
         .await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(to_json(&row))))
+    Ok((StatusCode::CREATED, Json(row)))
 }
 
-async fn fetch(db: &mut PgConnection, admin: &Admin, api_key: &str, lock: Lock) -> ApiResult<Row> {
+async fn fetch(db: &mut PgConnection, admin: &Admin, api_key: &str, lock: Lock) -> ApiResult<Environment> {
     let environment = environment_ref(&mut *db, admin, api_key).await?;
-    let row: Row = sqlx::query_as(&format!(
+    let row: Environment = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM environments WHERE id = $1{}",
         lock.clause()
     ))
@@ -177,16 +171,16 @@ async fn read(
     State(state): State<AppState>,
     admin: Admin,
     Ids(api_key): Ids<String>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(to_json(
-        &fetch(
+) -> ApiResult<Json<Environment>> {
+    Ok(Json(
+        fetch(
             &mut *state.db.acquire().await?,
             &admin,
             &api_key,
             Lock::Read,
         )
         .await?,
-    )))
+    ))
 }
 
 async fn update(
@@ -195,7 +189,7 @@ async fn update(
     api_key: String,
     input: Input,
     full: bool,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Environment>> {
     let mut tx = db::begin_write(&state.db, &admin).await?;
     let current = fetch(&mut tx, &admin, &api_key, Lock::ForUpdate).await?;
     let mut errors = FieldErrors::new();
@@ -242,15 +236,15 @@ async fn update(
     .execute(&mut *tx)
     .await?;
     db::bump(&mut tx, Scope::Environment(current.id)).await?;
-    let row: Row = sqlx::query_as(&format!("SELECT {COLUMNS} FROM environments WHERE id = $1"))
+    let row: Environment = sqlx::query_as(&format!("SELECT {COLUMNS} FROM environments WHERE id = $1"))
         .bind(current.id)
         .fetch_one(&mut *tx)
         .await?;
     tx.commit().await?;
-    Ok(Json(to_json(&row)))
+    Ok(Json(row))
 }
 
-put_and_patch!(put, patch, update, String, Input);
+put_and_patch!(put, patch, update, String, Input, Environment);
 
 async fn delete(
     State(state): State<AppState>,

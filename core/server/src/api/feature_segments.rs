@@ -10,14 +10,15 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
+use super::doc::Resource;
 use super::delete::delete_and_bump;
+use super::doc::Doc;
 use super::list::Listing;
 use super::lookup::Lock;
-use super::page::PageRequest;
+use super::page::{PageRequest, Paged};
 use super::routes::Routes;
 use crate::auth::Admin;
 use crate::db::{self, Scope};
@@ -26,31 +27,38 @@ use crate::extract::{Body, Ids, Query, from_text};
 use crate::state::AppState;
 use sqlx::PgConnection;
 
+resource_routes!(
+    fn resource_routes,
+    "/api/v1/features/feature-segments/",
+    "/api/v1/features/feature-segments/{id}/",
+    Resource::<FeatureSegment, Input>::new("feature segment").filtered::<Filter>()
+);
+
 pub(super) fn routes(routes: Routes) -> Routes {
-    routes
-        .add(
-            PRIORITIES_PATH,
-            &["POST"],
-            axum::routing::post(update_priorities),
-        )
-        .resource(
-            "/api/v1/features/feature-segments/",
-            get(list).post(create),
-            "/api/v1/features/feature-segments/{id}/",
-            get(read).put(put).patch(patch).delete(delete),
-        )
+    let priorities = Doc::new("Set the priorities of several feature segments in one change")
+        .body_list::<PriorityInput>(PRIORITIES_MAX)
+        .answers_list::<FeatureSegment>("The feature segments, by priority")
+        .fails(400, "Invalid input")
+        .fails(404, "Not found");
+    resource_routes(routes).post(PRIORITIES_PATH, priorities, update_priorities)
 }
 
 /// Where several priorities are set at once.
 pub const PRIORITIES_PATH: &str = "/api/v1/features/feature-segments/update-priorities/";
 
-#[derive(sqlx::FromRow)]
-struct Row {
+/// One feature segment, as stored and as answered.
+#[derive(sqlx::FromRow, Serialize, ToSchema)]
+struct FeatureSegment {
     id: i64,
+    #[serde(rename = "feature")]
     feature_id: i64,
+    #[serde(rename = "segment")]
     segment_id: i64,
+    #[serde(rename = "environment")]
     environment_id: i64,
     priority: i32,
+    /// For access checks only.
+    #[serde(skip)]
     organisation_id: i64,
     segment_name: String,
 }
@@ -62,18 +70,10 @@ const COLUMNS: &str = "fs.id, fs.feature_id, fs.segment_id, fs.environment_id, f
 const TABLES: &str = "feature_segments fs \
     JOIN segments s ON s.id = fs.segment_id JOIN projects p ON p.id = s.project_id";
 
-fn to_json(row: &Row) -> Value {
-    json!({
-        "id": row.id,
-        "feature": row.feature_id,
-        "segment": row.segment_id,
-        "segment_name": row.segment_name,
-        "environment": row.environment_id,
-        "priority": row.priority,
-    })
-}
 
-#[derive(Deserialize, Default)]
+/// What create and update read; update keeps what is left out.
+#[derive(Deserialize, Default, ToSchema)]
+#[schema(as = FeatureSegmentInput)]
 struct Input {
     feature: Option<i64>,
     segment: Option<i64>,
@@ -81,7 +81,8 @@ struct Input {
     priority: Option<i32>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct Filter {
     #[serde(default, deserialize_with = "from_text::opt_i64")]
     environment: Option<i64>,
@@ -94,7 +95,7 @@ async fn list(
     admin: Admin,
     request: PageRequest,
     Query(filter): Query<Filter>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Paged<FeatureSegment>>> {
     let page = request.page()?;
     Listing::new(
         COLUMNS,
@@ -108,7 +109,7 @@ async fn list(
     .bind(admin.organisation)
     .bind(filter.environment)
     .bind(filter.feature)
-    .respond(&state.db, &request, page, to_json)
+    .respond(&state.db, &request, page, |row: FeatureSegment| row)
     .await
 }
 
@@ -116,7 +117,7 @@ async fn create(
     State(state): State<AppState>,
     admin: Admin,
     Body(input): Body<Input>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<FeatureSegment>)> {
     let mut errors = FieldErrors::new();
     for (field, value) in [
         ("feature", input.feature),
@@ -163,16 +164,16 @@ async fn create(
         Scope::Environment(input.environment.unwrap_or_default()),
     )
     .await?;
-    let row: Row = sqlx::query_as(&format!("SELECT {COLUMNS} FROM {TABLES} WHERE fs.id = $1"))
+    let row: FeatureSegment = sqlx::query_as(&format!("SELECT {COLUMNS} FROM {TABLES} WHERE fs.id = $1"))
         .bind(id)
         .fetch_one(&mut *tx)
         .await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(to_json(&row))))
+    Ok((StatusCode::CREATED, Json(row)))
 }
 
-async fn fetch(db: &mut PgConnection, admin: &Admin, id: i64, lock: Lock) -> ApiResult<Row> {
-    let row: Option<Row> = sqlx::query_as(&format!(
+async fn fetch(db: &mut PgConnection, admin: &Admin, id: i64, lock: Lock) -> ApiResult<FeatureSegment> {
+    let row: Option<FeatureSegment> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM {TABLES} WHERE fs.id = $1{}",
         lock.of("fs")
     ))
@@ -188,10 +189,10 @@ async fn read(
     State(state): State<AppState>,
     admin: Admin,
     Ids(id): Ids<i64>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(to_json(
-        &fetch(&mut *state.db.acquire().await?, &admin, id, Lock::Read).await?,
-    )))
+) -> ApiResult<Json<FeatureSegment>> {
+    Ok(Json(
+        fetch(&mut *state.db.acquire().await?, &admin, id, Lock::Read).await?,
+    ))
 }
 
 async fn update(
@@ -200,7 +201,7 @@ async fn update(
     id: i64,
     input: Input,
     full: bool,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<FeatureSegment>> {
     let mut tx = db::begin_write(&state.db, &admin).await?;
     let current = fetch(&mut tx, &admin, id, Lock::ForUpdate).await?;
     let mut errors = FieldErrors::new();
@@ -227,15 +228,15 @@ async fn update(
         .execute(&mut *tx)
         .await?;
     db::bump(&mut tx, Scope::Environment(current.environment_id)).await?;
-    let row: Row = sqlx::query_as(&format!("SELECT {COLUMNS} FROM {TABLES} WHERE fs.id = $1"))
+    let row: FeatureSegment = sqlx::query_as(&format!("SELECT {COLUMNS} FROM {TABLES} WHERE fs.id = $1"))
         .bind(id)
         .fetch_one(&mut *tx)
         .await?;
     tx.commit().await?;
-    Ok(Json(to_json(&row)))
+    Ok(Json(row))
 }
 
-put_and_patch!(put, patch, update, i64, Input);
+put_and_patch!(put, patch, update, i64, Input, FeatureSegment);
 
 async fn delete(
     State(state): State<AppState>,
@@ -254,7 +255,7 @@ async fn delete(
 }
 
 /// One entry of an update-priorities request.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct PriorityInput {
     id: i64,
     priority: i32,
@@ -267,7 +268,7 @@ async fn update_priorities(
     State(state): State<AppState>,
     admin: Admin,
     Body(input): Body<Vec<PriorityInput>>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Vec<FeatureSegment>>> {
     if input.len() > PRIORITIES_MAX {
         return Err(ApiError::BadRequest(format!(
             "At most {PRIORITIES_MAX} feature segments at once."
@@ -288,12 +289,12 @@ async fn update_priorities(
         db::bump(&mut tx, Scope::Environment(environment)).await?;
     }
     let ids: Vec<i64> = input.iter().map(|i| i.id).collect();
-    let rows: Vec<Row> = sqlx::query_as(&format!(
+    let rows: Vec<FeatureSegment> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM {TABLES} WHERE fs.id = ANY($1) ORDER BY fs.priority, fs.id"
     ))
     .bind(&ids)
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(Json(Value::Array(rows.iter().map(to_json).collect())))
+    Ok(Json(rows))
 }

@@ -10,17 +10,18 @@ use std::collections::HashMap;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 use sqlx::{PgPool, Postgres, Transaction};
 
 use super::delete::delete_and_bump;
-use super::format::iso;
+use super::doc::{FlagValue, Resource};
+use super::format::iso_time;
 use super::list::Listing;
 use super::lookup::{EnvironmentRef, Lock, environment_ref};
-use super::page::PageRequest;
+use super::page::{PageRequest, Paged};
 use super::routes::Routes;
 use crate::auth::Admin;
 use crate::db::{self, Scope};
@@ -32,7 +33,8 @@ use sqlx::PgConnection;
 
 resource_routes!(
     "/api/v1/environments/{api_key}/featurestates/",
-    "/api/v1/environments/{api_key}/featurestates/{id}/"
+    "/api/v1/environments/{api_key}/featurestates/{id}/",
+    Resource::<FeatureState, StateInput>::new("feature state").filtered::<Filter>()
 );
 
 /// A feature state as stored.
@@ -62,70 +64,87 @@ pub struct StateRow {
 pub const COLUMNS: &str = "id, feature_id, environment_id, feature_segment_id, identity_id, \
     enabled, feature_state_value, featurestate_uuid, updated_at";
 
-#[derive(sqlx::FromRow)]
-struct MvRow {
+/// One multivariate allocation of a state, as stored and as answered.
+#[derive(sqlx::FromRow, Serialize, ToSchema)]
+pub struct MultivariateValue {
     id: i64,
+    #[serde(skip)]
     feature_state_id: i64,
+    /// The option.
+    #[serde(rename = "multivariate_feature_option")]
     mv_option_id: i64,
+    #[schema(minimum = 0, maximum = 100)]
     percentage_allocation: f64,
-    mv_fs_value_uuid: uuid::Uuid,
+    mv_fs_value_uuid: String,
 }
 
-/// States as JSON, with their allocations.
-pub async fn to_json(db: &PgPool, rows: &[StateRow]) -> ApiResult<Vec<Value>> {
+/// A feature state as answered: the row with its allocations.
+#[derive(Serialize, ToSchema)]
+pub struct FeatureState {
+    id: i64,
+    feature: i64,
+    environment: i64,
+    /// Set for segment overrides.
+    feature_segment: Option<i64>,
+    /// Set for identity overrides.
+    identity: Option<i64>,
+    enabled: bool,
+    #[schema(value_type = FlagValue)]
+    feature_state_value: Value,
+    featurestate_uuid: String,
+    #[serde(serialize_with = "iso_time")]
+    updated_at: DateTime<Utc>,
+    multivariate_feature_state_values: Vec<MultivariateValue>,
+}
+
+/// States as answered, with their allocations.
+pub async fn answers(db: &PgPool, rows: Vec<StateRow>) -> ApiResult<Vec<FeatureState>> {
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-    let values: Vec<MvRow> = sqlx::query_as(
-        "SELECT id, feature_state_id, mv_option_id, percentage_allocation, mv_fs_value_uuid \
+    let values: Vec<MultivariateValue> = sqlx::query_as(
+        "SELECT id, feature_state_id, mv_option_id, percentage_allocation, \
+         mv_fs_value_uuid::text AS mv_fs_value_uuid \
          FROM mv_feature_state_values WHERE feature_state_id = ANY($1) ORDER BY id",
     )
     .bind(&ids)
     .fetch_all(db)
     .await?;
-    let mut by_state: HashMap<i64, Vec<Value>> = HashMap::new();
-    for v in values {
-        by_state.entry(v.feature_state_id).or_default().push(json!({
-            "id": v.id,
-            "multivariate_feature_option": v.mv_option_id,
-            "percentage_allocation": v.percentage_allocation,
-            "mv_fs_value_uuid": v.mv_fs_value_uuid.to_string(),
-        }));
+    let mut by_state: HashMap<i64, Vec<MultivariateValue>> = HashMap::new();
+    for value in values {
+        by_state.entry(value.feature_state_id).or_default().push(value);
     }
     Ok(rows
-        .iter()
-        .map(|r| {
-            json!({
-                "id": r.id,
-                "feature": r.feature_id,
-                "environment": r.environment_id,
-                "feature_segment": r.feature_segment_id,
-                "identity": r.identity_id,
-                "enabled": r.enabled,
-                "feature_state_value": r.feature_state_value,
-                "featurestate_uuid": r.featurestate_uuid.to_string(),
-                "updated_at": iso(r.updated_at),
-                "multivariate_feature_state_values": by_state.remove(&r.id).unwrap_or_default(),
-            })
+        .into_iter()
+        .map(|r| FeatureState {
+            multivariate_feature_state_values: by_state.remove(&r.id).unwrap_or_default(),
+            id: r.id,
+            feature: r.feature_id,
+            environment: r.environment_id,
+            feature_segment: r.feature_segment_id,
+            identity: r.identity_id,
+            enabled: r.enabled,
+            feature_state_value: r.feature_state_value,
+            featurestate_uuid: r.featurestate_uuid.to_string(),
+            updated_at: r.updated_at,
         })
         .collect())
 }
 
-/// One state as JSON.
-pub async fn one_json(db: &PgPool, row: &StateRow) -> ApiResult<Value> {
-    Ok(to_json(db, std::slice::from_ref(row))
-        .await?
-        .pop()
-        .unwrap_or(Value::Null))
+/// One state as answered.
+pub async fn answer(db: &PgPool, row: StateRow) -> ApiResult<FeatureState> {
+    answers(db, vec![row]).await?.pop().ok_or(ApiError::NotFound)
 }
 
 /// One multivariate allocation as written.
-#[derive(Deserialize, Clone)]
+#[derive(Deserialize, Clone, ToSchema)]
+#[schema(as = MultivariateValueInput)]
 pub struct MvInput {
     multivariate_feature_option: i64,
     percentage_allocation: f64,
 }
 
 /// A feature state as written.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
+#[schema(as = FeatureStateInput)]
 pub struct StateInput {
     /// The feature (required when creating).
     pub feature: Option<i64>,
@@ -133,6 +152,7 @@ pub struct StateInput {
     pub enabled: Option<bool>,
     /// The value; Flagsmith's typed form `{"type", "string_value", …}` is accepted too.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<FlagValue>)]
     pub feature_state_value: Option<Option<Value>>,
     /// For segment overrides: the feature segment.
     pub feature_segment: Option<i64>,
@@ -263,13 +283,16 @@ pub async fn apply(
     Ok(row)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct Filter {
+    /// Only this feature's states.
     #[serde(default, deserialize_with = "from_text::opt_i64")]
     feature: Option<i64>,
+    /// Only this segment override's state.
     #[serde(default, deserialize_with = "from_text::opt_i64")]
     feature_segment: Option<i64>,
-    /// Flagsmith's `anyIdentity`: list identity overrides instead.
+    /// Flagsmith's `anyIdentity`: non-empty lists identity overrides instead.
     #[serde(default, rename = "anyIdentity")]
     any_identity: Option<String>,
 }
@@ -280,7 +303,7 @@ async fn list(
     Ids(api_key): Ids<String>,
     request: PageRequest,
     Query(filter): Query<Filter>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Paged<FeatureState>>> {
     let environment = environment_ref(&state.db, &admin, &api_key).await?;
     let page = request.page()?;
     let (count, rows) = Listing::new(
@@ -301,8 +324,7 @@ async fn list(
     )
     .rows::<StateRow>(&state.db, page)
     .await?;
-    let results = to_json(&state.db, &rows).await?;
-    request.respond(page, count, results)
+    request.respond(page, count, answers(&state.db, rows).await?)
 }
 
 async fn create(
@@ -310,7 +332,7 @@ async fn create(
     admin: Admin,
     Ids(api_key): Ids<String>,
     Body(input): Body<StateInput>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<FeatureState>)> {
     let environment = environment_ref(&state.db, &admin, &api_key).await?;
     let Some(feature_segment) = input.feature_segment else {
         return Err(ApiError::field(
@@ -350,7 +372,7 @@ async fn create(
     let row = apply(&mut tx, &created, &input, false).await?;
     db::bump(&mut tx, Scope::Environment(environment.id)).await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(one_json(&state.db, &row).await?)))
+    Ok((StatusCode::CREATED, Json(answer(&state.db, row).await?)))
 }
 
 async fn fetch(
@@ -374,7 +396,7 @@ async fn read(
     State(state): State<AppState>,
     admin: Admin,
     Ids((api_key, id)): Ids<(String, i64)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<FeatureState>> {
     let (_, row) = fetch(
         &mut *state.db.acquire().await?,
         &admin,
@@ -383,7 +405,7 @@ async fn read(
         Lock::Read,
     )
     .await?;
-    Ok(Json(one_json(&state.db, &row).await?))
+    Ok(Json(answer(&state.db, row).await?))
 }
 
 async fn update(
@@ -392,7 +414,7 @@ async fn update(
     (api_key, id): (String, i64),
     input: StateInput,
     full: bool,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<FeatureState>> {
     let mut tx = db::begin_write(&state.db, &admin).await?;
     let (environment, current) = fetch(&mut tx, &admin, &api_key, id, Lock::ForUpdate).await?;
     if input.feature.is_some_and(|f| f != current.feature_id) {
@@ -405,10 +427,10 @@ async fn update(
     let row = apply(&mut tx, &current, &input, full).await?;
     db::bump(&mut tx, Scope::Environment(environment.id)).await?;
     tx.commit().await?;
-    Ok(Json(one_json(&state.db, &row).await?))
+    Ok(Json(answer(&state.db, row).await?))
 }
 
-put_and_patch!(put, patch, update, (String, i64), StateInput);
+put_and_patch!(put, patch, update, (String, i64), StateInput, FeatureState);
 
 async fn delete(
     State(state): State<AppState>,

@@ -4,22 +4,21 @@
 //! unique per project, ignoring case, as in Flagsmith. Deleting a feature
 //! deletes its states, segment overrides and identity overrides (cascade).
 
-use std::collections::HashMap;
-
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use serde_json::Value;
 
 use super::delete::delete_and_bump;
-use super::format::{id_value, iso};
+use super::doc::{FlagValue, Resource};
+use super::format::{id_value, iso_time};
 use super::list::Listing;
 use super::lookup::{Lock, project_organisation, row_by_id};
-use super::mv_options::{self, OptionInput, OptionRow};
-use super::page::PageRequest;
+use super::mv_options::{self, MultivariateOption, OptionInput};
+use super::page::{PageRequest, Paged};
 use super::routes::Routes;
 use crate::auth::Admin;
 use crate::db::{self, Scope};
@@ -31,74 +30,79 @@ use sqlx::PgConnection;
 
 resource_routes!(
     "/api/v1/projects/{project_id}/features/",
-    "/api/v1/projects/{project_id}/features/{id}/"
+    "/api/v1/projects/{project_id}/features/{id}/",
+    Resource::<Feature, Input>::new("feature").filtered::<Filter>()
 );
 
-#[derive(sqlx::FromRow)]
-struct Row {
+/// A feature, as stored (but its options) and as answered.
+#[derive(sqlx::FromRow, Serialize, ToSchema)]
+struct Feature {
     id: i64,
-    project_id: i64,
     name: String,
+    /// STANDARD or MULTIVARIATE.
     #[sqlx(rename = "type")]
+    #[serde(rename = "type")]
+    #[schema(schema_with = feature_types)]
     kind: String,
+    #[schema(value_type = FlagValue)]
     initial_value: Value,
     default_enabled: bool,
     description: Option<String>,
     is_server_key_only: bool,
+    #[serde(rename = "project")]
+    project_id: i64,
+    #[serde(serialize_with = "iso_time")]
     created_date: DateTime<Utc>,
+    /// Read apart (`with_options`).
+    #[sqlx(skip)]
+    multivariate_options: Vec<MultivariateOption>,
+}
+
+fn feature_types() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(["STANDARD", "MULTIVARIATE"]))
+        .build()
 }
 
 const COLUMNS: &str = "id, project_id, name, type, initial_value, default_enabled, description, \
     is_server_key_only, created_date";
 
-fn to_json(row: &Row, options: &[&OptionRow]) -> Value {
-    json!({
-        "id": row.id,
-        "name": row.name,
-        "type": row.kind,
-        "initial_value": row.initial_value,
-        "default_enabled": row.default_enabled,
-        "description": row.description,
-        "is_server_key_only": row.is_server_key_only,
-        "project": row.project_id,
-        "created_date": iso(row.created_date),
-        "multivariate_options": options.iter().map(|o| mv_options::to_json(o)).collect::<Vec<_>>(),
-    })
-}
-
-async fn with_options(state: &AppState, rows: &[Row]) -> ApiResult<Vec<Value>> {
-    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-    let options = mv_options::of_features(&state.db, &ids).await?;
-    let mut by_feature: HashMap<i64, Vec<&OptionRow>> = HashMap::new();
-    for option in &options {
-        by_feature
-            .entry(option.feature_id)
-            .or_default()
-            .push(option);
+async fn with_options(state: &AppState, mut features: Vec<Feature>) -> ApiResult<Vec<Feature>> {
+    let ids: Vec<i64> = features.iter().map(|f| f.id).collect();
+    let mut options = mv_options::of_features(&state.db, &ids).await?;
+    for feature in &mut features {
+        let (theirs, rest) = options.into_iter().partition(|o| o.feature_id == feature.id);
+        options = rest;
+        feature.multivariate_options = theirs.into_iter().map(MultivariateOption::from).collect();
     }
-    Ok(rows
-        .iter()
-        .map(|r| to_json(r, by_feature.get(&r.id).map_or(&[][..], Vec::as_slice)))
-        .collect())
+    Ok(features)
 }
 
-#[derive(Deserialize, Default)]
+/// What create and update read; update keeps what is left out.
+#[derive(Deserialize, Default, ToSchema)]
+#[schema(as = FeatureInput)]
 struct Input {
     name: Option<String>,
     #[serde(rename = "type")]
+    #[schema(schema_with = feature_types)]
     kind: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<FlagValue>)]
     initial_value: Option<Option<Value>>,
     default_enabled: Option<bool>,
     #[serde(default, deserialize_with = "nullable")]
     description: Option<Option<String>>,
     is_server_key_only: Option<bool>,
     multivariate_options: Option<Vec<OptionInput>>,
+    #[schema(value_type = Option<i64>)]
     project: Option<Value>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct Filter {
+    /// Only features whose name contains this (any case).
     search: Option<String>,
 }
 
@@ -108,7 +112,7 @@ async fn list(
     Ids(project): Ids<i64>,
     request: PageRequest,
     Query(filter): Query<Filter>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Paged<Feature>>> {
     project_organisation(&state.db, &admin, project).await?;
     let page = request.page()?;
     let (count, rows) = Listing::new(
@@ -118,10 +122,9 @@ async fn list(
     )
     .bind(project)
     .bind(filter.search)
-    .rows::<Row>(&state.db, page)
+    .rows::<Feature>(&state.db, page)
     .await?;
-    let results = with_options(&state, &rows).await?;
-    request.respond(page, count, results)
+    request.respond(page, count, with_options(&state, rows).await?)
 }
 
 fn check_kind(errors: &mut FieldErrors, kind: Option<&str>) {
@@ -155,7 +158,7 @@ async fn create(
     admin: Admin,
     Ids(project): Ids<i64>,
     Body(input): Body<Input>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<Feature>)> {
     project_organisation(&state.db, &admin, project).await?;
     let mut errors = FieldErrors::new();
     validate::resource_name(&mut errors, input.name.as_deref(), true);
@@ -195,7 +198,7 @@ async fn create(
         .to_string()
     });
     let mut tx = db::begin_write(&state.db, &admin).await?;
-    let row: Row = sqlx::query_as(&format!(
+    let row: Feature = sqlx::query_as(&format!(
         "INSERT INTO features (project_id, name, type, initial_value, default_enabled, description, \
          is_server_key_only) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
     ))
@@ -216,8 +219,9 @@ async fn create(
     mv_options::check_allocations(&mut tx, row.id).await?;
     db::bump(&mut tx, Scope::Project(project)).await?;
     tx.commit().await?;
-    let refs: Vec<&OptionRow> = created.iter().collect();
-    Ok((StatusCode::CREATED, Json(to_json(&row, &refs))))
+    let mut row = row;
+    row.multivariate_options = created.into_iter().map(MultivariateOption::from).collect();
+    Ok((StatusCode::CREATED, Json(row)))
 }
 
 async fn fetch(
@@ -226,7 +230,7 @@ async fn fetch(
     project: i64,
     id: i64,
     lock: Lock,
-) -> ApiResult<Row> {
+) -> ApiResult<Feature> {
     project_organisation(&mut *db, admin, project).await?;
     row_by_id(
         &mut *db,
@@ -242,7 +246,7 @@ async fn read(
     State(state): State<AppState>,
     admin: Admin,
     Ids((project, id)): Ids<(i64, i64)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Feature>> {
     let row = fetch(
         &mut *state.db.acquire().await?,
         &admin,
@@ -251,8 +255,8 @@ async fn read(
         Lock::Read,
     )
     .await?;
-    let mut results = with_options(&state, std::slice::from_ref(&row)).await?;
-    Ok(Json(results.pop().unwrap_or(Value::Null)))
+    let mut results = with_options(&state, vec![row]).await?;
+    Ok(Json(results.pop().ok_or(ApiError::NotFound)?))
 }
 
 async fn update(
@@ -261,7 +265,7 @@ async fn update(
     (project, id): (i64, i64),
     input: Input,
     full: bool,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Feature>> {
     let mut tx = db::begin_write(&state.db, &admin).await?;
     let current = fetch(&mut tx, &admin, project, id, Lock::ForUpdate).await?;
     let mut errors = FieldErrors::new();
@@ -306,7 +310,7 @@ async fn update(
         }
     }
 
-    let row: Row = sqlx::query_as(&format!(
+    let row: Feature = sqlx::query_as(&format!(
         "UPDATE features SET name = $2, type = $3, initial_value = $4, default_enabled = $5, \
          description = $6, is_server_key_only = $7 WHERE id = $1 RETURNING {COLUMNS}"
     ))
@@ -325,11 +329,11 @@ async fn update(
     .await?;
     db::bump(&mut tx, Scope::Project(project)).await?;
     tx.commit().await?;
-    let mut results = with_options(&state, std::slice::from_ref(&row)).await?;
-    Ok(Json(results.pop().unwrap_or(Value::Null)))
+    let mut results = with_options(&state, vec![row]).await?;
+    Ok(Json(results.pop().ok_or(ApiError::NotFound)?))
 }
 
-put_and_patch!(put, patch, update, (i64, i64), Input);
+put_and_patch!(put, patch, update, (i64, i64), Input, Feature);
 
 async fn delete(
     State(state): State<AppState>,

@@ -16,12 +16,13 @@ use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::State;
-use axum::routing::get;
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 
-use super::format::iso;
+use super::doc::Doc;
+use super::format::iso_time;
 use super::routes::Routes;
 use crate::auth::Admin;
 use crate::error::{ApiError, ApiResult};
@@ -29,7 +30,61 @@ use crate::extract::{Query, from_text};
 use crate::state::AppState;
 
 pub(super) fn routes(routes: Routes) -> Routes {
-    routes.add(PATH, &["GET"], get(list))
+    let doc = Doc::new("The edge fleet: each edge's latest report against core's current revisions")
+        .query::<Filter>()
+        .answers::<Fleet>(200, "The edges")
+        .invalid();
+    routes.get(PATH, doc, list)
+}
+
+/// The edges heard from, each with what it serves.
+#[derive(Serialize, ToSchema)]
+struct Fleet {
+    count: usize,
+    /// Seconds of silence after which an edge is stale.
+    stale_after: i64,
+    results: Vec<Edge>,
+}
+
+/// One edge's latest report.
+#[derive(Serialize, ToSchema)]
+#[schema(as = FleetEdge)]
+struct Edge {
+    edge_id: String,
+    region: String,
+    version: String,
+    #[serde(serialize_with = "iso_time")]
+    reported_at: DateTime<Utc>,
+    #[serde(serialize_with = "iso_time")]
+    last_seen: DateTime<Utc>,
+    seconds_since_seen: i64,
+    stale: bool,
+    environments: Vec<ServedEnvironment>,
+}
+
+/// An environment as one edge serves it.
+#[derive(Serialize, ToSchema)]
+struct ServedEnvironment {
+    environment_key: String,
+    /// Whether core knows the key (the rest is absent when not).
+    known: bool,
+    #[serde(flatten)]
+    current: Option<AgainstCore>,
+    served_revision: Option<i64>,
+    /// Seconds since the edge last confirmed its copy with its source.
+    confirmed_secs_ago: u64,
+}
+
+/// An environment core knows, against what an edge serves.
+#[derive(Serialize, ToSchema)]
+struct AgainstCore {
+    environment: i64,
+    name: String,
+    current_revision: i64,
+    current: bool,
+    revisions_behind: Option<i64>,
+    /// From the served document's `updated_at` to core's.
+    seconds_behind: Option<f64>,
 }
 
 /// Where the fleet is served.
@@ -40,12 +95,16 @@ pub const SEEN_WITHIN_DEFAULT: i64 = 900;
 /// An edge silent for this many seconds is stale unless asked.
 pub const STALE_AFTER_DEFAULT: i64 = 60;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct Filter {
+    /// Seconds: edges heard from within (default 900).
     #[serde(default, deserialize_with = "from_text::opt_i64")]
     seen_within: Option<i64>,
+    /// Seconds of silence after which an edge is stale (default 60).
     #[serde(default, deserialize_with = "from_text::opt_i64")]
     stale_after: Option<i64>,
+    /// Only edges serving this client key.
     environment: Option<String>,
 }
 
@@ -70,7 +129,7 @@ async fn list(
     State(state): State<AppState>,
     admin: Admin,
     Query(filter): Query<Filter>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Fleet>> {
     let seen_within = filter.seen_within.unwrap_or(SEEN_WITHIN_DEFAULT);
     let stale_after = filter.stale_after.unwrap_or(STALE_AFTER_DEFAULT);
     if seen_within <= 0 || stale_after <= 0 {
@@ -138,66 +197,63 @@ async fn list(
                 None if admin.organisation.is_some() => continue,
                 _ => {}
             }
-            shown.push(environment_json(&served, known));
+            shown.push(against_core(served, known));
         }
         if shown.is_empty() && admin.organisation.is_some() {
             continue;
         }
         if let Some(key) = filter.environment.as_deref()
-            && !shown.iter().any(|e| e["environment_key"] == key)
+            && !shown.iter().any(|e| e.environment_key == key)
         {
             continue;
         }
         let silent = (now - received_at).num_seconds().max(0);
-        results.push(json!({
-            "edge_id": edge_id,
-            "region": region,
-            "version": version,
-            "reported_at": iso(reported_at),
-            "last_seen": iso(received_at),
-            "seconds_since_seen": silent,
-            "stale": silent > stale_after,
-            "environments": shown,
-        }));
+        results.push(Edge {
+            edge_id,
+            region,
+            version,
+            reported_at,
+            last_seen: received_at,
+            seconds_since_seen: silent,
+            stale: silent > stale_after,
+            environments: shown,
+        });
     }
-    Ok(Json(json!({
-        "count": results.len(),
-        "stale_after": stale_after,
-        "results": results,
-    })))
+    Ok(Json(Fleet {
+        count: results.len(),
+        stale_after,
+        results,
+    }))
 }
 
-fn environment_json(served: &Served, current: Option<&Current>) -> Value {
-    let Some((id, name, _, revision, updated_at)) = current else {
-        return json!({
-            "environment_key": served.environment_key,
-            "known": false,
-            "served_revision": served.revision,
-            "confirmed_secs_ago": served.confirmed_secs_ago,
-        });
-    };
-    let behind = served.revision.map(|r| (revision - r).max(0));
-    // Seconds behind: from the served document's updated_at to core's current one.
-    let served_at = served
-        .updated_at
-        .as_deref()
-        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.with_timezone(&Utc));
-    let seconds_behind = match (behind, served_at) {
-        (Some(0), _) => Some(0.0),
-        (_, Some(at)) => Some(((*updated_at - at).num_milliseconds().max(0)) as f64 / 1000.0),
-        _ => None,
-    };
-    json!({
-        "environment_key": served.environment_key,
-        "known": true,
-        "environment": id,
-        "name": name,
-        "served_revision": served.revision,
-        "current_revision": revision,
-        "current": behind == Some(0),
-        "revisions_behind": behind,
-        "seconds_behind": seconds_behind,
-        "confirmed_secs_ago": served.confirmed_secs_ago,
-    })
+fn against_core(served: Served, current: Option<&Current>) -> ServedEnvironment {
+    let current = current.map(|(id, name, _, revision, updated_at)| {
+        let behind = served.revision.map(|r| (revision - r).max(0));
+        // Seconds behind: from the served document's updated_at to core's current one.
+        let served_at = served
+            .updated_at
+            .as_deref()
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc));
+        let seconds_behind = match (behind, served_at) {
+            (Some(0), _) => Some(0.0),
+            (_, Some(at)) => Some(((*updated_at - at).num_milliseconds().max(0)) as f64 / 1000.0),
+            _ => None,
+        };
+        AgainstCore {
+            environment: *id,
+            name: name.clone(),
+            current_revision: *revision,
+            current: behind == Some(0),
+            revisions_behind: behind,
+            seconds_behind,
+        }
+    });
+    ServedEnvironment {
+        environment_key: served.environment_key,
+        known: current.is_some(),
+        current,
+        served_revision: served.revision,
+        confirmed_secs_ago: served.confirmed_secs_ago,
+    }
 }

@@ -2,6 +2,7 @@
 //! timestamps (ISO 8601, UTC, microseconds) and ids given as numbers or text.
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serializer;
 use serde_json::Value;
 
 use crate::error::{ApiError, ApiResult};
@@ -34,5 +35,21 @@ pub fn id_value(value: &Value) -> Option<i64> {
         Value::Number(n) => n.as_i64(),
         Value::String(s) => s.parse().ok(),
         _ => None,
+    }
+}
+
+/// [`iso`] for `#[serde(serialize_with = "iso_time")]`.
+pub fn iso_time<S: Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&iso(*at))
+}
+
+/// [`iso_time`] of an optional time (`null` when absent).
+pub fn iso_time_opt<S: Serializer>(
+    at: &Option<DateTime<Utc>>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match at {
+        Some(at) => serializer.serialize_str(&iso(*at)),
+        None => serializer.serialize_none(),
     }
 }

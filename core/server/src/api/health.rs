@@ -4,24 +4,49 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
+use super::doc::{Doc, Security};
 use super::routes::Routes;
 use crate::db;
 use crate::state::AppState;
 
 pub(super) fn routes(routes: Routes) -> Routes {
+    let health_doc = Doc::new("Alive: the process answers")
+        .security(Security::Open)
+        .answers::<Status>(200, "OK");
+    let ready_doc = Doc::new("Ready: the databases answer and every migration is applied")
+        .security(Security::Open)
+        .answers::<Status>(200, "Ready")
+        .answers::<Status>(503, "Not ready");
     routes
-        .add("/health", &["GET"], get(health))
-        .add("/ready", &["GET"], get(ready))
+        .get("/health", health_doc, health)
+        .get("/ready", ready_doc, ready)
 }
 
-async fn health() -> Json<Value> {
-    Json(json!({"status": "ok"}))
+/// `{"status": "ok"}`, or `"error"` with the reason.
+#[derive(Serialize, ToSchema)]
+struct Status {
+    /// ok or error.
+    status: &'static str,
+    /// Why not ready.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'static str>,
 }
 
-async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+fn status(reason: Option<&'static str>) -> Json<Status> {
+    Json(Status {
+        status: if reason.is_some() { "error" } else { "ok" },
+        reason,
+    })
+}
+
+async fn health() -> Json<Status> {
+    status(None)
+}
+
+async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Status>) {
     let core = db::migrations_applied(&state.db, &db::core_migrator()).await;
     let analytics = db::migrations_applied(&state.analytics, &db::analytics_migrator()).await;
     if let Some(store) = &state.influx
@@ -29,18 +54,18 @@ async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "error", "reason": "analytics store unreachable"})),
+            status(Some("analytics store unreachable")),
         );
     }
     match (core, analytics) {
-        (Ok(true), Ok(true)) => (StatusCode::OK, Json(json!({"status": "ok"}))),
+        (Ok(true), Ok(true)) => (StatusCode::OK, status(None)),
         (Ok(_), Ok(_)) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "error", "reason": "migrations not applied"})),
+            status(Some("migrations not applied")),
         ),
         _ => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "error", "reason": "database unreachable"})),
+            status(Some("database unreachable")),
         ),
     }
 }

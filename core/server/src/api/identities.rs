@@ -9,17 +9,18 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 
 use super::delete::delete_and_bump;
-use super::feature_states::{self, COLUMNS as STATE_COLUMNS, StateInput, StateRow};
-use super::format::iso;
+use super::doc::{Resource, TraitValue};
+use super::feature_states::{self, COLUMNS as STATE_COLUMNS, FeatureState, StateInput, StateRow};
+use super::format::iso_time;
 use super::list::Listing;
 use super::lookup::{EnvironmentRef, Lock, environment_ref, row_by_id};
-use super::page::PageRequest;
+use super::page::{PageRequest, Paged};
 use super::routes::Routes;
 use crate::auth::Admin;
 use crate::db::{self, Scope};
@@ -29,63 +30,58 @@ use crate::state::AppState;
 use crate::validate;
 use sqlx::PgConnection;
 
+const IDENTITIES: &str = "/api/v1/environments/{api_key}/identities/";
+const IDENTITY: &str = "/api/v1/environments/{api_key}/identities/{id}/";
+const TRAITS: &str = "/api/v1/environments/{api_key}/identities/{id}/traits/";
+const TRAIT: &str = "/api/v1/environments/{api_key}/identities/{id}/traits/{trait_id}/";
+const OVERRIDES: &str = "/api/v1/environments/{api_key}/identities/{id}/featurestates/";
+const OVERRIDE: &str =
+    "/api/v1/environments/{api_key}/identities/{id}/featurestates/{state_id}/";
+
 pub(super) fn routes(routes: Routes) -> Routes {
+    let identities = Resource::<Identity, Input>::new("identity").filtered::<Filter>();
+    let traits = Resource::<Trait, TraitInput>::new("trait");
+    let overrides = Resource::<FeatureState, StateInput>::new("identity override");
     routes
-        .add(
-            "/api/v1/environments/{api_key}/identities/",
-            &["GET", "POST"],
-            get(list).post(create),
-        )
-        .add(
-            "/api/v1/environments/{api_key}/identities/{id}/",
-            &["GET", "DELETE"],
-            get(read).delete(delete),
-        )
-        .resource(
-            "/api/v1/environments/{api_key}/identities/{id}/traits/",
-            get(list_traits).post(create_trait),
-            "/api/v1/environments/{api_key}/identities/{id}/traits/{trait_id}/",
-            get(read_trait)
-                .put(put_trait)
-                .patch(patch_trait)
-                .delete(delete_trait),
-        )
-        .resource(
-            "/api/v1/environments/{api_key}/identities/{id}/featurestates/",
-            get(list_overrides).post(create_override),
-            "/api/v1/environments/{api_key}/identities/{id}/featurestates/{state_id}/",
-            get(read_override)
-                .put(put_override)
-                .patch(patch_override)
-                .delete(delete_override),
-        )
+        .get(IDENTITIES, identities.list(), list)
+        .post(IDENTITIES, identities.create(), create)
+        .get(IDENTITY, identities.read(), read)
+        .delete(IDENTITY, identities.delete(), delete)
+        .get(TRAITS, traits.list(), list_traits)
+        .post(TRAITS, traits.create(), create_trait)
+        .get(TRAIT, traits.read(), read_trait)
+        .put(TRAIT, traits.replace(), put_trait)
+        .patch(TRAIT, traits.update(), patch_trait)
+        .delete(TRAIT, traits.delete(), delete_trait)
+        .get(OVERRIDES, overrides.list(), list_overrides)
+        .post(OVERRIDES, overrides.create(), create_override)
+        .get(OVERRIDE, overrides.read(), read_override)
+        .put(OVERRIDE, overrides.replace(), put_override)
+        .patch(OVERRIDE, overrides.update(), patch_override)
+        .delete(OVERRIDE, overrides.delete(), delete_override)
 }
 
 // ---- identities -------------------------------------------------------------
 
-#[derive(sqlx::FromRow)]
-struct Row {
+/// An identity, as stored and as answered.
+#[derive(sqlx::FromRow, Serialize, ToSchema)]
+struct Identity {
     id: i64,
     identifier: String,
-    identity_uuid: uuid::Uuid,
+    identity_uuid: String,
+    #[serde(rename = "environment")]
     environment_id: i64,
+    #[serde(serialize_with = "iso_time")]
     created_date: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "id, identifier, identity_uuid, environment_id, created_date";
+const COLUMNS: &str =
+    "id, identifier, identity_uuid::text AS identity_uuid, environment_id, created_date";
 
-fn to_json(row: &Row) -> Value {
-    json!({
-        "id": row.id,
-        "identifier": row.identifier,
-        "identity_uuid": row.identity_uuid.to_string(),
-        "environment": row.environment_id,
-        "created_date": iso(row.created_date),
-    })
-}
-
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct Filter {
+    /// Only identifiers that start with this.
     q: Option<String>,
 }
 
@@ -95,7 +91,7 @@ async fn list(
     Ids(api_key): Ids<String>,
     request: PageRequest,
     Query(filter): Query<Filter>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Paged<Identity>>> {
     let environment = environment_ref(&state.db, &admin, &api_key).await?;
     let page = request.page()?;
     Listing::new(
@@ -105,11 +101,13 @@ async fn list(
     )
     .bind(environment.id)
     .bind(filter.q)
-    .respond(&state.db, &request, page, to_json)
+    .respond(&state.db, &request, page, |row: Identity| row)
     .await
 }
 
-#[derive(Deserialize)]
+/// What create reads.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = IdentityInput)]
 struct Input {
     identifier: Option<String>,
 }
@@ -119,7 +117,7 @@ async fn create(
     admin: Admin,
     Ids(api_key): Ids<String>,
     Body(input): Body<Input>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<Identity>)> {
     let environment = environment_ref(&state.db, &admin, &api_key).await?;
     let mut errors = FieldErrors::new();
     validate::name(
@@ -130,7 +128,7 @@ async fn create(
     );
     errors.check()?;
     let mut tx = db::begin_audited(&state.db, &admin).await?;
-    let row: Row = sqlx::query_as(&format!(
+    let row: Identity = sqlx::query_as(&format!(
         "INSERT INTO identities (environment_id, identifier) VALUES ($1, $2) RETURNING {COLUMNS}"
     ))
     .bind(environment.id)
@@ -138,7 +136,7 @@ async fn create(
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(to_json(&row))))
+    Ok((StatusCode::CREATED, Json(row)))
 }
 
 async fn fetch(
@@ -147,9 +145,9 @@ async fn fetch(
     api_key: &str,
     id: i64,
     lock: Lock,
-) -> ApiResult<(EnvironmentRef, Row)> {
+) -> ApiResult<(EnvironmentRef, Identity)> {
     let environment = environment_ref(&mut *db, admin, api_key).await?;
-    let row: Row = row_by_id(
+    let row: Identity = row_by_id(
         &mut *db,
         (COLUMNS, "identities"),
         id,
@@ -164,9 +162,9 @@ async fn read(
     State(state): State<AppState>,
     admin: Admin,
     Ids((api_key, id)): Ids<(String, i64)>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(to_json(
-        &fetch(
+) -> ApiResult<Json<Identity>> {
+    Ok(Json(
+        fetch(
             &mut *state.db.acquire().await?,
             &admin,
             &api_key,
@@ -175,7 +173,7 @@ async fn read(
         )
         .await?
         .1,
-    )))
+    ))
 }
 
 async fn delete(
@@ -203,6 +201,7 @@ async fn delete(
 
 // ---- traits -----------------------------------------------------------------
 
+/// A trait as stored.
 #[derive(sqlx::FromRow)]
 struct TraitRow {
     id: i64,
@@ -213,25 +212,42 @@ struct TraitRow {
 
 const TRAIT_COLUMNS: &str = "id, trait_key, trait_value, created_date";
 
-fn trait_json(row: &TraitRow) -> Value {
-    let value_type = match &row.trait_value {
-        Value::Bool(_) => "bool",
-        Value::Number(n) if n.is_f64() => "float",
-        Value::Number(_) => "int",
-        _ => "unicode",
-    };
-    json!({
-        "id": row.id,
-        "trait_key": row.trait_key,
-        "trait_value": row.trait_value,
-        "value_type": value_type,
-        "created_date": iso(row.created_date),
-    })
+/// A trait as answered: the row and the type of its value.
+#[derive(Serialize, ToSchema)]
+struct Trait {
+    id: i64,
+    trait_key: String,
+    #[schema(value_type = TraitValue)]
+    trait_value: Value,
+    /// unicode, int, float or bool.
+    value_type: &'static str,
+    #[serde(serialize_with = "iso_time")]
+    created_date: DateTime<Utc>,
 }
 
-#[derive(Deserialize)]
+impl From<TraitRow> for Trait {
+    fn from(row: TraitRow) -> Trait {
+        let value_type = match &row.trait_value {
+            Value::Bool(_) => "bool",
+            Value::Number(n) if n.is_f64() => "float",
+            Value::Number(_) => "int",
+            _ => "unicode",
+        };
+        Trait {
+            id: row.id,
+            trait_key: row.trait_key,
+            trait_value: row.trait_value,
+            value_type,
+            created_date: row.created_date,
+        }
+    }
+}
+
+/// What create and update read.
+#[derive(Deserialize, ToSchema)]
 struct TraitInput {
     trait_key: Option<String>,
+    #[schema(value_type = Option<TraitValue>)]
     trait_value: Option<Value>,
 }
 
@@ -240,7 +256,7 @@ async fn list_traits(
     admin: Admin,
     Ids((api_key, id)): Ids<(String, i64)>,
     request: PageRequest,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Paged<Trait>>> {
     fetch(
         &mut *state.db.acquire().await?,
         &admin,
@@ -252,7 +268,7 @@ async fn list_traits(
     let page = request.page()?;
     Listing::new(TRAIT_COLUMNS, "traits WHERE identity_id = $1")
         .bind(id)
-        .respond(&state.db, &request, page, trait_json)
+        .respond(&state.db, &request, page, |row: TraitRow| Trait::from(row))
         .await
 }
 
@@ -283,7 +299,7 @@ async fn create_trait(
     admin: Admin,
     Ids((api_key, id)): Ids<(String, i64)>,
     Body(input): Body<TraitInput>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<Trait>)> {
     fetch(
         &mut *state.db.acquire().await?,
         &admin,
@@ -303,7 +319,7 @@ async fn create_trait(
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(trait_json(&row))))
+    Ok((StatusCode::CREATED, Json(Trait::from(row))))
 }
 
 async fn fetch_trait(
@@ -327,9 +343,9 @@ async fn read_trait(
     State(state): State<AppState>,
     admin: Admin,
     Ids(ids): Ids<(String, i64, i64)>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(trait_json(
-        &fetch_trait(&mut *state.db.acquire().await?, &admin, &ids, Lock::Read).await?,
+) -> ApiResult<Json<Trait>> {
+    Ok(Json(Trait::from(
+        fetch_trait(&mut *state.db.acquire().await?, &admin, &ids, Lock::Read).await?,
     )))
 }
 
@@ -339,7 +355,7 @@ async fn update_trait(
     ids: (String, i64, i64),
     input: TraitInput,
     full: bool,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Trait>> {
     let mut tx = db::begin_audited(&state.db, &admin).await?;
     let current = fetch_trait(&mut tx, &admin, &ids, Lock::ForUpdate).await?;
     let value = check_trait(&input, full)?;
@@ -352,7 +368,7 @@ async fn update_trait(
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(Json(trait_json(&row)))
+    Ok(Json(Trait::from(row)))
 }
 
 put_and_patch!(
@@ -360,7 +376,8 @@ put_and_patch!(
     patch_trait,
     update_trait,
     (String, i64, i64),
-    TraitInput
+    TraitInput,
+    Trait
 );
 
 async fn delete_trait(
@@ -385,7 +402,7 @@ async fn list_overrides(
     admin: Admin,
     Ids((api_key, id)): Ids<(String, i64)>,
     request: PageRequest,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Paged<FeatureState>>> {
     fetch(
         &mut *state.db.acquire().await?,
         &admin,
@@ -399,7 +416,7 @@ async fn list_overrides(
         .bind(id)
         .rows::<StateRow>(&state.db, page)
         .await?;
-    let results = feature_states::to_json(&state.db, &rows).await?;
+    let results = feature_states::answers(&state.db, rows).await?;
     request.respond(page, count, results)
 }
 
@@ -408,7 +425,7 @@ async fn create_override(
     admin: Admin,
     Ids((api_key, id)): Ids<(String, i64)>,
     Body(input): Body<StateInput>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<FeatureState>)> {
     let (environment, _) = fetch(
         &mut *state.db.acquire().await?,
         &admin,
@@ -447,7 +464,7 @@ async fn create_override(
     tx.commit().await?;
     Ok((
         StatusCode::CREATED,
-        Json(feature_states::one_json(&state.db, &row).await?),
+        Json(feature_states::answer(&state.db, row).await?),
     ))
 }
 
@@ -473,10 +490,10 @@ async fn read_override(
     State(state): State<AppState>,
     admin: Admin,
     Ids(ids): Ids<(String, i64, i64)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<FeatureState>> {
     let (_, row) =
         fetch_override(&mut *state.db.acquire().await?, &admin, &ids, Lock::Read).await?;
-    Ok(Json(feature_states::one_json(&state.db, &row).await?))
+    Ok(Json(feature_states::answer(&state.db, row).await?))
 }
 
 async fn update_override(
@@ -485,7 +502,7 @@ async fn update_override(
     ids: (String, i64, i64),
     input: StateInput,
     full: bool,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<FeatureState>> {
     let mut tx = db::begin_write(&state.db, &admin).await?;
     let (environment, current) = fetch_override(&mut tx, &admin, &ids, Lock::ForUpdate).await?;
     if input.feature.is_some_and(|f| f != current.feature_id) {
@@ -498,7 +515,7 @@ async fn update_override(
     let row = feature_states::apply(&mut tx, &current, &input, full).await?;
     db::bump(&mut tx, Scope::Environment(environment.id)).await?;
     tx.commit().await?;
-    Ok(Json(feature_states::one_json(&state.db, &row).await?))
+    Ok(Json(feature_states::answer(&state.db, row).await?))
 }
 
 put_and_patch!(
@@ -506,7 +523,8 @@ put_and_patch!(
     patch_override,
     update_override,
     (String, i64, i64),
-    StateInput
+    StateInput,
+    FeatureState
 );
 
 async fn delete_override(

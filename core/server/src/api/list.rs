@@ -8,11 +8,10 @@
 //! called; `LIMIT`/`OFFSET` take the next two placeholders.
 
 use axum::Json;
-use serde_json::Value;
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::{Arguments, Encode, FromRow, PgPool, Postgres, Type};
 
-use super::page::{Page, PageRequest};
+use super::page::{Page, PageRequest, Paged};
 use crate::error::ApiResult;
 
 /// What a list endpoint reads: its select list, its `FROM … WHERE …` and the
@@ -93,18 +92,18 @@ impl Listing {
         Ok((count, rows))
     }
 
-    /// The page body of `page`, each row written by `to_json`.
-    pub async fn respond<R>(
+    /// One page of the rows, each as `answer` makes it.
+    pub async fn respond<R, T>(
         self,
         db: &PgPool,
         request: &PageRequest,
         page: Page,
-        to_json: impl Fn(&R) -> Value,
-    ) -> ApiResult<Json<Value>>
+        answer: impl Fn(R) -> T,
+    ) -> ApiResult<Json<Paged<T>>>
     where
         R: Send + Unpin + for<'r> FromRow<'r, PgRow>,
     {
         let (count, rows) = self.rows::<R>(db, page).await?;
-        request.respond(page, count, rows.iter().map(to_json).collect())
+        request.respond(page, count, rows.into_iter().map(answer).collect())
     }
 }

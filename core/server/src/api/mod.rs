@@ -19,6 +19,7 @@ mod update;
 pub mod routes;
 
 pub mod delete;
+pub mod doc;
 pub mod format;
 pub mod list;
 pub mod lookup;
@@ -76,7 +77,8 @@ fn all_routes() -> Routes {
 
 /// Every route, sorted.
 pub fn route_list() -> Vec<Route> {
-    let (_, mut list) = all_routes().into_parts();
+    let (_, list) = all_routes().into_parts();
+    let mut list: Vec<Route> = list.into_iter().map(|(route, _)| route).collect();
     list.sort();
     list
 }

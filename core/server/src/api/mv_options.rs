@@ -8,15 +8,16 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
 use sqlx::{PgPool, Postgres, Transaction};
 
 use super::delete::delete_and_bump;
+use super::doc::{FlagValue, Resource};
 use super::list::Listing;
 use super::lookup::{Lock, project_organisation, row_by_id};
-use super::page::PageRequest;
+use super::page::{PageRequest, Paged};
 use super::routes::Routes;
 use crate::auth::Admin;
 use crate::db::{self, Scope};
@@ -28,7 +29,8 @@ use sqlx::PgConnection;
 
 resource_routes!(
     "/api/v1/projects/{project_id}/features/{feature_id}/mv-options/",
-    "/api/v1/projects/{project_id}/features/{feature_id}/mv-options/{id}/"
+    "/api/v1/projects/{project_id}/features/{feature_id}/mv-options/{id}/",
+    Resource::<MultivariateOption, OptionInput>::new("multivariate option")
 );
 
 /// An option as stored.
@@ -51,31 +53,62 @@ pub struct OptionRow {
 /// Columns of [`OptionRow`].
 pub const COLUMNS: &str = "id, feature_id, value, key, default_percentage_allocation, uuid";
 
-/// An option in Flagsmith's shape.
-pub fn to_json(row: &OptionRow) -> Value {
-    let (kind, string, integer, boolean) = match &row.value {
-        Value::Bool(b) => ("bool", Value::Null, Value::Null, Value::Bool(*b)),
-        Value::Number(n) => ("int", Value::Null, Value::Number(n.clone()), Value::Null),
-        other => ("unicode", other.clone(), Value::Null, Value::Null),
-    };
-    json!({
-        "id": row.id,
-        "uuid": row.uuid.to_string(),
-        "feature": row.feature_id,
-        "type": kind,
-        "string_value": string,
-        "integer_value": integer,
-        "boolean_value": boolean,
-        "value": row.value,
-        "key": row.key,
-        "default_percentage_allocation": row.default_percentage_allocation,
-    })
+/// An option in Flagsmith's shape: the value once typed, once as it is.
+#[derive(Serialize, ToSchema, Clone, Debug)]
+pub struct MultivariateOption {
+    id: i64,
+    uuid: String,
+    feature: i64,
+    /// Which of the three typed fields holds the value.
+    #[serde(rename = "type")]
+    #[schema(schema_with = value_types)]
+    kind: &'static str,
+    string_value: Option<String>,
+    #[schema(value_type = Option<i64>)]
+    integer_value: Option<serde_json::Number>,
+    boolean_value: Option<bool>,
+    #[schema(value_type = FlagValue)]
+    value: Value,
+    key: Option<String>,
+    #[schema(minimum = 0, maximum = 100)]
+    default_percentage_allocation: f64,
 }
 
-/// An option as written.
-#[derive(Deserialize, Default, Clone)]
+fn value_types() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(["unicode", "int", "bool"]))
+        .build()
+}
+
+impl From<OptionRow> for MultivariateOption {
+    fn from(row: OptionRow) -> MultivariateOption {
+        let (kind, string_value, integer_value, boolean_value) = match &row.value {
+            Value::Bool(b) => ("bool", None, None, Some(*b)),
+            Value::Number(n) => ("int", None, Some(n.clone()), None),
+            other => ("unicode", other.as_str().map(str::to_string), None, None),
+        };
+        MultivariateOption {
+            id: row.id,
+            uuid: row.uuid.to_string(),
+            feature: row.feature_id,
+            kind,
+            string_value,
+            integer_value,
+            boolean_value,
+            value: row.value,
+            key: row.key,
+            default_percentage_allocation: row.default_percentage_allocation,
+        }
+    }
+}
+
+/// An option as written: `value`, or `type` and its typed field.
+#[derive(Deserialize, Default, Clone, ToSchema)]
+#[schema(as = MultivariateOptionInput)]
 pub struct OptionInput {
     #[serde(rename = "type")]
+    #[schema(schema_with = value_types)]
     kind: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     string_value: Option<Option<String>>,
@@ -83,6 +116,7 @@ pub struct OptionInput {
     integer_value: Option<Option<i64>>,
     #[serde(default, deserialize_with = "nullable")]
     boolean_value: Option<Option<bool>>,
+    #[schema(value_type = Option<FlagValue>)]
     value: Option<Value>,
     #[serde(default, deserialize_with = "nullable")]
     key: Option<Option<String>>,
@@ -229,12 +263,12 @@ async fn list(
     admin: Admin,
     Ids((project, feature)): Ids<(i64, i64)>,
     request: PageRequest,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Paged<MultivariateOption>>> {
     feature_of_project(&mut *state.db.acquire().await?, &admin, project, feature).await?;
     let page = request.page()?;
     Listing::new(COLUMNS, "mv_options WHERE feature_id = $1")
         .bind(feature)
-        .respond(&state.db, &request, page, to_json)
+        .respond(&state.db, &request, page, |row: OptionRow| MultivariateOption::from(row))
         .await
 }
 
@@ -243,7 +277,7 @@ async fn create(
     admin: Admin,
     Ids((project, feature)): Ids<(i64, i64)>,
     Body(input): Body<OptionInput>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<MultivariateOption>)> {
     feature_of_project(&mut *state.db.acquire().await?, &admin, project, feature).await?;
     let mut errors = FieldErrors::new();
     let checked = input.for_create(&mut errors);
@@ -253,7 +287,7 @@ async fn create(
     check_allocations(&mut tx, feature).await?;
     db::bump(&mut tx, Scope::Project(project)).await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(to_json(&row))))
+    Ok((StatusCode::CREATED, Json(row.into())))
 }
 
 async fn fetch(
@@ -277,9 +311,9 @@ async fn read(
     State(state): State<AppState>,
     admin: Admin,
     Ids(ids): Ids<(i64, i64, i64)>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(to_json(
-        &fetch(&mut *state.db.acquire().await?, &admin, ids, Lock::Read).await?,
+) -> ApiResult<Json<MultivariateOption>> {
+    Ok(Json(MultivariateOption::from(
+        fetch(&mut *state.db.acquire().await?, &admin, ids, Lock::Read).await?,
     )))
 }
 
@@ -289,7 +323,7 @@ async fn update(
     ids: (i64, i64, i64),
     input: OptionInput,
     full: bool,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<MultivariateOption>> {
     let mut tx = db::begin_write(&state.db, &admin).await?;
     let current = fetch(&mut tx, &admin, ids, Lock::ForUpdate).await?;
     let mut errors = FieldErrors::new();
@@ -324,10 +358,10 @@ async fn update(
     check_allocations(&mut tx, current.feature_id).await?;
     db::bump(&mut tx, Scope::Project(ids.0)).await?;
     tx.commit().await?;
-    Ok(Json(to_json(&row)))
+    Ok(Json(row.into()))
 }
 
-put_and_patch!(put, patch, update, (i64, i64, i64), OptionInput);
+put_and_patch!(put, patch, update, (i64, i64, i64), OptionInput, MultivariateOption);
 
 async fn delete(
     State(state): State<AppState>,

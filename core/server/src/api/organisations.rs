@@ -5,16 +5,16 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
+use super::doc::Resource;
 use super::delete::delete_and_bump;
-use super::format::iso;
+use super::format::{iso_time};
 use super::list::Listing;
 use super::lookup::{Lock, row_by_id};
-use super::page::PageRequest;
+use super::page::{PageRequest, Paged};
 use super::routes::Routes;
 use crate::auth::Admin;
 use crate::db::{self, Scope};
@@ -24,33 +24,31 @@ use crate::state::AppState;
 use crate::validate;
 use sqlx::PgConnection;
 
-resource_routes!("/api/v1/organisations/", "/api/v1/organisations/{id}/");
+resource_routes!(
+    "/api/v1/organisations/",
+    "/api/v1/organisations/{id}/",
+    Resource::<Organisation, Input>::new("organisation")
+);
 
-#[derive(sqlx::FromRow)]
-struct Row {
+/// One organisation, as stored and as answered.
+#[derive(sqlx::FromRow, Serialize, ToSchema)]
+struct Organisation {
     id: i64,
     name: String,
     persist_trait_data: bool,
     feature_analytics: bool,
     stop_serving_flags: bool,
+    #[serde(serialize_with = "iso_time")]
     created_date: DateTime<Utc>,
 }
 
 const COLUMNS: &str =
     "id, name, persist_trait_data, feature_analytics, stop_serving_flags, created_date";
 
-fn to_json(row: &Row) -> Value {
-    json!({
-        "id": row.id,
-        "name": row.name,
-        "persist_trait_data": row.persist_trait_data,
-        "feature_analytics": row.feature_analytics,
-        "stop_serving_flags": row.stop_serving_flags,
-        "created_date": iso(row.created_date),
-    })
-}
 
-#[derive(Deserialize, Default)]
+/// What create and update read; update keeps what is left out.
+#[derive(Deserialize, Default, ToSchema)]
+#[schema(as = OrganisationInput)]
 struct Input {
     name: Option<String>,
     persist_trait_data: Option<bool>,
@@ -62,14 +60,14 @@ async fn list(
     State(state): State<AppState>,
     admin: Admin,
     request: PageRequest,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Paged<Organisation>>> {
     let page = request.page()?;
     Listing::new(
         COLUMNS,
         "organisations WHERE ($1::bigint IS NULL OR id = $1)",
     )
     .bind(admin.organisation)
-    .respond(&state.db, &request, page, to_json)
+    .respond(&state.db, &request, page, |row: Organisation| row)
     .await
 }
 
@@ -77,7 +75,7 @@ async fn create(
     State(state): State<AppState>,
     admin: Admin,
     Body(input): Body<Input>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<Organisation>)> {
     if admin.organisation.is_some() {
         return Err(ApiError::Forbidden(
             "An organisation's API key cannot create organisations.",
@@ -87,7 +85,7 @@ async fn create(
     validate::resource_name(&mut errors, input.name.as_deref(), true);
     errors.check()?;
     let mut tx = db::begin_audited(&state.db, &admin).await?;
-    let row: Row = sqlx::query_as(&format!(
+    let row: Organisation = sqlx::query_as(&format!(
         "INSERT INTO organisations (name, persist_trait_data, feature_analytics, stop_serving_flags) \
          VALUES ($1, $2, $3, $4) RETURNING {COLUMNS}"
     ))
@@ -98,10 +96,10 @@ async fn create(
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(to_json(&row))))
+    Ok((StatusCode::CREATED, Json(row)))
 }
 
-async fn fetch(db: &mut PgConnection, admin: &Admin, id: i64, lock: Lock) -> ApiResult<Row> {
+async fn fetch(db: &mut PgConnection, admin: &Admin, id: i64, lock: Lock) -> ApiResult<Organisation> {
     admin.check(id)?;
     row_by_id(&mut *db, (COLUMNS, "organisations"), id, None, lock).await
 }
@@ -110,10 +108,10 @@ async fn read(
     State(state): State<AppState>,
     admin: Admin,
     Ids(id): Ids<i64>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(to_json(
-        &fetch(&mut *state.db.acquire().await?, &admin, id, Lock::Read).await?,
-    )))
+) -> ApiResult<Json<Organisation>> {
+    Ok(Json(
+        fetch(&mut *state.db.acquire().await?, &admin, id, Lock::Read).await?,
+    ))
 }
 
 async fn update(
@@ -122,14 +120,14 @@ async fn update(
     id: i64,
     input: Input,
     full: bool,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Organisation>> {
     let mut tx = db::begin_write(&state.db, &admin).await?;
     let current = fetch(&mut tx, &admin, id, Lock::ForUpdate).await?;
     let mut errors = FieldErrors::new();
     validate::resource_name(&mut errors, input.name.as_deref(), full);
     errors.check()?;
 
-    let row: Row = sqlx::query_as(&format!(
+    let row: Organisation = sqlx::query_as(&format!(
         "UPDATE organisations SET name = $2, persist_trait_data = $3, feature_analytics = $4, \
          stop_serving_flags = $5 WHERE id = $1 RETURNING {COLUMNS}"
     ))
@@ -150,10 +148,10 @@ async fn update(
     .await?;
     db::bump(&mut tx, Scope::Organisation(id)).await?;
     tx.commit().await?;
-    Ok(Json(to_json(&row)))
+    Ok(Json(row))
 }
 
-put_and_patch!(put, patch, update, i64, Input);
+put_and_patch!(put, patch, update, i64, Input, Organisation);
 
 async fn delete(
     State(state): State<AppState>,

@@ -4,17 +4,20 @@
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Uri};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::IntoParams;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Query, from_text};
 
 /// `?page=&page_size=` (DRF's page-number pagination).
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
+    /// 1-based page.
     #[serde(default, deserialize_with = "from_text::opt_i64")]
     page: Option<i64>,
+    /// Rows per page (default 100, at most 1000).
     #[serde(default, deserialize_with = "from_text::opt_i64")]
     page_size: Option<i64>,
 }
@@ -60,18 +63,31 @@ impl Page {
     }
 }
 
+/// One page of a list, in DRF's shape.
+#[derive(Serialize, Debug)]
+pub struct Paged<T> {
+    /// Rows in the whole list.
+    pub count: i64,
+    /// The next page's URL.
+    pub next: Option<String>,
+    /// The previous page's URL.
+    pub previous: Option<String>,
+    /// This page's rows.
+    pub results: Vec<T>,
+}
+
 /// The paginated body: `{"count", "next", "previous", "results"}`.
-pub fn paginated(
+pub fn paginated<T>(
     uri: &Uri,
     headers: &HeaderMap,
     page: Page,
     count: i64,
-    results: Vec<Value>,
-) -> ApiResult<axum::Json<Value>> {
+    results: Vec<T>,
+) -> ApiResult<axum::Json<Paged<T>>> {
     if page.number > 1 && page.offset() >= count {
         return Err(ApiError::InvalidPage);
     }
-    let link = |number: i64| -> Value {
+    let link = |number: i64| -> Option<String> {
         let host = headers
             .get(axum::http::header::HOST)
             .and_then(|h| h.to_str().ok())
@@ -84,24 +100,24 @@ pub fn paginated(
             .map(str::to_string)
             .collect();
         query.push(format!("page={number}"));
-        Value::String(format!("http://{host}{}?{}", uri.path(), query.join("&")))
+        Some(format!("http://{host}{}?{}", uri.path(), query.join("&")))
     };
     let next = if page.offset() + page.size < count {
         link(page.number + 1)
     } else {
-        Value::Null
+        None
     };
     let previous = if page.number > 1 {
         link(page.number - 1)
     } else {
-        Value::Null
+        None
     };
-    Ok(axum::Json(json!({
-        "count": count,
-        "next": next,
-        "previous": previous,
-        "results": results,
-    })))
+    Ok(axum::Json(Paged {
+        count,
+        next,
+        previous,
+        results,
+    }))
 }
 
 /// What a list handler needs for its page: `?page=&page_size=`, and the
@@ -133,12 +149,12 @@ impl PageRequest {
     }
 
     /// The paginated body (see [`paginated`]).
-    pub fn respond(
+    pub fn respond<T>(
         &self,
         page: Page,
         count: i64,
-        results: Vec<Value>,
-    ) -> ApiResult<axum::Json<Value>> {
+        results: Vec<T>,
+    ) -> ApiResult<axum::Json<Paged<T>>> {
         paginated(&self.uri, &self.headers, page, count, results)
     }
 }

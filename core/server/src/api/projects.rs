@@ -5,16 +5,16 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::delete::delete_and_bump;
-use super::format::iso;
+use super::doc::Resource;
+use super::format::iso_time;
 use super::list::Listing;
 use super::lookup::{Lock, project_organisation, row_by_id};
-use super::page::PageRequest;
+use super::page::{PageRequest, Paged};
 use super::routes::Routes;
 use crate::auth::Admin;
 use crate::db::{self, Scope};
@@ -24,33 +24,31 @@ use crate::state::AppState;
 use crate::validate;
 use sqlx::PgConnection;
 
-resource_routes!("/api/v1/projects/", "/api/v1/projects/{id}/");
+resource_routes!(
+    "/api/v1/projects/",
+    "/api/v1/projects/{id}/",
+    Resource::<Project, Input>::new("project").filtered::<Filter>()
+);
 
-#[derive(sqlx::FromRow)]
-struct Row {
+/// A project, as stored and as answered.
+#[derive(sqlx::FromRow, Serialize, ToSchema)]
+struct Project {
     id: i64,
     name: String,
+    #[serde(rename = "organisation")]
     organisation_id: i64,
     hide_disabled_flags: bool,
     enable_realtime_updates: bool,
+    #[serde(serialize_with = "iso_time")]
     created_date: DateTime<Utc>,
 }
 
 const COLUMNS: &str =
     "id, name, organisation_id, hide_disabled_flags, enable_realtime_updates, created_date";
 
-fn to_json(row: &Row) -> Value {
-    json!({
-        "id": row.id,
-        "name": row.name,
-        "organisation": row.organisation_id,
-        "hide_disabled_flags": row.hide_disabled_flags,
-        "enable_realtime_updates": row.enable_realtime_updates,
-        "created_date": iso(row.created_date),
-    })
-}
-
-#[derive(Deserialize, Default)]
+/// What create and update read; update keeps what is left out.
+#[derive(Deserialize, Default, ToSchema)]
+#[schema(as = ProjectInput)]
 struct Input {
     name: Option<String>,
     organisation: Option<i64>,
@@ -58,8 +56,10 @@ struct Input {
     enable_realtime_updates: Option<bool>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct Filter {
+    /// Only this organisation's projects.
     #[serde(default, deserialize_with = "from_text::opt_i64")]
     organisation: Option<i64>,
 }
@@ -69,7 +69,7 @@ async fn list(
     admin: Admin,
     request: PageRequest,
     Query(filter): Query<Filter>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Paged<Project>>> {
     let page = request.page()?;
     Listing::new(
         COLUMNS,
@@ -78,7 +78,7 @@ async fn list(
     )
     .bind(admin.organisation)
     .bind(filter.organisation)
-    .respond(&state.db, &request, page, to_json)
+    .respond(&state.db, &request, page, |row: Project| row)
     .await
 }
 
@@ -86,7 +86,7 @@ async fn create(
     State(state): State<AppState>,
     admin: Admin,
     Body(input): Body<Input>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<Project>)> {
     let mut errors = FieldErrors::new();
     validate::resource_name(&mut errors, input.name.as_deref(), true);
     let organisation = match input.organisation.or(admin.organisation) {
@@ -103,7 +103,7 @@ async fn create(
             "Invalid pk - object does not exist.",
         ));
     }
-    let row: Option<Row> = sqlx::query_as(&format!(
+    let row: Option<Project> = sqlx::query_as(&format!(
         "INSERT INTO projects (name, organisation_id, hide_disabled_flags, enable_realtime_updates) \
          SELECT $1, id, $3, $4 FROM organisations WHERE id = $2 RETURNING {COLUMNS}"
     ))
@@ -115,10 +115,10 @@ async fn create(
     .await?;
     let row =
         row.ok_or_else(|| ApiError::field("organisation", "Invalid pk - object does not exist."))?;
-    Ok((StatusCode::CREATED, Json(to_json(&row))))
+    Ok((StatusCode::CREATED, Json(row)))
 }
 
-async fn fetch(db: &mut PgConnection, admin: &Admin, id: i64, lock: Lock) -> ApiResult<Row> {
+async fn fetch(db: &mut PgConnection, admin: &Admin, id: i64, lock: Lock) -> ApiResult<Project> {
     project_organisation(&mut *db, admin, id).await?;
     row_by_id(&mut *db, (COLUMNS, "projects"), id, None, lock).await
 }
@@ -127,10 +127,10 @@ async fn read(
     State(state): State<AppState>,
     admin: Admin,
     Ids(id): Ids<i64>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(to_json(
-        &fetch(&mut *state.db.acquire().await?, &admin, id, Lock::Read).await?,
-    )))
+) -> ApiResult<Json<Project>> {
+    Ok(Json(
+        fetch(&mut *state.db.acquire().await?, &admin, id, Lock::Read).await?,
+    ))
 }
 
 async fn update(
@@ -139,7 +139,7 @@ async fn update(
     id: i64,
     input: Input,
     full: bool,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Project>> {
     let mut tx = db::begin_write(&state.db, &admin).await?;
     let current = fetch(&mut tx, &admin, id, Lock::ForUpdate).await?;
     let mut errors = FieldErrors::new();
@@ -155,7 +155,7 @@ async fn update(
     }
     errors.check()?;
 
-    let row: Row = sqlx::query_as(&format!(
+    let row: Project = sqlx::query_as(&format!(
         "UPDATE projects SET name = $2, hide_disabled_flags = $3, enable_realtime_updates = $4 \
          WHERE id = $1 RETURNING {COLUMNS}"
     ))
@@ -175,10 +175,10 @@ async fn update(
     .await?;
     db::bump(&mut tx, Scope::Project(id)).await?;
     tx.commit().await?;
-    Ok(Json(to_json(&row)))
+    Ok(Json(row))
 }
 
-put_and_patch!(put, patch, update, i64, Input);
+put_and_patch!(put, patch, update, i64, Input, Project);
 
 async fn delete(
     State(state): State<AppState>,

@@ -22,12 +22,14 @@ use std::collections::HashSet;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::format::{iso, iso_opt};
+use utoipa::ToSchema;
+
+use super::doc::{Doc, Security};
+use super::format::{iso_time, iso_time_opt};
 use super::routes::Routes;
 use crate::auth::ProxyCaller;
 use crate::counts::{self, Table, Tally};
@@ -36,13 +38,29 @@ use crate::extract::ListBody;
 use crate::state::AppState;
 
 pub(super) fn routes(routes: Routes) -> Routes {
+    let config_doc = Doc::new("The proxy key's organisation: environments and their keys")
+        .security(Security::ProxyKey)
+        .answers_list::<ProxyEnvironment>("Every environment of the organisation");
+    let usage_doc =
+        Doc::new("Report API usage counted by a proxy (idempotent per Idempotency-Key)")
+            .security(Security::ProxyKey)
+            .header(
+                "Idempotency-Key",
+                true,
+                "A UUID per report; a retry with the same key is not counted again.",
+            )
+            .body_list::<UsageRow>(USAGE_ROWS_MAX)
+            .empty(204, "Recorded")
+            .invalid()
+            .fails(413, "Body too large")
+            .fails(415, "Not JSON");
     routes
-        .add("/api/v1/proxy/config/", &["GET"], get(config))
-        .add("/api/v1/proxy/usage/", &["POST"], post(usage))
+        .get("/api/v1/proxy/config/", config_doc, config)
+        .post("/api/v1/proxy/usage/", usage_doc, usage)
 }
 
 /// An environment as a proxy sees it.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Debug, ToSchema)]
 pub struct ProxyEnvironment {
     /// The environment's id.
     pub id: i64,
@@ -52,8 +70,9 @@ pub struct ProxyEnvironment {
     pub client_side_key: String,
     /// Every server-side key, in creation order.
     pub server_side_keys: Vec<ProxyServerKey>,
-    /// When what it serves last changed (ISO 8601, UTC).
-    pub updated_at: String,
+    /// When what it serves last changed.
+    #[serde(serialize_with = "iso_time")]
+    pub updated_at: DateTime<Utc>,
     /// Its project.
     pub project_id: i64,
     /// Its project's organisation.
@@ -61,14 +80,15 @@ pub struct ProxyEnvironment {
 }
 
 /// A server-side key; valid while `active` and not past `expires_at`.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Debug, ToSchema)]
 pub struct ProxyServerKey {
     /// The key (`ser.…`).
     pub key: String,
     /// False once revoked.
     pub active: bool,
-    /// When it stops working (ISO 8601, UTC), or null.
-    pub expires_at: Value,
+    /// When it stops working, or null.
+    #[serde(serialize_with = "iso_time_opt")]
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -104,7 +124,7 @@ async fn config(
         let key = row.key.map(|key| ProxyServerKey {
             key,
             active: row.active.unwrap_or(false),
-            expires_at: iso_opt(row.expires_at),
+            expires_at: row.expires_at,
         });
         match environments.last_mut() {
             Some(last) if last.id == row.id => last.server_side_keys.extend(key),
@@ -113,7 +133,7 @@ async fn config(
                 name: row.name,
                 client_side_key: row.api_key,
                 server_side_keys: key.into_iter().collect(),
-                updated_at: iso(row.updated_at),
+                updated_at: row.updated_at,
                 project_id: row.project_id,
                 organisation_id: row.organisation_id,
             }),
@@ -131,11 +151,23 @@ pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
 /// Longest idempotency key (a UUID is 36).
 pub const IDEMPOTENCY_KEY_MAX: usize = 200;
 
-/// A valid usage row.
+/// A usage row (read field by field from JSON, so each field's error is
+/// DRF's; this type is what a valid row holds).
+#[derive(ToSchema)]
 struct UsageRow {
     client_side_key: String,
+    /// flags, identities or environment-document.
+    #[schema(value_type = String, schema_with = resources)]
     resource: &'static str,
+    #[schema(minimum = 0)]
     count: i64,
+}
+
+fn resources() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(RESOURCES))
+        .build()
 }
 
 fn usage_row(item: &Value) -> Result<UsageRow, FieldErrors> {

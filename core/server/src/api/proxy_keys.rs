@@ -10,15 +10,15 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 
-use super::format::iso;
+use super::doc::{Doc, Resource};
+use super::format::iso_time;
 use super::list::Listing;
 use super::lookup::{Lock, row_by_id};
-use super::page::PageRequest;
+use super::page::{PageRequest, Paged};
 use super::routes::Routes;
 use crate::auth::Admin;
 use crate::db;
@@ -30,71 +30,56 @@ use crate::validate;
 use sqlx::PgConnection;
 
 pub(super) fn routes(routes: Routes) -> Routes {
+    let docs = Resource::<ProxyKey, Input, NewProxyKey>::new("proxy key").filtered::<Filter>();
     routes
-        .add(
-            "/api/v1/proxy-keys/",
-            &["GET", "POST"],
-            get(list).post(create),
-        )
-        .add(
-            "/api/v1/proxy-keys/{id}/",
-            &["GET", "DELETE"],
-            get(read).delete(revoke),
-        )
+        .get("/api/v1/proxy-keys/", docs.list(), list)
+        .post("/api/v1/proxy-keys/", docs.create(), create)
+        .get("/api/v1/proxy-keys/{id}/", docs.read(), read)
+        .delete("/api/v1/proxy-keys/{id}/", revoke_doc(), revoke)
 }
 
-#[derive(sqlx::FromRow)]
-struct Row {
+fn revoke_doc() -> Doc {
+    Doc::new("Revoke a proxy key (it stays listed, revoked)")
+        .empty(204, "Revoked")
+        .fails(404, "Not found")
+}
+
+/// A proxy key, as stored (its secret only as a hash) and as answered.
+#[derive(sqlx::FromRow, Serialize, ToSchema)]
+struct ProxyKey {
     id: i64,
-    organisation_id: i64,
     name: String,
+    #[serde(rename = "organisation")]
+    organisation_id: i64,
     prefix: String,
     revoked: bool,
+    #[serde(serialize_with = "iso_time")]
     created: DateTime<Utc>,
 }
 
 const COLUMNS: &str = "id, organisation_id, name, prefix, revoked, created";
 
-/// A proxy key as the API shows it.
-#[derive(Serialize)]
-struct ProxyKey {
-    id: i64,
-    name: String,
-    organisation: i64,
-    prefix: String,
-    revoked: bool,
-    created: String,
-    /// Only in the creation response.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    key: Option<String>,
+/// A key just made: the only answer with its secret.
+#[derive(Serialize, ToSchema)]
+struct NewProxyKey {
+    #[serde(flatten)]
+    made: ProxyKey,
+    /// `pk.<prefix>.<secret>`; stored only as a hash.
+    key: String,
 }
 
-impl From<Row> for ProxyKey {
-    fn from(row: Row) -> ProxyKey {
-        ProxyKey {
-            id: row.id,
-            name: row.name,
-            organisation: row.organisation_id,
-            prefix: row.prefix,
-            revoked: row.revoked,
-            created: iso(row.created),
-            key: None,
-        }
-    }
-}
-
-fn to_value(key: ProxyKey) -> ApiResult<Value> {
-    serde_json::to_value(key).map_err(|e| ApiError::Internal(e.to_string()))
-}
-
-#[derive(Deserialize)]
+/// What create reads.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = ProxyKeyInput)]
 struct Input {
     name: Option<String>,
     organisation: Option<i64>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct Filter {
+    /// Only this organisation's keys.
     #[serde(default, deserialize_with = "from_text::opt_i64")]
     organisation: Option<i64>,
 }
@@ -104,22 +89,17 @@ async fn list(
     admin: Admin,
     request: PageRequest,
     Query(filter): Query<Filter>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Paged<ProxyKey>>> {
     let page = request.page()?;
-    let (count, rows) = Listing::new(
+    Listing::new(
         COLUMNS,
         "proxy_keys WHERE ($1::bigint IS NULL OR organisation_id = $1) \
          AND ($2::bigint IS NULL OR organisation_id = $2)",
     )
     .bind(admin.organisation)
     .bind(filter.organisation)
-    .rows::<Row>(&state.db, page)
-    .await?;
-    let results = rows
-        .into_iter()
-        .map(|row| to_value(row.into()))
-        .collect::<ApiResult<Vec<Value>>>()?;
-    request.respond(page, count, results)
+    .respond(&state.db, &request, page, |key: ProxyKey| key)
+    .await
 }
 
 const NO_ORGANISATION: &str = "Invalid pk - object does not exist.";
@@ -128,7 +108,7 @@ async fn create(
     State(state): State<AppState>,
     admin: Admin,
     Body(input): Body<Input>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<NewProxyKey>)> {
     let mut errors = FieldErrors::new();
     validate::resource_name(&mut errors, input.name.as_deref(), true);
     let organisation = input.organisation.or(admin.organisation);
@@ -142,7 +122,7 @@ async fn create(
     }
     let (prefix, key) = keys::proxy_key();
     let mut tx = db::begin_audited(&state.db, &admin).await?;
-    let row: Option<Row> = sqlx::query_as(&format!(
+    let row: Option<ProxyKey> = sqlx::query_as(&format!(
         "INSERT INTO proxy_keys (organisation_id, name, prefix, key_hash) \
          SELECT id, $2, $3, $4 FROM organisations WHERE id = $1 RETURNING {COLUMNS}"
     ))
@@ -154,14 +134,11 @@ async fn create(
     .await?;
     tx.commit().await?;
     let row = row.ok_or_else(|| ApiError::field("organisation", NO_ORGANISATION))?;
-    let mut created = ProxyKey::from(row);
-    // The only time the key is shown.
-    created.key = Some(key);
-    Ok((StatusCode::CREATED, Json(to_value(created)?)))
+    Ok((StatusCode::CREATED, Json(NewProxyKey { made: row, key })))
 }
 
-async fn fetch(db: &mut PgConnection, admin: &Admin, id: i64, lock: Lock) -> ApiResult<Row> {
-    let row: Row = row_by_id(&mut *db, (COLUMNS, "proxy_keys"), id, None, lock).await?;
+async fn fetch(db: &mut PgConnection, admin: &Admin, id: i64, lock: Lock) -> ApiResult<ProxyKey> {
+    let row: ProxyKey = row_by_id(&mut *db, (COLUMNS, "proxy_keys"), id, None, lock).await?;
     admin.check(row.organisation_id)?;
     Ok(row)
 }
@@ -170,12 +147,10 @@ async fn read(
     State(state): State<AppState>,
     admin: Admin,
     Ids(id): Ids<i64>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(to_value(
-        fetch(&mut *state.db.acquire().await?, &admin, id, Lock::Read)
-            .await?
-            .into(),
-    )?))
+) -> ApiResult<Json<ProxyKey>> {
+    Ok(Json(
+        fetch(&mut *state.db.acquire().await?, &admin, id, Lock::Read).await?,
+    ))
 }
 
 async fn revoke(

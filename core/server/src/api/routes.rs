@@ -9,24 +9,32 @@
 
 /// The `routes` function of a resource module whose handlers have the usual
 /// names: `list` and `create` at `$collection`, `read`, `put`, `patch` and
-/// `delete` at `$item` (see [`Routes::resource`]). A macro because the
-/// handlers are the calling module's own functions.
+/// `delete` at `$item`, described from the resource's types (see
+/// [`super::doc::Resource`]). A macro because the handlers are the calling
+/// module's own functions.
 macro_rules! resource_routes {
-    ($collection:literal, $item:literal) => {
-        pub(super) fn routes(routes: Routes) -> Routes {
-            routes.resource(
-                $collection,
-                get(list).post(create),
-                $item,
-                get(read).put(put).patch(patch).delete(delete),
-            )
+    ($collection:literal, $item:literal, $docs:expr) => {
+        resource_routes!(pub(super) fn routes, $collection, $item, $docs);
+    };
+    ($vis:vis fn $name:ident, $collection:literal, $item:literal, $docs:expr) => {
+        $vis fn $name(routes: Routes) -> Routes {
+            let docs = $docs;
+            routes
+                .get($collection, docs.list(), list)
+                .post($collection, docs.create(), create)
+                .get($item, docs.read(), read)
+                .put($item, docs.replace(), put)
+                .patch($item, docs.update(), patch)
+                .delete($item, docs.delete(), delete)
         }
     };
 }
 
 use axum::Router;
-use axum::routing::MethodRouter;
+use axum::handler::Handler;
+use axum::routing::{MethodFilter, MethodRouter, on};
 
+use super::doc::Doc;
 use crate::state::AppState;
 
 /// A route as the router has it: method and path template.
@@ -38,10 +46,23 @@ pub struct Route {
     pub path: &'static str,
 }
 
-/// A router that remembers its routes.
+/// A router that remembers its routes and what the document says of each.
 pub struct Routes {
     router: Router<AppState>,
-    list: Vec<Route>,
+    list: Vec<(Route, Doc)>,
+}
+
+macro_rules! method {
+    ($name:ident, $method:literal, $filter:ident) => {
+        #[doc = concat!("Adds `", $method, " path` (and its other slash form), described by `doc`.")]
+        pub fn $name<H, T>(self, path: &'static str, doc: Doc, handler: H) -> Routes
+        where
+            H: Handler<T, AppState>,
+            T: 'static,
+        {
+            self.add(path, $method, doc, on(MethodFilter::$filter, handler))
+        }
+    };
 }
 
 impl Routes {
@@ -53,20 +74,25 @@ impl Routes {
         }
     }
 
-    /// Adds `handler` for `methods` at `path` (and its other slash form).
-    pub fn add(
+    method!(get, "GET", GET);
+    method!(post, "POST", POST);
+    method!(put, "PUT", PUT);
+    method!(patch, "PATCH", PATCH);
+    method!(delete, "DELETE", DELETE);
+
+    fn add(
         mut self,
         path: &'static str,
-        methods: &[&'static str],
+        method: &'static str,
+        doc: Doc,
         handler: MethodRouter<AppState>,
     ) -> Routes {
-        for method in methods {
-            self.list.push(Route { method, path });
-        }
+        self.list.push((Route { method, path }, doc));
         let other = match path.strip_suffix('/') {
             Some(trimmed) => trimmed.to_string(),
             None => format!("{path}/"),
         };
+        // Router::route merges the methods of a path it already has.
         self.router = self
             .router
             .route(path, handler.clone())
@@ -74,29 +100,13 @@ impl Routes {
         self
     }
 
-    /// The usual pair of a resource: `collection` answers GET (list) and POST
-    /// (create), `item` answers GET, PUT, PATCH and DELETE.
-    pub fn resource(
-        self,
-        collection: &'static str,
-        list_and_create: MethodRouter<AppState>,
-        item: &'static str,
-        read_update_delete: MethodRouter<AppState>,
-    ) -> Routes {
-        self.add(collection, &["GET", "POST"], list_and_create).add(
-            item,
-            &["GET", "PUT", "PATCH", "DELETE"],
-            read_update_delete,
-        )
-    }
-
-    /// The routes added so far, in the order they were added.
-    pub fn list(&self) -> &[Route] {
+    /// The routes added so far, in the order they were added, with their docs.
+    pub fn list(&self) -> &[(Route, Doc)] {
         &self.list
     }
 
     /// The router and the route list.
-    pub fn into_parts(self) -> (Router<AppState>, Vec<Route>) {
+    pub fn into_parts(self) -> (Router<AppState>, Vec<(Route, Doc)>) {
         (self.router, self.list)
     }
 }

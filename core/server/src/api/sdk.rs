@@ -24,12 +24,14 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use chrono::{DateTime, Utc};
 use flagedge_engine::KeyKind;
 use flagedge_engine::timestamp::Timestamp;
 use serde::Deserialize;
+use serde_json::json;
+use utoipa::IntoParams;
 
+use super::doc::{Doc, Security};
 use super::routes::Routes;
 use crate::document::{self, BuiltDocument};
 use crate::error::{ApiError, ApiResult};
@@ -38,8 +40,50 @@ use crate::keys::USABLE_SERVER_KEY;
 use crate::state::AppState;
 
 pub(super) fn routes(routes: Routes) -> Routes {
-    routes.add(PATH, &["GET"], get(environment_document))
+    let next = "`</api/v1/environment-document/?page_id=identity_override:<environment id>:<cursor>>; rel=\"next\"` while more identity overrides follow (absent on the last page).";
+    let page = json!({
+        "description": "The document, or one page of it: the whole environment with a slice of its identity overrides",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/EnvironmentDocument"}}},
+        "headers": {"Link": {"description": next, "schema": {"type": "string"}}},
+    });
+    let doc = Doc::new("The environment document (server-side key)")
+        .security(Security::EnvironmentKey)
+        .header("If-None-Match", false, "An ETag of page one")
+        .header("If-Modified-Since", false, "An HTTP date")
+        .query::<DocumentQuery>()
+        .answers::<EnvironmentDocument>(200, "The document")
+        .respond(200, page)
+        .empty(304, "Not modified (page one only)")
+        .fails(400, "Malformed page_id or query")
+        .fails(403, "Not a valid server-side key")
+        .fails(404, "A page_id of another environment");
+    routes.get(PATH, doc, environment_document)
 }
+
+/// Flagsmith's environment document, built as bytes (documents are cached
+/// and served as they are, never through a Rust struct): described here by
+/// its top-level fields only.
+struct EnvironmentDocument;
+
+impl utoipa::PartialSchema for EnvironmentDocument {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+        let object = || ObjectBuilder::new().schema_type(Type::Object);
+        let objects = || ArrayBuilder::new().items(object());
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some("Flagsmith's environment document (api_key, project, feature_states, identity_overrides, …) plus revision and updated_at."))
+            .property("api_key", ObjectBuilder::new().schema_type(Type::String))
+            .property("revision", ObjectBuilder::new().schema_type(Type::Integer))
+            .property("updated_at", ObjectBuilder::new().schema_type(Type::String).format(Some(utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::DateTime))))
+            .property("project", object())
+            .property("feature_states", objects())
+            .property("identity_overrides", objects())
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for EnvironmentDocument {}
 
 /// Flagsmith's header carrying `updated_at` as epoch seconds.
 pub const UPDATED_AT_HEADER: &str = "x-flagsmith-document-updated-at";
@@ -47,8 +91,12 @@ pub const UPDATED_AT_HEADER: &str = "x-flagsmith-document-updated-at";
 /// The path pages link to.
 pub const PATH: &str = "/api/v1/environment-document/";
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct DocumentQuery {
+    /// A later page of a document with many identity overrides: the value
+    /// from the previous page's `Link` header.
+    #[param(pattern = "^identity_override:-?[0-9]+:([0-9a-f]{2})+$")]
     page_id: Option<String>,
 }
 

@@ -25,10 +25,11 @@ use std::collections::HashSet;
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::post;
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
+use super::doc::{Doc, Security};
 use super::routes::Routes;
 use crate::auth::EnvironmentCaller;
 use crate::counts::{self, Table, Tally};
@@ -37,9 +38,46 @@ use crate::extract::Body;
 use crate::state::AppState;
 
 pub(super) fn routes(routes: Routes) -> Routes {
+    let reported = |doc: Doc| {
+        doc.security(Security::EnvironmentKey)
+            .invalid()
+            .fails(413, "Body too large")
+            .fails(415, "Not JSON")
+    };
+    let v1 = Doc::new("Report flag evaluations per feature name (v1)")
+        .body::<EvaluationCountsV1>()
+        .empty(200, "Counted (an empty body)");
+    let v2 = Doc::new("Report flag evaluations, one entry per feature and identity (v2)")
+        .body::<EvaluationsV2>()
+        .empty(204, "Counted");
     routes
-        .add("/api/v1/analytics/flags/", &["POST"], post(flags_v1))
-        .add("/api/v2/analytics/flags/", &["POST"], post(flags_v2))
+        .post("/api/v1/analytics/flags/", reported(v1), flags_v1)
+        .post("/api/v2/analytics/flags/", reported(v2), flags_v2)
+}
+
+/// v1's body: feature name → evaluations since the last report (read as a
+/// JSON object, so entries that are not counts can be skipped one by one).
+struct EvaluationCountsV1;
+
+impl utoipa::PartialSchema for EvaluationCountsV1 {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
+        let count = ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Int64)))
+            .minimum(Some(0));
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .additional_properties(Some(AdditionalProperties::RefOr(count.into())))
+            .description(Some("Feature name → evaluations since the last report. Entries whose count is not a non-negative integer, or whose name is not a feature of the environment's project, are skipped."))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for EvaluationCountsV1 {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "SdkEvaluationCounts".into()
+    }
 }
 
 /// v1: the counts that are non-negative integers; the rest are skipped.
@@ -57,15 +95,19 @@ async fn flags_v1(
 }
 
 /// v2's body.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = SdkEvaluationsV2)]
 struct EvaluationsV2 {
     evaluations: Vec<EvaluationV2>,
 }
 
 /// One v2 entry. Unknown fields are ignored, as DRF ignores them.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = SdkEvaluationV2)]
 struct EvaluationV2 {
+    /// Not a feature of the environment's project: skipped.
     feature_name: String,
+    #[schema(minimum = 0)]
     count: i64,
     /// Type-checked (a string or null) and not stored: core counts per feature.
     #[serde(default)]

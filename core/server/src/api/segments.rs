@@ -7,16 +7,17 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
 
+use super::doc::Resource;
 use super::delete::delete_and_bump;
-use super::format::{id_value, iso};
+use super::format::{id_value, iso_time};
 use super::list::Listing;
 use super::lookup::{Lock, project_organisation, row_by_id};
-use super::page::PageRequest;
+use super::page::{PageRequest, Paged};
 use super::routes::Routes;
 use crate::auth::Admin;
 use crate::db::{self, Scope};
@@ -29,7 +30,8 @@ use sqlx::PgConnection;
 
 resource_routes!(
     "/api/v1/projects/{project_id}/segments/",
-    "/api/v1/projects/{project_id}/segments/{id}/"
+    "/api/v1/projects/{project_id}/segments/{id}/",
+    Resource::<Segment, Input>::new("segment")
 );
 
 fn modulo_ok(text: &str) -> bool {
@@ -168,35 +170,32 @@ pub fn check(errors: &mut FieldErrors, rules: &mut [Rule]) {
     }
 }
 
-#[derive(sqlx::FromRow)]
-struct Row {
+/// One segment, as stored and as answered.
+#[derive(sqlx::FromRow, Serialize, ToSchema)]
+struct Segment {
     id: i64,
+    #[serde(rename = "project")]
     project_id: i64,
     name: String,
     description: Option<String>,
+    #[schema(value_type = Vec<Rule>)]
     rules: Value,
+    #[serde(serialize_with = "iso_time")]
     created_date: DateTime<Utc>,
 }
 
 const COLUMNS: &str = "id, project_id, name, description, rules, created_date";
 
-fn to_json(row: &Row) -> Value {
-    json!({
-        "id": row.id,
-        "name": row.name,
-        "description": row.description,
-        "project": row.project_id,
-        "rules": row.rules,
-        "created_date": iso(row.created_date),
-    })
-}
 
-#[derive(Deserialize, Default)]
+/// What create and update read; update keeps what is left out.
+#[derive(Deserialize, Default, ToSchema)]
+#[schema(as = SegmentInput)]
 struct Input {
     name: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     description: Option<Option<String>>,
     rules: Option<Vec<Rule>>,
+    #[schema(value_type = Option<i64>)]
     project: Option<Value>,
 }
 
@@ -205,12 +204,12 @@ async fn list(
     admin: Admin,
     Ids(project): Ids<i64>,
     request: PageRequest,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Paged<Segment>>> {
     project_organisation(&state.db, &admin, project).await?;
     let page = request.page()?;
     Listing::new(COLUMNS, "segments WHERE project_id = $1")
         .bind(project)
-        .respond(&state.db, &request, page, to_json)
+        .respond(&state.db, &request, page, |row: Segment| row)
         .await
 }
 
@@ -237,13 +236,13 @@ async fn create(
     admin: Admin,
     Ids(project): Ids<i64>,
     Body(mut input): Body<Input>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<Segment>)> {
     project_organisation(&state.db, &admin, project).await?;
     checked(&mut input, true, project)?;
     let rules = serde_json::to_value(input.rules.unwrap_or_default())
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     let mut tx = db::begin_write(&state.db, &admin).await?;
-    let row: Row = sqlx::query_as(&format!(
+    let row: Segment = sqlx::query_as(&format!(
         "INSERT INTO segments (project_id, name, description, rules) VALUES ($1, $2, $3, $4) \
          RETURNING {COLUMNS}"
     ))
@@ -255,7 +254,7 @@ async fn create(
     .await?;
     db::bump(&mut tx, Scope::Project(project)).await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(to_json(&row))))
+    Ok((StatusCode::CREATED, Json(row)))
 }
 
 async fn fetch(
@@ -264,7 +263,7 @@ async fn fetch(
     project: i64,
     id: i64,
     lock: Lock,
-) -> ApiResult<Row> {
+) -> ApiResult<Segment> {
     project_organisation(&mut *db, admin, project).await?;
     row_by_id(
         &mut *db,
@@ -280,9 +279,9 @@ async fn read(
     State(state): State<AppState>,
     admin: Admin,
     Ids((project, id)): Ids<(i64, i64)>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(to_json(
-        &fetch(
+) -> ApiResult<Json<Segment>> {
+    Ok(Json(
+        fetch(
             &mut *state.db.acquire().await?,
             &admin,
             project,
@@ -290,7 +289,7 @@ async fn read(
             Lock::Read,
         )
         .await?,
-    )))
+    ))
 }
 
 async fn update(
@@ -299,7 +298,7 @@ async fn update(
     (project, id): (i64, i64),
     mut input: Input,
     full: bool,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Segment>> {
     let mut tx = db::begin_write(&state.db, &admin).await?;
     let current = fetch(&mut tx, &admin, project, id, Lock::ForUpdate).await?;
     checked(&mut input, full, project)?;
@@ -310,7 +309,7 @@ async fn update(
         None => current.rules,
     };
 
-    let row: Row = sqlx::query_as(&format!(
+    let row: Segment = sqlx::query_as(&format!(
         "UPDATE segments SET name = $2, description = $3, rules = $4 WHERE id = $1 RETURNING {COLUMNS}"
     ))
     .bind(id)
@@ -321,10 +320,10 @@ async fn update(
     .await?;
     db::bump(&mut tx, Scope::Project(project)).await?;
     tx.commit().await?;
-    Ok(Json(to_json(&row)))
+    Ok(Json(row))
 }
 
-put_and_patch!(put, patch, update, (i64, i64), Input);
+put_and_patch!(put, patch, update, (i64, i64), Input, Segment);
 
 async fn delete(
     State(state): State<AppState>,

@@ -6,16 +6,16 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
+use super::doc::Resource;
 use super::delete::delete_and_bump;
-use super::format::{iso, iso_opt, parse_time};
+use super::format::{iso_time, iso_time_opt, parse_time};
 use super::list::Listing;
 use super::lookup::{Lock, environment_ref, row_by_id};
-use super::page::PageRequest;
+use super::page::{PageRequest, Paged};
 use super::routes::Routes;
 use crate::auth::Admin;
 use crate::db::{self, Scope};
@@ -28,33 +28,29 @@ use sqlx::PgConnection;
 
 resource_routes!(
     "/api/v1/environments/{api_key}/api-keys/",
-    "/api/v1/environments/{api_key}/api-keys/{id}/"
+    "/api/v1/environments/{api_key}/api-keys/{id}/",
+    Resource::<ServerKey, Input>::new("server-side key")
 );
 
-#[derive(sqlx::FromRow)]
-struct Row {
+/// One server-side key, as stored and as answered.
+#[derive(sqlx::FromRow, Serialize, ToSchema)]
+struct ServerKey {
     id: i64,
     key: String,
     name: String,
     active: bool,
+    #[serde(serialize_with = "iso_time_opt")]
     expires_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "iso_time")]
     created_at: DateTime<Utc>,
 }
 
 const COLUMNS: &str = "id, key, name, active, expires_at, created_at";
 
-fn to_json(row: &Row) -> Value {
-    json!({
-        "id": row.id,
-        "key": row.key,
-        "name": row.name,
-        "active": row.active,
-        "expires_at": iso_opt(row.expires_at),
-        "created_at": iso(row.created_at),
-    })
-}
 
-#[derive(Deserialize, Default)]
+/// What create and update read; update keeps what is left out.
+#[derive(Deserialize, Default, ToSchema)]
+#[schema(as = ServerKeyInput)]
 struct Input {
     name: Option<String>,
     active: Option<bool>,
@@ -76,12 +72,12 @@ async fn list(
     admin: Admin,
     Ids(api_key): Ids<String>,
     request: PageRequest,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Paged<ServerKey>>> {
     let environment = environment_ref(&state.db, &admin, &api_key).await?;
     let page = request.page()?;
     Listing::new(COLUMNS, "server_keys WHERE environment_id = $1")
         .bind(environment.id)
-        .respond(&state.db, &request, page, to_json)
+        .respond(&state.db, &request, page, |row: ServerKey| row)
         .await
 }
 
@@ -90,14 +86,14 @@ async fn create(
     admin: Admin,
     Ids(api_key): Ids<String>,
     Body(input): Body<Input>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<ServerKey>)> {
     let environment = environment_ref(&state.db, &admin, &api_key).await?;
     let mut errors = FieldErrors::new();
     validate::resource_name(&mut errors, input.name.as_deref(), true);
     let expires_at = expiry(&mut errors, &input.expires_at);
     errors.check()?;
     let mut tx = db::begin_write(&state.db, &admin).await?;
-    let row: Row = sqlx::query_as(&format!(
+    let row: ServerKey = sqlx::query_as(&format!(
         "INSERT INTO server_keys (environment_id, key, name, active, expires_at) \
          VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
     ))
@@ -110,7 +106,7 @@ async fn create(
     .await?;
     db::bump(&mut tx, Scope::Environment(environment.id)).await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(to_json(&row))))
+    Ok((StatusCode::CREATED, Json(row)))
 }
 
 async fn fetch(
@@ -119,9 +115,9 @@ async fn fetch(
     api_key: &str,
     id: i64,
     lock: Lock,
-) -> ApiResult<(i64, Row)> {
+) -> ApiResult<(i64, ServerKey)> {
     let environment = environment_ref(&mut *db, admin, api_key).await?;
-    let row: Row = row_by_id(
+    let row: ServerKey = row_by_id(
         &mut *db,
         (COLUMNS, "server_keys"),
         id,
@@ -136,9 +132,9 @@ async fn read(
     State(state): State<AppState>,
     admin: Admin,
     Ids((api_key, id)): Ids<(String, i64)>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(to_json(
-        &fetch(
+) -> ApiResult<Json<ServerKey>> {
+    Ok(Json(
+        fetch(
             &mut *state.db.acquire().await?,
             &admin,
             &api_key,
@@ -147,7 +143,7 @@ async fn read(
         )
         .await?
         .1,
-    )))
+    ))
 }
 
 async fn update(
@@ -156,7 +152,7 @@ async fn update(
     (api_key, id): (String, i64),
     input: Input,
     full: bool,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ServerKey>> {
     let mut tx = db::begin_write(&state.db, &admin).await?;
     let (environment, current) = fetch(&mut tx, &admin, &api_key, id, Lock::ForUpdate).await?;
     let mut errors = FieldErrors::new();
@@ -167,7 +163,7 @@ async fn update(
     };
     errors.check()?;
 
-    let row: Row = sqlx::query_as(&format!(
+    let row: ServerKey = sqlx::query_as(&format!(
         "UPDATE server_keys SET name = $2, active = $3, expires_at = $4 WHERE id = $1 RETURNING {COLUMNS}"
     ))
     .bind(id)
@@ -178,10 +174,10 @@ async fn update(
     .await?;
     db::bump(&mut tx, Scope::Environment(environment)).await?;
     tx.commit().await?;
-    Ok(Json(to_json(&row)))
+    Ok(Json(row))
 }
 
-put_and_patch!(put, patch, update, (String, i64), Input);
+put_and_patch!(put, patch, update, (String, i64), Input, ServerKey);
 
 async fn delete(
     State(state): State<AppState>,

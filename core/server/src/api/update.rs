@@ -9,13 +9,13 @@
 //! can use the macro; its expansion names the extractors the module imports.
 
 macro_rules! put_and_patch {
-    ($put:ident, $patch:ident, $update:ident, $ids:ty, $input:ty) => {
+    ($put:ident, $patch:ident, $update:ident, $ids:ty, $input:ty, $output:ty) => {
         async fn $put(
             State(state): State<AppState>,
             admin: Admin,
             Ids(ids): Ids<$ids>,
             Body(input): Body<$input>,
-        ) -> ApiResult<Json<Value>> {
+        ) -> ApiResult<Json<$output>> {
             $update(state, admin, ids, input, true).await
         }
 
@@ -24,7 +24,7 @@ macro_rules! put_and_patch {
             admin: Admin,
             Ids(ids): Ids<$ids>,
             Body(input): Body<$input>,
-        ) -> ApiResult<Json<Value>> {
+        ) -> ApiResult<Json<$output>> {
             $update(state, admin, ids, input, false).await
         }
     };
