@@ -55,8 +55,8 @@ struct NewAdminApiKey {
     key: String,
 }
 
-const COLUMNS: &str = "prefix, name, organisation_id, revoked, expiry_date, created, true AS is_admin";
-
+const COLUMNS: &str =
+    "prefix, name, organisation_id, revoked, expiry_date, created, true AS is_admin";
 
 /// What create and update read; update keeps what is left out.
 #[derive(Deserialize, Default, ToSchema)]

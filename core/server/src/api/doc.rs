@@ -89,8 +89,7 @@ impl Doc {
     /// Records `T` and every schema it refers to; returns a reference to it.
     fn schema_of<T: ToSchema>(&mut self) -> Value {
         let name = T::name();
-        self.schemas
-            .insert(name.to_string(), to_value(T::schema()));
+        self.schemas.insert(name.to_string(), to_value(T::schema()));
         let mut nested = Vec::new();
         T::schemas(&mut nested);
         for (nested_name, schema) in nested {
@@ -177,14 +176,20 @@ impl Doc {
         self.respond(status, json!({"description": description}))
     }
 
-    /// Answers `status` with `{"detail": …}`.
+    /// Answers `status` with `{"detail": …}` (a 400 may name fields instead:
+    /// a query or body that does not parse is answered field by field).
     pub fn fails(self, status: u16, description: &str) -> Doc {
-        self.respond(status, json_content(description, reference("Error")))
+        let schema = if status == 400 {
+            json!({"anyOf": [reference("Error"), reference("FieldErrors")]})
+        } else {
+            reference("Error")
+        };
+        self.respond(status, json_content(description, schema))
     }
 
-    /// Answers 400 with field errors.
+    /// Answers 400 with field errors (or a detail, when the body is not JSON).
     pub fn invalid(self) -> Doc {
-        self.respond(400, json_content("Invalid input", reference("FieldErrors")))
+        self.fails(400, "Invalid input")
     }
 
     /// Any response, written out (headers only this route sends).
@@ -217,14 +222,14 @@ impl Doc {
         match self.security {
             Security::Open => {}
             Security::Admin | Security::SyncOrAdmin => {
-                responses
-                    .entry("401")
-                    .or_insert_with(|| json_content("Missing or invalid credentials", reference("Error")));
+                responses.entry("401").or_insert_with(|| {
+                    json_content("Missing or invalid credentials", reference("Error"))
+                });
             }
             Security::EnvironmentKey | Security::ProxyKey | Security::ChangeFeed => {
-                responses
-                    .entry("403")
-                    .or_insert_with(|| json_content("Missing, unknown or revoked key", reference("Error")));
+                responses.entry("403").or_insert_with(|| {
+                    json_content("Missing, unknown or revoked key", reference("Error"))
+                });
                 if self.security == Security::ChangeFeed {
                     responses.entry("401").or_insert_with(|| {
                         json_content("Missing or invalid credentials", reference("Error"))
@@ -242,7 +247,8 @@ impl Doc {
         let id = format!(
             "{}_{}",
             method.to_lowercase(),
-            path.trim_matches('/').replace(['/', '{', '}', '.', '-'], "_")
+            path.trim_matches('/')
+                .replace(['/', '{', '}', '.', '-'], "_")
         );
         let mut operation = json!({
             "summary": self.summary,
@@ -278,7 +284,9 @@ pub struct FieldErrorsBody;
 impl PartialSchema for FieldErrorsBody {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         utoipa::openapi::ObjectBuilder::new()
-            .additional_properties(Some(utoipa::openapi::schema::AdditionalProperties::FreeForm(true)))
+            .additional_properties(Some(
+                utoipa::openapi::schema::AdditionalProperties::FreeForm(true),
+            ))
             .description(Some(
                 "Field name → list of messages (nested objects for nested input).",
             ))
@@ -316,7 +324,9 @@ impl PartialSchema for AnyObject {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         utoipa::openapi::ObjectBuilder::new()
             .schema_type(utoipa::openapi::schema::Type::Object)
-            .additional_properties(Some(utoipa::openapi::schema::AdditionalProperties::FreeForm(true)))
+            .additional_properties(Some(
+                utoipa::openapi::schema::AdditionalProperties::FreeForm(true),
+            ))
             .into()
     }
 }

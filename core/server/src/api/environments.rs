@@ -9,9 +9,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::doc::Resource;
 use super::delete::delete_and_bump;
-use super::format::{iso_time};
+use super::doc::Resource;
+use super::format::iso_time;
 use super::list::Listing;
 use super::lookup::{Lock, environment_ref, project_organisation};
 use super::page::{PageRequest, Paged};
@@ -55,7 +55,6 @@ struct Environment {
 const COLUMNS: &str = "id, name, description, api_key, project_id, allow_client_traits, \
     hide_sensitive_data, hide_disabled_flags, use_identity_composite_key_for_hashing, \
     use_identity_overrides_in_local_eval, revision, updated_at, created_date";
-
 
 /// What create and update read; update keeps what is left out.
 #[derive(Deserialize, Default, ToSchema)]
@@ -147,15 +146,21 @@ async fn create(
     .await?;
     db::seed_default_states(&mut tx, Some(id), None).await?;
     db::bump(&mut tx, Scope::Environment(id)).await?;
-    let row: Environment = sqlx::query_as(&format!("SELECT {COLUMNS} FROM environments WHERE id = $1"))
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
+    let row: Environment =
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM environments WHERE id = $1"))
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(row)))
 }
 
-async fn fetch(db: &mut PgConnection, admin: &Admin, api_key: &str, lock: Lock) -> ApiResult<Environment> {
+async fn fetch(
+    db: &mut PgConnection,
+    admin: &Admin,
+    api_key: &str,
+    lock: Lock,
+) -> ApiResult<Environment> {
     let environment = environment_ref(&mut *db, admin, api_key).await?;
     let row: Environment = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM environments WHERE id = $1{}",
@@ -236,10 +241,11 @@ async fn update(
     .execute(&mut *tx)
     .await?;
     db::bump(&mut tx, Scope::Environment(current.id)).await?;
-    let row: Environment = sqlx::query_as(&format!("SELECT {COLUMNS} FROM environments WHERE id = $1"))
-        .bind(current.id)
-        .fetch_one(&mut *tx)
-        .await?;
+    let row: Environment =
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM environments WHERE id = $1"))
+            .bind(current.id)
+            .fetch_one(&mut *tx)
+            .await?;
     tx.commit().await?;
     Ok(Json(row))
 }

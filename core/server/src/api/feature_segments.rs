@@ -13,9 +13,9 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::doc::Resource;
 use super::delete::delete_and_bump;
 use super::doc::Doc;
+use super::doc::Resource;
 use super::list::Listing;
 use super::lookup::Lock;
 use super::page::{PageRequest, Paged};
@@ -69,7 +69,6 @@ const COLUMNS: &str = "fs.id, fs.feature_id, fs.segment_id, fs.environment_id, f
 /// organisation, for access checks).
 const TABLES: &str = "feature_segments fs \
     JOIN segments s ON s.id = fs.segment_id JOIN projects p ON p.id = s.project_id";
-
 
 /// What create and update read; update keeps what is left out.
 #[derive(Deserialize, Default, ToSchema)]
@@ -164,15 +163,21 @@ async fn create(
         Scope::Environment(input.environment.unwrap_or_default()),
     )
     .await?;
-    let row: FeatureSegment = sqlx::query_as(&format!("SELECT {COLUMNS} FROM {TABLES} WHERE fs.id = $1"))
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
+    let row: FeatureSegment =
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM {TABLES} WHERE fs.id = $1"))
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(row)))
 }
 
-async fn fetch(db: &mut PgConnection, admin: &Admin, id: i64, lock: Lock) -> ApiResult<FeatureSegment> {
+async fn fetch(
+    db: &mut PgConnection,
+    admin: &Admin,
+    id: i64,
+    lock: Lock,
+) -> ApiResult<FeatureSegment> {
     let row: Option<FeatureSegment> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM {TABLES} WHERE fs.id = $1{}",
         lock.of("fs")
@@ -228,10 +233,11 @@ async fn update(
         .execute(&mut *tx)
         .await?;
     db::bump(&mut tx, Scope::Environment(current.environment_id)).await?;
-    let row: FeatureSegment = sqlx::query_as(&format!("SELECT {COLUMNS} FROM {TABLES} WHERE fs.id = $1"))
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
+    let row: FeatureSegment =
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM {TABLES} WHERE fs.id = $1"))
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
     tx.commit().await?;
     Ok(Json(row))
 }

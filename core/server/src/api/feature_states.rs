@@ -13,8 +13,8 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use utoipa::{IntoParams, ToSchema};
 use sqlx::{PgPool, Postgres, Transaction};
+use utoipa::{IntoParams, ToSchema};
 
 use super::delete::delete_and_bump;
 use super::doc::{FlagValue, Resource};
@@ -110,7 +110,10 @@ pub async fn answers(db: &PgPool, rows: Vec<StateRow>) -> ApiResult<Vec<FeatureS
     .await?;
     let mut by_state: HashMap<i64, Vec<MultivariateValue>> = HashMap::new();
     for value in values {
-        by_state.entry(value.feature_state_id).or_default().push(value);
+        by_state
+            .entry(value.feature_state_id)
+            .or_default()
+            .push(value);
     }
     Ok(rows
         .into_iter()
@@ -131,7 +134,10 @@ pub async fn answers(db: &PgPool, rows: Vec<StateRow>) -> ApiResult<Vec<FeatureS
 
 /// One state as answered.
 pub async fn answer(db: &PgPool, row: StateRow) -> ApiResult<FeatureState> {
-    answers(db, vec![row]).await?.pop().ok_or(ApiError::NotFound)
+    answers(db, vec![row])
+        .await?
+        .pop()
+        .ok_or(ApiError::NotFound)
 }
 
 /// One multivariate allocation as written.

@@ -9,8 +9,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
 use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 
 use super::delete::delete_and_bump;
 use super::doc::{FlagValue, Resource};
@@ -72,7 +72,9 @@ async fn with_options(state: &AppState, mut features: Vec<Feature>) -> ApiResult
     let ids: Vec<i64> = features.iter().map(|f| f.id).collect();
     let mut options = mv_options::of_features(&state.db, &ids).await?;
     for feature in &mut features {
-        let (theirs, rest) = options.into_iter().partition(|o| o.feature_id == feature.id);
+        let (theirs, rest) = options
+            .into_iter()
+            .partition(|o| o.feature_id == feature.id);
         options = rest;
         feature.multivariate_options = theirs.into_iter().map(MultivariateOption::from).collect();
     }

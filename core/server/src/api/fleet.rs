@@ -30,10 +30,11 @@ use crate::extract::{Query, from_text};
 use crate::state::AppState;
 
 pub(super) fn routes(routes: Routes) -> Routes {
-    let doc = Doc::new("The edge fleet: each edge's latest report against core's current revisions")
-        .query::<Filter>()
-        .answers::<Fleet>(200, "The edges")
-        .invalid();
+    let doc =
+        Doc::new("The edge fleet: each edge's latest report against core's current revisions")
+            .query::<Filter>()
+            .answers::<Fleet>(200, "The edges")
+            .invalid();
     routes.get(PATH, doc, list)
 }
 

@@ -35,8 +35,7 @@ const IDENTITY: &str = "/api/v1/environments/{api_key}/identities/{id}/";
 const TRAITS: &str = "/api/v1/environments/{api_key}/identities/{id}/traits/";
 const TRAIT: &str = "/api/v1/environments/{api_key}/identities/{id}/traits/{trait_id}/";
 const OVERRIDES: &str = "/api/v1/environments/{api_key}/identities/{id}/featurestates/";
-const OVERRIDE: &str =
-    "/api/v1/environments/{api_key}/identities/{id}/featurestates/{state_id}/";
+const OVERRIDE: &str = "/api/v1/environments/{api_key}/identities/{id}/featurestates/{state_id}/";
 
 pub(super) fn routes(routes: Routes) -> Routes {
     let identities = Resource::<Identity, Input>::new("identity").filtered::<Filter>();

@@ -10,8 +10,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use utoipa::ToSchema;
 use sqlx::{PgPool, Postgres, Transaction};
+use utoipa::ToSchema;
 
 use super::delete::delete_and_bump;
 use super::doc::{FlagValue, Resource};
@@ -268,7 +268,9 @@ async fn list(
     let page = request.page()?;
     Listing::new(COLUMNS, "mv_options WHERE feature_id = $1")
         .bind(feature)
-        .respond(&state.db, &request, page, |row: OptionRow| MultivariateOption::from(row))
+        .respond(&state.db, &request, page, |row: OptionRow| {
+            MultivariateOption::from(row)
+        })
         .await
 }
 
@@ -361,7 +363,14 @@ async fn update(
     Ok(Json(row.into()))
 }
 
-put_and_patch!(put, patch, update, (i64, i64, i64), OptionInput, MultivariateOption);
+put_and_patch!(
+    put,
+    patch,
+    update,
+    (i64, i64, i64),
+    OptionInput,
+    MultivariateOption
+);
 
 async fn delete(
     State(state): State<AppState>,

@@ -9,9 +9,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::doc::Resource;
 use super::delete::delete_and_bump;
-use super::format::{iso_time};
+use super::doc::Resource;
+use super::format::iso_time;
 use super::list::Listing;
 use super::lookup::{Lock, row_by_id};
 use super::page::{PageRequest, Paged};
@@ -44,7 +44,6 @@ struct Organisation {
 
 const COLUMNS: &str =
     "id, name, persist_trait_data, feature_analytics, stop_serving_flags, created_date";
-
 
 /// What create and update read; update keeps what is left out.
 #[derive(Deserialize, Default, ToSchema)]
@@ -99,7 +98,12 @@ async fn create(
     Ok((StatusCode::CREATED, Json(row)))
 }
 
-async fn fetch(db: &mut PgConnection, admin: &Admin, id: i64, lock: Lock) -> ApiResult<Organisation> {
+async fn fetch(
+    db: &mut PgConnection,
+    admin: &Admin,
+    id: i64,
+    lock: Lock,
+) -> ApiResult<Organisation> {
     admin.check(id)?;
     row_by_id(&mut *db, (COLUMNS, "organisations"), id, None, lock).await
 }

@@ -64,7 +64,9 @@ impl utoipa::PartialSchema for EvaluationCountsV1 {
         use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
         let count = ObjectBuilder::new()
             .schema_type(Type::Integer)
-            .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Int64)))
+            .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                utoipa::openapi::KnownFormat::Int64,
+            )))
             .minimum(Some(0));
         ObjectBuilder::new()
             .schema_type(Type::Object)

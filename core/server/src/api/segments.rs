@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::doc::Resource;
 use super::delete::delete_and_bump;
+use super::doc::Resource;
 use super::format::{id_value, iso_time};
 use super::list::Listing;
 use super::lookup::{Lock, project_organisation, row_by_id};
@@ -185,7 +185,6 @@ struct Segment {
 }
 
 const COLUMNS: &str = "id, project_id, name, description, rules, created_date";
-
 
 /// What create and update read; update keeps what is left out.
 #[derive(Deserialize, Default, ToSchema)]

@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::doc::Resource;
 use super::delete::delete_and_bump;
+use super::doc::Resource;
 use super::format::{iso_time, iso_time_opt, parse_time};
 use super::list::Listing;
 use super::lookup::{Lock, environment_ref, row_by_id};
@@ -46,7 +46,6 @@ struct ServerKey {
 }
 
 const COLUMNS: &str = "id, key, name, active, expires_at, created_at";
-
 
 /// What create and update read; update keeps what is left out.
 #[derive(Deserialize, Default, ToSchema)]
