@@ -127,15 +127,8 @@ async fn openapi_lists_every_route_and_is_well_formed() {
     assert!(doc["components"]["schemas"]["ProxyEnvironment"].is_object());
 }
 
-/// The schemas are derived from the types the handlers answer with: an answer
-/// has exactly the fields its schema declares (no more, none missing).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn answers_carry_exactly_the_fields_of_their_schemas() {
-    let core = Core::start().await;
-    let doc = core
-        .request(Method::GET, "/api/v1/openapi.json", &[], None)
-        .await
-        .json;
+/// A project with an environment (its client key), a multivariate feature and an identity.
+async fn fixtures(core: &Core) -> (i64, String, Value, Value) {
     let (project, key) = core.project_with_environment().await;
     let feature = core
         .create(
@@ -149,6 +142,19 @@ async fn answers_carry_exactly_the_fields_of_their_schemas() {
             json!({"identifier": "u"}),
         )
         .await;
+    (project, key, feature, identity)
+}
+
+/// The schemas are derived from the types the handlers answer with: an answer
+/// has exactly the fields its schema declares (no more, none missing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_carry_exactly_the_fields_of_their_schemas() {
+    let core = Core::start().await;
+    let doc = core
+        .request(Method::GET, "/api/v1/openapi.json", &[], None)
+        .await
+        .json;
+    let (project, key, feature, identity) = fixtures(&core).await;
     let fields = |schema: &str| -> BTreeSet<String> {
         doc["components"]["schemas"][schema]["properties"]
             .as_object()
@@ -178,19 +184,7 @@ async fn answers_carry_exactly_the_fields_of_their_schemas() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_route_answers_bad_input_with_a_5xx() {
     let core = Core::start().await;
-    let (project, key) = core.project_with_environment().await;
-    let feature = core
-        .create(
-            &format!("/api/v1/projects/{project}/features/"),
-            json!({"name": "f", "multivariate_options": [{"value": "a"}]}),
-        )
-        .await;
-    let identity = core
-        .create(
-            &format!("/api/v1/environments/{key}/identities/"),
-            json!({"identifier": "u"}),
-        )
-        .await;
+    let (project, key, feature, identity) = fixtures(&core).await;
     let real = |name: &str| -> String {
         match name {
             "api_key" | "environment_key" => key.clone(),
