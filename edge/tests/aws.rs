@@ -12,34 +12,8 @@ use flagedge_cloud::manifest::Entry;
 use flagedge_cloud::s3::S3Store;
 use flagedge_cloud::testing::Moto;
 use http::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 use support::*;
-
-fn shop(revision: u64, max_cart_items: i64) -> Value {
-    let mut document: Value = serde_json::from_str(SHOP).unwrap();
-    document["revision"] = json!(revision);
-    for state in document["feature_states"].as_array_mut().unwrap() {
-        if state["feature"]["name"] == "max_cart_items" {
-            state["feature_state_value"] = json!(max_cart_items);
-        }
-    }
-    document
-}
-
-async fn max_cart_items(edge: &flagedge_edge::Edge) -> Value {
-    let reply = get(edge.address, "/api/v1/flags/", SHOP_CLIENT).await;
-    if reply.status != StatusCode::OK {
-        return Value::Null;
-    }
-    let flags = reply.json();
-    flags
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["feature"]["name"] == "max_cart_items")
-        .unwrap()["feature_state_value"]
-        .clone()
-}
 
 async fn start_with(moto: &Moto, options: Options) -> flagedge_edge::Edge {
     let mut config = flagedge_edge::config::Config::resolve(options).unwrap();
@@ -70,7 +44,7 @@ async fn edges_follow_documents_published_to_s3() {
                 .put_document(
                     SHOP_CLIENT,
                     revision,
-                    Bytes::from(shop(revision, value).to_string()),
+                    Bytes::from(shop_with(value, json!({"revision": revision})).to_string()),
                 )
                 .await
                 .unwrap();
@@ -165,7 +139,11 @@ async fn a_manifest_that_moves_back_is_followed() {
         }
     };
     store
-        .put_document(SHOP_CLIENT, 1, Bytes::from(shop(1, 31).to_string()))
+        .put_document(
+            SHOP_CLIENT,
+            1,
+            Bytes::from(shop_with(31, json!({"revision": 1})).to_string()),
+        )
         .await
         .unwrap();
     set_manifest(1).await;
@@ -200,7 +178,11 @@ async fn a_manifest_that_moves_back_is_followed() {
     assert_eq!(max_cart_items(&edge).await, 31);
     // Taken back, and the next real revision published below it.
     store
-        .put_document(SHOP_CLIENT, 2, Bytes::from(shop(2, 32).to_string()))
+        .put_document(
+            SHOP_CLIENT,
+            2,
+            Bytes::from(shop_with(32, json!({"revision": 2})).to_string()),
+        )
         .await
         .unwrap();
     set_manifest(2).await;
@@ -232,7 +214,11 @@ async fn edges_follow_documents_published_to_dynamodb() {
         let table = table.clone();
         async move {
             table
-                .put_document(shop(revision, value).as_object().unwrap())
+                .put_document(
+                    shop_with(value, json!({"revision": revision}))
+                        .as_object()
+                        .unwrap(),
+                )
                 .await
                 .unwrap();
             table

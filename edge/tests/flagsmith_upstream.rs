@@ -196,13 +196,7 @@ async fn cart_items(edge: &flagedge_edge::Edge, identifier: &str) -> Value {
         SHOP_CLIENT,
     )
     .await;
-    reply.json()["flags"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["feature"]["name"] == "max_cart_items")
-        .unwrap()["feature_state_value"]
-        .clone()
+    flag_value(&reply.json()["flags"], "max_cart_items")
 }
 
 fn options(stand_in: &StandIn) -> Options {

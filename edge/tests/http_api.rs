@@ -512,16 +512,7 @@ async fn health_readiness_and_metrics() {
 async fn file_source_reloads_and_keeps_the_last_good_document() {
     let dir = shop_dir("reload");
     let edge = start(file_options(&dir)).await;
-    let value = |reply: Reply| {
-        reply
-            .json()
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|f| f["feature"]["name"] == "max_cart_items")
-            .unwrap()["feature_state_value"]
-            .clone()
-    };
+    let value = |reply: Reply| flag_value(&reply.json(), "max_cart_items");
     assert_eq!(
         value(get(edge.address, "/api/v1/flags/", SHOP_CLIENT).await),
         20

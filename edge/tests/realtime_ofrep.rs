@@ -51,14 +51,7 @@ async fn next_chunk(
 }
 
 fn shop_at(updated_at: &str, max_cart_items: i64) -> String {
-    let mut document: Value = serde_json::from_str(SHOP).unwrap();
-    document["updated_at"] = json!(updated_at);
-    for state in document["feature_states"].as_array_mut().unwrap() {
-        if state["feature"]["name"] == "max_cart_items" {
-            state["feature_state_value"] = json!(max_cart_items);
-        }
-    }
-    document.to_string()
+    shop_with(max_cart_items, json!({"updated_at": updated_at})).to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,30 +11,6 @@ use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};
 use support::*;
 
-fn shop(updated_at: &str, max_cart_items: i64) -> Value {
-    let mut document: Value = serde_json::from_str(SHOP).unwrap();
-    document["updated_at"] = json!(updated_at);
-    for state in document["feature_states"].as_array_mut().unwrap() {
-        if state["feature"]["name"] == "max_cart_items" {
-            state["feature_state_value"] = json!(max_cart_items);
-        }
-    }
-    document
-}
-
-async fn max_cart_items(edge: &flagedge_edge::Edge) -> Value {
-    let flags = get(edge.address, "/api/v1/flags/", SHOP_CLIENT)
-        .await
-        .json();
-    flags
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["feature"]["name"] == "max_cart_items")
-        .unwrap()["feature_state_value"]
-        .clone()
-}
-
 fn http_options(upstream: &Upstream) -> Options {
     http_options_for(upstream.api_url())
 }
@@ -62,7 +38,10 @@ fn http_options_for(api_url: String) -> Options {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upstream_goes_away_and_comes_back() {
     let mut upstream = Upstream::start().await;
-    upstream.set(SHOP_SERVER, shop("2026-11-22T09:00:00Z", 20));
+    upstream.set(
+        SHOP_SERVER,
+        shop_with(20, json!({"updated_at": "2026-11-22T09:00:00Z"})),
+    );
     let edge = start(http_options(&upstream)).await;
     eventually(Duration::from_secs(5), || async {
         get(edge.address, "/ready", "").await.status == StatusCode::OK
@@ -93,7 +72,10 @@ async fn upstream_goes_away_and_comes_back() {
     assert_eq!(proxy.json()["reason"], "environment document(s) stale.");
     assert_eq!(max_cart_items(&edge).await, 20);
 
-    upstream.set(SHOP_SERVER, shop("2026-11-22T11:00:00Z", 30));
+    upstream.set(
+        SHOP_SERVER,
+        shop_with(30, json!({"updated_at": "2026-11-22T11:00:00Z"})),
+    );
     upstream.server.restart().await;
     eventually(Duration::from_secs(5), || async {
         max_cart_items(&edge).await == 30
@@ -125,7 +107,10 @@ async fn not_ready_until_every_environment_loads() {
             .status,
         StatusCode::FORBIDDEN
     );
-    upstream.set(SHOP_SERVER, shop("2026-11-22T09:00:00Z", 20));
+    upstream.set(
+        SHOP_SERVER,
+        shop_with(20, json!({"updated_at": "2026-11-22T09:00:00Z"})),
+    );
     eventually(Duration::from_secs(5), || async {
         get(edge.address, "/ready", "").await.status == StatusCode::OK
     })
@@ -137,7 +122,10 @@ async fn not_ready_until_every_environment_loads() {
 async fn restart_during_an_outage_serves_the_persisted_documents() {
     let persist = temp_dir("persist");
     let mut upstream = Upstream::start().await;
-    upstream.set(SHOP_SERVER, shop("2026-11-22T09:00:00Z", 42));
+    upstream.set(
+        SHOP_SERVER,
+        shop_with(42, json!({"updated_at": "2026-11-22T09:00:00Z"})),
+    );
     let options = Options {
         persist_dir: Some(persist.clone()),
         ..http_options(&upstream)
@@ -219,7 +207,10 @@ async fn rotating_a_key_needs_no_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn edge_proxy_config_json_is_a_drop_in() {
     let upstream = Upstream::start().await;
-    upstream.set(SHOP_SERVER, shop("2026-11-22T09:00:00Z", 20));
+    upstream.set(
+        SHOP_SERVER,
+        shop_with(20, json!({"updated_at": "2026-11-22T09:00:00Z"})),
+    );
     let dir = temp_dir("proxy-config");
     let port = {
         let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -50,7 +50,7 @@ async fn edge_reading(core: &Core, options: Options) -> (flagedge_edge::Edge, Co
 /// An edge reading `core` (keys as `keys` gives them), polling and counting
 /// every 0.2 s, once it is ready; and a client for it.
 async fn ready_edge(core: &Core, keys: Options) -> (flagedge_edge::Edge, Core) {
-    let (edge, client) = edge_reading(
+    let (edge, _) = edge_reading(
         core,
         Options {
             poll_interval_secs: Some(0.2),
@@ -61,16 +61,7 @@ async fn ready_edge(core: &Core, keys: Options) -> (flagedge_edge::Edge, Core) {
         },
     )
     .await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while client
-        .request(Method::GET, "/ready", &[], None)
-        .await
-        .status
-        != StatusCode::OK
-    {
-        assert!(Instant::now() < deadline, "the edge never became ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let client = Core::attach_ready(edge.address).await;
     (edge, client)
 }
 

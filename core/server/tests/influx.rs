@@ -111,17 +111,7 @@ async fn counts_and_the_fleet_travel_through_influxdb() {
     })
     .unwrap();
     let edge = flagedge_edge::start(config, None).await.unwrap();
-    let client = Core::attach(format!("http://{}", edge.address));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while client
-        .request(Method::GET, "/ready", &[], None)
-        .await
-        .status
-        != StatusCode::OK
-    {
-        assert!(Instant::now() < deadline, "the edge never became ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let client = Core::attach_ready(edge.address).await;
 
     // 7 flag requests (each evaluates both features) and 3 identity requests.
     for _ in 0..7 {

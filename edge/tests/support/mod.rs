@@ -355,3 +355,38 @@ impl Receiver {
             .sum()
     }
 }
+
+/// The shop document with `max_cart_items` set to `value` and each field of
+/// `stamp` (e.g. `{"revision": 3}` or `{"updated_at": "…"}`) set over it.
+pub fn shop_with(max_cart_items: i64, stamp: Value) -> Value {
+    let mut document: Value = serde_json::from_str(SHOP).unwrap();
+    for (field, value) in stamp.as_object().expect("stamp is an object") {
+        document[field] = value.clone();
+    }
+    for state in document["feature_states"].as_array_mut().unwrap() {
+        if state["feature"]["name"] == "max_cart_items" {
+            state["feature_state_value"] = max_cart_items.into();
+        }
+    }
+    document
+}
+
+/// The value of flag `name` in a list of flags (`/flags/`, or an identity's `flags`).
+pub fn flag_value(flags: &Value, name: &str) -> Value {
+    flags
+        .as_array()
+        .unwrap_or_else(|| panic!("not a list of flags: {flags}"))
+        .iter()
+        .find(|f| f["feature"]["name"] == name)
+        .unwrap_or_else(|| panic!("no flag {name}"))["feature_state_value"]
+        .clone()
+}
+
+/// `max_cart_items` as `edge` serves the shop's `/flags/` (null while it serves no shop).
+pub async fn max_cart_items(edge: &flagedge_edge::Edge) -> Value {
+    let reply = get(edge.address, "/api/v1/flags/", SHOP_CLIENT).await;
+    if reply.status != StatusCode::OK {
+        return Value::Null;
+    }
+    flag_value(&reply.json(), "max_cart_items")
+}

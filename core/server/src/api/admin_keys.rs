@@ -27,7 +27,9 @@ use sqlx::{PgConnection, PgExecutor};
 resource_routes!(
     "/api/v1/organisations/{id}/master-api-keys/",
     "/api/v1/organisations/{id}/master-api-keys/{prefix}/",
-    Resource::<AdminApiKey, Input, NewAdminApiKey>::new("admin key")
+    Resource::<AdminApiKey, Input, NewAdminApiKey>::new("admin key"),
+    read,
+    delete
 );
 
 /// One admin key, as stored and as answered.

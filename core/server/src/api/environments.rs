@@ -12,8 +12,9 @@ use utoipa::{IntoParams, ToSchema};
 use super::delete::delete_and_bump;
 use super::doc::Resource;
 use super::format::iso_time;
+use super::item::{self, Found, Item};
 use super::list::Listing;
-use super::lookup::{Lock, environment_ref, project_organisation};
+use super::lookup::{Lock, environment_ref, project_organisation, row_by_id};
 use super::page::{PageRequest, Paged};
 use super::routes::Routes;
 use crate::auth::Admin;
@@ -28,7 +29,9 @@ use sqlx::PgConnection;
 resource_routes!(
     "/api/v1/environments/",
     "/api/v1/environments/{api_key}/",
-    Resource::<Environment, Input>::new("environment").filtered::<Filter>()
+    Resource::<Environment, Input>::new("environment").filtered::<Filter>(),
+    item::read::<Environment>,
+    delete
 );
 
 /// One environment, as stored and as answered.
@@ -55,6 +58,26 @@ struct Environment {
 const COLUMNS: &str = "id, name, description, api_key, project_id, allow_client_traits, \
     hide_sensitive_data, hide_disabled_flags, use_identity_composite_key_for_hashing, \
     use_identity_overrides_in_local_eval, revision, updated_at, created_date";
+
+impl Item for Environment {
+    type Ids = String;
+    const TABLE: &'static str = "environments";
+
+    async fn find(
+        db: &mut PgConnection,
+        admin: &Admin,
+        api_key: &String,
+        lock: Lock,
+    ) -> ApiResult<Found<Environment>> {
+        let environment = environment_ref(&mut *db, admin, api_key).await?;
+        let row = row_by_id(&mut *db, (COLUMNS, Self::TABLE), environment.id, None, lock).await?;
+        Ok(Found {
+            row,
+            id: environment.id,
+            scope: Scope::Deleted,
+        })
+    }
+}
 
 /// What create and update read; update keeps what is left out.
 #[derive(Deserialize, Default, ToSchema)]
@@ -155,39 +178,6 @@ async fn create(
     Ok((StatusCode::CREATED, Json(row)))
 }
 
-async fn fetch(
-    db: &mut PgConnection,
-    admin: &Admin,
-    api_key: &str,
-    lock: Lock,
-) -> ApiResult<Environment> {
-    let environment = environment_ref(&mut *db, admin, api_key).await?;
-    let row: Environment = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM environments WHERE id = $1{}",
-        lock.clause()
-    ))
-    .bind(environment.id)
-    .fetch_one(&mut *db)
-    .await?;
-    Ok(row)
-}
-
-async fn read(
-    State(state): State<AppState>,
-    admin: Admin,
-    Ids(api_key): Ids<String>,
-) -> ApiResult<Json<Environment>> {
-    Ok(Json(
-        fetch(
-            &mut *state.db.acquire().await?,
-            &admin,
-            &api_key,
-            Lock::Read,
-        )
-        .await?,
-    ))
-}
-
 async fn update(
     state: AppState,
     admin: Admin,
@@ -196,7 +186,9 @@ async fn update(
     full: bool,
 ) -> ApiResult<Json<Environment>> {
     let mut tx = db::begin_write(&state.db, &admin).await?;
-    let current = fetch(&mut tx, &admin, &api_key, Lock::ForUpdate).await?;
+    let current = Environment::find(&mut tx, &admin, &api_key, Lock::ForUpdate)
+        .await?
+        .row;
     let mut errors = FieldErrors::new();
     check(&mut errors, &input, full);
     if input.project.is_some_and(|p| p != current.project_id) {

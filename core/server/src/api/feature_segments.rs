@@ -13,9 +13,9 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::delete::delete_and_bump;
 use super::doc::Doc;
 use super::doc::Resource;
+use super::item::{self, Found, Item};
 use super::list::Listing;
 use super::lookup::Lock;
 use super::page::{PageRequest, Paged};
@@ -31,7 +31,9 @@ resource_routes!(
     fn resource_routes,
     "/api/v1/features/feature-segments/",
     "/api/v1/features/feature-segments/{id}/",
-    Resource::<FeatureSegment, Input>::new("feature segment").filtered::<Filter>()
+    Resource::<FeatureSegment, Input>::new("feature segment").filtered::<Filter>(),
+    item::read::<FeatureSegment>,
+    item::delete::<FeatureSegment>
 );
 
 pub(super) fn routes(routes: Routes) -> Routes {
@@ -65,6 +67,30 @@ struct FeatureSegment {
 
 const COLUMNS: &str = "fs.id, fs.feature_id, fs.segment_id, fs.environment_id, fs.priority, \
     p.organisation_id, s.name AS segment_name";
+
+impl Item for FeatureSegment {
+    type Ids = i64;
+    const TABLE: &'static str = "feature_segments";
+
+    async fn find(
+        db: &mut PgConnection,
+        admin: &Admin,
+        &id: &i64,
+        lock: Lock,
+    ) -> ApiResult<Found<FeatureSegment>> {
+        let row: Option<FeatureSegment> = sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM {TABLES} WHERE fs.id = $1{}",
+            lock.of("fs")
+        ))
+        .bind(id)
+        .fetch_optional(&mut *db)
+        .await?;
+        let row = row.ok_or(ApiError::NotFound)?;
+        admin.check(row.organisation_id)?;
+        let scope = Scope::Environment(row.environment_id);
+        Ok(Found { row, id, scope })
+    }
+}
 /// A feature segment with the segment (its name) and the project (its
 /// organisation, for access checks).
 const TABLES: &str = "feature_segments fs \
@@ -172,34 +198,6 @@ async fn create(
     Ok((StatusCode::CREATED, Json(row)))
 }
 
-async fn fetch(
-    db: &mut PgConnection,
-    admin: &Admin,
-    id: i64,
-    lock: Lock,
-) -> ApiResult<FeatureSegment> {
-    let row: Option<FeatureSegment> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM {TABLES} WHERE fs.id = $1{}",
-        lock.of("fs")
-    ))
-    .bind(id)
-    .fetch_optional(&mut *db)
-    .await?;
-    let row = row.ok_or(ApiError::NotFound)?;
-    admin.check(row.organisation_id)?;
-    Ok(row)
-}
-
-async fn read(
-    State(state): State<AppState>,
-    admin: Admin,
-    Ids(id): Ids<i64>,
-) -> ApiResult<Json<FeatureSegment>> {
-    Ok(Json(
-        fetch(&mut *state.db.acquire().await?, &admin, id, Lock::Read).await?,
-    ))
-}
-
 async fn update(
     state: AppState,
     admin: Admin,
@@ -208,7 +206,9 @@ async fn update(
     full: bool,
 ) -> ApiResult<Json<FeatureSegment>> {
     let mut tx = db::begin_write(&state.db, &admin).await?;
-    let current = fetch(&mut tx, &admin, id, Lock::ForUpdate).await?;
+    let current = FeatureSegment::find(&mut tx, &admin, &id, Lock::ForUpdate)
+        .await?
+        .row;
     let mut errors = FieldErrors::new();
     if full && input.priority.is_none() {
         errors.add("priority", "This field is required.");
@@ -244,22 +244,6 @@ async fn update(
 
 put_and_patch!(put, patch, update, i64, Input, FeatureSegment);
 
-async fn delete(
-    State(state): State<AppState>,
-    admin: Admin,
-    Ids(id): Ids<i64>,
-) -> ApiResult<StatusCode> {
-    let current = fetch(&mut *state.db.acquire().await?, &admin, id, Lock::Read).await?;
-    delete_and_bump(
-        &state.db,
-        &admin,
-        "feature_segments",
-        id,
-        Scope::Environment(current.environment_id),
-    )
-    .await
-}
-
 /// One entry of an update-priorities request.
 #[derive(Deserialize, ToSchema)]
 struct PriorityInput {
@@ -283,7 +267,9 @@ async fn update_priorities(
     let mut tx = db::begin_write(&state.db, &admin).await?;
     let mut environments = std::collections::BTreeSet::new();
     for item in &input {
-        let current = fetch(&mut tx, &admin, item.id, Lock::ForUpdate).await?;
+        let current = FeatureSegment::find(&mut tx, &admin, &item.id, Lock::ForUpdate)
+            .await?
+            .row;
         sqlx::query("UPDATE feature_segments SET priority = $2 WHERE id = $1")
             .bind(item.id)
             .bind(item.priority)

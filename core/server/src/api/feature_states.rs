@@ -34,7 +34,9 @@ use sqlx::PgConnection;
 resource_routes!(
     "/api/v1/environments/{api_key}/featurestates/",
     "/api/v1/environments/{api_key}/featurestates/{id}/",
-    Resource::<FeatureState, StateInput>::new("feature state").filtered::<Filter>()
+    Resource::<FeatureState, StateInput>::new("feature state").filtered::<Filter>(),
+    read,
+    delete
 );
 
 /// A feature state as stored.

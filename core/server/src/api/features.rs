@@ -12,9 +12,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use super::delete::delete_and_bump;
 use super::doc::{FlagValue, Resource};
 use super::format::{id_value, iso_time};
+use super::item::{self, Found, Item};
 use super::list::Listing;
 use super::lookup::{Lock, project_organisation, row_by_id};
 use super::mv_options::{self, MultivariateOption, OptionInput};
@@ -31,7 +31,9 @@ use sqlx::PgConnection;
 resource_routes!(
     "/api/v1/projects/{project_id}/features/",
     "/api/v1/projects/{project_id}/features/{id}/",
-    Resource::<Feature, Input>::new("feature").filtered::<Filter>()
+    Resource::<Feature, Input>::new("feature").filtered::<Filter>(),
+    read,
+    item::delete::<Feature>
 );
 
 /// A feature, as stored (but its options) and as answered.
@@ -67,6 +69,33 @@ fn feature_types() -> utoipa::openapi::schema::Object {
 
 const COLUMNS: &str = "id, project_id, name, type, initial_value, default_enabled, description, \
     is_server_key_only, created_date";
+
+impl Item for Feature {
+    type Ids = (i64, i64);
+    const TABLE: &'static str = "features";
+
+    async fn find(
+        db: &mut PgConnection,
+        admin: &Admin,
+        &(project, id): &(i64, i64),
+        lock: Lock,
+    ) -> ApiResult<Found<Feature>> {
+        project_organisation(&mut *db, admin, project).await?;
+        let row = row_by_id(
+            &mut *db,
+            (COLUMNS, Self::TABLE),
+            id,
+            Some(("project_id", project)),
+            lock,
+        )
+        .await?;
+        Ok(Found {
+            row,
+            id,
+            scope: Scope::Project(project),
+        })
+    }
+}
 
 async fn with_options(state: &AppState, mut features: Vec<Feature>) -> ApiResult<Vec<Feature>> {
     let ids: Vec<i64> = features.iter().map(|f| f.id).collect();
@@ -226,37 +255,13 @@ async fn create(
     Ok((StatusCode::CREATED, Json(row)))
 }
 
-async fn fetch(
-    db: &mut PgConnection,
-    admin: &Admin,
-    project: i64,
-    id: i64,
-    lock: Lock,
-) -> ApiResult<Feature> {
-    project_organisation(&mut *db, admin, project).await?;
-    row_by_id(
-        &mut *db,
-        (COLUMNS, "features"),
-        id,
-        Some(("project_id", project)),
-        lock,
-    )
-    .await
-}
-
 async fn read(
     State(state): State<AppState>,
     admin: Admin,
-    Ids((project, id)): Ids<(i64, i64)>,
+    Ids(ids): Ids<(i64, i64)>,
 ) -> ApiResult<Json<Feature>> {
-    let row = fetch(
-        &mut *state.db.acquire().await?,
-        &admin,
-        project,
-        id,
-        Lock::Read,
-    )
-    .await?;
+    let mut db = state.db.acquire().await?;
+    let row = Feature::find(&mut db, &admin, &ids, Lock::Read).await?.row;
     let mut results = with_options(&state, vec![row]).await?;
     Ok(Json(results.pop().ok_or(ApiError::NotFound)?))
 }
@@ -269,7 +274,9 @@ async fn update(
     full: bool,
 ) -> ApiResult<Json<Feature>> {
     let mut tx = db::begin_write(&state.db, &admin).await?;
-    let current = fetch(&mut tx, &admin, project, id, Lock::ForUpdate).await?;
+    let current = Feature::find(&mut tx, &admin, &(project, id), Lock::ForUpdate)
+        .await?
+        .row;
     let mut errors = FieldErrors::new();
     validate::resource_name(&mut errors, input.name.as_deref(), full);
     check_kind(&mut errors, input.kind.as_deref());
@@ -336,19 +343,3 @@ async fn update(
 }
 
 put_and_patch!(put, patch, update, (i64, i64), Input, Feature);
-
-async fn delete(
-    State(state): State<AppState>,
-    admin: Admin,
-    Ids((project, id)): Ids<(i64, i64)>,
-) -> ApiResult<StatusCode> {
-    fetch(
-        &mut *state.db.acquire().await?,
-        &admin,
-        project,
-        id,
-        Lock::Read,
-    )
-    .await?;
-    delete_and_bump(&state.db, &admin, "features", id, Scope::Project(project)).await
-}

@@ -18,8 +18,9 @@ use super::delete::delete_and_bump;
 use super::doc::{Resource, TraitValue};
 use super::feature_states::{self, COLUMNS as STATE_COLUMNS, FeatureState, StateInput, StateRow};
 use super::format::iso_time;
+use super::item::{self, Found, Item};
 use super::list::Listing;
-use super::lookup::{EnvironmentRef, Lock, environment_ref, row_by_id};
+use super::lookup::{EnvironmentRef, Lock, environment_ref, in_environment, row_by_id};
 use super::page::{PageRequest, Paged};
 use super::routes::Routes;
 use crate::auth::Admin;
@@ -44,8 +45,8 @@ pub(super) fn routes(routes: Routes) -> Routes {
     routes
         .get(IDENTITIES, identities.list(), list)
         .post(IDENTITIES, identities.create(), create)
-        .get(IDENTITY, identities.read(), read)
-        .delete(IDENTITY, identities.delete(), delete)
+        .get(IDENTITY, identities.read(), item::read::<Identity>)
+        .delete(IDENTITY, identities.delete(), item::delete::<Identity>)
         .get(TRAITS, traits.list(), list_traits)
         .post(TRAITS, traits.create(), create_trait)
         .get(TRAIT, traits.read(), read_trait)
@@ -76,6 +77,47 @@ struct Identity {
 
 const COLUMNS: &str =
     "id, identifier, identity_uuid::text AS identity_uuid, environment_id, created_date";
+
+impl Item for Identity {
+    type Ids = (String, i64);
+    const TABLE: &'static str = "identities";
+
+    async fn find(
+        db: &mut PgConnection,
+        admin: &Admin,
+        (api_key, id): &(String, i64),
+        lock: Lock,
+    ) -> ApiResult<Found<Identity>> {
+        let (environment, row) =
+            in_environment(db, admin, api_key, (COLUMNS, Self::TABLE), *id, lock).await?;
+        let scope = Scope::Environment(environment.id);
+        Ok(Found {
+            row,
+            id: *id,
+            scope,
+        })
+    }
+}
+
+/// The environment of identity `id` under `api_key`, or 404: what the
+/// identity's traits and overrides check before anything else.
+async fn environment_of(
+    db: &mut PgConnection,
+    admin: &Admin,
+    api_key: &str,
+    id: i64,
+) -> ApiResult<EnvironmentRef> {
+    let environment = environment_ref(&mut *db, admin, api_key).await?;
+    let _: Identity = row_by_id(
+        db,
+        (COLUMNS, Identity::TABLE),
+        id,
+        Some(("environment_id", environment.id)),
+        Lock::Read,
+    )
+    .await?;
+    Ok(environment)
+}
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -138,66 +180,6 @@ async fn create(
     Ok((StatusCode::CREATED, Json(row)))
 }
 
-async fn fetch(
-    db: &mut PgConnection,
-    admin: &Admin,
-    api_key: &str,
-    id: i64,
-    lock: Lock,
-) -> ApiResult<(EnvironmentRef, Identity)> {
-    let environment = environment_ref(&mut *db, admin, api_key).await?;
-    let row: Identity = row_by_id(
-        &mut *db,
-        (COLUMNS, "identities"),
-        id,
-        Some(("environment_id", environment.id)),
-        lock,
-    )
-    .await?;
-    Ok((environment, row))
-}
-
-async fn read(
-    State(state): State<AppState>,
-    admin: Admin,
-    Ids((api_key, id)): Ids<(String, i64)>,
-) -> ApiResult<Json<Identity>> {
-    Ok(Json(
-        fetch(
-            &mut *state.db.acquire().await?,
-            &admin,
-            &api_key,
-            id,
-            Lock::Read,
-        )
-        .await?
-        .1,
-    ))
-}
-
-async fn delete(
-    State(state): State<AppState>,
-    admin: Admin,
-    Ids((api_key, id)): Ids<(String, i64)>,
-) -> ApiResult<StatusCode> {
-    let (environment, _) = fetch(
-        &mut *state.db.acquire().await?,
-        &admin,
-        &api_key,
-        id,
-        Lock::Read,
-    )
-    .await?;
-    delete_and_bump(
-        &state.db,
-        &admin,
-        "identities",
-        id,
-        Scope::Environment(environment.id),
-    )
-    .await
-}
-
 // ---- traits -----------------------------------------------------------------
 
 /// A trait as stored.
@@ -256,14 +238,7 @@ async fn list_traits(
     Ids((api_key, id)): Ids<(String, i64)>,
     request: PageRequest,
 ) -> ApiResult<Json<Paged<Trait>>> {
-    fetch(
-        &mut *state.db.acquire().await?,
-        &admin,
-        &api_key,
-        id,
-        Lock::Read,
-    )
-    .await?;
+    environment_of(&mut *state.db.acquire().await?, &admin, &api_key, id).await?;
     let page = request.page()?;
     Listing::new(TRAIT_COLUMNS, "traits WHERE identity_id = $1")
         .bind(id)
@@ -299,14 +274,7 @@ async fn create_trait(
     Ids((api_key, id)): Ids<(String, i64)>,
     Body(input): Body<TraitInput>,
 ) -> ApiResult<(StatusCode, Json<Trait>)> {
-    fetch(
-        &mut *state.db.acquire().await?,
-        &admin,
-        &api_key,
-        id,
-        Lock::Read,
-    )
-    .await?;
+    environment_of(&mut *state.db.acquire().await?, &admin, &api_key, id).await?;
     let value = check_trait(&input, true)?;
     let mut tx = db::begin_audited(&state.db, &admin).await?;
     let row: TraitRow = sqlx::query_as(&format!(
@@ -327,7 +295,7 @@ async fn fetch_trait(
     (api_key, id, trait_id): &(String, i64, i64),
     lock: Lock,
 ) -> ApiResult<TraitRow> {
-    fetch(&mut *db, admin, api_key, *id, Lock::Read).await?;
+    environment_of(&mut *db, admin, api_key, *id).await?;
     row_by_id(
         &mut *db,
         (TRAIT_COLUMNS, "traits"),
@@ -402,14 +370,7 @@ async fn list_overrides(
     Ids((api_key, id)): Ids<(String, i64)>,
     request: PageRequest,
 ) -> ApiResult<Json<Paged<FeatureState>>> {
-    fetch(
-        &mut *state.db.acquire().await?,
-        &admin,
-        &api_key,
-        id,
-        Lock::Read,
-    )
-    .await?;
+    environment_of(&mut *state.db.acquire().await?, &admin, &api_key, id).await?;
     let page = request.page()?;
     let (count, rows) = Listing::new(STATE_COLUMNS, "feature_states WHERE identity_id = $1")
         .bind(id)
@@ -425,14 +386,7 @@ async fn create_override(
     Ids((api_key, id)): Ids<(String, i64)>,
     Body(input): Body<StateInput>,
 ) -> ApiResult<(StatusCode, Json<FeatureState>)> {
-    let (environment, _) = fetch(
-        &mut *state.db.acquire().await?,
-        &admin,
-        &api_key,
-        id,
-        Lock::Read,
-    )
-    .await?;
+    let environment = environment_of(&mut *state.db.acquire().await?, &admin, &api_key, id).await?;
     let Some(feature) = input.feature else {
         return Err(ApiError::field("feature", "This field is required."));
     };
@@ -473,7 +427,7 @@ async fn fetch_override(
     (api_key, id, state_id): &(String, i64, i64),
     lock: Lock,
 ) -> ApiResult<(EnvironmentRef, StateRow)> {
-    let (environment, _) = fetch(&mut *db, admin, api_key, *id, Lock::Read).await?;
+    let environment = environment_of(&mut *db, admin, api_key, *id).await?;
     let row: StateRow = row_by_id(
         &mut *db,
         (STATE_COLUMNS, "feature_states"),

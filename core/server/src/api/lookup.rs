@@ -127,3 +127,22 @@ pub async fn environment_ref<'e>(
     admin.check(environment.organisation_id)?;
     Ok(environment)
 }
+
+/// The environment `api_key` names (if the admin may see it) and its row
+/// `id` of `table`, read under `lock`; 404 when either is not there.
+pub async fn in_environment<R>(
+    db: &mut PgConnection,
+    admin: &Admin,
+    api_key: &str,
+    (columns, table): (&str, &str),
+    id: i64,
+    lock: Lock,
+) -> ApiResult<(EnvironmentRef, R)>
+where
+    R: Send + Unpin + for<'r> FromRow<'r, PgRow>,
+{
+    let environment = environment_ref(&mut *db, admin, api_key).await?;
+    let parent = Some(("environment_id", environment.id));
+    let row = row_by_id(db, (columns, table), id, parent, lock).await?;
+    Ok((environment, row))
+}

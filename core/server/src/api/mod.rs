@@ -21,6 +21,7 @@ pub mod routes;
 pub mod delete;
 pub mod doc;
 pub mod format;
+pub mod item;
 pub mod list;
 pub mod lookup;
 pub mod page;

@@ -13,8 +13,8 @@ use serde_json::Value;
 use sqlx::{PgPool, Postgres, Transaction};
 use utoipa::ToSchema;
 
-use super::delete::delete_and_bump;
 use super::doc::{FlagValue, Resource};
+use super::item::{self, Found, Item};
 use super::list::Listing;
 use super::lookup::{Lock, project_organisation, row_by_id};
 use super::page::{PageRequest, Paged};
@@ -30,7 +30,9 @@ use sqlx::PgConnection;
 resource_routes!(
     "/api/v1/projects/{project_id}/features/{feature_id}/mv-options/",
     "/api/v1/projects/{project_id}/features/{feature_id}/mv-options/{id}/",
-    Resource::<MultivariateOption, OptionInput>::new("multivariate option")
+    Resource::<MultivariateOption, OptionInput>::new("multivariate option"),
+    read,
+    item::delete::<OptionRow>
 );
 
 /// An option as stored.
@@ -52,6 +54,33 @@ pub struct OptionRow {
 
 /// Columns of [`OptionRow`].
 pub const COLUMNS: &str = "id, feature_id, value, key, default_percentage_allocation, uuid";
+
+impl Item for OptionRow {
+    type Ids = (i64, i64, i64);
+    const TABLE: &'static str = "mv_options";
+
+    async fn find(
+        db: &mut PgConnection,
+        admin: &Admin,
+        &(project, feature, id): &(i64, i64, i64),
+        lock: Lock,
+    ) -> ApiResult<Found<OptionRow>> {
+        feature_of_project(&mut *db, admin, project, feature).await?;
+        let row = row_by_id(
+            &mut *db,
+            (COLUMNS, Self::TABLE),
+            id,
+            Some(("feature_id", feature)),
+            lock,
+        )
+        .await?;
+        Ok(Found {
+            row,
+            id,
+            scope: Scope::Project(project),
+        })
+    }
+}
 
 /// An option in Flagsmith's shape: the value once typed, once as it is.
 #[derive(Serialize, ToSchema, Clone, Debug)]
@@ -292,31 +321,14 @@ async fn create(
     Ok((StatusCode::CREATED, Json(row.into())))
 }
 
-async fn fetch(
-    db: &mut PgConnection,
-    admin: &Admin,
-    (project, feature, id): (i64, i64, i64),
-    lock: Lock,
-) -> ApiResult<OptionRow> {
-    feature_of_project(&mut *db, admin, project, feature).await?;
-    row_by_id(
-        &mut *db,
-        (COLUMNS, "mv_options"),
-        id,
-        Some(("feature_id", feature)),
-        lock,
-    )
-    .await
-}
-
 async fn read(
     State(state): State<AppState>,
     admin: Admin,
     Ids(ids): Ids<(i64, i64, i64)>,
 ) -> ApiResult<Json<MultivariateOption>> {
-    Ok(Json(MultivariateOption::from(
-        fetch(&mut *state.db.acquire().await?, &admin, ids, Lock::Read).await?,
-    )))
+    let mut db = state.db.acquire().await?;
+    let found = OptionRow::find(&mut db, &admin, &ids, Lock::Read).await?;
+    Ok(Json(MultivariateOption::from(found.row)))
 }
 
 async fn update(
@@ -327,7 +339,9 @@ async fn update(
     full: bool,
 ) -> ApiResult<Json<MultivariateOption>> {
     let mut tx = db::begin_write(&state.db, &admin).await?;
-    let current = fetch(&mut tx, &admin, ids, Lock::ForUpdate).await?;
+    let current = OptionRow::find(&mut tx, &admin, &ids, Lock::ForUpdate)
+        .await?
+        .row;
     let mut errors = FieldErrors::new();
     let value = if full {
         Some(input.for_create(&mut errors).0)
@@ -371,19 +385,3 @@ put_and_patch!(
     OptionInput,
     MultivariateOption
 );
-
-async fn delete(
-    State(state): State<AppState>,
-    admin: Admin,
-    Ids(ids): Ids<(i64, i64, i64)>,
-) -> ApiResult<StatusCode> {
-    let current = fetch(&mut *state.db.acquire().await?, &admin, ids, Lock::Read).await?;
-    delete_and_bump(
-        &state.db,
-        &admin,
-        "mv_options",
-        current.id,
-        Scope::Project(ids.0),
-    )
-    .await
-}

@@ -9,9 +9,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::delete::delete_and_bump;
 use super::doc::Resource;
 use super::format::iso_time;
+use super::item::{self, Found, Item};
 use super::list::Listing;
 use super::lookup::{Lock, row_by_id};
 use super::page::{PageRequest, Paged};
@@ -27,7 +27,9 @@ use sqlx::PgConnection;
 resource_routes!(
     "/api/v1/organisations/",
     "/api/v1/organisations/{id}/",
-    Resource::<Organisation, Input>::new("organisation")
+    Resource::<Organisation, Input>::new("organisation"),
+    item::read::<Organisation>,
+    item::delete::<Organisation>
 );
 
 /// One organisation, as stored and as answered.
@@ -44,6 +46,26 @@ struct Organisation {
 
 const COLUMNS: &str =
     "id, name, persist_trait_data, feature_analytics, stop_serving_flags, created_date";
+
+impl Item for Organisation {
+    type Ids = i64;
+    const TABLE: &'static str = "organisations";
+
+    async fn find(
+        db: &mut PgConnection,
+        admin: &Admin,
+        &id: &i64,
+        lock: Lock,
+    ) -> ApiResult<Found<Organisation>> {
+        admin.check(id)?;
+        let row = row_by_id(&mut *db, (COLUMNS, Self::TABLE), id, None, lock).await?;
+        Ok(Found {
+            row,
+            id,
+            scope: Scope::Deleted,
+        })
+    }
+}
 
 /// What create and update read; update keeps what is left out.
 #[derive(Deserialize, Default, ToSchema)]
@@ -98,26 +120,6 @@ async fn create(
     Ok((StatusCode::CREATED, Json(row)))
 }
 
-async fn fetch(
-    db: &mut PgConnection,
-    admin: &Admin,
-    id: i64,
-    lock: Lock,
-) -> ApiResult<Organisation> {
-    admin.check(id)?;
-    row_by_id(&mut *db, (COLUMNS, "organisations"), id, None, lock).await
-}
-
-async fn read(
-    State(state): State<AppState>,
-    admin: Admin,
-    Ids(id): Ids<i64>,
-) -> ApiResult<Json<Organisation>> {
-    Ok(Json(
-        fetch(&mut *state.db.acquire().await?, &admin, id, Lock::Read).await?,
-    ))
-}
-
 async fn update(
     state: AppState,
     admin: Admin,
@@ -126,7 +128,9 @@ async fn update(
     full: bool,
 ) -> ApiResult<Json<Organisation>> {
     let mut tx = db::begin_write(&state.db, &admin).await?;
-    let current = fetch(&mut tx, &admin, id, Lock::ForUpdate).await?;
+    let current = Organisation::find(&mut tx, &admin, &id, Lock::ForUpdate)
+        .await?
+        .row;
     let mut errors = FieldErrors::new();
     validate::resource_name(&mut errors, input.name.as_deref(), full);
     errors.check()?;
@@ -156,12 +160,3 @@ async fn update(
 }
 
 put_and_patch!(put, patch, update, i64, Input, Organisation);
-
-async fn delete(
-    State(state): State<AppState>,
-    admin: Admin,
-    Ids(id): Ids<i64>,
-) -> ApiResult<StatusCode> {
-    fetch(&mut *state.db.acquire().await?, &admin, id, Lock::Read).await?;
-    delete_and_bump(&state.db, &admin, "organisations", id, Scope::Deleted).await
-}

@@ -9,9 +9,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::delete::delete_and_bump;
 use super::doc::Resource;
 use super::format::iso_time;
+use super::item::{self, Found, Item};
 use super::list::Listing;
 use super::lookup::{Lock, project_organisation, row_by_id};
 use super::page::{PageRequest, Paged};
@@ -27,7 +27,9 @@ use sqlx::PgConnection;
 resource_routes!(
     "/api/v1/projects/",
     "/api/v1/projects/{id}/",
-    Resource::<Project, Input>::new("project").filtered::<Filter>()
+    Resource::<Project, Input>::new("project").filtered::<Filter>(),
+    item::read::<Project>,
+    item::delete::<Project>
 );
 
 /// A project, as stored and as answered.
@@ -45,6 +47,26 @@ struct Project {
 
 const COLUMNS: &str =
     "id, name, organisation_id, hide_disabled_flags, enable_realtime_updates, created_date";
+
+impl Item for Project {
+    type Ids = i64;
+    const TABLE: &'static str = "projects";
+
+    async fn find(
+        db: &mut PgConnection,
+        admin: &Admin,
+        &id: &i64,
+        lock: Lock,
+    ) -> ApiResult<Found<Project>> {
+        project_organisation(&mut *db, admin, id).await?;
+        let row = row_by_id(&mut *db, (COLUMNS, Self::TABLE), id, None, lock).await?;
+        Ok(Found {
+            row,
+            id,
+            scope: Scope::Deleted,
+        })
+    }
+}
 
 /// What create and update read; update keeps what is left out.
 #[derive(Deserialize, Default, ToSchema)]
@@ -118,21 +140,6 @@ async fn create(
     Ok((StatusCode::CREATED, Json(row)))
 }
 
-async fn fetch(db: &mut PgConnection, admin: &Admin, id: i64, lock: Lock) -> ApiResult<Project> {
-    project_organisation(&mut *db, admin, id).await?;
-    row_by_id(&mut *db, (COLUMNS, "projects"), id, None, lock).await
-}
-
-async fn read(
-    State(state): State<AppState>,
-    admin: Admin,
-    Ids(id): Ids<i64>,
-) -> ApiResult<Json<Project>> {
-    Ok(Json(
-        fetch(&mut *state.db.acquire().await?, &admin, id, Lock::Read).await?,
-    ))
-}
-
 async fn update(
     state: AppState,
     admin: Admin,
@@ -141,7 +148,9 @@ async fn update(
     full: bool,
 ) -> ApiResult<Json<Project>> {
     let mut tx = db::begin_write(&state.db, &admin).await?;
-    let current = fetch(&mut tx, &admin, id, Lock::ForUpdate).await?;
+    let current = Project::find(&mut tx, &admin, &id, Lock::ForUpdate)
+        .await?
+        .row;
     let mut errors = FieldErrors::new();
     validate::resource_name(&mut errors, input.name.as_deref(), full);
     if input
@@ -179,12 +188,3 @@ async fn update(
 }
 
 put_and_patch!(put, patch, update, i64, Input, Project);
-
-async fn delete(
-    State(state): State<AppState>,
-    admin: Admin,
-    Ids(id): Ids<i64>,
-) -> ApiResult<StatusCode> {
-    fetch(&mut *state.db.acquire().await?, &admin, id, Lock::Read).await?;
-    delete_and_bump(&state.db, &admin, "projects", id, Scope::Deleted).await
-}

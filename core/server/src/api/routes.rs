@@ -8,24 +8,24 @@
 //! `#[macro_use]`, so they can use [`resource_routes!`].
 
 /// The `routes` function of a resource module whose handlers have the usual
-/// names: `list` and `create` at `$collection`, `read`, `put`, `patch` and
-/// `delete` at `$item`, described from the resource's types (see
-/// [`super::doc::Resource`]). A macro because the handlers are the calling
-/// module's own functions.
+/// names: `list` and `create` at `$collection`, `put` and `patch` at `$item`,
+/// with `$read` and `$delete` (the module's own, or [`super::item`]'s shared
+/// ones), described from the resource's types (see [`super::doc::Resource`]).
+/// A macro because the handlers are the calling module's own functions.
 macro_rules! resource_routes {
-    ($collection:literal, $item:literal, $docs:expr) => {
-        resource_routes!(pub(super) fn routes, $collection, $item, $docs);
+    ($collection:literal, $item:literal, $docs:expr, $read:expr, $delete:expr) => {
+        resource_routes!(pub(super) fn routes, $collection, $item, $docs, $read, $delete);
     };
-    ($vis:vis fn $name:ident, $collection:literal, $item:literal, $docs:expr) => {
+    ($vis:vis fn $name:ident, $collection:literal, $item:literal, $docs:expr, $read:expr, $delete:expr) => {
         $vis fn $name(routes: Routes) -> Routes {
             let docs = $docs;
             routes
                 .get($collection, docs.list(), list)
                 .post($collection, docs.create(), create)
-                .get($item, docs.read(), read)
+                .get($item, docs.read(), $read)
                 .put($item, docs.replace(), put)
                 .patch($item, docs.update(), patch)
-                .delete($item, docs.delete(), delete)
+                .delete($item, docs.delete(), $delete)
         }
     };
 }

@@ -12,9 +12,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::delete::delete_and_bump;
 use super::doc::Resource;
 use super::format::{id_value, iso_time};
+use super::item::{self, Found, Item};
 use super::list::Listing;
 use super::lookup::{Lock, project_organisation, row_by_id};
 use super::page::{PageRequest, Paged};
@@ -31,7 +31,9 @@ use sqlx::PgConnection;
 resource_routes!(
     "/api/v1/projects/{project_id}/segments/",
     "/api/v1/projects/{project_id}/segments/{id}/",
-    Resource::<Segment, Input>::new("segment")
+    Resource::<Segment, Input>::new("segment"),
+    item::read::<Segment>,
+    item::delete::<Segment>
 );
 
 fn modulo_ok(text: &str) -> bool {
@@ -186,6 +188,33 @@ struct Segment {
 
 const COLUMNS: &str = "id, project_id, name, description, rules, created_date";
 
+impl Item for Segment {
+    type Ids = (i64, i64);
+    const TABLE: &'static str = "segments";
+
+    async fn find(
+        db: &mut PgConnection,
+        admin: &Admin,
+        &(project, id): &(i64, i64),
+        lock: Lock,
+    ) -> ApiResult<Found<Segment>> {
+        project_organisation(&mut *db, admin, project).await?;
+        let row = row_by_id(
+            &mut *db,
+            (COLUMNS, Self::TABLE),
+            id,
+            Some(("project_id", project)),
+            lock,
+        )
+        .await?;
+        Ok(Found {
+            row,
+            id,
+            scope: Scope::Project(project),
+        })
+    }
+}
+
 /// What create and update read; update keeps what is left out.
 #[derive(Deserialize, Default, ToSchema)]
 #[schema(as = SegmentInput)]
@@ -256,41 +285,6 @@ async fn create(
     Ok((StatusCode::CREATED, Json(row)))
 }
 
-async fn fetch(
-    db: &mut PgConnection,
-    admin: &Admin,
-    project: i64,
-    id: i64,
-    lock: Lock,
-) -> ApiResult<Segment> {
-    project_organisation(&mut *db, admin, project).await?;
-    row_by_id(
-        &mut *db,
-        (COLUMNS, "segments"),
-        id,
-        Some(("project_id", project)),
-        lock,
-    )
-    .await
-}
-
-async fn read(
-    State(state): State<AppState>,
-    admin: Admin,
-    Ids((project, id)): Ids<(i64, i64)>,
-) -> ApiResult<Json<Segment>> {
-    Ok(Json(
-        fetch(
-            &mut *state.db.acquire().await?,
-            &admin,
-            project,
-            id,
-            Lock::Read,
-        )
-        .await?,
-    ))
-}
-
 async fn update(
     state: AppState,
     admin: Admin,
@@ -299,7 +293,9 @@ async fn update(
     full: bool,
 ) -> ApiResult<Json<Segment>> {
     let mut tx = db::begin_write(&state.db, &admin).await?;
-    let current = fetch(&mut tx, &admin, project, id, Lock::ForUpdate).await?;
+    let current = Segment::find(&mut tx, &admin, &(project, id), Lock::ForUpdate)
+        .await?
+        .row;
     checked(&mut input, full, project)?;
     let rules = match input.rules {
         Some(rules) => {
@@ -323,19 +319,3 @@ async fn update(
 }
 
 put_and_patch!(put, patch, update, (i64, i64), Input, Segment);
-
-async fn delete(
-    State(state): State<AppState>,
-    admin: Admin,
-    Ids((project, id)): Ids<(i64, i64)>,
-) -> ApiResult<StatusCode> {
-    fetch(
-        &mut *state.db.acquire().await?,
-        &admin,
-        project,
-        id,
-        Lock::Read,
-    )
-    .await?;
-    delete_and_bump(&state.db, &admin, "segments", id, Scope::Project(project)).await
-}

@@ -10,11 +10,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::delete::delete_and_bump;
 use super::doc::Resource;
 use super::format::{iso_time, iso_time_opt, parse_time};
+use super::item::{self, Found, Item};
 use super::list::Listing;
-use super::lookup::{Lock, environment_ref, row_by_id};
+use super::lookup::{Lock, environment_ref, in_environment};
 use super::page::{PageRequest, Paged};
 use super::routes::Routes;
 use crate::auth::Admin;
@@ -29,7 +29,9 @@ use sqlx::PgConnection;
 resource_routes!(
     "/api/v1/environments/{api_key}/api-keys/",
     "/api/v1/environments/{api_key}/api-keys/{id}/",
-    Resource::<ServerKey, Input>::new("server-side key")
+    Resource::<ServerKey, Input>::new("server-side key"),
+    item::read::<ServerKey>,
+    item::delete::<ServerKey>
 );
 
 /// One server-side key, as stored and as answered.
@@ -46,6 +48,26 @@ struct ServerKey {
 }
 
 const COLUMNS: &str = "id, key, name, active, expires_at, created_at";
+
+impl Item for ServerKey {
+    type Ids = (String, i64);
+    const TABLE: &'static str = "server_keys";
+
+    async fn find(
+        db: &mut PgConnection,
+        admin: &Admin,
+        (api_key, id): &(String, i64),
+        lock: Lock,
+    ) -> ApiResult<Found<ServerKey>> {
+        let (environment, row) =
+            in_environment(db, admin, api_key, (COLUMNS, Self::TABLE), *id, lock).await?;
+        Ok(Found {
+            row,
+            id: *id,
+            scope: Scope::Environment(environment.id),
+        })
+    }
+}
 
 /// What create and update read; update keeps what is left out.
 #[derive(Deserialize, Default, ToSchema)]
@@ -108,43 +130,6 @@ async fn create(
     Ok((StatusCode::CREATED, Json(row)))
 }
 
-async fn fetch(
-    db: &mut PgConnection,
-    admin: &Admin,
-    api_key: &str,
-    id: i64,
-    lock: Lock,
-) -> ApiResult<(i64, ServerKey)> {
-    let environment = environment_ref(&mut *db, admin, api_key).await?;
-    let row: ServerKey = row_by_id(
-        &mut *db,
-        (COLUMNS, "server_keys"),
-        id,
-        Some(("environment_id", environment.id)),
-        lock,
-    )
-    .await?;
-    Ok((environment.id, row))
-}
-
-async fn read(
-    State(state): State<AppState>,
-    admin: Admin,
-    Ids((api_key, id)): Ids<(String, i64)>,
-) -> ApiResult<Json<ServerKey>> {
-    Ok(Json(
-        fetch(
-            &mut *state.db.acquire().await?,
-            &admin,
-            &api_key,
-            id,
-            Lock::Read,
-        )
-        .await?
-        .1,
-    ))
-}
-
 async fn update(
     state: AppState,
     admin: Admin,
@@ -153,7 +138,11 @@ async fn update(
     full: bool,
 ) -> ApiResult<Json<ServerKey>> {
     let mut tx = db::begin_write(&state.db, &admin).await?;
-    let (environment, current) = fetch(&mut tx, &admin, &api_key, id, Lock::ForUpdate).await?;
+    let Found {
+        row: current,
+        scope,
+        ..
+    } = ServerKey::find(&mut tx, &admin, &(api_key, id), Lock::ForUpdate).await?;
     let mut errors = FieldErrors::new();
     validate::resource_name(&mut errors, input.name.as_deref(), full);
     let expires_at = match input.expires_at {
@@ -171,32 +160,9 @@ async fn update(
     .bind(expires_at)
     .fetch_one(&mut *tx)
     .await?;
-    db::bump(&mut tx, Scope::Environment(environment)).await?;
+    db::bump(&mut tx, scope).await?;
     tx.commit().await?;
     Ok(Json(row))
 }
 
 put_and_patch!(put, patch, update, (String, i64), Input, ServerKey);
-
-async fn delete(
-    State(state): State<AppState>,
-    admin: Admin,
-    Ids((api_key, id)): Ids<(String, i64)>,
-) -> ApiResult<StatusCode> {
-    let (environment, _) = fetch(
-        &mut *state.db.acquire().await?,
-        &admin,
-        &api_key,
-        id,
-        Lock::Read,
-    )
-    .await?;
-    delete_and_bump(
-        &state.db,
-        &admin,
-        "server_keys",
-        id,
-        Scope::Environment(environment),
-    )
-    .await
-}

@@ -172,6 +172,25 @@ impl Core {
         }
     }
 
+    /// Attaches to an edge at `address` once its `/ready` answers 200 (10 s at most).
+    pub async fn attach_ready(address: std::net::SocketAddr) -> Core {
+        let client = Core::attach(format!("http://{address}"));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while client
+            .request(Method::GET, "/ready", &[], None)
+            .await
+            .status
+            != StatusCode::OK
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{address} never became ready"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        client
+    }
+
     /// Any request; `auth` is the full Authorization header value, if any.
     pub async fn request(
         &self,
