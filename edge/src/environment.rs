@@ -6,6 +6,7 @@
 //! lookup, an ETag comparison and a reference-counted copy.
 
 use std::io::Write as _;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -22,8 +23,11 @@ pub const GZIP_MIN_BYTES: usize = 1000;
 /// A response body in every form a client may ask for.
 #[derive(Debug)]
 pub struct Body {
-    /// The JSON; absent when only the gzip is kept (see [`Body::gzip_only`]).
-    plain: Option<Bytes>,
+    /// The JSON: from the start, or once made from the gzip (see [`Body::plain`]).
+    plain: OnceLock<Bytes>,
+    /// Whether the JSON, once made from the gzip, is kept (hot bodies) or made
+    /// again for each reader (rarely read ones).
+    keep_plain: bool,
     /// The JSON gzipped, when that is worth it.
     pub gzip: Option<Bytes>,
     /// A strong ETag of the JSON.
@@ -36,7 +40,8 @@ impl Body {
         Body {
             gzip: (plain.len() >= GZIP_MIN_BYTES).then(|| gzip(&plain)),
             etag: content_etag(&plain),
-            plain: Some(plain),
+            plain: OnceLock::from(plain),
+            keep_plain: true,
         }
     }
 
@@ -47,17 +52,44 @@ impl Body {
     pub fn gzip_only(plain: Bytes) -> Body {
         let mut body = Body::new(plain);
         if body.gzip.is_some() {
-            body.plain = None;
+            body.plain = OnceLock::new();
+            body.keep_plain = false;
         }
+        body
+    }
+
+    /// Like [`Body::new`], keeping the gzip until a client asks for the plain
+    /// JSON, which is then kept: for hot bodies (`/flags/`) of environments
+    /// most of whose clients may accept gzip. An edge holding a thousand
+    /// environments holds the plain copies of only those read in plain.
+    pub fn gzip_first(plain: Bytes) -> Body {
+        let mut body = Body::gzip_only(plain);
+        body.keep_plain = true;
         body
     }
 
     /// The JSON, decompressed when only the gzip is kept.
     pub fn plain(&self) -> Bytes {
-        match (&self.plain, &self.gzip) {
-            (Some(plain), _) => plain.clone(),
-            (None, Some(gzip)) => gunzip(gzip),
-            (None, None) => Bytes::new(),
+        if let Some(plain) = self.plain.get() {
+            return plain.clone();
+        }
+        let Some(gzip) = &self.gzip else {
+            return Bytes::new();
+        };
+        if self.keep_plain {
+            self.plain.get_or_init(|| gunzip(gzip)).clone()
+        } else {
+            gunzip(gzip)
+        }
+    }
+
+    /// The same JSON, gzip and ETag: one body serving two names.
+    fn shared(&self) -> Body {
+        Body {
+            plain: self.plain.clone(),
+            keep_plain: self.keep_plain,
+            gzip: self.gzip.clone(),
+            etag: self.etag.clone(),
         }
     }
 }
@@ -167,20 +199,17 @@ impl ServedEnvironment {
             })
             .and_then(Result::ok)
             .unwrap_or(HeaderValue::from_static("0"));
-        let client = Body::new(Bytes::from_owner(
-            compiled.environment_flags_json_shared(KeyKind::Client),
-        ));
-        let server = compiled.environment_flags_json_shared(KeyKind::Server);
-        let server = if *server == *client.plain() {
-            // The same bytes for both keys: share the gzip too.
-            Body {
-                plain: Some(client.plain()),
-                gzip: client.gzip.clone(),
-                etag: client.etag.clone(),
-            }
+        // Rendered for the edge's own bodies, gzip first (the engine keeps no copy).
+        let client = compiled.render_environment_flags_json(KeyKind::Client);
+        let server = compiled.render_environment_flags_json(KeyKind::Server);
+        let server = if server == client {
+            None
         } else {
-            Body::new(Bytes::from_owner(server))
+            Some(Body::gzip_first(Bytes::from(server)))
         };
+        let client = Body::gzip_first(Bytes::from(client));
+        // The same bytes for both keys (no server-key-only feature): one body.
+        let server = server.unwrap_or_else(|| client.shared());
         let flags = [client, server];
         let feature_count = compiled.feature_count();
         Ok(ServedEnvironment {
@@ -253,10 +282,31 @@ mod tests {
     fn gzip_only_bodies_decompress_for_plain_readers() {
         let large = Bytes::from(vec![b'{'; 5000]);
         let body = Body::gzip_only(large.clone());
-        assert!(body.plain.is_none());
+        assert!(body.plain.get().is_none());
         assert_eq!(body.plain(), large);
-        assert_eq!(body.etag, Body::new(large).etag);
+        // Rarely read: not kept after the read.
+        assert!(body.plain.get().is_none());
+        assert_eq!(body.etag, Body::new(large.clone()).etag);
         let small = Body::gzip_only(Bytes::from_static(b"{}"));
         assert_eq!(small.plain(), Bytes::from_static(b"{}"));
+        // Hot: no plain copy until one is asked for, then kept.
+        let hot = Body::gzip_first(large.clone());
+        assert!(hot.plain.get().is_none());
+        assert_eq!(hot.plain(), large);
+        assert!(hot.plain.get().is_some());
+    }
+
+    #[test]
+    fn environments_hold_flags_bodies_gzipped_until_read_in_plain() {
+        use rand::SeedableRng;
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
+        let document = flagedge_engine::synthetic::document(&mut rng, &Default::default());
+        let served =
+            ServedEnvironment::load(Bytes::from(serde_json::to_vec(&document).unwrap())).unwrap();
+        for body in &served.flags {
+            assert!(body.gzip.is_some() && body.plain.get().is_none());
+        }
+        let plain = served.flags[0].plain();
+        assert!(plain.starts_with(b"[{"));
     }
 }

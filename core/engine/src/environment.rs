@@ -1,15 +1,16 @@
 //! A prepared environment: compiled rules plus its environment flags, evaluated
-//! and serialised once.
+//! once.
 //!
 //! This is the last step of compile → evaluate → render. The rules are compiled
 //! first ([`CompiledRules`]), the environment flags (no identity) are evaluated
-//! against them, both key kinds' `GET /flags/` bodies are rendered, and only then
-//! is the [`CompiledEnvironment`] assembled, complete: nothing is ever built
-//! half-empty and filled in later. A server then serves environment flags by
-//! copying bytes and evaluates identities against the same rules.
+//! against them, and only then is the [`CompiledEnvironment`] assembled,
+//! complete: nothing is ever built half-empty and filled in later. Their
+//! `GET /flags/` bodies are rendered on first use and kept, or rendered for a
+//! server that keeps its own form of them (the edge keeps them gzipped, so the
+//! plain copy would be memory spent on every environment for nothing).
 
 use std::ops::Deref;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::KeyKind;
 use crate::compile::{CompileError, CompiledRules};
@@ -27,9 +28,8 @@ pub struct CompiledEnvironment {
     rules: CompiledRules,
     /// The environment flags (no identity), decided once.
     environment_flags: Evaluation,
-    /// Their `GET /flags/` bodies by key kind, shared so a server can serve the
-    /// bytes without a copy of its own.
-    environment_flags_json: [Arc<[u8]>; 2],
+    /// Their `GET /flags/` bodies by key kind, rendered on first use.
+    environment_flags_json: [OnceLock<Arc<[u8]>>; 2],
 }
 
 impl CompiledEnvironment {
@@ -49,30 +49,33 @@ impl CompiledEnvironment {
 
     fn prepare(rules: CompiledRules) -> CompiledEnvironment {
         let environment_flags = rules.evaluate(None);
-        let client: Arc<[u8]> = environment_flags.flags_json(&rules, KeyKind::Client).into();
-        let server = environment_flags.flags_json(&rules, KeyKind::Server);
-        // Without server-key-only features both keys see the same bytes: keep them once.
-        let server = if *server == *client {
-            Arc::clone(&client)
-        } else {
-            server.into()
-        };
         CompiledEnvironment {
             rules,
             environment_flags,
-            environment_flags_json: [client, server],
+            environment_flags_json: Default::default(),
         }
     }
 
     /// The environment flags response (`GET /api/v1/flags/`): a JSON array,
-    /// serialised when the document was compiled.
+    /// rendered on first use and kept.
     pub fn environment_flags_json(&self, key: KeyKind) -> &[u8] {
-        &self.environment_flags_json[key as usize]
+        self.environment_flags_json_kept(key)
     }
 
     /// The same bytes, shared: a server keeps a reference instead of a copy.
     pub fn environment_flags_json_shared(&self, key: KeyKind) -> Arc<[u8]> {
-        Arc::clone(&self.environment_flags_json[key as usize])
+        Arc::clone(self.environment_flags_json_kept(key))
+    }
+
+    fn environment_flags_json_kept(&self, key: KeyKind) -> &Arc<[u8]> {
+        self.environment_flags_json[key as usize]
+            .get_or_init(|| self.render_environment_flags_json(key).into())
+    }
+
+    /// The environment flags response rendered afresh and not kept here: for a
+    /// server that keeps the bytes in its own form.
+    pub fn render_environment_flags_json(&self, key: KeyKind) -> Vec<u8> {
+        self.environment_flags.flags_json(&self.rules, key)
     }
 
     /// One environment flag (`GET /api/v1/flags/?feature=`), if visible to the key.
