@@ -71,11 +71,7 @@ impl Item for Environment {
     ) -> ApiResult<Found<Environment>> {
         let environment = environment_ref(&mut *db, admin, api_key).await?;
         let row = row_by_id(&mut *db, (COLUMNS, Self::TABLE), environment.id, None, lock).await?;
-        Ok(Found {
-            row,
-            id: environment.id,
-            scope: Scope::Deleted,
-        })
+        Ok(Found::new(row, environment.id, Scope::Deleted))
     }
 }
 

@@ -88,7 +88,7 @@ impl Item for FeatureSegment {
         let row = row.ok_or(ApiError::NotFound)?;
         admin.check(row.organisation_id)?;
         let scope = Scope::Environment(row.environment_id);
-        Ok(Found { row, id, scope })
+        Ok(Found::new(row, id, scope))
     }
 }
 /// A feature segment with the segment (its name) and the project (its

@@ -90,12 +90,7 @@ impl Item for Identity {
     ) -> ApiResult<Found<Identity>> {
         let (environment, row) =
             in_environment(db, admin, api_key, (COLUMNS, Self::TABLE), *id, lock).await?;
-        let scope = Scope::Environment(environment.id);
-        Ok(Found {
-            row,
-            id: *id,
-            scope,
-        })
+        Ok(Found::new(row, *id, Scope::Environment(environment.id)))
     }
 }
 

@@ -32,6 +32,13 @@ pub struct Found<T> {
     pub scope: Scope,
 }
 
+impl<T> Found<T> {
+    /// `row`, whose id is `id`, seen in `scope`.
+    pub fn new(row: T, id: i64, scope: Scope) -> Found<T> {
+        Found { row, id, scope }
+    }
+}
+
 /// An object a resource serves at its item path.
 pub trait Item: Sized + Send + 'static {
     /// The ids of the item path, in order: `i64`, `(String, i64)`, …

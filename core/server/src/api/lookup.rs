@@ -146,3 +146,27 @@ where
     let row = row_by_id(db, (columns, table), id, parent, lock).await?;
     Ok((environment, row))
 }
+
+/// The row `id` of `table` in project `project` (if the admin may see the
+/// project), read under `lock`; 404 when either is not there.
+pub async fn in_project<R>(
+    db: &mut PgConnection,
+    admin: &Admin,
+    project: i64,
+    (columns, table): (&str, &str),
+    id: i64,
+    lock: Lock,
+) -> ApiResult<R>
+where
+    R: Send + Unpin + for<'r> FromRow<'r, PgRow>,
+{
+    project_organisation(&mut *db, admin, project).await?;
+    row_by_id(
+        db,
+        (columns, table),
+        id,
+        Some(("project_id", project)),
+        lock,
+    )
+    .await
+}

@@ -74,11 +74,7 @@ impl Item for OptionRow {
             lock,
         )
         .await?;
-        Ok(Found {
-            row,
-            id,
-            scope: Scope::Project(project),
-        })
+        Ok(Found::new(row, id, Scope::Project(project)))
     }
 }
 

@@ -59,11 +59,7 @@ impl Item for Organisation {
     ) -> ApiResult<Found<Organisation>> {
         admin.check(id)?;
         let row = row_by_id(&mut *db, (COLUMNS, Self::TABLE), id, None, lock).await?;
-        Ok(Found {
-            row,
-            id,
-            scope: Scope::Deleted,
-        })
+        Ok(Found::new(row, id, Scope::Deleted))
     }
 }
 

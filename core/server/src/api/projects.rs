@@ -60,11 +60,7 @@ impl Item for Project {
     ) -> ApiResult<Found<Project>> {
         project_organisation(&mut *db, admin, id).await?;
         let row = row_by_id(&mut *db, (COLUMNS, Self::TABLE), id, None, lock).await?;
-        Ok(Found {
-            row,
-            id,
-            scope: Scope::Deleted,
-        })
+        Ok(Found::new(row, id, Scope::Deleted))
     }
 }
 

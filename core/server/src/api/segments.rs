@@ -16,7 +16,7 @@ use super::doc::Resource;
 use super::format::{id_value, iso_time};
 use super::item::{self, Found, Item};
 use super::list::Listing;
-use super::lookup::{Lock, project_organisation, row_by_id};
+use super::lookup::{Lock, in_project, project_organisation};
 use super::page::{PageRequest, Paged};
 use super::routes::Routes;
 use crate::auth::Admin;
@@ -198,20 +198,9 @@ impl Item for Segment {
         &(project, id): &(i64, i64),
         lock: Lock,
     ) -> ApiResult<Found<Segment>> {
-        project_organisation(&mut *db, admin, project).await?;
-        let row = row_by_id(
-            &mut *db,
-            (COLUMNS, Self::TABLE),
-            id,
-            Some(("project_id", project)),
-            lock,
-        )
-        .await?;
-        Ok(Found {
-            row,
-            id,
-            scope: Scope::Project(project),
-        })
+        let row = in_project(db, admin, project, (COLUMNS, Self::TABLE), id, lock).await?;
+        let scope = Scope::Project(project);
+        Ok(Found::new(row, id, scope))
     }
 }
 

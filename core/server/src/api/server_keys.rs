@@ -61,11 +61,7 @@ impl Item for ServerKey {
     ) -> ApiResult<Found<ServerKey>> {
         let (environment, row) =
             in_environment(db, admin, api_key, (COLUMNS, Self::TABLE), *id, lock).await?;
-        Ok(Found {
-            row,
-            id: *id,
-            scope: Scope::Environment(environment.id),
-        })
+        Ok(Found::new(row, *id, Scope::Environment(environment.id)))
     }
 }
 
