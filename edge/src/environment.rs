@@ -99,7 +99,7 @@ fn gunzip(data: &[u8]) -> Bytes {
     let mut out = Vec::with_capacity(data.len() * 6);
     // The bytes were compressed by this process: they decompress.
     let _ = flate2::read::GzDecoder::new(data).read_to_end(&mut out);
-    Bytes::from(out)
+    exact(out)
 }
 
 /// Compresses with gzip (a fast level: bodies are compressed once per revision
@@ -111,7 +111,15 @@ pub fn gzip(data: &[u8]) -> Bytes {
     );
     // Writing into a Vec cannot fail.
     let _ = encoder.write_all(data);
-    Bytes::from(encoder.finish().unwrap_or_default())
+    exact(encoder.finish().unwrap_or_default())
+}
+
+/// Bytes holding exactly their length: `Bytes::from(Vec)` keeps the vector's
+/// spare capacity for as long as the bytes live, and a body built into a
+/// generously sized buffer would otherwise hold two or three times its size
+/// for a whole revision (measured: ~45 KB per environment of 200 features).
+pub fn exact(buffer: Vec<u8>) -> Bytes {
+    Bytes::from(buffer.into_boxed_slice())
 }
 
 /// A strong ETag naming a body by its content (a SHA-256 prefix): equal bodies

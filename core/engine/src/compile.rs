@@ -12,6 +12,7 @@
 //! disabled flags) live here too: they are facts about the compiled features.
 
 use std::collections::HashMap;
+use std::num::NonZeroU32;
 
 use serde_json::Value;
 
@@ -19,6 +20,7 @@ use crate::KeyKind;
 use crate::condition::Operator;
 use crate::context::{EvaluationContext, FeatureContext, RuleType, SegmentRule};
 use crate::document::EnvironmentDocument;
+use crate::index_lists::IndexLists;
 use crate::mapping;
 use crate::property::{self, PathScope, PathTarget, Property, TraitSlot, TraitSlots};
 use crate::python;
@@ -62,18 +64,20 @@ pub struct EnvironmentMeta {
 #[derive(Debug)]
 pub struct CompiledRules {
     meta: EnvironmentMeta,
-    pub(crate) features: Vec<CompiledFeature>,
-    feature_index: HashMap<Box<str>, u32>,
-    pub(crate) states: Vec<CompiledState>,
-    pub(crate) segments: Vec<CompiledSegment>,
+    pub(crate) features: Box<[CompiledFeature]>,
+    feature_index: NameIndex,
+    pub(crate) states: Box<[CompiledState]>,
+    /// Every state's variants, each state's together (see [`CompiledState::variants`]).
+    variants: Box<[CompiledVariant]>,
+    pub(crate) segments: Box<[CompiledSegment]>,
     /// Segments matched by evaluating their rules, in context order.
-    pub(crate) rule_segments: Vec<u32>,
+    pub(crate) rule_segments: Box<[u32]>,
     /// Segments of the form `$.identity.identifier IN [...]`, by member.
-    pub(crate) identifier_index: HashMap<Box<str>, SegmentList>,
+    identifier_index: IdentifierIndex,
     /// The property those segments read (compiled once, shared).
     pub(crate) identifier_property: Option<Property>,
     /// Per feature: the segments overriding it, once per override, in context order.
-    pub(crate) segments_by_feature: Vec<Vec<u32>>,
+    segments_by_feature: IndexLists,
     pub(crate) trait_slots: HashMap<Box<str>, TraitSlot>,
     /// Byte strings states share, each kept once, end to end in one
     /// allocation: flag-object prefixes and suffixes, metadata, names (most
@@ -98,14 +102,16 @@ pub(crate) struct CompiledFeature {
 /// prefix, its value's JSON, its metadata) is a [`Fragment`] of the rules.
 #[derive(Debug)]
 pub(crate) struct CompiledState {
-    pub(crate) feature: Option<u32>,
+    /// Its feature's index, or [`NO_FEATURE`] (see [`CompiledState::feature`]).
+    feature: u32,
     /// The multivariate hashing key; only states with variants hash.
     key: Option<Fragment>,
     /// Its name, when the environment has no feature of that name (otherwise
     /// the feature's name is the state's).
     own_name: Option<Fragment>,
     pub(crate) enabled: bool,
-    pub(crate) variants: Box<[CompiledVariant]>,
+    /// Where its variants lie in [`CompiledRules::variants`], sorted by priority.
+    variants: (u32, u32),
     pub(crate) priority: f64,
     /// Truthy metadata as JSON text: results show it, requests never read it.
     metadata: Option<Fragment>,
@@ -165,15 +171,81 @@ impl From<Vec<u32>> for SegmentList {
     }
 }
 
-/// Where a fragment lies in [`CompiledRules::fragments`]: offset and length.
+/// Feature indices sorted by name, searched by bisection: a tenth of the
+/// memory of a hash map owning a copy of every name, and as fast for the
+/// lookups that use it (`?feature=`, OFREP, compiling `$.flags.` paths).
+#[derive(Debug)]
+struct NameIndex(Box<[u32]>);
+
+impl NameIndex {
+    fn new(features: &[CompiledFeature]) -> NameIndex {
+        let mut order: Vec<u32> = (0..features.len() as u32).collect();
+        order.sort_unstable_by(|&a, &b| features[a as usize].name.cmp(&features[b as usize].name));
+        NameIndex(order.into_boxed_slice())
+    }
+
+    fn find(&self, features: &[CompiledFeature], name: &str) -> Option<u32> {
+        self.0
+            .binary_search_by(|&i| (*features[i as usize].name).cmp(name))
+            .ok()
+            .map(|found| self.0[found])
+    }
+}
+
+/// Identifiers of identity-override segments, sorted, searched by bisection
+/// (no copy of each identifier in an allocation of its own, as a hash map's
+/// keys would be: they are fragments).
+#[derive(Debug, Default)]
+struct IdentifierIndex(Box<[(Fragment, SegmentList)]>);
+
+impl IdentifierIndex {
+    fn new(members: HashMap<Box<str>, Vec<u32>>, fragments: &mut Fragments) -> IdentifierIndex {
+        let mut members: Vec<(Box<str>, Vec<u32>)> = members.into_iter().collect();
+        members.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        IdentifierIndex(
+            members
+                .into_iter()
+                .map(|(member, segments)| {
+                    (
+                        fragments.intern(member.into_boxed_bytes().into_vec()),
+                        SegmentList::from(segments),
+                    )
+                })
+                .collect(),
+        )
+    }
+
+    fn find<'r>(&'r self, rules: &'r CompiledRules, identifier: &str) -> Option<&'r [u32]> {
+        self.0
+            .binary_search_by(|(member, _)| rules.fragment(*member).cmp(identifier.as_bytes()))
+            .ok()
+            .map(|found| self.0[found].1.as_slice())
+    }
+}
+
+/// Where a fragment lies in [`CompiledRules::fragments`]: start and end. The
+/// arena's first byte is never a fragment's, so every end is non-zero and an
+/// `Option<Fragment>` takes no more room than a fragment (states hold five).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Fragment(u32, u32);
+pub(crate) struct Fragment {
+    start: u32,
+    end: NonZeroU32,
+}
 
 /// Collects fragments while compiling, each distinct one once.
-#[derive(Default)]
 struct Fragments {
     bytes: Vec<u8>,
     index: HashMap<Vec<u8>, Fragment>,
+}
+
+impl Default for Fragments {
+    fn default() -> Fragments {
+        Fragments {
+            // The reserved first byte (see `Fragment`).
+            bytes: vec![0],
+            index: HashMap::new(),
+        }
+    }
 }
 
 impl Fragments {
@@ -182,12 +254,17 @@ impl Fragments {
             return fragment;
         }
         // Offsets are u32: a document of over 4 GiB is refused long before this.
-        let fragment = Fragment(self.bytes.len() as u32, bytes.len() as u32);
+        let start = self.bytes.len() as u32;
         self.bytes.extend_from_slice(&bytes);
+        let end = NonZeroU32::new(self.bytes.len() as u32).unwrap_or(NonZeroU32::MIN);
+        let fragment = Fragment { start, end };
         self.index.insert(bytes, fragment);
         fragment
     }
 }
+
+/// A state's `feature` when the environment has no feature of its name.
+const NO_FEATURE: u32 = u32::MAX;
 
 /// What follows `"enabled":` in a flag object, up to the value.
 const ENABLED_TRUE: &[u8] = b"true,\"feature_state_value\":";
@@ -204,19 +281,20 @@ fn flag_suffix(enabled: bool, value: &Value) -> Vec<u8> {
 
 #[derive(Debug)]
 pub(crate) struct CompiledSegment {
-    pub(crate) key: Box<str>,
+    key: Fragment,
     /// Its name (identity-override segments all share one).
     name: Fragment,
     /// Truthy metadata as JSON text, as for states.
     metadata: Option<Fragment>,
-    pub(crate) overrides: Vec<u32>,
+    /// Its override states, which compile one after another: `start..end`.
+    overrides: (u32, u32),
     pub(crate) matcher: SegmentMatcher,
 }
 
 #[derive(Debug)]
 pub(crate) enum SegmentMatcher {
     /// Evaluate the rules (never matches when empty).
-    Rules(Vec<CompiledRule>),
+    Rules(Box<[CompiledRule]>),
     /// Matched through `identifier_index`.
     IdentifierSet,
 }
@@ -233,8 +311,16 @@ pub(crate) struct CompiledCondition {
     /// `None` for a property-less percentage split, which hashes the identity key.
     pub(crate) property: Option<Property>,
     pub(crate) operator: Operator,
-    /// The source, for explanations.
-    pub(crate) source: crate::context::SegmentCondition,
+    /// `property operator operand` as the document wrote it, for explanations
+    /// (a fragment: a copy of the source condition cost three allocations).
+    shown: Fragment,
+}
+
+impl CompiledCondition {
+    /// The condition as written: property (or `<identity key>`), operator, operand JSON.
+    pub(crate) fn shown<'r>(&self, rules: &'r CompiledRules) -> &'r str {
+        rules.text(self.shown)
+    }
 }
 
 /// Why a document could not be compiled.
@@ -320,8 +406,18 @@ impl CompiledRules {
         })
     }
 
-    fn fragment(&self, Fragment(offset, len): Fragment) -> &[u8] {
-        &self.fragments[offset as usize..(offset + len) as usize]
+    fn fragment(&self, Fragment { start, end }: Fragment) -> &[u8] {
+        &self.fragments[start as usize..end.get() as usize]
+    }
+
+    /// The identity-override segments naming this identifier.
+    pub(crate) fn identifier_segments(&self, identifier: &str) -> Option<&[u32]> {
+        self.identifier_index.find(self, identifier)
+    }
+
+    /// The segments overriding a feature, once per override, in context order.
+    pub(crate) fn segments_overriding(&self, feature: u32) -> &[u32] {
+        self.segments_by_feature.get(feature as usize)
     }
 
     /// A fragment interned from a `str`.
@@ -362,7 +458,9 @@ impl CompiledRules {
 
     /// A feature's index by name.
     pub fn feature_index(&self, name: &str) -> Option<usize> {
-        self.feature_index.get(name).map(|&i| i as usize)
+        self.feature_index
+            .find(&self.features, name)
+            .map(|i| i as usize)
     }
 
     /// A feature's name by index.
@@ -396,12 +494,10 @@ fn compile<'f>(
     facts: &dyn Fn(&str) -> FeatureFacts<'f>,
 ) -> Result<CompiledRules, CompileError> {
     let mut features = Vec::with_capacity(context.features.len());
-    let mut feature_index = HashMap::with_capacity(context.features.len());
     let mut states = Vec::new();
+    let mut variants = Vec::new();
     let mut fragments = Fragments::default();
-    for (name, feature) in context.features.iter() {
-        let index = features.len() as u32;
-        feature_index.insert(name.as_str().into(), index);
+    for (_, feature) in context.features.iter() {
         features.push(CompiledFeature {
             name: feature.name.as_str().into(),
             default_state: 0,
@@ -409,6 +505,8 @@ fn compile<'f>(
             targeted: false,
         });
     }
+    // Overrides find their feature by name, as the reference matches them.
+    let feature_index = NameIndex::new(&features);
     // States need the feature index for their JSON, so features come first.
     for (i, (_, feature)) in context.features.iter().enumerate() {
         features[i].default_state = states.len() as u32;
@@ -416,6 +514,7 @@ fn compile<'f>(
             feature,
             Some(i as u32),
             facts,
+            &mut variants,
             &mut fragments,
         ));
     }
@@ -425,9 +524,10 @@ fn compile<'f>(
     } else {
         Value::Null
     };
+    let find_feature = |name: &str| feature_index.find(&features, name);
     let scope = PathScope {
         static_context: &static_context,
-        features: &feature_index,
+        features: &find_feature,
     };
     let mut slots = TraitSlots::default();
     let mut segments = Vec::with_capacity(context.segments.len());
@@ -437,15 +537,19 @@ fn compile<'f>(
     let mut segments_by_feature = vec![Vec::new(); features.len()];
     for (_, segment) in context.segments.iter() {
         let index = segments.len() as u32;
-        let mut overrides = Vec::with_capacity(segment.overrides.len());
+        let first_override = states.len() as u32;
         for state in &segment.overrides {
-            let feature = feature_index.get(state.name.as_str()).copied();
+            let feature = feature_index.find(&features, &state.name);
             if let Some(f) = feature {
-                features[f as usize].targeted = true;
                 segments_by_feature[f as usize].push(index);
             }
-            overrides.push(states.len() as u32);
-            states.push(compile_state(state, feature, facts, &mut fragments));
+            states.push(compile_state(
+                state,
+                feature,
+                facts,
+                &mut variants,
+                &mut fragments,
+            ));
         }
         let matcher = match identifier_set(&segment.rules) {
             Some(members) => {
@@ -470,23 +574,28 @@ fn compile<'f>(
                     segment
                         .rules
                         .iter()
-                        .map(|r| compile_rule(r, &mut slots, &scope))
-                        .collect(),
+                        .map(|r| compile_rule(r, &mut slots, &scope, &mut fragments))
+                        .collect::<Vec<_>>()
+                        .into_boxed_slice(),
                 )
             }
         };
         segments.push(CompiledSegment {
-            key: segment.key.as_str().into(),
+            key: fragments.intern(segment.key.as_bytes().to_vec()),
             name: fragments.intern(segment.name.as_bytes().to_vec()),
             metadata: segment
                 .metadata
                 .as_ref()
                 .filter(|m| python::truthy(m))
                 .map(|m| fragments.intern(m.to_string().into_bytes())),
-            overrides,
+            overrides: (first_override, states.len() as u32),
             matcher,
         });
     }
+    for (feature, overriding) in features.iter_mut().zip(&segments_by_feature) {
+        feature.targeted = !overriding.is_empty();
+    }
+    let identifier_index = IdentifierIndex::new(identifier_index, &mut fragments);
     let trait_slots = slots.into_map();
     if trait_slots.len() > MAX_TRAIT_SLOTS {
         return Err(CompileError::TooManyTraitKeys {
@@ -508,19 +617,18 @@ fn compile<'f>(
     // evaluator keeps the reference's evaluation order.
     has_flag_dependencies |= has_queries;
 
+    // Boxed slices: a vector grown by pushing keeps up to half again of spare room.
     Ok(CompiledRules {
         meta,
-        features,
+        features: features.into_boxed_slice(),
         feature_index,
-        states,
-        segments,
-        rule_segments,
-        identifier_index: identifier_index
-            .into_iter()
-            .map(|(member, segments)| (member, SegmentList::from(segments)))
-            .collect(),
+        states: states.into_boxed_slice(),
+        variants: variants.into_boxed_slice(),
+        segments: segments.into_boxed_slice(),
+        rule_segments: rule_segments.into_boxed_slice(),
+        identifier_index,
         identifier_property,
-        segments_by_feature,
+        segments_by_feature: IndexLists::new(&segments_by_feature),
         trait_slots,
         fragments: fragments.bytes.into_boxed_slice(),
         has_flag_dependencies,
@@ -553,6 +661,7 @@ fn compile_state<'f>(
     state: &FeatureContext,
     feature: Option<u32>,
     facts: &dyn Fn(&str) -> FeatureFacts<'f>,
+    all_variants: &mut Vec<CompiledVariant>,
     fragments: &mut Fragments,
 ) -> CompiledState {
     let feature_id = state.metadata.as_ref().and_then(|m| m.get("id")).cloned();
@@ -565,9 +674,9 @@ fn compile_state<'f>(
         .collect();
     // Stable, as Python's `sorted`: equal priorities keep document order.
     variants.sort_by(|a, b| a.0.priority.cmp(&b.0.priority).then(a.1.cmp(&b.1)));
-    let variants: Box<[CompiledVariant]> = variants
-        .into_iter()
-        .map(|(v, _)| CompiledVariant {
+    let first_variant = all_variants.len() as u32;
+    all_variants.extend(variants.into_iter().map(|(v, _)| {
+        CompiledVariant {
             key: v
                 .key
                 .as_deref()
@@ -575,12 +684,13 @@ fn compile_state<'f>(
             weight: v.weight.as_f64().unwrap_or(0.0),
             weight_text: fragments.intern(python::number_str(&v.weight).into_bytes()),
             suffix: fragments.intern(flag_suffix(state.enabled, &v.value)),
-        })
-        .collect();
+        }
+    }));
+    let variants = (first_variant, all_variants.len() as u32);
     let suffix = fragments.intern(flag_suffix(state.enabled, &state.value));
     CompiledState {
-        feature,
-        key: (!variants.is_empty()).then(|| fragments.intern(state.key.as_bytes().to_vec())),
+        feature: feature.unwrap_or(NO_FEATURE),
+        key: (variants.0 != variants.1).then(|| fragments.intern(state.key.as_bytes().to_vec())),
         own_name: feature
             .is_none()
             .then(|| fragments.intern(state.name.as_bytes().to_vec())),
@@ -640,7 +750,12 @@ fn identifier_set(rules: &[SegmentRule]) -> Option<Vec<String>> {
     }
 }
 
-fn compile_rule(rule: &SegmentRule, slots: &mut TraitSlots, scope: &PathScope<'_>) -> CompiledRule {
+fn compile_rule(
+    rule: &SegmentRule,
+    slots: &mut TraitSlots,
+    scope: &PathScope<'_>,
+    fragments: &mut Fragments,
+) -> CompiledRule {
     CompiledRule {
         rule_type: rule.rule_type,
         conditions: rule
@@ -653,13 +768,25 @@ fn compile_rule(rule: &SegmentRule, slots: &mut TraitSlots, scope: &PathScope<'_
                     Some(property::compile(&c.property, slots, scope))
                 },
                 operator: Operator::compile(&c.operator, &c.value),
-                source: c.clone(),
+                shown: fragments.intern(
+                    format!(
+                        "{} {} {}",
+                        if c.property.is_empty() {
+                            "<identity key>"
+                        } else {
+                            &c.property
+                        },
+                        c.operator,
+                        serde_json::to_string(&c.value).unwrap_or_default()
+                    )
+                    .into_bytes(),
+                ),
             })
             .collect(),
         rules: rule
             .rules
             .iter()
-            .map(|r| compile_rule(r, slots, scope))
+            .map(|r| compile_rule(r, slots, scope, fragments))
             .collect(),
     }
 }
@@ -678,7 +805,7 @@ fn visit_properties(rules: &[CompiledRule], visit: &mut dyn FnMut(&PathTarget)) 
 impl CompiledState {
     /// The state's value as the result reports it for a variant choice.
     pub(crate) fn value_for(&self, rules: &CompiledRules, variant: Option<u16>) -> Value {
-        let suffix = rules.fragment(self.suffix_for(variant));
+        let suffix = rules.fragment(self.suffix_for(rules, variant));
         let start = if self.enabled {
             ENABLED_TRUE
         } else {
@@ -692,9 +819,9 @@ impl CompiledState {
             .unwrap_or(Value::Null)
     }
 
-    fn suffix_for(&self, variant: Option<u16>) -> Fragment {
+    fn suffix_for(&self, rules: &CompiledRules, variant: Option<u16>) -> Fragment {
         match variant {
-            Some(i) => self.variants[i as usize].suffix,
+            Some(i) => self.variants(rules)[i as usize].suffix,
             None => self.suffix,
         }
     }
@@ -707,12 +834,22 @@ impl CompiledState {
         out: &mut Vec<u8>,
     ) {
         out.extend_from_slice(rules.fragment(self.prefix));
-        out.extend_from_slice(rules.fragment(self.suffix_for(variant)));
+        out.extend_from_slice(rules.fragment(self.suffix_for(rules, variant)));
+    }
+
+    /// Its feature's index, when the environment has a feature of its name.
+    pub(crate) fn feature(&self) -> Option<u32> {
+        (self.feature != NO_FEATURE).then_some(self.feature)
+    }
+
+    /// Its multivariate options, by priority (empty for most states).
+    pub(crate) fn variants<'r>(&self, rules: &'r CompiledRules) -> &'r [CompiledVariant] {
+        &rules.variants[self.variants.0 as usize..self.variants.1 as usize]
     }
 
     /// The feature's name.
     pub(crate) fn name<'r>(&'r self, rules: &'r CompiledRules) -> &'r str {
-        match (self.own_name, self.feature) {
+        match (self.own_name, self.feature()) {
             (Some(name), _) => rules.text(name),
             (None, Some(feature)) => &rules.features[feature as usize].name,
             (None, None) => "",
@@ -731,6 +868,16 @@ impl CompiledState {
 }
 
 impl CompiledSegment {
+    /// The segment's key (hashed by its percentage splits).
+    pub(crate) fn key<'r>(&self, rules: &'r CompiledRules) -> &'r str {
+        rules.text(self.key)
+    }
+
+    /// Its override states.
+    pub(crate) fn overrides(&self) -> std::ops::Range<u32> {
+        self.overrides.0..self.overrides.1
+    }
+
     /// The segment's name.
     pub(crate) fn name<'r>(&self, rules: &'r CompiledRules) -> &'r str {
         rules.text(self.name)

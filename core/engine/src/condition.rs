@@ -68,8 +68,9 @@ pub struct TypedOperand {
     as_bool: bool,
     as_int: Option<PyInt>,
     as_float: Option<f64>,
-    /// Present when the text ends in `:semver`: the version before the suffix, if valid.
-    semver: Option<SemverOperand>,
+    /// Present when the text ends in `:semver`: the version before the suffix, if
+    /// valid. Boxed: rare, and large enough to double every condition's size.
+    semver: Option<Box<SemverOperand>>,
 }
 
 #[derive(Debug)]
@@ -275,12 +276,12 @@ impl Operator {
 
 impl TypedOperand {
     fn new(text: String) -> TypedOperand {
-        let semver = text
-            .strip_suffix(SEMVER_SUFFIX)
-            .map(|version| SemverOperand {
+        let semver = text.strip_suffix(SEMVER_SUFFIX).map(|version| {
+            Box::new(SemverOperand {
                 version: Version::parse(version),
                 text: version.into(),
-            });
+            })
+        });
         TypedOperand {
             as_bool: text != "False" && text != "false",
             as_int: python::parse_int(&text),

@@ -173,8 +173,8 @@ impl<'a, T: Tracer> Evaluator<'a, T> {
                 Some(ContextValue::Int(i)) => Some(Cow::Owned(i.to_string())),
                 _ => None,
             };
-            if let Some(found) = member.and_then(|m| env.identifier_index.get(&*m)) {
-                evaluator.identifier_segments = found.as_slice();
+            if let Some(found) = member.and_then(|m| env.identifier_segments(&m)) {
+                evaluator.identifier_segments = found;
             }
         }
         evaluator
@@ -207,8 +207,8 @@ impl<'a, T: Tracer> Evaluator<'a, T> {
                 continue;
             }
             matched.push(segment);
-            for &state in &env.segments[segment as usize].overrides {
-                let Some(feature) = env.states[state as usize].feature else {
+            for state in env.segments[segment as usize].overrides() {
+                let Some(feature) = env.states[state as usize].feature() else {
                     continue;
                 };
                 let slot = &mut winners[feature as usize];
@@ -250,7 +250,8 @@ impl<'a, T: Tracer> Evaluator<'a, T> {
     /// A feature state's outcome, choosing a variant when there is an identity.
     fn flag_outcome(&mut self, state: u32, reason: Reason) -> FlagOutcome {
         let compiled = &self.env.states[state as usize];
-        let (Some(identity), false) = (self.identity, compiled.variants.is_empty()) else {
+        let (Some(identity), false) = (self.identity, compiled.variants(self.env).is_empty())
+        else {
             return FlagOutcome {
                 state,
                 variant: VariantPick::NotApplicable,
@@ -262,7 +263,7 @@ impl<'a, T: Tracer> Evaluator<'a, T> {
         });
         self.tracer.variant(state, percentage);
         let mut start = 0.0;
-        for (i, variant) in compiled.variants.iter().enumerate() {
+        for (i, variant) in compiled.variants(self.env).iter().enumerate() {
             let limit = variant.weight + start;
             if start <= percentage && percentage < limit {
                 return FlagOutcome {
@@ -311,7 +312,7 @@ impl<'a, T: Tracer> Evaluator<'a, T> {
 
     fn condition_matches(&mut self, segment: u32, condition: &'a CompiledCondition) -> bool {
         let env = self.env;
-        let segment_key = &*env.segments[segment as usize].key;
+        let segment_key = env.segments[segment as usize].key(env);
         let Some(property) = &condition.property else {
             // A property-less split hashes the identity key.
             let matched = match (self.identity, &condition.operator) {
@@ -473,12 +474,12 @@ impl<'a, T: Tracer> Evaluator<'a, T> {
     fn segment_override_for(&mut self, feature: u32) -> Option<(u32, u32)> {
         let env = self.env;
         let mut best: Option<(u32, u32)> = None;
-        for &segment in &env.segments_by_feature[feature as usize] {
+        for &segment in env.segments_overriding(feature) {
             if !self.segment_matches_memoised(segment) {
                 continue;
             }
-            for &state in &env.segments[segment as usize].overrides {
-                if env.states[state as usize].feature == Some(feature)
+            for state in env.segments[segment as usize].overrides() {
+                if env.states[state as usize].feature() == Some(feature)
                     && wins_over(env, state, best.map(|(s, _)| s))
                 {
                     best = Some((state, segment));

@@ -12,8 +12,8 @@ use crate::evaluate::{Evaluation, Identity, Tracer};
 use crate::outcome::{Reason, VariantPick};
 use crate::value::ContextValue;
 
-#[derive(Default)]
-struct Recorder {
+struct Recorder<'r> {
+    rules: &'r CompiledRules,
     in_main_pass: bool,
     main_pass_over: bool,
     /// Conditions of the segment being evaluated in the main pass.
@@ -22,7 +22,7 @@ struct Recorder {
     variants: Vec<(u32, f64)>,
 }
 
-impl Tracer for Recorder {
+impl Tracer for Recorder<'_> {
     fn condition(
         &mut self,
         _segment: u32,
@@ -35,25 +35,17 @@ impl Tracer for Recorder {
             return;
         }
         self.in_main_pass = true;
-        let source = &condition.source;
         let mut line = format!(
-            "{} {} {} {}",
+            "{} {}",
             if matched { "✓" } else { "✗" },
-            if source.property.is_empty() {
-                "<identity key>"
-            } else {
-                &source.property
-            },
-            source.operator,
-            serde_json::to_string(&source.value).unwrap_or_default(),
+            condition.shown(self.rules)
         );
         match value {
             Some(v) => {
                 let _ = write!(line, " — read {}", describe(v));
             }
-            None if source.operator != "PERCENTAGE_SPLIT" || !source.property.is_empty() => {
-                line.push_str(" — not set")
-            }
+            // A property-less split reads the identity key, which is always set.
+            None if condition.property.is_some() => line.push_str(" — not set"),
             None => {}
         }
         if let Some(pct) = split {
@@ -105,7 +97,17 @@ impl fmt::Display for Explanation {
 impl CompiledRules {
     /// Evaluates and explains every flag for an identity (or none).
     pub fn explain(&self, identity: Option<&Identity<'_>>) -> Explanation {
-        let (evaluation, recorder) = self.evaluate_traced(identity, Recorder::default());
+        let (evaluation, recorder) = self.evaluate_traced(
+            identity,
+            Recorder {
+                rules: self,
+                in_main_pass: false,
+                main_pass_over: false,
+                pending: Vec::new(),
+                segments: Vec::new(),
+                variants: Vec::new(),
+            },
+        );
         let mut text = String::new();
         match identity {
             Some(identity) => {
@@ -131,7 +133,7 @@ impl CompiledRules {
                 (true, false) => "matched",
                 (false, false) => "did not match",
             };
-            let _ = writeln!(text, "  {} (key {}) — {verdict}", s.name(self), s.key);
+            let _ = writeln!(text, "  {} (key {}) — {verdict}", s.name(self), s.key(self));
             for line in conditions {
                 let _ = writeln!(text, "      {line}");
             }
@@ -157,7 +159,7 @@ impl CompiledRules {
                 _ if outcome.state != feature.default_state => self
                     .segments
                     .iter()
-                    .position(|s| s.overrides.contains(&outcome.state))
+                    .position(|s| s.overrides().contains(&outcome.state))
                     .map(|s| s as u32),
                 _ => None,
             };
@@ -166,13 +168,8 @@ impl CompiledRules {
                     let competitors: Vec<String> = evaluation
                         .matched_segments()
                         .iter()
-                        .flat_map(|&s| {
-                            self.segments[s as usize]
-                                .overrides
-                                .iter()
-                                .map(move |&o| (s, o))
-                        })
-                        .filter(|(_, o)| self.states[*o as usize].feature == Some(index as u32))
+                        .flat_map(|&s| self.segments[s as usize].overrides().map(move |o| (s, o)))
+                        .filter(|(_, o)| self.states[*o as usize].feature() == Some(index as u32))
                         .map(|(s, o)| {
                             let p = self.states[o as usize].priority;
                             let p = if p.is_infinite() {
@@ -212,7 +209,7 @@ impl CompiledRules {
             {
                 let mut start = 0.0;
                 let bands: Vec<String> = state
-                    .variants
+                    .variants(self)
                     .iter()
                     .map(|v| {
                         let band = format!(
@@ -240,5 +237,76 @@ impl CompiledRules {
             }
         }
         Explanation { text, evaluation }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::CompiledEnvironment;
+    use crate::context::EvaluationContext;
+    use crate::evaluate::Identity;
+
+    #[test]
+    fn conditions_are_shown_as_written_with_what_they_read() {
+        let context = EvaluationContext::parse(
+            &json!({
+                "environment": {"key": "env", "name": "Test"},
+                "features": {"banner": {"enabled": false, "key": "1", "name": "banner", "value": null}},
+                "segments": {"1": {"key": "1", "name": "gold", "rules": [{"type": "ALL",
+                    "conditions": [
+                        {"property": "plan", "operator": "EQUAL", "value": "gold"},
+                        {"property": "age", "operator": "GREATER_THAN", "value": "21"},
+                        {"property": "", "operator": "PERCENTAGE_SPLIT", "value": "100"}
+                    ], "rules": []}],
+                    "overrides": [{"enabled": true, "key": "2", "name": "banner", "value": "on",
+                        "priority": 1}]}}
+            })
+            .to_string(),
+        )
+        .unwrap();
+        let compiled = CompiledEnvironment::from_context(&context).unwrap();
+        let traits = [("plan".to_string(), json!("gold"))];
+        let identity = Identity {
+            identifier: "alice",
+            key: None,
+            traits: &traits,
+        };
+        let text = compiled.explain(Some(&identity)).to_string();
+        assert!(
+            text.contains("✓ plan EQUAL \"gold\" — read \"gold\" (string)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("✗ age GREATER_THAN \"21\" — not set"),
+            "{text}"
+        );
+        // An ALL rule stops at its first failure, as the reference does.
+        assert!(!text.contains("PERCENTAGE_SPLIT"), "{text}");
+
+        let traits = [
+            ("plan".to_string(), json!("gold")),
+            ("age".to_string(), json!(30)),
+        ];
+        let identity = Identity {
+            identifier: "alice",
+            key: None,
+            traits: &traits,
+        };
+        let text = compiled.explain(Some(&identity)).to_string();
+        assert!(
+            text.contains("✓ age GREATER_THAN \"21\" — read 30 (int)"),
+            "{text}"
+        );
+        // The split reads the identity key, which is never "not set".
+        let split = text
+            .lines()
+            .find(|l| l.contains("<identity key> PERCENTAGE_SPLIT \"100\""))
+            .unwrap_or_else(|| panic!("{text}"));
+        assert!(
+            split.contains("— hash") && !split.contains("not set"),
+            "{split}"
+        );
     }
 }

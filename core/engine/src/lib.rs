@@ -58,6 +58,7 @@ mod error;
 pub mod evaluate;
 pub mod explain;
 mod hashing;
+mod index_lists;
 pub mod mapping;
 mod outcome;
 mod property;

@@ -90,7 +90,7 @@ impl FlagOutcome {
                 let weight = self
                     .variant
                     .option()
-                    .map(|i| state.variants[i as usize].weight_text(rules))
+                    .map(|i| state.variants(rules)[i as usize].weight_text(rules))
                     .unwrap_or("0");
                 format!("SPLIT; weight={weight}")
             }
@@ -103,7 +103,7 @@ impl FlagOutcome {
         match self.variant {
             VariantPick::NotApplicable => None,
             VariantPick::Control => Some("control"),
-            VariantPick::Option(i) => self.state(rules).variants[i as usize].key(rules),
+            VariantPick::Option(i) => self.state(rules).variants(rules)[i as usize].key(rules),
         }
     }
 

@@ -91,7 +91,7 @@ pub struct PathScope<'a> {
     /// The context as JSON without identity and flags, for constant paths.
     pub static_context: &'a Value,
     /// Feature index by name.
-    pub features: &'a HashMap<Box<str>, u32>,
+    pub features: &'a dyn Fn(&str) -> Option<u32>,
 }
 
 /// Compiles a condition's property.
@@ -133,7 +133,7 @@ fn singular_target(steps: &[Step], slots: &mut TraitSlots, scope: &PathScope<'_>
         // The identity is an object of scalars: nothing else in it is a value.
         (Some("identity"), _) => PathTarget::Constant(None),
         (Some("flags"), n) if n >= 2 && name(1).is_some() => PathTarget::Flag {
-            feature: scope.features.get(name(1).unwrap_or_default()).copied(),
+            feature: (scope.features)(name(1).unwrap_or_default()),
             steps: steps[2..].to_vec(),
         },
         (Some("flags"), _) => PathTarget::Constant(None),
@@ -328,11 +328,10 @@ mod tests {
     #[test]
     fn invalid_paths_are_trait_keys() {
         let mut slots = TraitSlots::default();
-        let features = HashMap::new();
         let context = Value::Null;
         let scope = PathScope {
             static_context: &context,
-            features: &features,
+            features: &|_| None,
         };
         // The reference's lexer allows a hyphen after the first character…
         assert!(matches!(

@@ -97,7 +97,7 @@ impl Evaluation {
             },
             reason_text: outcome.reason_text(env),
             variant: match outcome.variant {
-                VariantPick::Option(i) => state.variants[i as usize].key(env),
+                VariantPick::Option(i) => state.variants(env)[i as usize].key(env),
                 _ => None,
             },
         }

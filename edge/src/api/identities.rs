@@ -23,7 +23,7 @@ use super::call::{Call, parse_json};
 use super::error::ApiError;
 use super::respond::{HttpResponse, json};
 use crate::counters::Resource;
-use crate::environment::ServedEnvironment;
+use crate::environment::{ServedEnvironment, exact};
 use crate::identity_cache::{CachedResponse, RequestKind};
 
 /// Flagsmith's limit on trait string values.
@@ -373,7 +373,7 @@ fn evaluate(
             .map(|i| i as u32)
             .collect()
     });
-    Arc::new(CachedResponse::new(Bytes::from(body), shown))
+    Arc::new(CachedResponse::new(exact(body), shown))
 }
 
 /// Counts the shown flags and sends a prepared identity response.
