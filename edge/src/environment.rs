@@ -7,7 +7,7 @@
 
 use std::io::Write as _;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -20,14 +20,71 @@ use crate::counters::Counters;
 /// Bodies below this size are not worth compressing.
 pub const GZIP_MIN_BYTES: usize = 1000;
 
+/// Plain copies of gzip-first bodies, made for clients that do not accept gzip,
+/// kept within a process-wide budget: a thousand environments read in plain
+/// would otherwise hold a thousand copies (40 MiB at 200 features each).
+#[derive(Debug)]
+pub struct PlainCopies {
+    budget: AtomicUsize,
+    kept: AtomicUsize,
+}
+
+/// The edge's plain copies: unbounded until the edge sets `--plain-copies-bytes`.
+pub static PLAIN_COPIES: PlainCopies = PlainCopies::new(usize::MAX);
+
+impl PlainCopies {
+    /// No copy kept yet, `budget` bytes allowed.
+    pub const fn new(budget: usize) -> PlainCopies {
+        PlainCopies {
+            budget: AtomicUsize::new(budget),
+            kept: AtomicUsize::new(0),
+        }
+    }
+
+    /// Sets the budget (at start).
+    pub fn set_budget(&self, bytes: usize) {
+        self.budget.store(bytes, Ordering::Relaxed);
+    }
+
+    /// Bytes of plain copies kept now.
+    pub fn kept(&self) -> usize {
+        self.kept.load(Ordering::Relaxed)
+    }
+
+    /// Takes room for a copy of `bytes`, if the budget has it.
+    fn reserve(&self, bytes: usize) -> bool {
+        let budget = self.budget.load(Ordering::Relaxed);
+        self.kept
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |kept| {
+                (kept + bytes <= budget).then_some(kept + bytes)
+            })
+            .is_ok()
+    }
+
+    fn release(&self, bytes: usize) {
+        self.kept.fetch_sub(bytes, Ordering::Relaxed);
+    }
+}
+
+/// What a body does with its plain JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Plain {
+    /// Held from the start.
+    Held,
+    /// Made from the gzip on the first plain read and kept while the budget of
+    /// [`PLAIN_COPIES`] allows (hot bodies).
+    KeptWithinBudget,
+    /// Made again for each plain reader (rarely read bodies).
+    MadeEachRead,
+}
+
 /// A response body in every form a client may ask for.
 #[derive(Debug)]
 pub struct Body {
     /// The JSON: from the start, or once made from the gzip (see [`Body::plain`]).
     plain: OnceLock<Bytes>,
-    /// Whether the JSON, once made from the gzip, is kept (hot bodies) or made
-    /// again for each reader (rarely read ones).
-    keep_plain: bool,
+    /// Whether the JSON is held, kept once made from the gzip, or made per read.
+    keep: Plain,
     /// The JSON gzipped, when that is worth it.
     pub gzip: Option<Bytes>,
     /// A strong ETag of the JSON.
@@ -41,7 +98,7 @@ impl Body {
             gzip: (plain.len() >= GZIP_MIN_BYTES).then(|| gzip(&plain)),
             etag: content_etag(&plain),
             plain: OnceLock::from(plain),
-            keep_plain: true,
+            keep: Plain::Held,
         }
     }
 
@@ -53,18 +110,21 @@ impl Body {
         let mut body = Body::new(plain);
         if body.gzip.is_some() {
             body.plain = OnceLock::new();
-            body.keep_plain = false;
+            body.keep = Plain::MadeEachRead;
         }
         body
     }
 
     /// Like [`Body::new`], keeping the gzip until a client asks for the plain
-    /// JSON, which is then kept: for hot bodies (`/flags/`) of environments
-    /// most of whose clients may accept gzip. An edge holding a thousand
-    /// environments holds the plain copies of only those read in plain.
+    /// JSON, which is then kept within the budget of [`PLAIN_COPIES`]: for hot
+    /// bodies (`/flags/`) of environments most of whose clients accept gzip (the
+    /// SDKs do). An edge holding a thousand environments holds the plain copies
+    /// of only those read in plain, and of those no more than the budget.
     pub fn gzip_first(plain: Bytes) -> Body {
         let mut body = Body::gzip_only(plain);
-        body.keep_plain = true;
+        if body.gzip.is_some() {
+            body.keep = Plain::KeptWithinBudget;
+        }
         body
     }
 
@@ -76,20 +136,36 @@ impl Body {
         let Some(gzip) = &self.gzip else {
             return Bytes::new();
         };
-        if self.keep_plain {
-            self.plain.get_or_init(|| gunzip(gzip)).clone()
-        } else {
-            gunzip(gzip)
+        let plain = gunzip(gzip);
+        if self.keep == Plain::KeptWithinBudget
+            && PLAIN_COPIES.reserve(plain.len())
+            && self.plain.set(plain.clone()).is_err()
+        {
+            // Another reader kept its copy first.
+            PLAIN_COPIES.release(plain.len());
         }
+        plain
     }
 
-    /// The same JSON, gzip and ETag: one body serving two names.
+    /// The same JSON, gzip and ETag: one body serving two names (before any
+    /// plain read: each name keeps its own copy, counted on its own).
     fn shared(&self) -> Body {
         Body {
-            plain: self.plain.clone(),
-            keep_plain: self.keep_plain,
+            plain: match self.keep {
+                Plain::Held => self.plain.clone(),
+                _ => OnceLock::new(),
+            },
+            keep: self.keep,
             gzip: self.gzip.clone(),
             etag: self.etag.clone(),
+        }
+    }
+}
+
+impl Drop for Body {
+    fn drop(&mut self) {
+        if let (Plain::KeptWithinBudget, Some(plain)) = (self.keep, self.plain.get()) {
+            PLAIN_COPIES.release(plain.len());
         }
     }
 }
@@ -302,6 +378,28 @@ mod tests {
         assert!(hot.plain.get().is_none());
         assert_eq!(hot.plain(), large);
         assert!(hot.plain.get().is_some());
+    }
+
+    #[test]
+    fn plain_copies_stay_within_their_budget() {
+        // The only test in this process that touches the global budget (nextest
+        // runs each test in a process of its own).
+        PLAIN_COPIES.set_budget(12_000);
+        let large = Bytes::from(vec![b'{'; 5000]);
+        let bodies: Vec<Body> = (0..3).map(|_| Body::gzip_first(large.clone())).collect();
+        for body in &bodies {
+            assert_eq!(body.plain(), large);
+        }
+        // Two copies fit; the third body decompresses for each plain reader.
+        assert_eq!(PLAIN_COPIES.kept(), 10_000);
+        assert_eq!(bodies.iter().filter(|b| b.plain.get().is_some()).count(), 2);
+        assert_eq!(bodies[2].plain(), large);
+        // A body dropped (its revision replaced) gives its room back.
+        drop(bodies);
+        assert_eq!(PLAIN_COPIES.kept(), 0);
+        let body = Body::gzip_first(large.clone());
+        let _ = body.plain();
+        assert_eq!(PLAIN_COPIES.kept(), 5000);
     }
 
     #[test]

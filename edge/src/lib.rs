@@ -157,6 +157,7 @@ pub async fn start(config: Config, reloader: Option<Reloader>) -> anyhow::Result
     // The state lives as long as the process: requests borrow it instead of taking
     // a reference count each (a cache line both cores would otherwise fight over).
     // A process normally starts one edge; tests start several and keep them all.
+    environment::PLAIN_COPIES.set_budget(config.plain_copies_bytes);
     let app: &'static App = Box::leak(Box::new(App {
         store: Arc::clone(&store),
         settings: ArcSwap::from_pointee(config.reloadable()),

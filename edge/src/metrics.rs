@@ -112,6 +112,10 @@ fn describe() {
     );
     metrics::describe_gauge!("flagedge_environments_loaded", "Environments being served");
     metrics::describe_gauge!(
+        "flagedge_plain_copies_bytes",
+        "Bytes of plain copies of gzipped /flags/ bodies kept (bounded by --plain-copies-bytes)"
+    );
+    metrics::describe_gauge!(
         "flagedge_document_age_seconds",
         "Seconds since the source last confirmed a document"
     );

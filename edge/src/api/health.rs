@@ -121,6 +121,8 @@ pub fn metrics(app: &App) -> HttpResponse {
         metrics::gauge!("flagedge_document_updated_at_seconds", &labels)
             .set(meta.updated_at.map_or(0.0, |t| t.epoch_seconds_f64()));
     }
+    metrics::gauge!("flagedge_plain_copies_bytes")
+        .set(crate::environment::PLAIN_COPIES.kept() as f64);
     Response::builder()
         .status(StatusCode::OK)
         .header(

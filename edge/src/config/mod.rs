@@ -68,6 +68,8 @@ pub struct Config {
     pub rate_limits: RateLimits,
     /// Identity cache budget (0: off).
     pub identity_cache_bytes: u64,
+    /// Budget of plain copies of gzipped bodies.
+    pub plain_copies_bytes: usize,
     /// Readiness staleness bound.
     pub max_document_age: Option<Duration>,
     /// Realtime heartbeat interval.
@@ -343,6 +345,7 @@ impl Config {
             idle_timeout: seconds(declared(o.idle_timeout_secs), "idle timeout")?
                 .max(Duration::from_secs(1)),
             identity_cache_bytes: declared(o.identity_cache_bytes),
+            plain_copies_bytes: declared(o.plain_copies_bytes),
             max_document_age,
             sse_heartbeat: seconds(declared(o.sse_heartbeat_secs), "SSE heartbeat")?
                 .max(Duration::from_millis(100)),

@@ -197,6 +197,15 @@ pub struct Options {
     )]
     pub identity_cache_bytes: Option<u64>,
 
+    /// Memory for plain copies of gzipped `/flags/` bodies, kept for clients that do not
+    /// accept gzip, in bytes; past it, such a read decompresses afresh.
+    #[arg(
+        long,
+        env = "FLAGEDGE_PLAIN_COPIES_BYTES",
+        default_value = "16777216"
+    )]
+    pub plain_copies_bytes: Option<usize>,
+
     /// /ready fails when a document has not been confirmed by its source for this many
     /// seconds [default: for http, the poll interval + 30 s per environment; otherwise none].
     #[arg(long, env = "FLAGEDGE_MAX_DOCUMENT_AGE_SECS")]
