@@ -172,7 +172,16 @@ impl Drop for Body {
 
 fn gunzip(data: &[u8]) -> Bytes {
     use std::io::Read as _;
-    let mut out = Vec::with_capacity(data.len() * 6);
+    // A gzip member ends with its input's length (mod 2^32): room for exactly
+    // that, instead of a guess regrown while inflating (each regrowth a copy,
+    // and a hole in the heap for the allocator to fill).
+    let length = data
+        .len()
+        .checked_sub(4)
+        .and_then(|trailer| data.get(trailer..))
+        .and_then(|trailer| <[u8; 4]>::try_from(trailer).ok())
+        .map_or(0, |trailer| u32::from_le_bytes(trailer) as usize);
+    let mut out = Vec::with_capacity(length);
     // The bytes were compressed by this process: they decompress.
     let _ = flate2::read::GzDecoder::new(data).read_to_end(&mut out);
     exact(out)
@@ -248,6 +257,9 @@ pub struct ServedEnvironment {
     pub version: DocumentVersion,
     /// SHA-256 of the document bytes: identical documents are not swapped.
     pub digest: [u8; 32],
+    /// Length of the environment flags JSON by key kind: what an identity's
+    /// flags take, near enough to size its response buffer once.
+    pub flags_json_len: [usize; 2],
     /// Evaluation and API-call counters (drained into analytics batches).
     pub counters: Counters,
     /// When a source last confirmed this document current (ms since the epoch).
@@ -286,6 +298,7 @@ impl ServedEnvironment {
         // Rendered for the edge's own bodies, gzip first (the engine keeps no copy).
         let client = compiled.render_environment_flags_json(KeyKind::Client);
         let server = compiled.render_environment_flags_json(KeyKind::Server);
+        let flags_json_len = [client.len(), server.len()];
         let server = if server == client {
             None
         } else {
@@ -305,6 +318,7 @@ impl ServedEnvironment {
             updated_at_header,
             flags,
             digest: Sha256::digest(&bytes).into(),
+            flags_json_len,
             document: Body::gzip_only(bytes),
             counters: Counters::new(feature_count),
             confirmed_at_ms: AtomicU64::new(now_ms()),

@@ -348,7 +348,12 @@ fn evaluate(
         traits,
     };
     let evaluation = compiled.evaluate(Some(&identity));
-    let mut body = Vec::with_capacity(128 + compiled.feature_count() * 96);
+    // Sized once: a buffer regrown by doubling, then cut to length, leaves
+    // holes in the heap that outlast the request.
+    let traits_len: usize = traits.iter().map(|(key, _)| key.len() + 64).sum();
+    let mut body = Vec::with_capacity(
+        128 + identifier.len() + environment.flags_json_len[kind as usize] + traits_len,
+    );
     body.extend_from_slice(b"{\"identifier\":");
     let _ = serde_json::to_writer(&mut body, identifier);
     body.extend_from_slice(b",\"flags\":");
