@@ -16,7 +16,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use flagedge_engine::KeyKind;
 
-use crate::environment::{GZIP_MIN_BYTES, ServedEnvironment, gzip};
+use crate::environment::{Effort, GZIP_MIN_BYTES, ServedEnvironment, gzip};
 
 /// A cache key.
 pub type CacheKey = u128;
@@ -43,7 +43,10 @@ impl CachedResponse {
     /// The body gzipped, if worth it.
     pub fn gzipped(&self) -> Option<Bytes> {
         self.gzip
-            .get_or_init(|| (self.body.len() >= GZIP_MIN_BYTES).then(|| gzip(&self.body)))
+            // Made on a request's path: the fastest level.
+            .get_or_init(|| {
+                (self.body.len() >= GZIP_MIN_BYTES).then(|| gzip(&self.body, Effort::Fastest))
+            })
             .clone()
     }
 }

@@ -199,11 +199,7 @@ pub struct Options {
 
     /// Memory for plain copies of gzipped `/flags/` bodies, kept for clients that do not
     /// accept gzip, in bytes; past it, such a read decompresses afresh.
-    #[arg(
-        long,
-        env = "FLAGEDGE_PLAIN_COPIES_BYTES",
-        default_value = "16777216"
-    )]
+    #[arg(long, env = "FLAGEDGE_PLAIN_COPIES_BYTES", default_value = "16777216")]
     pub plain_copies_bytes: Option<usize>,
 
     /// /ready fails when a document has not been confirmed by its source for this many
