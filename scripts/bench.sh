@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The standard benchmark runs (BENCHMARKS.md), with flagedge-loadtest, on loopback.
-#   scripts/bench.sh [run ...]     runs: flags identities half-peak swap rss rss-scale analytics wrk (default: all)
+#   scripts/bench.sh [run ...]     runs: flags identities half-peak swap swap-cpu rss rss-scale analytics wrk (default: all)
 # rss-scale: RSS_ENVIRONMENTS ("10 100 1000 5000").
+# swap-cpu: the edge's CPU time per document swap (a 200-feature document rewritten 100 times,
+# 10 a second, no requests), net of the same time idle.
 # wrk: Flagsmith's benchmark project (loadtest generate --flagsmith-benchmark), flags and
 # identities (5 traits, 10,000 identities, identity cache on), edge vs ceiling measured by wrk
 # (-t1 -c64, A B A B) and by flagedge-loadtest compare on the same two processes.
@@ -16,7 +18,7 @@ SECONDS_PER_RUN=${SECONDS_PER_RUN:-10}
 WARMUP=${WARMUP:-2}
 OUT=${OUT:-target/bench}
 runs=("$@")
-[ ${#runs[@]} -eq 0 ] && runs=(flags identities half-peak swap rss rss-scale analytics wrk)
+[ ${#runs[@]} -eq 0 ] && runs=(flags identities half-peak swap swap-cpu rss rss-scale analytics wrk)
 target=${CARGO_TARGET_DIR:-target}
 cargo build --release -q -p flagedge-edge -p flagedge-loadtest
 edge="$target/release/flagedge-edge"
@@ -102,6 +104,32 @@ for run in "${runs[@]}"; do
       --rewrite-document "$docs/loadtest-env-0.json" --rewrite-per-sec 10 --json "$OUT/swap.json" --svg "$OUT/swap.svg"
     swaps=$(curl -s http://127.0.0.1:8101/metrics | awk '/^flagedge_document_swaps_total/ {print $2}')
     echo "  edge document swaps (metric): $swaps"
+    stop "$edge_pid"
+    ;;
+  swap-cpu)
+    echo "== CPU per document swap: one 200-feature document rewritten 100 times, 10 a second"
+    "$lt" generate --out "$work/swap-cpu" --environments 1 --features 200 --segments 15 >/dev/null
+    rm -f "$work/swap-cpu/server-keys.json"
+    start_edge 8101 --documents-dir "$work/swap-cpu" --file-poll-ms 20; edge_pid=$last_pid
+    cpu_ms() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) * 1000 / hz}' "/proc/$1/stat"; }
+    idle_from=$(cpu_ms "$edge_pid"); sleep 10; idle_to=$(cpu_ms "$edge_pid")
+    python3 - "$work/swap-cpu/loadtest-env-0.json" <<'PY'
+import json, os, sys, time
+path = sys.argv[1]
+document = json.load(open(path))
+for i in range(100):
+    document["feature_states"][0]["feature_state_value"] = f"swap-{i}"
+    document["updated_at"] = f"2026-12-03T12:{i // 60:02d}:{i % 60:02d}.000000+00:00"
+    with open(path + ".tmp", "w") as out:
+        json.dump(document, out)
+    os.replace(path + ".tmp", path)
+    time.sleep(0.1)
+PY
+    sleep 1; busy_to=$(cpu_ms "$edge_pid")
+    swaps=$(curl -s http://127.0.0.1:8101/metrics | awk '/^flagedge_document_swaps_total/ {s += $2} END {print s + 0}')
+    # The rewrites took ~11 s: subtract 1.1 times the idle 10 s.
+    python3 -c "import sys; a, b, c, s = map(float, sys.argv[1:]); i = b - a; print(f'  {s:.0f} swaps: {(c - b - i * 1.1) / max(s, 1):.1f} ms of CPU each (idle: {i:.0f} ms per 10 s)')" \
+      "$idle_from" "$idle_to" "$busy_to" "$swaps" | tee "$OUT/swap-cpu.txt"
     stop "$edge_pid"
     ;;
   rss)

@@ -267,13 +267,15 @@ mod tests {
         )
         .unwrap();
         let compiled = CompiledEnvironment::from_context(&context).unwrap();
-        let traits = [("plan".to_string(), json!("gold"))];
-        let identity = Identity {
-            identifier: "alice",
-            key: None,
-            traits: &traits,
+        let explain = |traits: &[(String, serde_json::Value)]| {
+            let identity = Identity {
+                identifier: "alice",
+                key: None,
+                traits,
+            };
+            compiled.explain(Some(&identity)).to_string()
         };
-        let text = compiled.explain(Some(&identity)).to_string();
+        let text = explain(&[("plan".to_string(), json!("gold"))]);
         assert!(
             text.contains("✓ plan EQUAL \"gold\" — read \"gold\" (string)"),
             "{text}"
@@ -285,16 +287,10 @@ mod tests {
         // An ALL rule stops at its first failure, as the reference does.
         assert!(!text.contains("PERCENTAGE_SPLIT"), "{text}");
 
-        let traits = [
+        let text = explain(&[
             ("plan".to_string(), json!("gold")),
             ("age".to_string(), json!(30)),
-        ];
-        let identity = Identity {
-            identifier: "alice",
-            key: None,
-            traits: &traits,
-        };
-        let text = compiled.explain(Some(&identity)).to_string();
+        ]);
         assert!(
             text.contains("✓ age GREATER_THAN \"21\" — read 30 (int)"),
             "{text}"
