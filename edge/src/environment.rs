@@ -224,7 +224,8 @@ pub fn gzip(data: &[u8], effort: Effort) -> Bytes {
 /// Bytes holding exactly their length: `Bytes::from(Vec)` keeps the vector's
 /// spare capacity for as long as the bytes live, and a body built into a
 /// generously sized buffer would otherwise hold two or three times its size
-/// for a whole revision (measured: ~45 KB per environment of 200 features).
+/// for a whole revision (measured: RSS after loading 1,000 environments of
+/// 200 features went from 220 to 197 MiB when bodies were cut to length).
 pub fn exact(buffer: Vec<u8>) -> Bytes {
     Bytes::from(buffer.into_boxed_slice())
 }
