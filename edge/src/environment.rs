@@ -280,9 +280,6 @@ pub struct ServedEnvironment {
     pub version: DocumentVersion,
     /// SHA-256 of the document bytes: identical documents are not swapped.
     pub digest: [u8; 32],
-    /// Length of the environment flags JSON by key kind: what an identity's
-    /// flags take, near enough to size its response buffer once.
-    pub flags_json_len: [usize; 2],
     /// Evaluation and API-call counters (drained into analytics batches).
     pub counters: Counters,
     /// When a source last confirmed this document current (ms since the epoch).
@@ -321,7 +318,6 @@ impl ServedEnvironment {
         // Rendered for the edge's own bodies, gzip first (the engine keeps no copy).
         let client = compiled.render_environment_flags_json(KeyKind::Client);
         let server = compiled.render_environment_flags_json(KeyKind::Server);
-        let flags_json_len = [client.len(), server.len()];
         let server = if server == client {
             None
         } else {
@@ -341,7 +337,6 @@ impl ServedEnvironment {
             updated_at_header,
             flags,
             digest: Sha256::digest(&bytes).into(),
-            flags_json_len,
             document: Body::gzip_only(bytes),
             counters: Counters::new(feature_count),
             confirmed_at_ms: AtomicU64::new(now_ms()),

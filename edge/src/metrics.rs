@@ -116,6 +116,14 @@ fn describe() {
         "Bytes of plain copies of gzipped /flags/ bodies kept (bounded by --plain-copies-bytes)"
     );
     metrics::describe_gauge!(
+        "flagedge_identity_cache_bytes",
+        "Bytes of cached identity responses, as weighed against --identity-cache-bytes"
+    );
+    metrics::describe_gauge!(
+        "flagedge_identity_cache_entries",
+        "Identity responses cached"
+    );
+    metrics::describe_gauge!(
         "flagedge_document_age_seconds",
         "Seconds since the source last confirmed a document"
     );

@@ -256,6 +256,61 @@ async fn identities_follow_flagsmith_semantics() {
     edge.shutdown();
 }
 
+/// A cache hit writes the response again from compact picks: it must be the miss's
+/// bytes, plain and gzipped, hidden flags still hidden.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cached_identity_responses_are_the_evaluated_bytes() {
+    let dir = shop_dir("identity-cache");
+    let mut shop: serde_json::Value = serde_json::from_str(SHOP).unwrap();
+    shop["hide_disabled_flags"] = json!(true);
+    std::fs::write(dir.join("shop.json"), shop.to_string()).unwrap();
+    let edge = start(file_options(&dir)).await;
+    // Long enough for the response to be worth gzipping.
+    let identifier = "i".repeat(1500);
+    let body =
+        json!({"identifier": identifier, "traits": [{"trait_key": "plan", "trait_value": "pro"}]});
+    let identify = |gzip: bool| {
+        let body = body.to_string();
+        let address = edge.address;
+        async move {
+            let mut headers = vec![
+                ("x-environment-key", SHOP_CLIENT),
+                ("content-type", "application/json"),
+            ];
+            if gzip {
+                headers.push(("accept-encoding", "gzip"));
+            }
+            send(address, Method::POST, "/api/v1/identities/", &headers, body).await
+        }
+    };
+    let missed = identify(false).await;
+    let flags = missed.json()["flags"].as_array().unwrap().clone();
+    assert!(
+        (1..5).contains(&flags.len()) && flags.iter().all(|f| f["enabled"] == true),
+        "disabled flags are hidden: {flags:?}"
+    );
+    let hit = identify(false).await;
+    assert_eq!(hit.body, missed.body);
+    let gzipped = identify(true).await;
+    assert_eq!(gzipped.header("content-encoding"), Some("gzip"));
+    let mut decoded = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(&gzipped.body[..]),
+        &mut decoded,
+    )
+    .unwrap();
+    assert_eq!(decoded, missed.body);
+    let metrics = String::from_utf8(get(edge.address, "/metrics", "").await.body.to_vec()).unwrap();
+    for line in [
+        "flagedge_identity_cache_hits_total 2",
+        "flagedge_identity_cache_misses_total 1",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "metrics lack {line}");
+    }
+    assert!(metrics.contains("flagedge_identity_cache_bytes"));
+    edge.shutdown();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn identity_errors_are_clear() {
     let edge = start(Options {

@@ -837,6 +837,11 @@ impl CompiledState {
         out.extend_from_slice(rules.fragment(self.suffix_for(rules, variant)));
     }
 
+    /// The length of what [`CompiledState::write_json`] appends.
+    pub(crate) fn json_len(&self, rules: &CompiledRules, variant: Option<u16>) -> usize {
+        rules.fragment(self.prefix).len() + rules.fragment(self.suffix_for(rules, variant)).len()
+    }
+
     /// Its feature's index, when the environment has a feature of its name.
     pub(crate) fn feature(&self) -> Option<u32> {
         (self.feature != NO_FEATURE).then_some(self.feature)

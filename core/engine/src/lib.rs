@@ -79,6 +79,7 @@ pub use environment::CompiledEnvironment;
 pub use error::ParseError;
 pub use evaluate::{Evaluation, Identity, trait_assignment};
 pub use hashing::percentage as hash_percentage;
+pub use response::ShownFlag;
 pub use result::{FlagDetail, ReasonCode};
 pub use timestamp::Timestamp;
 

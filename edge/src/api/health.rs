@@ -123,6 +123,11 @@ pub fn metrics(app: &App) -> HttpResponse {
     }
     metrics::gauge!("flagedge_plain_copies_bytes")
         .set(crate::environment::PLAIN_COPIES.kept() as f64);
+    if let Some(cache) = &app.identity_cache {
+        let (bytes, entries) = cache.usage();
+        metrics::gauge!("flagedge_identity_cache_bytes").set(bytes as f64);
+        metrics::gauge!("flagedge_identity_cache_entries").set(entries as f64);
+    }
     Response::builder()
         .status(StatusCode::OK)
         .header(

@@ -23,8 +23,8 @@ use super::call::{Call, parse_json};
 use super::error::ApiError;
 use super::respond::{HttpResponse, json};
 use crate::counters::Resource;
-use crate::environment::{ServedEnvironment, exact};
-use crate::identity_cache::{CachedResponse, RequestKind};
+use crate::environment::ServedEnvironment;
+use crate::identity_cache::{CacheKey, CachedResponse, IdentityCache, RequestKind};
 
 /// Flagsmith's limit on trait string values.
 pub const TRAIT_VALUE_MAX_CHARS: usize = 2000;
@@ -141,8 +141,10 @@ pub async fn identify(app: &App, call: &mut Call) -> Result<HttpResponse, ApiErr
                     cache.key(environment, kind, RequestKind::IdentifyBody, &raw),
                 )
             });
-            if let Some(hit) = cache_key.and_then(|(cache, key)| cache.get(&key)) {
-                return Ok(send(call, environment, kind, &hit));
+            if let Some((cache, key)) = cache_key
+                && let Some(hit) = cache.get(&key)
+            {
+                return Ok(send_hit(call, environment, kind, (cache, key), hit));
             }
             let body: IdentifyBody = parse_json(&raw)?;
             let mut incoming = body.traits.unwrap_or_default();
@@ -159,11 +161,12 @@ pub async fn identify(app: &App, call: &mut Call) -> Result<HttpResponse, ApiErr
                 &mut effective,
                 incoming.into_iter().map(|t| (t.trait_key, t.trait_value)),
             );
-            let response = evaluate(environment, kind, &identity.identifier, &effective);
+            let (response, json) = evaluate(environment, kind, &identity.identifier, &effective);
+            let (sent, _) = send(call, environment, kind, &response, Some(json));
             if let (Some((cache, key)), false) = (cache_key, identity.random) {
-                cache.insert(key, Arc::clone(&response));
+                cache.insert(key, response);
             }
-            Ok(send(call, environment, kind, &response))
+            Ok(sent)
         });
     };
     // The key first, then the body: the same order as without a store.
@@ -210,8 +213,9 @@ pub async fn identify(app: &App, call: &mut Call) -> Result<HttpResponse, ApiErr
             .await
             .map_err(store_error)?;
     }
-    let response = evaluate(environment, authenticated.kind, identifier, &effective);
-    Ok(send(call, environment, authenticated.kind, &response))
+    let (response, json) = evaluate(environment, authenticated.kind, identifier, &effective);
+    let (sent, _) = send(call, environment, authenticated.kind, &response, Some(json));
+    Ok(sent)
 }
 
 /// Who is being identified.
@@ -315,14 +319,17 @@ pub async fn identity_flags(app: &App, call: &Call) -> Result<HttpResponse, ApiE
             )),
             _ => None,
         };
-        if let Some(hit) = cache_key.and_then(|(cache, key)| cache.get(&key)) {
-            return Ok(send(call, environment, kind, &hit));
+        if let Some((cache, key)) = cache_key
+            && let Some(hit) = cache.get(&key)
+        {
+            return Ok(send_hit(call, environment, kind, (cache, key), hit));
         }
-        let response = evaluate(environment, kind, &identifier, stored);
+        let (response, json) = evaluate(environment, kind, &identifier, stored);
+        let (sent, _) = send(call, environment, kind, &response, Some(json));
         if let Some((cache, key)) = cache_key {
-            cache.insert(key, Arc::clone(&response));
+            cache.insert(key, response);
         }
-        Ok(send(call, environment, kind, &response))
+        Ok(sent)
     })
 }
 
@@ -334,70 +341,88 @@ fn store_error(error: crate::identity_store::StoreError) -> ApiError {
     )
 }
 
-/// Evaluates and writes `{"identifier", "flags", "traits"}`.
+/// Evaluates `{"identifier", "flags", "traits"}`: the response (as the cache
+/// keeps it) and its JSON.
 fn evaluate(
     environment: &ServedEnvironment,
     kind: KeyKind,
     identifier: &str,
     traits: &[(String, Value)],
-) -> Arc<CachedResponse> {
+) -> (Arc<CachedResponse>, Bytes) {
     let compiled = &environment.compiled;
     let identity = Identity {
         identifier,
         key: None,
         traits,
     };
-    let evaluation = compiled.evaluate(Some(&identity));
-    // Sized once: a buffer regrown by doubling, then cut to length, leaves
-    // holes in the heap that outlast the request.
-    let traits_len: usize = traits.iter().map(|(key, _)| key.len() + 64).sum();
-    let mut body = Vec::with_capacity(
-        128 + identifier.len() + environment.flags_json_len[kind as usize] + traits_len,
-    );
-    body.extend_from_slice(b"{\"identifier\":");
-    let _ = serde_json::to_writer(&mut body, identifier);
-    body.extend_from_slice(b",\"flags\":");
-    evaluation.write_flags_json(compiled, kind, &mut body);
-    body.extend_from_slice(b",\"traits\":[");
+    let flags = compiled
+        .evaluate(Some(&identity))
+        .shown_flags(compiled, kind);
+    let mut before = Vec::with_capacity(32 + identifier.len());
+    before.extend_from_slice(b"{\"identifier\":");
+    let _ = serde_json::to_writer(&mut before, identifier);
+    before.extend_from_slice(b",\"flags\":");
+    let mut after = b",\"traits\":[".to_vec();
     if !compiled.meta().hide_sensitive_data {
         for (i, (key, value)) in traits.iter().filter(|(_, v)| !v.is_null()).enumerate() {
             if i > 0 {
-                body.push(b',');
+                after.push(b',');
             }
-            body.extend_from_slice(b"{\"trait_key\":");
-            let _ = serde_json::to_writer(&mut body, key);
-            body.extend_from_slice(b",\"trait_value\":");
-            let _ = serde_json::to_writer(&mut body, value);
-            body.push(b'}');
+            after.extend_from_slice(b"{\"trait_key\":");
+            let _ = serde_json::to_writer(&mut after, key);
+            after.extend_from_slice(b",\"trait_value\":");
+            let _ = serde_json::to_writer(&mut after, value);
+            after.push(b'}');
         }
     }
-    body.extend_from_slice(b"]}");
-    let shown = compiled.meta().hide_disabled_flags.then(|| {
-        evaluation
-            .visible_features(compiled, kind)
-            .map(|i| i as u32)
-            .collect()
-    });
-    Arc::new(CachedResponse::new(exact(body), shown))
+    after.extend_from_slice(b"]}");
+    let (response, json) = CachedResponse::new(compiled, &before, flags, &after);
+    (Arc::new(response), json)
 }
 
-/// Counts the shown flags and sends a prepared identity response.
+/// Sends a cached response, storing it again if it gained its gzip form (so
+/// the cache weighs it anew).
+fn send_hit(
+    call: &Call,
+    environment: &ServedEnvironment,
+    kind: KeyKind,
+    (cache, key): (&IdentityCache, CacheKey),
+    hit: Arc<CachedResponse>,
+) -> HttpResponse {
+    let (sent, grew) = send(call, environment, kind, &hit, None);
+    if grew {
+        cache.insert(key, hit);
+    }
+    sent
+}
+
+/// Counts the shown flags and sends an identity response: `json` when the
+/// caller has it (a miss), else written from the cached response. Also
+/// whether the response gained its gzip form.
 fn send(
     call: &Call,
     environment: &ServedEnvironment,
     kind: KeyKind,
     response: &CachedResponse,
-) -> HttpResponse {
-    match &response.shown {
-        Some(shown) => shown
-            .iter()
-            .for_each(|&i| environment.counters.feature(i as usize, 1)),
-        None => environment.counters.identity_flags(kind),
+    json: Option<Bytes>,
+) -> (HttpResponse, bool) {
+    let rules = &environment.compiled;
+    if rules.meta().hide_disabled_flags {
+        response
+            .features(rules)
+            .for_each(|feature| environment.counters.feature(feature, 1));
+    } else {
+        environment.counters.identity_flags(kind);
     }
-    let mut http =
-        super::negotiate::json_maybe_gzip(call, response.body.clone(), || response.gzipped());
+    let plain = || json.clone().unwrap_or_else(|| response.json(rules));
+    let mut grew = false;
+    let mut http = super::negotiate::json_maybe_gzip(call, plain, || {
+        let (gzip, made) = response.gzipped(plain);
+        grew = made;
+        gzip
+    });
     super::respond::freshness_headers(http.headers_mut(), environment);
-    http
+    (http, grew)
 }
 
 #[cfg(test)]

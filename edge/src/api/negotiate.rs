@@ -12,10 +12,11 @@ use super::respond::{
 };
 use crate::environment::{Body, ServedEnvironment};
 
-/// A JSON response in the encoding the client accepts (gzip when worth it).
+/// A JSON response in the encoding the client accepts (gzip when worth it);
+/// each form is made only if it is the one sent.
 pub fn json_maybe_gzip(
     call: &Call,
-    body: Bytes,
+    plain: impl FnOnce() -> Bytes,
     gzipped: impl FnOnce() -> Option<Bytes>,
 ) -> HttpResponse {
     match call.accepts_gzip().then(gzipped).flatten() {
@@ -27,7 +28,7 @@ pub fn json_maybe_gzip(
             response.headers_mut().insert(header::VARY, ACCEPT_ENCODING);
             response
         }
-        None => json(StatusCode::OK, body),
+        None => json(StatusCode::OK, plain()),
     }
 }
 

@@ -107,7 +107,8 @@ impl EdgeProxyConfig {
             identity_cache_bytes: self
                 .endpoint_caches
                 .and_then(|c| c.identities)
-                .map(|c| if c.use_cache { 64 << 20 } else { 0 }),
+                // On: the edge's own default budget.
+                .and_then(|c| (!c.use_cache).then_some(0)),
             bind,
             max_document_age_secs,
             logging: LogArgs {
