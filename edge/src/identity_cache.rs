@@ -2,8 +2,13 @@
 //! identifier, traits) and bounded by a memory budget.
 //!
 //! The key is a 128-bit keyed hash of those inputs, so the cache holds no copy
-//! of them; a new document revision has a new digest, so its entries are simply
-//! never hit again and age out.
+//! of them. The revision enters the key as the engine's selection digest when it
+//! has one: what picks each identity's flags, values aside. A change of values
+//! (a flag toggled, a value edited) keeps that digest, so an entry survives it:
+//! its picks are written with the new revision's values, and the entry is
+//! carried over to that revision on its first hit, with no evaluation. Any other
+//! change (or a document whose conditions could read values) gives new keys;
+//! old entries are never hit again and age out.
 //!
 //! An entry holds the response's flags as 8-byte [`ShownFlag`]s, not as JSON: a
 //! 200-feature response is ~20 KB of JSON but 1.6 KB of picks, and writing the
@@ -45,13 +50,15 @@ pub struct CachedResponse {
     /// doubling, then cut to length, leaves holes in the heap).
     len: u32,
     gzip: OnceLock<Option<Bytes>>,
+    /// The document the length and gzip were written from.
+    revision: [u8; 32],
 }
 
 impl CachedResponse {
-    /// A response of `flags` (evaluated with `rules`) between `before` and
-    /// `after`, and its JSON.
+    /// A response of `flags` (evaluated with `environment`) between `before`
+    /// and `after`, and its JSON.
     pub fn new(
-        rules: &CompiledRules,
+        environment: &ServedEnvironment,
         before: &[u8],
         flags: Box<[ShownFlag]>,
         after: &[u8],
@@ -59,16 +66,41 @@ impl CachedResponse {
         let mut frame = Vec::with_capacity(before.len() + after.len());
         frame.extend_from_slice(before);
         frame.extend_from_slice(after);
-        let len = before.len() + rules.shown_flags_json_len(&flags) + after.len();
-        let response = CachedResponse {
-            frame: frame.into_boxed_slice(),
-            split: u32::try_from(before.len()).unwrap_or(u32::MAX),
+        let response = CachedResponse::written(
+            environment,
+            frame.into_boxed_slice(),
+            u32::try_from(before.len()).unwrap_or(u32::MAX),
+            flags,
+        );
+        let json = response.json(&environment.compiled);
+        (response, json)
+    }
+
+    fn written(
+        environment: &ServedEnvironment,
+        frame: Box<[u8]>,
+        split: u32,
+        flags: Box<[ShownFlag]>,
+    ) -> CachedResponse {
+        let len = frame.len() + environment.compiled.shown_flags_json_len(&flags);
+        CachedResponse {
+            frame,
+            split,
             flags,
             len: u32::try_from(len).unwrap_or(u32::MAX),
             gzip: OnceLock::new(),
-        };
-        let json = response.json(rules);
-        (response, json)
+            revision: environment.digest,
+        }
+    }
+
+    /// The same picks for another revision of the same selection digest.
+    fn carried_to(&self, environment: &ServedEnvironment) -> CachedResponse {
+        CachedResponse::written(
+            environment,
+            self.frame.clone(),
+            self.split,
+            self.flags.clone(),
+        )
     }
 
     fn write(&self, rules: &CompiledRules, out: &mut Vec<u8>) {
@@ -164,8 +196,13 @@ impl IdentityCache {
     ) -> CacheKey {
         let mut first = self.seeds.0.build_hasher();
         let mut second = self.seeds.1.build_hasher();
+        let revision = match environment.compiled.selection_digest() {
+            Some(selection) => (1, selection),
+            None => (0, &environment.digest),
+        };
         for hasher in [&mut first, &mut second] {
-            hasher.write(&environment.digest);
+            hasher.write_u8(revision.0);
+            hasher.write(revision.1);
             hasher.write_u8(key as u8);
             hasher.write_u8(request as u8);
             hasher.write(bytes);
@@ -173,10 +210,23 @@ impl IdentityCache {
         (u128::from(first.finish()) << 64) | u128::from(second.finish())
     }
 
-    /// A cached response.
-    pub fn get(&self, key: &CacheKey) -> Option<Arc<CachedResponse>> {
-        let found = self.entries.get(key);
+    /// A cached response, for `environment`'s revision: an entry written for an
+    /// earlier revision of the same selection digest is carried over first.
+    pub fn get(
+        &self,
+        key: &CacheKey,
+        environment: &ServedEnvironment,
+    ) -> Option<Arc<CachedResponse>> {
+        let mut found = self.entries.get(key);
         crate::metrics::identity_cache_lookup(found.is_some());
+        if let Some(entry) = &found
+            && entry.revision != environment.digest
+        {
+            let carried = Arc::new(entry.carried_to(environment));
+            self.entries.insert(*key, Arc::clone(&carried));
+            crate::metrics::identity_cache_carried();
+            found = Some(carried);
+        }
         found
     }
 

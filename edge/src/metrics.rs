@@ -33,8 +33,8 @@ struct Shard {
     /// Per route: one count per bucket, then +Inf.
     buckets: [AtomicU64; ROUTES * (BUCKETS.len() + 1)],
     nanos: [AtomicU64; ROUTES],
-    /// Identity cache hits and misses.
-    cache: [AtomicU64; 2],
+    /// Identity cache hits, misses, and entries carried to a new revision.
+    cache: [AtomicU64; 3],
 }
 
 impl Shard {
@@ -51,6 +51,11 @@ impl Shard {
 /// Counts an identity cache lookup.
 pub fn identity_cache_lookup(hit: bool) {
     with_shard(|shard| bump(&shard.cache[usize::from(!hit)], 1));
+}
+
+/// Counts an identity cache entry carried over to a new document revision.
+pub fn identity_cache_carried() {
+    with_shard(|shard| bump(&shard.cache[2], 1));
 }
 
 /// Adds to a counter only this thread writes: no read-modify-write needed.
@@ -231,6 +236,10 @@ impl RequestMetrics {
             (
                 "flagedge_identity_cache_misses_total",
                 "Identity responses evaluated",
+            ),
+            (
+                "flagedge_identity_cache_carried_total",
+                "Cached identity responses carried over to a new revision (values changed, not rules)",
             ),
         ]
         .iter()

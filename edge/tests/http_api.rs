@@ -104,14 +104,7 @@ async fn single_feature_lookup() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_are_checked() {
     let edge = start(file_options(&shop_dir("keys"))).await;
-    let missing = send(
-        edge.address,
-        Method::GET,
-        "/api/v1/flags/",
-        &[],
-        Bytes::new(),
-    )
-    .await;
+    let missing = get_with(edge.address, "/api/v1/flags/", &[]).await;
     assert_eq!(missing.status, StatusCode::FORBIDDEN);
     assert_eq!(
         missing.json()["detail"],
@@ -154,37 +147,31 @@ async fn environment_document_is_conditional() {
     let etag = reply.header("etag").unwrap().to_string();
     let last_modified = reply.header("last-modified").unwrap().to_string();
     assert_eq!(last_modified, "Sun, 22 Nov 2026 09:00:00 GMT");
-    let by_etag = send(
+    let by_etag = get_with(
         edge.address,
-        Method::GET,
         "/api/v1/environment-document/",
         &[("x-environment-key", SHOP_SERVER), ("if-none-match", &etag)],
-        Bytes::new(),
     )
     .await;
     assert_eq!(by_etag.status, StatusCode::NOT_MODIFIED);
     assert!(by_etag.body.is_empty());
-    let by_date = send(
+    let by_date = get_with(
         edge.address,
-        Method::GET,
         "/api/v1/environment-document/",
         &[
             ("x-environment-key", SHOP_SERVER),
             ("if-modified-since", &last_modified),
         ],
-        Bytes::new(),
     )
     .await;
     assert_eq!(by_date.status, StatusCode::NOT_MODIFIED);
-    let older = send(
+    let older = get_with(
         edge.address,
-        Method::GET,
         "/api/v1/environment-document/",
         &[
             ("x-environment-key", SHOP_SERVER),
             ("if-modified-since", "Sat, 21 Nov 2026 09:00:00 GMT"),
         ],
-        Bytes::new(),
     )
     .await;
     assert_eq!(older.status, StatusCode::OK);
@@ -193,15 +180,13 @@ async fn environment_document_is_conditional() {
         .header("etag")
         .unwrap()
         .to_string();
-    let revalidated = send(
+    let revalidated = get_with(
         edge.address,
-        Method::GET,
         "/api/v1/flags/",
         &[
             ("x-environment-key", SHOP_CLIENT),
             ("if-none-match", &flags_etag),
         ],
-        Bytes::new(),
     )
     .await;
     assert_eq!(revalidated.status, StatusCode::NOT_MODIFIED);
@@ -311,6 +296,67 @@ async fn cached_identity_responses_are_the_evaluated_bytes() {
     edge.shutdown();
 }
 
+/// A change of values keeps what selects flags: a cached identity is carried
+/// over to the new revision (written with its values, not evaluated again),
+/// while a change of rules starts afresh.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cached_identities_survive_a_change_of_values() {
+    let dir = shop_dir("identity-cache-carried");
+    let edge = start(file_options(&dir)).await;
+    let body =
+        json!({"identifier": "carol", "traits": [{"trait_key": "plan", "trait_value": "free"}]});
+    let cart = || async {
+        let reply = post_json(edge.address, "/api/v1/identities/", SHOP_CLIENT, &body).await;
+        flag_value(&reply.json()["flags"], "max_cart_items")
+    };
+    let cache = || async {
+        let metrics =
+            String::from_utf8(get(edge.address, "/metrics", "").await.body.to_vec()).unwrap();
+        ["hits", "misses", "carried"].map(|name| {
+            let prefix = format!("flagedge_identity_cache_{name}_total ");
+            metrics
+                .lines()
+                .find_map(|line| line.strip_prefix(prefix.as_str()))
+                .map_or(0, |count| count.parse::<u64>().unwrap())
+        })
+    };
+    assert_eq!(cart().await, 20);
+    let write = |document: serde_json::Value| {
+        std::fs::write(dir.join("shop.json"), document.to_string()).unwrap()
+    };
+    write(shop_with(
+        31,
+        json!({"updated_at": "2026-11-22T10:00:00.000000+00:00"}),
+    ));
+    eventually(Duration::from_secs(5), || async {
+        max_cart_items(&edge).await == 31
+    })
+    .await;
+    assert_eq!(cart().await, 31, "written with the new revision's value");
+    assert_eq!(cache().await, [1, 1, 1], "hits, misses, carried");
+    assert_eq!(cart().await, 31);
+    assert_eq!(cache().await, [2, 1, 1], "carried once, then a plain hit");
+    // A rule changes: the segment now matches `free`, and its override applies.
+    let mut rules = shop_with(
+        32,
+        json!({"updated_at": "2026-11-22T11:00:00.000000+00:00"}),
+    );
+    rules["project"]["segments"][0]["rules"][0]["rules"][0]["conditions"][0]["value"] =
+        json!("free");
+    write(rules);
+    eventually(Duration::from_secs(5), || async {
+        max_cart_items(&edge).await == 32
+    })
+    .await;
+    assert_eq!(
+        cart().await,
+        100,
+        "the segment's override, evaluated afresh"
+    );
+    assert_eq!(cache().await, [2, 2, 1]);
+    edge.shutdown();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn identity_errors_are_clear() {
     let edge = start(Options {
@@ -410,14 +456,7 @@ async fn methods_routes_and_cors() {
     .await;
     assert_eq!(wrong_method.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(wrong_method.header("allow"), Some("GET, HEAD, OPTIONS"));
-    let unknown = send(
-        edge.address,
-        Method::GET,
-        "/api/v1/nope/",
-        &[],
-        Bytes::new(),
-    )
-    .await;
+    let unknown = get_with(edge.address, "/api/v1/nope/", &[]).await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
     assert_eq!(unknown.json()["detail"], "Not found.");
     let preflight = send(
@@ -450,30 +489,26 @@ async fn methods_routes_and_cors() {
             .unwrap()
             .contains("POST")
     );
-    let allowed = send(
+    let allowed = get_with(
         edge.address,
-        Method::GET,
         "/api/v1/flags/",
         &[
             ("x-environment-key", SHOP_CLIENT),
             ("origin", "https://app.example"),
         ],
-        Bytes::new(),
     )
     .await;
     assert_eq!(
         allowed.header("access-control-allow-origin"),
         Some("https://app.example")
     );
-    let foreign = send(
+    let foreign = get_with(
         edge.address,
-        Method::GET,
         "/api/v1/flags/",
         &[
             ("x-environment-key", SHOP_CLIENT),
             ("origin", "https://evil.example"),
         ],
-        Bytes::new(),
     )
     .await;
     assert_eq!(foreign.header("access-control-allow-origin"), None);
@@ -493,15 +528,13 @@ async fn methods_routes_and_cors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gzip_when_accepted_and_worth_it() {
     let edge = start(file_options(&shop_dir("gzip"))).await;
-    let document = send(
+    let document = get_with(
         edge.address,
-        Method::GET,
         "/api/v1/environment-document/",
         &[
             ("x-environment-key", SHOP_SERVER),
             ("accept-encoding", "gzip, br"),
         ],
-        Bytes::new(),
     )
     .await;
     assert_eq!(document.header("content-encoding"), Some("gzip"));
@@ -515,15 +548,13 @@ async fn gzip_when_accepted_and_worth_it() {
         serde_json::from_str::<serde_json::Value>(&decoded).unwrap(),
         serde_json::from_str::<serde_json::Value>(SHOP).unwrap()
     );
-    let refused = send(
+    let refused = get_with(
         edge.address,
-        Method::GET,
         "/api/v1/environment-document/",
         &[
             ("x-environment-key", SHOP_SERVER),
             ("accept-encoding", "gzip;q=0"),
         ],
-        Bytes::new(),
     )
     .await;
     assert_eq!(refused.header("content-encoding"), None);

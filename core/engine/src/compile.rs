@@ -24,6 +24,7 @@ use crate::index_lists::IndexLists;
 use crate::mapping;
 use crate::property::{self, PathScope, PathTarget, Property, TraitSlot, TraitSlots};
 use crate::python;
+use crate::selection;
 use crate::timestamp::Timestamp;
 
 /// Settings of the environment that decide what is served, beyond evaluation.
@@ -87,6 +88,8 @@ pub struct CompiledRules {
     has_flag_dependencies: bool,
     /// The context as JSON, for general JSONPath queries; only built when needed.
     pub(crate) query_context: Option<Value>,
+    /// What selects flags, values aside (see `selection.rs`).
+    selection_digest: Option<[u8; 32]>,
 }
 
 #[derive(Debug)]
@@ -445,6 +448,14 @@ impl CompiledRules {
         self.segments.len()
     }
 
+    /// A digest of what selects each identity's flags, values aside: revisions
+    /// with the same one pick the same states for every identity, so picks
+    /// ([`crate::ShownFlag`]) from one are written correctly with the other.
+    /// `None` when a condition may read values (`selection.rs`).
+    pub fn selection_digest(&self) -> Option<&[u8; 32]> {
+        self.selection_digest.as_ref()
+    }
+
     /// Whether a condition reads another flag.
     pub fn has_flag_dependencies(&self) -> bool {
         self.has_flag_dependencies
@@ -617,6 +628,8 @@ fn compile<'f>(
     // evaluator keeps the reference's evaluation order.
     has_flag_dependencies |= has_queries;
 
+    let server_key_only: Vec<bool> = features.iter().map(|f| f.server_key_only).collect();
+    let selection_digest = selection::digest(context, &meta, &server_key_only);
     // Boxed slices: a vector grown by pushing keeps up to half again of spare room.
     Ok(CompiledRules {
         meta,
@@ -639,6 +652,7 @@ fn compile<'f>(
                 static_context.clone()
             }
         }),
+        selection_digest,
     })
 }
 

@@ -66,6 +66,7 @@ pub mod python;
 mod regex;
 mod response;
 mod result;
+mod selection;
 mod semver;
 pub mod synthetic;
 pub mod timestamp;

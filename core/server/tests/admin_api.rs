@@ -23,12 +23,7 @@ async fn authentication_and_organisation_scoping() {
         "Basic Zm9vOmJhcg==",
     ] {
         let r = core
-            .request(
-                Method::GET,
-                "/api/v1/projects/",
-                &[("authorization", auth)],
-                None,
-            )
+            .get_with("/api/v1/projects/", "authorization", auth)
             .await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{auth}");
     }
@@ -36,12 +31,7 @@ async fn authentication_and_organisation_scoping() {
     let prefix = core.admin_key.split('.').next().unwrap();
     let forged = format!("Api-Key {prefix}.{}", "x".repeat(32));
     let r = core
-        .request(
-            Method::GET,
-            "/api/v1/projects/",
-            &[("authorization", &forged)],
-            None,
-        )
+        .get_with("/api/v1/projects/", "authorization", &forged)
         .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 
@@ -181,22 +171,17 @@ async fn organisations_and_projects_crud_validation_and_pagination() {
     assert!(r.json["non_field_errors"].is_array());
     let auth = format!("Api-Key {}", core.admin_key);
     let r = core
-        .request(
-            Method::POST,
+        .post_with(
             "/api/v1/organisations/",
-            &[("authorization", &auth)],
-            Some(b"{nope".to_vec()),
+            "authorization",
+            &auth,
+            b"{nope".to_vec(),
         )
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     let big = serde_json::to_vec(&json!({"name": "x".repeat(100_000)})).unwrap();
     let r = core
-        .request(
-            Method::POST,
-            "/api/v1/organisations/",
-            &[("authorization", &auth)],
-            Some(big),
-        )
+        .post_with("/api/v1/organisations/", "authorization", &auth, big)
         .await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
     let r = core
@@ -386,14 +371,9 @@ async fn environments_and_server_keys() {
     let doc = |k: String| {
         let core = &core;
         async move {
-            core.request(
-                Method::GET,
-                "/api/v1/environment-document/",
-                &[("x-environment-key", &k)],
-                None,
-            )
-            .await
-            .status
+            core.get_with("/api/v1/environment-document/", "x-environment-key", &k)
+                .await
+                .status
         }
     };
     assert_eq!(doc(secret.to_string()).await, StatusCode::OK);

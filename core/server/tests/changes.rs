@@ -369,11 +369,10 @@ async fn edges_follow_the_change_feed_with_their_own_keys() {
     )
     .await;
     let quiet = core
-        .request(
-            Method::GET,
+        .get_with(
             &format!("/api/v1/edge/changes?since={cursor}&timeout=1"),
-            &[("x-environment-key", &server)],
-            None,
+            "x-environment-key",
+            &server,
         )
         .await;
     assert_eq!(quiet.json["environments"], json!([]), "{}", quiet.json);

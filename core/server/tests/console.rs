@@ -141,12 +141,7 @@ async fn sign_in_sets_a_strict_cookie_and_sign_out_or_revocation_ends_the_sessio
     // Behind TLS (as a proxy reports it) the cookie is Secure.
     let mut secure = Visitor::new(&core);
     let form = core
-        .request(
-            Method::GET,
-            "/sign-in",
-            &[("x-forwarded-proto", "https")],
-            None,
-        )
+        .get_with("/sign-in", "x-forwarded-proto", "https")
         .await;
     secure.keep_cookies(&form);
     let token = hidden(&text(&form), "sign_in");
@@ -473,12 +468,7 @@ async fn console_writes_go_through_the_api_and_into_the_audit_log() {
         "a server-side key's secret reached the audit log"
     );
     let identify = core
-        .request(
-            Method::POST,
-            "/api/v1/identities/",
-            &[("x-environment-key", &key)],
-            Some(serde_json::to_vec(&json!({"identifier": "alice", "traits": [{"trait_key": "plan", "trait_value": "pro"}]})).unwrap()),
-        )
+        .post_with("/api/v1/identities/", "x-environment-key", &key, serde_json::to_vec(&json!({"identifier": "alice", "traits": [{"trait_key": "plan", "trait_value": "pro"}]})).unwrap())
         .await;
     assert!(
         identify.status.is_success() || identify.status == StatusCode::NOT_FOUND,
@@ -741,11 +731,11 @@ async fn test_an_identity_explains_and_usage_shows_what_was_counted() {
     // Evaluations an SDK reported (v1) appear on the usage page, summed.
     for _ in 0..2 {
         let reply = core
-            .request(
-                Method::POST,
+            .post_with(
                 "/api/v1/analytics/flags/",
-                &[("x-environment-key", &key)],
-                Some(serde_json::to_vec(&json!({"banner": 5})).unwrap()),
+                "x-environment-key",
+                &key,
+                serde_json::to_vec(&json!({"banner": 5})).unwrap(),
             )
             .await;
         assert!(reply.status.is_success(), "{}", reply.status);

@@ -127,14 +127,7 @@ async fn document_endpoint_keys_validators_and_304s() {
         core.request(Method::GET, &path, &[], None).await.status,
         StatusCode::UNAUTHORIZED
     );
-    let wrong = core
-        .request(
-            Method::GET,
-            &path,
-            &[("authorization", "Bearer wrong")],
-            None,
-        )
-        .await;
+    let wrong = core.get_with(&path, "authorization", "Bearer wrong").await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
     assert_eq!(
         core.sync("/api/v1/edge/environments/nope/document")

@@ -13,12 +13,7 @@ use support::Core;
 
 async fn banner(edge: &Core, client_key: &str) -> Option<Value> {
     let r = edge
-        .request(
-            Method::GET,
-            "/api/v1/flags/",
-            &[("x-environment-key", client_key)],
-            None,
-        )
+        .get_with("/api/v1/flags/", "x-environment-key", client_key)
         .await;
     if r.status != StatusCode::OK {
         return None;
@@ -174,11 +169,10 @@ async fn an_edge_with_a_proxy_key_reads_paged_documents_and_reports_usage() {
     .await;
     for identifier in identifiers {
         let r = client
-            .request(
-                Method::GET,
+            .get_with(
                 &format!("/api/v1/identities/?identifier={identifier}"),
-                &[("x-environment-key", &key)],
-                None,
+                "x-environment-key",
+                &key,
             )
             .await;
         let banner = r.json["flags"]
@@ -194,11 +188,10 @@ async fn an_edge_with_a_proxy_key_reads_paged_documents_and_reports_usage() {
         assert_eq!(banner(&client, &key).await, Some(json!("default")));
     }
     let document = client
-        .request(
-            Method::GET,
+        .get_with(
             "/api/v1/environment-document/",
-            &[("x-environment-key", &server)],
-            None,
+            "x-environment-key",
+            &server,
         )
         .await;
     assert_eq!(document.status, StatusCode::OK);
@@ -263,24 +256,17 @@ async fn an_edge_forwards_sdk_reported_counts_into_core_analytics() {
     )
     .await;
     let r = client
-        .request(
-            Method::POST,
+        .post_with(
             "/api/v1/analytics/flags/",
-            &[("x-environment-key", &key)],
-            Some(br#"{"banner": 3, "checkout": 1, "nope": 2}"#.to_vec()),
+            "x-environment-key",
+            &key,
+            br#"{"banner": 3, "checkout": 1, "nope": 2}"#.to_vec(),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK);
     let r = client
-        .request(
-            Method::POST,
-            "/api/v2/analytics/flags/",
-            &[("x-environment-key", &key)],
-            Some(
-                br#"{"evaluations": [{"feature_name": "banner", "identity_identifier": "u", "enabled_when_evaluated": true, "count": 2}]}"#
-                    .to_vec(),
-            ),
-        )
+        .post_with("/api/v2/analytics/flags/", "x-environment-key", &key, br#"{"evaluations": [{"feature_name": "banner", "identity_identifier": "u", "enabled_when_evaluated": true, "count": 2}]}"#
+                    .to_vec(),)
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
 
@@ -507,12 +493,7 @@ async fn a_thousand_environments_changed_together_are_fetched_once_each() {
         let client = &client;
         async move {
             let flags = client
-                .request(
-                    Method::GET,
-                    "/api/v1/flags/",
-                    &[("x-environment-key", &key)],
-                    None,
-                )
+                .get_with("/api/v1/flags/", "x-environment-key", &key)
                 .await
                 .json;
             flags

@@ -116,22 +116,16 @@ async fn counts_and_the_fleet_travel_through_influxdb() {
     // 7 flag requests (each evaluates both features) and 3 identity requests.
     for _ in 0..7 {
         let r = client
-            .request(
-                Method::GET,
-                "/api/v1/flags/",
-                &[("x-environment-key", &key)],
-                None,
-            )
+            .get_with("/api/v1/flags/", "x-environment-key", &key)
             .await;
         assert_eq!(r.status, StatusCode::OK);
     }
     for i in 0..3 {
         let r = client
-            .request(
-                Method::GET,
+            .get_with(
                 &format!("/api/v1/identities/?identifier=user-{i}"),
-                &[("x-environment-key", &key)],
-                None,
+                "x-environment-key",
+                &key,
             )
             .await;
         assert_eq!(r.status, StatusCode::OK);
@@ -206,11 +200,11 @@ async fn counts_and_the_fleet_travel_through_influxdb() {
 
     // Counts SDKs report themselves, taken by core: into InfluxDB as well.
     let r = core
-        .request(
-            Method::POST,
+        .post_with(
             "/api/v1/analytics/flags/",
-            &[("x-environment-key", &key)],
-            Some(br#"{"banner": 5}"#.to_vec()),
+            "x-environment-key",
+            &key,
+            br#"{"banner": 5}"#.to_vec(),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.json);

@@ -303,12 +303,7 @@ async fn health_and_readiness() {
     );
     // Without a sync token configured, bearer tokens are refused.
     let r = probe
-        .request(
-            Method::GET,
-            "/api/v1/edge/environments",
-            &[("authorization", "Bearer ")],
-            None,
-        )
+        .get_with("/api/v1/edge/environments", "authorization", "Bearer ")
         .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     let _ = stop.send(());
@@ -381,21 +376,15 @@ async fn the_binary_inits_migrates_serves_and_stops_on_sigterm() {
     }
     let auth = format!("Api-Key {key}");
     let r = core
-        .request(
-            Method::GET,
-            "/api/v1/organisations/",
-            &[("authorization", &auth)],
-            None,
-        )
+        .get_with("/api/v1/organisations/", "authorization", &auth)
         .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.json["results"][0]["name"], "First");
     let r = core
-        .request(
-            Method::GET,
+        .get_with(
             "/api/v1/edge/environments",
-            &[("authorization", "Bearer secret-token-value")],
-            None,
+            "authorization",
+            "Bearer secret-token-value",
         )
         .await;
     assert_eq!(r.status, StatusCode::OK);
@@ -404,11 +393,10 @@ async fn the_binary_inits_migrates_serves_and_stops_on_sigterm() {
         let base = core.base.clone();
         tokio::spawn(async move {
             Core::attach(base)
-                .request(
-                    Method::GET,
+                .get_with(
                     "/api/v1/edge/changes?since=999999&timeout=60",
-                    &[("authorization", "Bearer secret-token-value")],
-                    None,
+                    "authorization",
+                    "Bearer secret-token-value",
                 )
                 .await
                 .status

@@ -191,11 +191,11 @@ async fn proxy_keys_crud_scoping_and_who_may_read_the_config() {
         .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     let r = core
-        .request(
-            Method::POST,
+        .post_with(
             "/api/v1/proxy-keys/",
-            &[("authorization", &format!("Api-Key {key}"))],
-            Some(b"{}".to_vec()),
+            "authorization",
+            &format!("Api-Key {key}"),
+            b"{}".to_vec(),
         )
         .await;
     assert_eq!(

@@ -33,13 +33,8 @@ async fn fixture(core: &Core) -> (i64, String, String) {
 }
 
 async fn report(core: &Core, path: &str, key: &str, body: &[u8]) -> Reply {
-    core.request(
-        Method::POST,
-        path,
-        &[("x-environment-key", key)],
-        Some(body.to_vec()),
-    )
-    .await
+    core.post_with(path, "x-environment-key", key, body.to_vec())
+        .await
 }
 
 fn query_time(at: DateTime<Utc>) -> String {

@@ -142,7 +142,7 @@ pub async fn identify(app: &App, call: &mut Call) -> Result<HttpResponse, ApiErr
                 )
             });
             if let Some((cache, key)) = cache_key
-                && let Some(hit) = cache.get(&key)
+                && let Some(hit) = cache.get(&key, environment)
             {
                 return Ok(send_hit(call, environment, kind, (cache, key), hit));
             }
@@ -320,7 +320,7 @@ pub async fn identity_flags(app: &App, call: &Call) -> Result<HttpResponse, ApiE
             _ => None,
         };
         if let Some((cache, key)) = cache_key
-            && let Some(hit) = cache.get(&key)
+            && let Some(hit) = cache.get(&key, environment)
         {
             return Ok(send_hit(call, environment, kind, (cache, key), hit));
         }
@@ -376,7 +376,7 @@ fn evaluate(
         }
     }
     after.extend_from_slice(b"]}");
-    let (response, json) = CachedResponse::new(compiled, &before, flags, &after);
+    let (response, json) = CachedResponse::new(environment, &before, flags, &after);
     (Arc::new(response), json)
 }
 

@@ -110,15 +110,13 @@ pub async fn send(
     }
 }
 
+/// A GET with the given headers.
+pub async fn get_with(address: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Reply {
+    send(address, Method::GET, path, headers, Bytes::new()).await
+}
+
 pub async fn get(address: SocketAddr, path: &str, key: &str) -> Reply {
-    send(
-        address,
-        Method::GET,
-        path,
-        &[("x-environment-key", key)],
-        Bytes::new(),
-    )
-    .await
+    get_with(address, path, &[("x-environment-key", key)]).await
 }
 
 pub async fn post_json(address: SocketAddr, path: &str, key: &str, body: &Value) -> Reply {

@@ -230,6 +230,24 @@ impl Core {
         }
     }
 
+    /// A GET with one header: a key, or a full Authorization value.
+    pub async fn get_with(&self, path: &str, header: &str, value: &str) -> Reply {
+        self.request(Method::GET, path, &[(header, value)], None)
+            .await
+    }
+
+    /// A POST of `body` with one header: a key, or a full Authorization value.
+    pub async fn post_with(
+        &self,
+        path: &str,
+        header: &str,
+        value: &str,
+        body: impl Into<Vec<u8>>,
+    ) -> Reply {
+        self.request(Method::POST, path, &[(header, value)], Some(body.into()))
+            .await
+    }
+
     fn admin_header(&self) -> String {
         format!("Api-Key {}", self.admin_key)
     }
