@@ -102,8 +102,7 @@ for run in "${runs[@]}"; do
       --json "$OUT/swap-baseline.json" --svg "$OUT/swap-baseline.svg"
     "$lt" run loadtest/scenarios/identities-5-traits.toml -t http://127.0.0.1:8101 --rate "$rate" "${load[@]}" \
       --rewrite-document "$docs/loadtest-env-0.json" --rewrite-per-sec 10 --json "$OUT/swap.json" --svg "$OUT/swap.svg"
-    swaps=$(curl -s http://127.0.0.1:8101/metrics | awk '/^flagedge_document_swaps_total/ {print $2}')
-    echo "  edge document swaps (metric): $swaps"
+    curl -s http://127.0.0.1:8101/metrics | awk '/^flagedge_document_swaps_total/ {s += $2} /^flagedge_identity_cache_(hits|misses|carried)_total/ {sub("flagedge_identity_cache_", ""); c = c " " $1 "=" $2} END {print "  edge document swaps: " s + 0 "; identity cache:" c}' 
     stop "$edge_pid"
     ;;
   swap-cpu)

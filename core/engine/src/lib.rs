@@ -44,6 +44,8 @@
 //!   in, an [`Evaluation`] out;
 //! - `response`, `result` — evaluations rendered as the SDK API's JSON, as the
 //!   engine's result, and as [`FlagDetail`]s for OFREP;
+//! - `selection` — the digest of what picks each identity's flags, values
+//!   aside, so picks ([`ShownFlag`]) outlive a change of values;
 //! - [`explain`] — an evaluation traced, for people;
 //! - [`environment`] — the [`CompiledEnvironment`]: rules, then their
 //!   environment flags evaluated and rendered, assembled complete;
