@@ -13,7 +13,7 @@ use flagedge_core::server;
 use flagedge_core::state::InfluxStore;
 use flagedge_edge::config::{Config, Options};
 use flagedge_influx::{Influx, Settings};
-use hyper::{Method, StatusCode};
+use hyper::StatusCode;
 use serde_json::{Value, json};
 use support::visitor::{Visitor, text};
 use support::{Core, test_settings};
