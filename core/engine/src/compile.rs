@@ -629,7 +629,16 @@ fn compile<'f>(
     has_flag_dependencies |= has_queries;
 
     let server_key_only: Vec<bool> = features.iter().map(|f| f.server_key_only).collect();
-    let selection_digest = selection::digest(context, &meta, &server_key_only);
+    let selection_digest = selection::digest(
+        context,
+        selection::Settings {
+            api_key: &meta.api_key,
+            hide_disabled_flags: meta.hide_disabled_flags,
+            allow_client_traits: meta.allow_client_traits,
+            hide_sensitive_data: meta.hide_sensitive_data,
+            server_key_only: &server_key_only,
+        },
+    );
     // Boxed slices: a vector grown by pushing keeps up to half again of spare room.
     Ok(CompiledRules {
         meta,

@@ -18,17 +18,23 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::compile::EnvironmentMeta;
 use crate::context::{
     EnvironmentContext, EvaluationContext, FeatureContext, SegmentRule, VariantPriority,
 };
 
+/// The environment's settings that decide what an identity is shown.
+#[derive(Serialize)]
+pub(crate) struct Settings<'a> {
+    pub api_key: &'a str,
+    pub hide_disabled_flags: bool,
+    pub allow_client_traits: bool,
+    pub hide_sensitive_data: bool,
+    /// Per feature, in context order.
+    pub server_key_only: &'a [bool],
+}
+
 /// The digest of what selects flags, or `None` when a condition may read values.
-pub(crate) fn digest(
-    context: &EvaluationContext,
-    meta: &EnvironmentMeta,
-    server_key_only: &[bool],
-) -> Option<[u8; 32]> {
+pub(crate) fn digest(context: &EvaluationContext, settings: Settings<'_>) -> Option<[u8; 32]> {
     let reads_no_values = context
         .segments
         .iter()
@@ -36,14 +42,10 @@ pub(crate) fn digest(
     if !reads_no_values {
         return None;
     }
-    let hidden = meta.hide_disabled_flags;
+    let hidden = settings.hide_disabled_flags;
     let selection = Selection {
         environment: &context.environment,
-        api_key: &meta.api_key,
-        hide_disabled_flags: meta.hide_disabled_flags,
-        allow_client_traits: meta.allow_client_traits,
-        hide_sensitive_data: meta.hide_sensitive_data,
-        server_key_only,
+        settings,
         features: context
             .features
             .iter()
@@ -85,11 +87,7 @@ fn reads_no_values(rule: &SegmentRule) -> bool {
 #[derive(Serialize)]
 struct Selection<'a> {
     environment: &'a EnvironmentContext,
-    api_key: &'a str,
-    hide_disabled_flags: bool,
-    allow_client_traits: bool,
-    hide_sensitive_data: bool,
-    server_key_only: &'a [bool],
+    settings: Settings<'a>,
     features: Vec<FeatureShape<'a>>,
     segments: Vec<SegmentShape<'a>>,
 }
