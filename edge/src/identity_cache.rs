@@ -4,7 +4,8 @@
 //! The key is a 128-bit keyed hash of those inputs, so the cache holds no copy
 //! of them. The revision enters the key as the engine's selection digest when it
 //! has one: what picks each identity's flags, values aside. A change of values
-//! (a flag toggled, a value edited) keeps that digest, so an entry survives it:
+//! (a value edited; a flag toggled while disabled flags are shown) keeps that
+//! digest, so an entry survives it:
 //! its picks are written with the new revision's values, and the entry is
 //! carried over to that revision on its first hit, with no evaluation. Any other
 //! change (or a document whose conditions could read values) gives new keys;
