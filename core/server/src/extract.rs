@@ -97,25 +97,26 @@ pub mod from_text {
 
     /// An optional integer given as text.
     pub fn opt_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-        let text = Option::<String>::deserialize(d)?;
-        match text.as_deref() {
-            None | Some("") => Ok(None),
-            Some(t) => t
-                .parse()
-                .map(Some)
-                .map_err(|_| serde::de::Error::custom("A valid integer is required.")),
-        }
+        parsed(d, "A valid integer is required.")
     }
 
     /// An optional unsigned integer given as text.
     pub fn opt_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+        parsed(d, "A valid non-negative integer is required.")
+    }
+
+    /// Text parsed as `T`; absent or empty is `None`, anything else `invalid`.
+    fn parsed<'de, D: Deserializer<'de>, T: std::str::FromStr>(
+        d: D,
+        invalid: &'static str,
+    ) -> Result<Option<T>, D::Error> {
         let text = Option::<String>::deserialize(d)?;
         match text.as_deref() {
             None | Some("") => Ok(None),
             Some(t) => t
                 .parse()
                 .map(Some)
-                .map_err(|_| serde::de::Error::custom("A valid non-negative integer is required.")),
+                .map_err(|_| serde::de::Error::custom(invalid)),
         }
     }
 }

@@ -159,16 +159,24 @@ async fn read(
     admin: Admin,
     Ids((id, prefix)): Ids<(i64, String)>,
 ) -> ApiResult<Json<AdminApiKey>> {
-    Ok(Json(
-        fetch(
-            &mut *state.db.acquire().await?,
-            &admin,
-            id,
-            &prefix,
-            Lock::Read,
-        )
-        .await?,
-    ))
+    Ok(Json(fetch_to_read(&state, &admin, id, &prefix).await?))
+}
+
+/// A key for reading (no lock), on a connection of its own.
+async fn fetch_to_read(
+    state: &AppState,
+    admin: &Admin,
+    id: i64,
+    prefix: &str,
+) -> ApiResult<AdminApiKey> {
+    fetch(
+        &mut *state.db.acquire().await?,
+        admin,
+        id,
+        prefix,
+        Lock::Read,
+    )
+    .await
 }
 
 async fn update(
@@ -209,14 +217,7 @@ async fn delete(
     admin: Admin,
     Ids((id, prefix)): Ids<(i64, String)>,
 ) -> ApiResult<StatusCode> {
-    fetch(
-        &mut *state.db.acquire().await?,
-        &admin,
-        id,
-        &prefix,
-        Lock::Read,
-    )
-    .await?;
+    fetch_to_read(&state, &admin, id, &prefix).await?;
     let mut tx = db::begin_audited(&state.db, &admin).await?;
     sqlx::query("DELETE FROM admin_api_keys WHERE organisation_id = $1 AND prefix = $2")
         .bind(id)

@@ -189,13 +189,19 @@ async fn create(
         Scope::Environment(input.environment.unwrap_or_default()),
     )
     .await?;
-    let row: FeatureSegment =
+    let row = written(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(row)))
+}
+
+/// A feature segment as just written, in the writing transaction.
+async fn written(tx: &mut PgConnection, id: i64) -> ApiResult<FeatureSegment> {
+    Ok(
         sqlx::query_as(&format!("SELECT {COLUMNS} FROM {TABLES} WHERE fs.id = $1"))
             .bind(id)
             .fetch_one(&mut *tx)
-            .await?;
-    tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(row)))
+            .await?,
+    )
 }
 
 async fn update(
@@ -233,11 +239,7 @@ async fn update(
         .execute(&mut *tx)
         .await?;
     db::bump(&mut tx, Scope::Environment(current.environment_id)).await?;
-    let row: FeatureSegment =
-        sqlx::query_as(&format!("SELECT {COLUMNS} FROM {TABLES} WHERE fs.id = $1"))
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await?;
+    let row = written(&mut tx, id).await?;
     tx.commit().await?;
     Ok(Json(row))
 }

@@ -400,19 +400,29 @@ async fn fetch(
     Ok((environment, row.ok_or(ApiError::NotFound)?))
 }
 
+/// A state for reading (no lock), on a connection of its own.
+async fn fetch_to_read(
+    state: &AppState,
+    admin: &Admin,
+    api_key: &str,
+    id: i64,
+) -> ApiResult<(EnvironmentRef, StateRow)> {
+    fetch(
+        &mut *state.db.acquire().await?,
+        admin,
+        api_key,
+        id,
+        Lock::Read,
+    )
+    .await
+}
+
 async fn read(
     State(state): State<AppState>,
     admin: Admin,
     Ids((api_key, id)): Ids<(String, i64)>,
 ) -> ApiResult<Json<FeatureState>> {
-    let (_, row) = fetch(
-        &mut *state.db.acquire().await?,
-        &admin,
-        &api_key,
-        id,
-        Lock::Read,
-    )
-    .await?;
+    let (_, row) = fetch_to_read(&state, &admin, &api_key, id).await?;
     Ok(Json(answer(&state.db, row).await?))
 }
 
@@ -445,14 +455,7 @@ async fn delete(
     admin: Admin,
     Ids((api_key, id)): Ids<(String, i64)>,
 ) -> ApiResult<StatusCode> {
-    let (environment, current) = fetch(
-        &mut *state.db.acquire().await?,
-        &admin,
-        &api_key,
-        id,
-        Lock::Read,
-    )
-    .await?;
+    let (environment, current) = fetch_to_read(&state, &admin, &api_key, id).await?;
     if current.feature_segment_id.is_none() {
         return Err(ApiError::BadRequest(
             "An environment default cannot be deleted; delete the feature instead.".into(),
