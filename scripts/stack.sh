@@ -78,7 +78,8 @@ wait_http "$core/ready" core
 environments=$(python3 scripts/demo-project.py "$core" "$admin_key" "$organisation" examples/environments/shop.json examples/environments/sample.json)
 
 sync_port=$(port "${SYNC_PORT:-8090}")
-ingest_token=$(python3 -c 'import secrets; print(secrets.token_urlsafe(24))')
+# Hex: a URL-safe token may begin with '-', which the command line would take for an option.
+ingest_token=$(python3 -c 'import secrets; print(secrets.token_hex(24))')
 start sync "$BIN_DIR/flagedge-sync" --log warn --bind "127.0.0.1:$sync_port" \
   --ingest-token "$ingest_token" --analytics-store postgres --analytics-database-url "$DATABASE_URL" \
   --flush-interval-secs 1
