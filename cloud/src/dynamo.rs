@@ -201,19 +201,26 @@ impl DocumentTable {
         }
     }
 
-    /// Reads a document back as JSON bytes (decompressing, or following the pointer).
-    pub async fn get_document(&self, client_key: &str) -> Result<Bytes, CloudError> {
+    /// The item whose `api_key` is `key`, read consistently (a publisher
+    /// reads what it wrote).
+    async fn item(&self, key: &str) -> Result<Option<HashMap<String, AttributeValue>>, CloudError> {
         let output = self
             .client
             .get_item()
             .table_name(&self.table)
-            .key("api_key", AttributeValue::S(client_key.into()))
+            .key("api_key", AttributeValue::S(key.into()))
             .consistent_read(true)
             .send()
             .await
             .map_err(dynamo_error)?;
-        let item = output
-            .item
+        Ok(output.item)
+    }
+
+    /// Reads a document back as JSON bytes (decompressing, or following the pointer).
+    pub async fn get_document(&self, client_key: &str) -> Result<Bytes, CloudError> {
+        let item = self
+            .item(client_key)
+            .await?
             .ok_or_else(|| CloudError::NotFound(client_key.to_string()))?;
         if let Some(AttributeValue::S(key)) = item.get("document_s3_key") {
             let overflow = self.overflow.as_ref().ok_or_else(|| CloudError::Format {
@@ -302,16 +309,7 @@ impl DocumentTable {
 
     /// The manifest item (an empty manifest when there is none yet).
     pub async fn get_manifest(&self) -> Result<Manifest, CloudError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("api_key", AttributeValue::S(MANIFEST_KEY.into()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(dynamo_error)?;
-        let Some(item) = output.item else {
+        let Some(item) = self.item(MANIFEST_KEY).await? else {
             return Ok(Manifest::default());
         };
         let mut object = Map::new();

@@ -35,6 +35,25 @@ fn sync_options(bind: SocketAddr) -> Options {
     }
 }
 
+/// sync started with `options`.
+async fn start(options: Options) -> flagedge_sync::Sync {
+    let config = Config::resolve(options).unwrap();
+    flagedge_sync::start(config).await.unwrap()
+}
+
+/// Options for a sync on any port writing counts to the database at `url`.
+fn writing_to(url: &str) -> Options {
+    Options {
+        analytics_database_url: Some(url.to_string()),
+        ..sync_options("127.0.0.1:0".parse().unwrap())
+    }
+}
+
+/// A batch POSTed with the ingest token.
+async fn ingest(address: SocketAddr, body: Bytes) -> (u16, Value) {
+    post(address, Some("ingest-token"), body).await
+}
+
 async fn post(address: SocketAddr, token: Option<&str>, body: Bytes) -> (u16, Value) {
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build_http::<Full<Bytes>>();
@@ -81,42 +100,21 @@ fn sum(url: &str, sql: &str) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn counts_are_written_once_and_rolled_up() {
     let url = analytics_database();
-    let sync = flagedge_sync::start(
-        Config::resolve(Options {
-            analytics_database_url: Some(url.clone()),
-            ..sync_options("127.0.0.1:0".parse().unwrap())
-        })
-        .unwrap(),
-    )
-    .await
-    .unwrap();
+    let sync = start(writing_to(&url)).await;
     assert_eq!(
-        post(
-            sync.address,
-            Some("ingest-token"),
-            batch("b-1", "env", "banner", 5)
-        )
-        .await
-        .0,
+        ingest(sync.address, batch("b-1", "env", "banner", 5))
+            .await
+            .0,
         202
     );
     assert_eq!(
-        post(
-            sync.address,
-            Some("ingest-token"),
-            batch("b-1", "env", "banner", 5)
-        )
-        .await,
+        ingest(sync.address, batch("b-1", "env", "banner", 5)).await,
         (200, json!({"status": "duplicate"}))
     );
     assert_eq!(
-        post(
-            sync.address,
-            Some("ingest-token"),
-            batch("b-2", "env", "banner", 7)
-        )
-        .await
-        .0,
+        ingest(sync.address, batch("b-2", "env", "banner", 7))
+            .await
+            .0,
         202
     );
     eventually("counts written", || sum(&url, "SELECT coalesce(sum(count), 0) FROM analytics_flag_evaluations WHERE bucket_size = '1m'") == 12).await;
@@ -145,23 +143,11 @@ async fn counts_are_written_once_and_rolled_up() {
     sync.wait().await;
 
     // A new process still recognises a batch it recorded before.
-    let again = flagedge_sync::start(
-        Config::resolve(Options {
-            analytics_database_url: Some(url.clone()),
-            ..sync_options("127.0.0.1:0".parse().unwrap())
-        })
-        .unwrap(),
-    )
-    .await
-    .unwrap();
+    let again = start(writing_to(&url)).await;
     assert_eq!(
-        post(
-            again.address,
-            Some("ingest-token"),
-            batch("b-2", "env", "banner", 7)
-        )
-        .await
-        .1["status"],
+        ingest(again.address, batch("b-2", "env", "banner", 7))
+            .await
+            .1["status"],
         "duplicate"
     );
     again.shutdown();
@@ -177,15 +163,11 @@ async fn counts_are_written_once_and_rolled_up() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_are_authenticated_and_validated() {
-    let sync = flagedge_sync::start(
-        Config::resolve(Options {
-            max_batch_bytes: Some(1024),
-            ..sync_options("127.0.0.1:0".parse().unwrap())
-        })
-        .unwrap(),
-    )
-    .await
-    .unwrap();
+    let sync = start(Options {
+        max_batch_bytes: Some(1024),
+        ..sync_options("127.0.0.1:0".parse().unwrap())
+    })
+    .await;
     assert_eq!(
         post(sync.address, None, batch("x", "e", "f", 1)).await.0,
         401
@@ -244,15 +226,8 @@ async fn a_down_store_pushes_back_instead_of_dropping() {
         ..sync_options("127.0.0.1:0".parse().unwrap())
     };
     // The store cannot even say whether a batch was seen: ingest answers 503.
-    let sync = flagedge_sync::start(Config::resolve(options).unwrap())
-        .await
-        .unwrap();
-    let (status, body) = post(
-        sync.address,
-        Some("ingest-token"),
-        batch("p-1", "e", "f", 1),
-    )
-    .await;
+    let sync = start(options).await;
+    let (status, body) = ingest(sync.address, batch("p-1", "e", "f", 1)).await;
     assert_eq!(status, 503, "{body}");
     sync.shutdown();
     sync.wait().await;
@@ -277,16 +252,9 @@ async fn counts_reach_influxdb() {
         influxdb_url: Some(influx.url.clone()),
         ..sync_options("127.0.0.1:0".parse().unwrap())
     };
-    let sync = flagedge_sync::start(Config::resolve(options).unwrap())
-        .await
-        .unwrap();
+    let sync = start(options).await;
     for (id, count) in [("i-1", 4), ("i-2", 6), ("i-1", 4)] {
-        post(
-            sync.address,
-            Some("ingest-token"),
-            batch(id, "env", "banner", count),
-        )
-        .await;
+        ingest(sync.address, batch(id, "env", "banner", count)).await;
     }
     let mut total = 0;
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -325,15 +293,11 @@ async fn no_evaluation_is_lost_across_a_sync_restart() {
     let start_sync = || {
         let url = url.clone();
         async move {
-            flagedge_sync::start(
-                Config::resolve(Options {
-                    analytics_database_url: Some(url),
-                    ..sync_options(sync_address)
-                })
-                .unwrap(),
-            )
+            start(Options {
+                analytics_database_url: Some(url),
+                ..sync_options(sync_address)
+            })
             .await
-            .unwrap()
         }
     };
     let mut sync = start_sync().await;
@@ -413,15 +377,7 @@ async fn no_evaluation_is_lost_across_a_sync_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_edges_latest_report_is_kept_for_the_fleet_view() {
     let url = analytics_database();
-    let sync = flagedge_sync::start(
-        Config::resolve(Options {
-            analytics_database_url: Some(url.clone()),
-            ..sync_options("127.0.0.1:0".parse().unwrap())
-        })
-        .unwrap(),
-    )
-    .await
-    .unwrap();
+    let sync = start(writing_to(&url)).await;
     let report = |id: &str, at: &str, revision: u64| {
         Bytes::from(
             json!({"batch_id": id, "edge_id": "edge-r", "created_at": at, "environments": [],

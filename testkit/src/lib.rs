@@ -238,53 +238,36 @@ impl Postgres {
 
     /// Runs SQL (for fixtures) against a database URL made by [`Postgres::database`].
     pub fn execute(&self, url: &str, sql: &str) {
-        let database = url.rsplit('/').next().unwrap_or("postgres");
-        let output = Command::new(postgres_bin("psql"))
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                "postgres",
-                "-d",
-                database,
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-c",
-                sql,
-            ])
-            .output()
-            .expect("run psql");
-        assert!(
-            output.status.success(),
-            "SQL failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        self.psql(url, &["-v", "ON_ERROR_STOP=1", "-c", sql]);
     }
 
     /// Runs a query and returns its single value as text.
     pub fn query_value(&self, url: &str, sql: &str) -> String {
+        self.psql(url, &["-At", "-c", sql])
+    }
+
+    /// psql's output with `args`, on the database of `url`; panics with its
+    /// errors when it fails.
+    fn psql(&self, url: &str, args: &[&str]) -> String {
         let database = url.rsplit('/').next().unwrap_or("postgres");
+        let port = self.port.to_string();
         let output = Command::new(postgres_bin("psql"))
             .args([
                 "-h",
                 "127.0.0.1",
                 "-p",
-                &self.port.to_string(),
+                &port,
                 "-U",
                 "postgres",
                 "-d",
                 database,
-                "-At",
-                "-c",
-                sql,
             ])
+            .args(args)
             .output()
             .expect("run psql");
         assert!(
             output.status.success(),
-            "query failed: {}",
+            "psql {args:?} failed: {}",
             String::from_utf8_lossy(&output.stderr)
         );
         String::from_utf8_lossy(&output.stdout).trim().to_string()

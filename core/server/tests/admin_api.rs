@@ -58,60 +58,36 @@ async fn authentication_and_organisation_scoping() {
         .await;
     let scoped = format!("Api-Key {}", key["key"].as_str().unwrap());
     assert!(key["prefix"].is_string());
-    let as_scoped = |method: Method, path: String, body: Option<Value>| {
-        let scoped = scoped.clone();
-        let core = &core;
-        async move {
-            core.request(
-                method,
-                &path,
-                &[("authorization", &scoped)],
-                body.map(|b| serde_json::to_vec(&b).unwrap()),
-            )
-            .await
-        }
-    };
-    let list = as_scoped(Method::GET, "/api/v1/organisations/".into(), None).await;
+    let as_scoped = core.as_key(scoped.clone());
+    let list = as_scoped.get("/api/v1/organisations/").await;
     assert_eq!(list.status, StatusCode::OK);
     assert_eq!(list.json["count"], 1);
     assert_eq!(list.json["results"][0]["id"], core.organisation);
-    let hidden = as_scoped(
-        Method::GET,
-        format!("/api/v1/organisations/{other_id}/"),
-        None,
-    )
-    .await;
+    let hidden = as_scoped
+        .get(&format!("/api/v1/organisations/{other_id}/"))
+        .await;
     assert_eq!(hidden.status, StatusCode::NOT_FOUND);
-    let hidden = as_scoped(
-        Method::GET,
-        format!("/api/v1/projects/{}/", project["id"]),
-        None,
-    )
-    .await;
+    let hidden = as_scoped
+        .get(&format!("/api/v1/projects/{}/", project["id"]))
+        .await;
     assert_eq!(hidden.status, StatusCode::NOT_FOUND);
-    let projects = as_scoped(Method::GET, "/api/v1/projects/".into(), None).await;
+    let projects = as_scoped.get("/api/v1/projects/").await;
     assert_eq!(projects.json["count"], 0);
-    let denied = as_scoped(
-        Method::POST,
-        "/api/v1/organisations/".into(),
-        Some(json!({"name": "Mine"})),
-    )
-    .await;
+    let denied = as_scoped
+        .post("/api/v1/organisations/", json!({"name": "Mine"}))
+        .await;
     assert_eq!(denied.status, StatusCode::FORBIDDEN);
-    let denied = as_scoped(
-        Method::POST,
-        "/api/v1/projects/".into(),
-        Some(json!({"name": "x", "organisation": other_id})),
-    )
-    .await;
+    let denied = as_scoped
+        .post(
+            "/api/v1/projects/",
+            json!({"name": "x", "organisation": other_id}),
+        )
+        .await;
     assert_eq!(denied.status, StatusCode::BAD_REQUEST);
     // A scoped key creates projects in its own organisation by default.
-    let own = as_scoped(
-        Method::POST,
-        "/api/v1/projects/".into(),
-        Some(json!({"name": "Ours"})),
-    )
-    .await;
+    let own = as_scoped
+        .post("/api/v1/projects/", json!({"name": "Ours"}))
+        .await;
     assert_eq!(own.status, StatusCode::CREATED, "{}", own.json);
     assert_eq!(own.json["organisation"], core.organisation);
 
@@ -133,7 +109,7 @@ async fn authentication_and_organisation_scoping() {
         core.patch(&path, json!({"revoked": true})).await.status,
         StatusCode::OK
     );
-    let revoked = as_scoped(Method::GET, "/api/v1/projects/".into(), None).await;
+    let revoked = as_scoped.get("/api/v1/projects/").await;
     assert_eq!(revoked.status, StatusCode::UNAUTHORIZED);
     assert_eq!(core.delete(&path).await.status, StatusCode::NO_CONTENT);
     assert_eq!(core.get(&path).await.status, StatusCode::NOT_FOUND);

@@ -146,43 +146,27 @@ async fn proxy_keys_crud_scoping_and_who_may_read_the_config() {
         )
         .await;
     let scoped = format!("Api-Key {}", scoped["key"].as_str().unwrap());
-    let as_scoped = |method: Method, path: String, body: Option<Value>| {
-        let scoped = scoped.clone();
-        let core = &core;
-        async move {
-            core.request(
-                method,
-                &path,
-                &[("authorization", &scoped)],
-                body.map(|b| serde_json::to_vec(&b).unwrap()),
-            )
-            .await
-        }
-    };
-    let r = as_scoped(Method::GET, "/api/v1/proxy-keys/".into(), None).await;
+    let as_scoped = core.as_key(scoped.clone());
+    let r = as_scoped.get("/api/v1/proxy-keys/").await;
     assert_eq!(r.json["count"], 2);
-    let r = as_scoped(Method::GET, format!("/api/v1/proxy-keys/{theirs}/"), None).await;
+    let r = as_scoped
+        .get(&format!("/api/v1/proxy-keys/{theirs}/"))
+        .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
-    let r = as_scoped(
-        Method::DELETE,
-        format!("/api/v1/proxy-keys/{theirs}/"),
-        None,
-    )
-    .await;
+    let r = as_scoped
+        .delete(&format!("/api/v1/proxy-keys/{theirs}/"))
+        .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
-    let r = as_scoped(
-        Method::POST,
-        "/api/v1/proxy-keys/".into(),
-        Some(json!({"name": "n", "organisation": other_org})),
-    )
-    .await;
+    let r = as_scoped
+        .post(
+            "/api/v1/proxy-keys/",
+            json!({"name": "n", "organisation": other_org}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    let r = as_scoped(
-        Method::POST,
-        "/api/v1/proxy-keys/".into(),
-        Some(json!({"name": "defaulted"})),
-    )
-    .await;
+    let r = as_scoped
+        .post("/api/v1/proxy-keys/", json!({"name": "defaulted"}))
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.json);
     assert_eq!(r.json["organisation"], org);
     // No admin key: 401.

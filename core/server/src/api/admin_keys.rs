@@ -11,12 +11,14 @@ use utoipa::ToSchema;
 
 use super::doc::Resource;
 use super::format::{iso_time, iso_time_opt, parse_time};
+use super::item::{Found, Item, Lookup};
 use super::list::Listing;
 use super::lookup::{Lock, one};
 use super::page::{PageRequest, Paged};
 use super::routes::Routes;
+use super::update::{Change, Update};
 use crate::auth::Admin;
-use crate::db;
+use crate::db::{self, Scope};
 use crate::error::{ApiError, ApiResult, FieldErrors};
 use crate::extract::{Body, Ids, nullable};
 use crate::keys;
@@ -28,6 +30,7 @@ resource_routes!(
     "/api/v1/organisations/{id}/master-api-keys/",
     "/api/v1/organisations/{id}/master-api-keys/{prefix}/",
     Resource::<AdminApiKey, Input, NewAdminApiKey>::new("admin key"),
+    AdminApiKey,
     read,
     delete
 );
@@ -35,6 +38,8 @@ resource_routes!(
 /// One admin key, as stored and as answered.
 #[derive(sqlx::FromRow, Serialize, ToSchema)]
 struct AdminApiKey {
+    #[serde(skip)]
+    id: i64,
     prefix: String,
     name: String,
     #[serde(rename = "organisation")]
@@ -58,7 +63,7 @@ struct NewAdminApiKey {
 }
 
 const COLUMNS: &str =
-    "prefix, name, organisation_id, revoked, expiry_date, created, true AS is_admin";
+    "id, prefix, name, organisation_id, revoked, expiry_date, created, true AS is_admin";
 
 /// What create and update read; update keeps what is left out.
 #[derive(Deserialize, Default, ToSchema)]
@@ -179,38 +184,44 @@ async fn fetch_to_read(
     .await
 }
 
-async fn update(
-    state: AppState,
-    admin: Admin,
-    (id, prefix): (i64, String),
-    input: Input,
-    full: bool,
-) -> ApiResult<Json<AdminApiKey>> {
-    let mut tx = db::begin_audited(&state.db, &admin).await?;
-    let current = fetch(&mut tx, &admin, id, &prefix, Lock::ForUpdate).await?;
-    let mut errors = FieldErrors::new();
-    validate::resource_name(&mut errors, input.name.as_deref(), full);
-    let expiry_date = match input.expiry_date {
-        None => current.expiry_date,
-        Some(_) => expiry(&mut errors, &input.expiry_date),
-    };
-    errors.check()?;
-    let row: AdminApiKey = sqlx::query_as(&format!(
-        "UPDATE admin_api_keys SET name = $3, revoked = $4, expiry_date = $5 \
-         WHERE organisation_id = $1 AND prefix = $2 RETURNING {COLUMNS}"
-    ))
-    .bind(id)
-    .bind(&prefix)
-    .bind(input.name.unwrap_or(current.name))
-    .bind(input.revoked.unwrap_or(current.revoked))
-    .bind(expiry_date)
-    .fetch_one(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(Json(row))
+impl Item for AdminApiKey {
+    type Ids = (i64, String);
+    const TABLE: &'static str = "admin_api_keys";
+
+    async fn find(
+        at: Lookup<'_>,
+        (organisation, prefix): &(i64, String),
+    ) -> ApiResult<Found<AdminApiKey>> {
+        let row = fetch(at.db, at.admin, *organisation, prefix, at.lock).await?;
+        // Keys are in no document: deleting one bumps nothing.
+        let id = row.id;
+        Ok(Found::new(row, id, Scope::Deleted))
+    }
 }
 
-put_and_patch!(put, patch, update, (i64, String), Input, AdminApiKey);
+impl Update<Input> for AdminApiKey {
+    async fn apply(change: Change<'_, AdminApiKey, Input>) -> ApiResult<AdminApiKey> {
+        let (input, current) = (change.input, change.current);
+        let mut errors = FieldErrors::new();
+        validate::resource_name(&mut errors, input.name.as_deref(), change.full);
+        let expiry_date = match input.expiry_date {
+            None => current.expiry_date,
+            Some(_) => expiry(&mut errors, &input.expiry_date),
+        };
+        errors.check()?;
+        let row: AdminApiKey = sqlx::query_as(&format!(
+            "UPDATE admin_api_keys SET name = COALESCE($2, name), \
+             revoked = COALESCE($3, revoked), expiry_date = $4 WHERE id = $1 RETURNING {COLUMNS}"
+        ))
+        .bind(current.id)
+        .bind(input.name)
+        .bind(input.revoked)
+        .bind(expiry_date)
+        .fetch_one(&mut **change.tx)
+        .await?;
+        Ok(row)
+    }
+}
 
 async fn delete(
     State(state): State<AppState>,

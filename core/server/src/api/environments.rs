@@ -12,11 +12,12 @@ use utoipa::{IntoParams, ToSchema};
 use super::delete::delete_and_bump;
 use super::doc::Resource;
 use super::format::iso_time;
-use super::item::{self, Found, Item};
+use super::item::{Found, Item, Lookup};
 use super::list::Listing;
-use super::lookup::{Lock, environment_ref, project_organisation, row_by_id};
+use super::lookup::{environment_ref, project_organisation, row_by_id};
 use super::page::{PageRequest, Paged};
 use super::routes::Routes;
+use super::update::{Change, Update};
 use crate::auth::Admin;
 use crate::db::{self, Scope};
 use crate::error::{ApiError, ApiResult, FieldErrors};
@@ -24,13 +25,13 @@ use crate::extract::{Body, Ids, Query, from_text, nullable};
 use crate::keys;
 use crate::state::AppState;
 use crate::validate;
-use sqlx::PgConnection;
 
 resource_routes!(
     "/api/v1/environments/",
     "/api/v1/environments/{api_key}/",
     Resource::<Environment, Input>::new("environment").filtered::<Filter>(),
-    item::read::<Environment>,
+    Environment,
+    super::item::read::<Environment>,
     delete
 );
 
@@ -63,14 +64,16 @@ impl Item for Environment {
     type Ids = String;
     const TABLE: &'static str = "environments";
 
-    async fn find(
-        db: &mut PgConnection,
-        admin: &Admin,
-        api_key: &String,
-        lock: Lock,
-    ) -> ApiResult<Found<Environment>> {
-        let environment = environment_ref(&mut *db, admin, api_key).await?;
-        let row = row_by_id(&mut *db, (COLUMNS, Self::TABLE), environment.id, None, lock).await?;
+    async fn find(at: Lookup<'_>, api_key: &String) -> ApiResult<Found<Environment>> {
+        let environment = environment_ref(&mut *at.db, at.admin, api_key).await?;
+        let row = row_by_id(
+            &mut *at.db,
+            (COLUMNS, Self::TABLE),
+            environment.id,
+            None,
+            at.lock,
+        )
+        .await?;
         Ok(Found::new(row, environment.id, Scope::Deleted))
     }
 }
@@ -174,71 +177,45 @@ async fn create(
     Ok((StatusCode::CREATED, Json(row)))
 }
 
-async fn update(
-    state: AppState,
-    admin: Admin,
-    api_key: String,
-    input: Input,
-    full: bool,
-) -> ApiResult<Json<Environment>> {
-    let mut tx = db::begin_write(&state.db, &admin).await?;
-    let current = Environment::find(&mut tx, &admin, &api_key, Lock::ForUpdate)
-        .await?
-        .row;
-    let mut errors = FieldErrors::new();
-    check(&mut errors, &input, full);
-    if input.project.is_some_and(|p| p != current.project_id) {
-        errors.add("project", "An environment cannot move to another project.");
+impl Update<Input> for Environment {
+    async fn apply(change: Change<'_, Environment, Input>) -> ApiResult<Environment> {
+        let (input, current, tx) = (change.input, change.current, change.tx);
+        let mut errors = FieldErrors::new();
+        check(&mut errors, &input, change.full);
+        if input.project.is_some_and(|p| p != current.project_id) {
+            errors.add("project", "An environment cannot move to another project.");
+        }
+        errors.check()?;
+        sqlx::query(
+            "UPDATE environments SET name = COALESCE($2, name), description = $3, \
+             allow_client_traits = COALESCE($4, allow_client_traits), \
+             hide_sensitive_data = COALESCE($5, hide_sensitive_data), hide_disabled_flags = $6, \
+             use_identity_composite_key_for_hashing = \
+               COALESCE($7, use_identity_composite_key_for_hashing), \
+             use_identity_overrides_in_local_eval = \
+               COALESCE($8, use_identity_overrides_in_local_eval) \
+             WHERE id = $1",
+        )
+        .bind(current.id)
+        .bind(input.name)
+        .bind(input.description.unwrap_or(current.description))
+        .bind(input.allow_client_traits)
+        .bind(input.hide_sensitive_data)
+        .bind(
+            input
+                .hide_disabled_flags
+                .unwrap_or(current.hide_disabled_flags),
+        )
+        .bind(input.use_identity_composite_key_for_hashing)
+        .bind(input.use_identity_overrides_in_local_eval)
+        .execute(&mut **tx)
+        .await?;
+        db::bump(tx, Scope::Environment(current.id)).await?;
+        let select = format!("SELECT {COLUMNS} FROM environments WHERE id = $1");
+        let row = sqlx::query_as(&select).bind(current.id);
+        Ok(row.fetch_one(&mut **tx).await?)
     }
-    errors.check()?;
-
-    sqlx::query(
-        "UPDATE environments SET name = $2, description = $3, allow_client_traits = $4, \
-         hide_sensitive_data = $5, hide_disabled_flags = $6, \
-         use_identity_composite_key_for_hashing = $7, use_identity_overrides_in_local_eval = $8 \
-         WHERE id = $1",
-    )
-    .bind(current.id)
-    .bind(input.name.unwrap_or(current.name))
-    .bind(input.description.unwrap_or(current.description))
-    .bind(
-        input
-            .allow_client_traits
-            .unwrap_or(current.allow_client_traits),
-    )
-    .bind(
-        input
-            .hide_sensitive_data
-            .unwrap_or(current.hide_sensitive_data),
-    )
-    .bind(
-        input
-            .hide_disabled_flags
-            .unwrap_or(current.hide_disabled_flags),
-    )
-    .bind(
-        input
-            .use_identity_composite_key_for_hashing
-            .unwrap_or(current.use_identity_composite_key_for_hashing),
-    )
-    .bind(
-        input
-            .use_identity_overrides_in_local_eval
-            .unwrap_or(current.use_identity_overrides_in_local_eval),
-    )
-    .execute(&mut *tx)
-    .await?;
-    db::bump(&mut tx, Scope::Environment(current.id)).await?;
-    let row: Environment =
-        sqlx::query_as(&format!("SELECT {COLUMNS} FROM environments WHERE id = $1"))
-            .bind(current.id)
-            .fetch_one(&mut *tx)
-            .await?;
-    tx.commit().await?;
-    Ok(Json(row))
 }
-
-put_and_patch!(put, patch, update, String, Input, Environment);
 
 async fn delete(
     State(state): State<AppState>,

@@ -15,15 +15,16 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::doc::Doc;
 use super::doc::Resource;
-use super::item::{self, Found, Item};
+use super::item::{Found, Item, Lookup};
 use super::list::Listing;
 use super::lookup::Lock;
 use super::page::{PageRequest, Paged};
 use super::routes::Routes;
+use super::update::{Change, Update};
 use crate::auth::Admin;
 use crate::db::{self, Scope};
 use crate::error::{ApiError, ApiResult, FieldErrors};
-use crate::extract::{Body, Ids, Query, from_text};
+use crate::extract::{Body, Query, from_text};
 use crate::state::AppState;
 use sqlx::PgConnection;
 
@@ -32,8 +33,7 @@ resource_routes!(
     "/api/v1/features/feature-segments/",
     "/api/v1/features/feature-segments/{id}/",
     Resource::<FeatureSegment, Input>::new("feature segment").filtered::<Filter>(),
-    item::read::<FeatureSegment>,
-    item::delete::<FeatureSegment>
+    FeatureSegment
 );
 
 pub(super) fn routes(routes: Routes) -> Routes {
@@ -72,21 +72,16 @@ impl Item for FeatureSegment {
     type Ids = i64;
     const TABLE: &'static str = "feature_segments";
 
-    async fn find(
-        db: &mut PgConnection,
-        admin: &Admin,
-        &id: &i64,
-        lock: Lock,
-    ) -> ApiResult<Found<FeatureSegment>> {
+    async fn find(at: Lookup<'_>, &id: &i64) -> ApiResult<Found<FeatureSegment>> {
         let row: Option<FeatureSegment> = sqlx::query_as(&format!(
             "SELECT {COLUMNS} FROM {TABLES} WHERE fs.id = $1{}",
-            lock.of("fs")
+            at.lock.of("fs")
         ))
         .bind(id)
-        .fetch_optional(&mut *db)
+        .fetch_optional(&mut *at.db)
         .await?;
         let row = row.ok_or(ApiError::NotFound)?;
-        admin.check(row.organisation_id)?;
+        at.admin.check(row.organisation_id)?;
         let scope = Scope::Environment(row.environment_id);
         Ok(Found::new(row, id, scope))
     }
@@ -204,47 +199,35 @@ async fn written(tx: &mut PgConnection, id: i64) -> ApiResult<FeatureSegment> {
     )
 }
 
-async fn update(
-    state: AppState,
-    admin: Admin,
-    id: i64,
-    input: Input,
-    full: bool,
-) -> ApiResult<Json<FeatureSegment>> {
-    let mut tx = db::begin_write(&state.db, &admin).await?;
-    let current = FeatureSegment::find(&mut tx, &admin, &id, Lock::ForUpdate)
-        .await?
-        .row;
-    let mut errors = FieldErrors::new();
-    if full && input.priority.is_none() {
-        errors.add("priority", "This field is required.");
-    }
-    for (field, given, have) in [
-        ("feature", input.feature, current.feature_id),
-        ("segment", input.segment, current.segment_id),
-        ("environment", input.environment, current.environment_id),
-    ] {
-        if given.is_some_and(|g| g != have) {
-            errors.add(
-                field,
-                "Cannot be changed; delete and recreate the feature segment.",
-            );
+impl Update<Input> for FeatureSegment {
+    async fn apply(change: Change<'_, FeatureSegment, Input>) -> ApiResult<FeatureSegment> {
+        let (input, current, tx) = (change.input, change.current, change.tx);
+        let mut errors = FieldErrors::new();
+        if change.full && input.priority.is_none() {
+            errors.add("priority", "This field is required.");
         }
+        for (field, given, have) in [
+            ("feature", input.feature, current.feature_id),
+            ("segment", input.segment, current.segment_id),
+            ("environment", input.environment, current.environment_id),
+        ] {
+            if given.is_some_and(|g| g != have) {
+                errors.add(
+                    field,
+                    "Cannot be changed; delete and recreate the feature segment.",
+                );
+            }
+        }
+        errors.check()?;
+        sqlx::query("UPDATE feature_segments SET priority = COALESCE($2, priority) WHERE id = $1")
+            .bind(change.ids)
+            .bind(input.priority)
+            .execute(&mut **tx)
+            .await?;
+        db::bump(tx, Scope::Environment(current.environment_id)).await?;
+        written(tx, change.ids).await
     }
-    errors.check()?;
-
-    sqlx::query("UPDATE feature_segments SET priority = $2 WHERE id = $1")
-        .bind(id)
-        .bind(input.priority.unwrap_or(current.priority))
-        .execute(&mut *tx)
-        .await?;
-    db::bump(&mut tx, Scope::Environment(current.environment_id)).await?;
-    let row = written(&mut tx, id).await?;
-    tx.commit().await?;
-    Ok(Json(row))
 }
-
-put_and_patch!(put, patch, update, i64, Input, FeatureSegment);
 
 /// One entry of an update-priorities request.
 #[derive(Deserialize, ToSchema)]
@@ -269,7 +252,7 @@ async fn update_priorities(
     let mut tx = db::begin_write(&state.db, &admin).await?;
     let mut environments = std::collections::BTreeSet::new();
     for item in &input {
-        let current = FeatureSegment::find(&mut tx, &admin, &item.id, Lock::ForUpdate)
+        let current = FeatureSegment::find(Lookup::new(&mut tx, &admin, Lock::ForUpdate), &item.id)
             .await?
             .row;
         sqlx::query("UPDATE feature_segments SET priority = $2 WHERE id = $1")

@@ -13,7 +13,7 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::{PgExecutor, Postgres, Transaction};
 use utoipa::{IntoParams, ToSchema};
 
 use super::delete::delete_and_bump;
@@ -31,10 +31,14 @@ use crate::state::AppState;
 use crate::validate;
 use sqlx::PgConnection;
 
+use super::item::{Found, Item, Lookup};
+use super::update::{Change, Update};
+
 resource_routes!(
     "/api/v1/environments/{api_key}/featurestates/",
     "/api/v1/environments/{api_key}/featurestates/{id}/",
     Resource::<FeatureState, StateInput>::new("feature state").filtered::<Filter>(),
+    StateRow,
     read,
     delete
 );
@@ -100,7 +104,7 @@ pub struct FeatureState {
 }
 
 /// States as answered, with their allocations.
-pub async fn answers(db: &PgPool, rows: Vec<StateRow>) -> ApiResult<Vec<FeatureState>> {
+pub async fn answers(db: impl PgExecutor<'_>, rows: Vec<StateRow>) -> ApiResult<Vec<FeatureState>> {
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
     let values: Vec<MultivariateValue> = sqlx::query_as(
         "SELECT id, feature_state_id, mv_option_id, percentage_allocation, \
@@ -135,7 +139,7 @@ pub async fn answers(db: &PgPool, rows: Vec<StateRow>) -> ApiResult<Vec<FeatureS
 }
 
 /// One state as answered.
-pub async fn answer(db: &PgPool, row: StateRow) -> ApiResult<FeatureState> {
+pub async fn answer(db: impl PgExecutor<'_>, row: StateRow) -> ApiResult<FeatureState> {
     answers(db, vec![row])
         .await?
         .pop()
@@ -426,29 +430,48 @@ async fn read(
     Ok(Json(answer(&state.db, row).await?))
 }
 
-async fn update(
-    state: AppState,
-    admin: Admin,
-    (api_key, id): (String, i64),
-    input: StateInput,
+impl Item for StateRow {
+    type Ids = (String, i64);
+    const TABLE: &'static str = "feature_states";
+
+    async fn find(at: Lookup<'_>, (api_key, id): &(String, i64)) -> ApiResult<Found<StateRow>> {
+        let (environment, row) = fetch(at.db, at.admin, api_key, *id, at.lock).await?;
+        Ok(Found::new(row, *id, Scope::Environment(environment.id)))
+    }
+}
+
+impl Update<StateInput, FeatureState> for StateRow {
+    async fn apply(change: Change<'_, StateRow, StateInput>) -> ApiResult<FeatureState> {
+        rewrite(
+            change.tx,
+            &change.current,
+            &change.input,
+            change.full,
+            change.scope,
+        )
+        .await
+    }
+}
+
+/// A `PUT` or `PATCH` of a state in `scope` (an environment default, a
+/// segment or an identity override), answered as it then is.
+pub async fn rewrite(
+    tx: &mut Transaction<'static, Postgres>,
+    current: &StateRow,
+    input: &StateInput,
     full: bool,
-) -> ApiResult<Json<FeatureState>> {
-    let mut tx = db::begin_write(&state.db, &admin).await?;
-    let (environment, current) = fetch(&mut tx, &admin, &api_key, id, Lock::ForUpdate).await?;
+    scope: Scope,
+) -> ApiResult<FeatureState> {
     if input.feature.is_some_and(|f| f != current.feature_id) {
         return Err(ApiError::field(
             "feature",
             "A feature state cannot change its feature.",
         ));
     }
-
-    let row = apply(&mut tx, &current, &input, full).await?;
-    db::bump(&mut tx, Scope::Environment(environment.id)).await?;
-    tx.commit().await?;
-    Ok(Json(answer(&state.db, row).await?))
+    let row = apply(tx, current, input, full).await?;
+    db::bump(tx, scope).await?;
+    answer(&mut **tx, row).await
 }
-
-put_and_patch!(put, patch, update, (String, i64), StateInput, FeatureState);
 
 async fn delete(
     State(state): State<AppState>,

@@ -14,26 +14,28 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::doc::{FlagValue, Resource};
 use super::format::{id_value, iso_time};
-use super::item::{self, Found, Item};
+use super::item::{Found, Item, Lookup};
 use super::list::Listing;
-use super::lookup::{Lock, in_project, project_organisation};
+use super::lookup::{Lock, project_organisation};
 use super::mv_options::{self, MultivariateOption, OptionInput};
 use super::page::{PageRequest, Paged};
 use super::routes::Routes;
+use super::update::{Change, Update};
 use crate::auth::Admin;
 use crate::db::{self, Scope};
 use crate::error::{ApiError, ApiResult, FieldErrors};
 use crate::extract::{Body, Ids, Query, nullable};
 use crate::state::AppState;
 use crate::validate;
-use sqlx::PgConnection;
+use sqlx::PgExecutor;
 
 resource_routes!(
     "/api/v1/projects/{project_id}/features/",
     "/api/v1/projects/{project_id}/features/{id}/",
     Resource::<Feature, Input>::new("feature").filtered::<Filter>(),
+    Feature,
     read,
-    item::delete::<Feature>
+    super::item::delete::<Feature>
 );
 
 /// A feature, as stored (but its options) and as answered.
@@ -74,21 +76,17 @@ impl Item for Feature {
     type Ids = (i64, i64);
     const TABLE: &'static str = "features";
 
-    async fn find(
-        db: &mut PgConnection,
-        admin: &Admin,
-        &(project, id): &(i64, i64),
-        lock: Lock,
-    ) -> ApiResult<Found<Feature>> {
-        let row = in_project(db, admin, project, (COLUMNS, Self::TABLE), id, lock).await?;
-        let scope = Scope::Project(project);
-        Ok(Found::new(row, id, scope))
+    async fn find(at: Lookup<'_>, &(project, id): &(i64, i64)) -> ApiResult<Found<Feature>> {
+        at.in_project(project, (COLUMNS, Self::TABLE), id).await
     }
 }
 
-async fn with_options(state: &AppState, mut features: Vec<Feature>) -> ApiResult<Vec<Feature>> {
+async fn with_options(
+    db: impl PgExecutor<'_>,
+    mut features: Vec<Feature>,
+) -> ApiResult<Vec<Feature>> {
     let ids: Vec<i64> = features.iter().map(|f| f.id).collect();
-    let mut options = mv_options::of_features(&state.db, &ids).await?;
+    let mut options = mv_options::of_features(db, &ids).await?;
     for feature in &mut features {
         let (theirs, rest) = options
             .into_iter()
@@ -97,6 +95,12 @@ async fn with_options(state: &AppState, mut features: Vec<Feature>) -> ApiResult
         feature.multivariate_options = theirs.into_iter().map(MultivariateOption::from).collect();
     }
     Ok(features)
+}
+
+/// One feature with its options.
+async fn with_its_options(db: impl PgExecutor<'_>, feature: Feature) -> ApiResult<Feature> {
+    let mut results = with_options(db, vec![feature]).await?;
+    results.pop().ok_or(ApiError::NotFound)
 }
 
 /// What create and update read; update keeps what is left out.
@@ -144,7 +148,7 @@ async fn list(
     .bind(filter.search)
     .rows::<Feature>(&state.db, page)
     .await?;
-    request.respond(page, count, with_options(&state, rows).await?)
+    request.respond(page, count, with_options(&state.db, rows).await?)
 }
 
 fn check_kind(errors: &mut FieldErrors, kind: Option<&str>) {
@@ -159,14 +163,19 @@ fn check_kind(errors: &mut FieldErrors, kind: Option<&str>) {
     }
 }
 
-async fn name_taken(state: &AppState, project: i64, name: &str, except: i64) -> ApiResult<bool> {
+async fn name_taken(
+    db: impl PgExecutor<'_>,
+    project: i64,
+    name: &str,
+    except: i64,
+) -> ApiResult<bool> {
     let found: Option<(i64,)> = sqlx::query_as(
         "SELECT id FROM features WHERE project_id = $1 AND lower(name) = lower($2) AND id <> $3",
     )
     .bind(project)
     .bind(name)
     .bind(except)
-    .fetch_optional(&state.db)
+    .fetch_optional(db)
     .await?;
     Ok(found.is_some())
 }
@@ -206,7 +215,7 @@ async fn create(
     }
     errors.check()?;
     let name = input.name.unwrap_or_default();
-    if name_taken(&state, project, &name, 0).await? {
+    if name_taken(&state.db, project, &name, 0).await? {
         return Err(ApiError::field("name", NAME_TAKEN));
     }
     let kind = input.kind.unwrap_or_else(|| {
@@ -250,85 +259,69 @@ async fn read(
     Ids(ids): Ids<(i64, i64)>,
 ) -> ApiResult<Json<Feature>> {
     let mut db = state.db.acquire().await?;
-    let row = Feature::find(&mut db, &admin, &ids, Lock::Read).await?.row;
-    let mut results = with_options(&state, vec![row]).await?;
-    Ok(Json(results.pop().ok_or(ApiError::NotFound)?))
-}
-
-async fn update(
-    state: AppState,
-    admin: Admin,
-    (project, id): (i64, i64),
-    input: Input,
-    full: bool,
-) -> ApiResult<Json<Feature>> {
-    let mut tx = db::begin_write(&state.db, &admin).await?;
-    let current = Feature::find(&mut tx, &admin, &(project, id), Lock::ForUpdate)
+    let row = Feature::find(Lookup::new(&mut db, &admin, Lock::Read), &ids)
         .await?
         .row;
-    let mut errors = FieldErrors::new();
-    validate::resource_name(&mut errors, input.name.as_deref(), full);
-    check_kind(&mut errors, input.kind.as_deref());
-    let initial_value = match &input.initial_value {
-        None => current.initial_value.clone(),
-        Some(v) => validate::feature_value(
-            &mut errors,
-            "initial_value",
-            v.as_ref().unwrap_or(&Value::Null),
-        ),
-    };
-    validate::description(&mut errors, input.description.clone().flatten().as_deref());
-    if input.multivariate_options.is_some() {
-        errors.add(
-            "multivariate_options",
-            "Change options through /mv-options/.",
-        );
-    }
-    if input
-        .project
-        .as_ref()
-        .and_then(id_value)
-        .is_some_and(|p| p != project)
-    {
-        errors.add("project", "A feature cannot move to another project.");
-    }
-    errors.check()?;
-    let name = input.name.unwrap_or(current.name);
-    if name_taken(&state, project, &name, id).await? {
-        return Err(ApiError::field("name", NAME_TAKEN));
-    }
-    let kind = input.kind.unwrap_or(current.kind);
-    if kind == "STANDARD" {
-        let options = mv_options::of_features(&state.db, &[id]).await?;
-        if !options.is_empty() {
+    Ok(Json(with_its_options(&mut *db, row).await?))
+}
+
+impl Update<Input> for Feature {
+    async fn apply(change: Change<'_, Feature, Input>) -> ApiResult<Feature> {
+        let (input, current, tx) = (change.input, change.current, change.tx);
+        let (project, id) = change.ids;
+        let mut errors = FieldErrors::new();
+        validate::resource_name(&mut errors, input.name.as_deref(), change.full);
+        check_kind(&mut errors, input.kind.as_deref());
+        let initial_value = match &input.initial_value {
+            None => current.initial_value.clone(),
+            Some(v) => validate::feature_value(
+                &mut errors,
+                "initial_value",
+                v.as_ref().unwrap_or(&Value::Null),
+            ),
+        };
+        validate::description(&mut errors, input.description.clone().flatten().as_deref());
+        if input.multivariate_options.is_some() {
+            errors.add(
+                "multivariate_options",
+                "Change options through /mv-options/.",
+            );
+        }
+        if input
+            .project
+            .as_ref()
+            .and_then(id_value)
+            .is_some_and(|p| p != project)
+        {
+            errors.add("project", "A feature cannot move to another project.");
+        }
+        errors.check()?;
+        let name = input.name.unwrap_or(current.name);
+        if name_taken(&mut **tx, project, &name, id).await? {
+            return Err(ApiError::field("name", NAME_TAKEN));
+        }
+        let kind = input.kind.unwrap_or(current.kind);
+        if kind == "STANDARD" && !mv_options::of_features(&mut **tx, &[id]).await?.is_empty() {
             return Err(ApiError::field(
                 "type",
                 "Delete the multivariate options before making the feature STANDARD.",
             ));
         }
+        let row: Feature = sqlx::query_as(&format!(
+            "UPDATE features SET name = $2, type = $3, initial_value = $4, \
+             default_enabled = COALESCE($5, default_enabled), description = $6, \
+             is_server_key_only = COALESCE($7, is_server_key_only) WHERE id = $1 RETURNING {COLUMNS}"
+        ))
+        .bind(id)
+        .bind(&name)
+        .bind(&kind)
+        .bind(&initial_value)
+        .bind(input.default_enabled)
+        .bind(input.description.unwrap_or(current.description))
+        .bind(input.is_server_key_only)
+        .fetch_one(&mut **tx)
+        .await?;
+        db::bump(tx, Scope::Project(project)).await?;
+        with_its_options(&mut **tx, row).await
     }
-
-    let row: Feature = sqlx::query_as(&format!(
-        "UPDATE features SET name = $2, type = $3, initial_value = $4, default_enabled = $5, \
-         description = $6, is_server_key_only = $7 WHERE id = $1 RETURNING {COLUMNS}"
-    ))
-    .bind(id)
-    .bind(&name)
-    .bind(&kind)
-    .bind(&initial_value)
-    .bind(input.default_enabled.unwrap_or(current.default_enabled))
-    .bind(input.description.unwrap_or(current.description))
-    .bind(
-        input
-            .is_server_key_only
-            .unwrap_or(current.is_server_key_only),
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    db::bump(&mut tx, Scope::Project(project)).await?;
-    tx.commit().await?;
-    let mut results = with_options(&state, vec![row]).await?;
-    Ok(Json(results.pop().ok_or(ApiError::NotFound)?))
 }
-
-put_and_patch!(put, patch, update, (i64, i64), Input, Feature);

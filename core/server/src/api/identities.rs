@@ -18,11 +18,12 @@ use super::delete::delete_and_bump;
 use super::doc::{Resource, TraitValue};
 use super::feature_states::{self, COLUMNS as STATE_COLUMNS, FeatureState, StateInput, StateRow};
 use super::format::iso_time;
-use super::item::{self, Found, Item};
+use super::item::{self, Found, Item, Lookup};
 use super::list::Listing;
-use super::lookup::{EnvironmentRef, Lock, environment_ref, in_environment, row_by_id};
+use super::lookup::{EnvironmentRef, Lock, environment_ref, row_by_id};
 use super::page::{PageRequest, Paged};
 use super::routes::Routes;
+use super::update::{self, Change, Update};
 use crate::auth::Admin;
 use crate::db::{self, Scope};
 use crate::error::{ApiError, ApiResult, FieldErrors};
@@ -50,14 +51,18 @@ pub(super) fn routes(routes: Routes) -> Routes {
         .get(TRAITS, traits.list(), list_traits)
         .post(TRAITS, traits.create(), create_trait)
         .get(TRAIT, traits.read(), read_trait)
-        .put(TRAIT, traits.replace(), put_trait)
-        .patch(TRAIT, traits.update(), patch_trait)
+        .put(TRAIT, traits.replace(), update::put::<TraitRow, _, _>)
+        .patch(TRAIT, traits.update(), update::patch::<TraitRow, _, _>)
         .delete(TRAIT, traits.delete(), delete_trait)
         .get(OVERRIDES, overrides.list(), list_overrides)
         .post(OVERRIDES, overrides.create(), create_override)
         .get(OVERRIDE, overrides.read(), read_override)
-        .put(OVERRIDE, overrides.replace(), put_override)
-        .patch(OVERRIDE, overrides.update(), patch_override)
+        .put(OVERRIDE, overrides.replace(), update::put::<Override, _, _>)
+        .patch(
+            OVERRIDE,
+            overrides.update(),
+            update::patch::<Override, _, _>,
+        )
         .delete(OVERRIDE, overrides.delete(), delete_override)
 }
 
@@ -82,15 +87,9 @@ impl Item for Identity {
     type Ids = (String, i64);
     const TABLE: &'static str = "identities";
 
-    async fn find(
-        db: &mut PgConnection,
-        admin: &Admin,
-        (api_key, id): &(String, i64),
-        lock: Lock,
-    ) -> ApiResult<Found<Identity>> {
-        let (environment, row) =
-            in_environment(db, admin, api_key, (COLUMNS, Self::TABLE), *id, lock).await?;
-        Ok(Found::new(row, *id, Scope::Environment(environment.id)))
+    async fn find(at: Lookup<'_>, (api_key, id): &(String, i64)) -> ApiResult<Found<Identity>> {
+        at.in_environment(api_key, (COLUMNS, Self::TABLE), *id)
+            .await
     }
 }
 
@@ -311,36 +310,33 @@ async fn read_trait(
     )))
 }
 
-async fn update_trait(
-    state: AppState,
-    admin: Admin,
-    ids: (String, i64, i64),
-    input: TraitInput,
-    full: bool,
-) -> ApiResult<Json<Trait>> {
-    let mut tx = db::begin_audited(&state.db, &admin).await?;
-    let current = fetch_trait(&mut tx, &admin, &ids, Lock::ForUpdate).await?;
-    let value = check_trait(&input, full)?;
-    let row: TraitRow = sqlx::query_as(&format!(
-        "UPDATE traits SET trait_key = $2, trait_value = $3 WHERE id = $1 RETURNING {TRAIT_COLUMNS}"
-    ))
-    .bind(current.id)
-    .bind(input.trait_key.unwrap_or(current.trait_key))
-    .bind(value.unwrap_or(current.trait_value))
-    .fetch_one(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(Json(Trait::from(row)))
+impl Item for TraitRow {
+    type Ids = (String, i64, i64);
+    const TABLE: &'static str = "traits";
+
+    async fn find(at: Lookup<'_>, ids: &(String, i64, i64)) -> ApiResult<Found<TraitRow>> {
+        let row = fetch_trait(at.db, at.admin, ids, at.lock).await?;
+        // Traits are in no document: deleting one bumps nothing.
+        Ok(Found::new(row, ids.2, Scope::Deleted))
+    }
 }
 
-put_and_patch!(
-    put_trait,
-    patch_trait,
-    update_trait,
-    (String, i64, i64),
-    TraitInput,
-    Trait
-);
+impl Update<TraitInput, Trait> for TraitRow {
+    async fn apply(change: Change<'_, TraitRow, TraitInput>) -> ApiResult<Trait> {
+        let (input, current) = (change.input, change.current);
+        let value = check_trait(&input, change.full)?;
+        let row: TraitRow = sqlx::query_as(&format!(
+            "UPDATE traits SET trait_key = COALESCE($2, trait_key), trait_value = $3 \
+             WHERE id = $1 RETURNING {TRAIT_COLUMNS}"
+        ))
+        .bind(current.id)
+        .bind(input.trait_key)
+        .bind(value.unwrap_or(current.trait_value))
+        .fetch_one(&mut **change.tx)
+        .await?;
+        Ok(Trait::from(row))
+    }
+}
 
 async fn delete_trait(
     State(state): State<AppState>,
@@ -444,36 +440,29 @@ async fn read_override(
     Ok(Json(feature_states::answer(&state.db, row).await?))
 }
 
-async fn update_override(
-    state: AppState,
-    admin: Admin,
-    ids: (String, i64, i64),
-    input: StateInput,
-    full: bool,
-) -> ApiResult<Json<FeatureState>> {
-    let mut tx = db::begin_write(&state.db, &admin).await?;
-    let (environment, current) = fetch_override(&mut tx, &admin, &ids, Lock::ForUpdate).await?;
-    if input.feature.is_some_and(|f| f != current.feature_id) {
-        return Err(ApiError::field(
-            "feature",
-            "A feature state cannot change its feature.",
-        ));
-    }
+/// An identity override: a state found under its identity.
+struct Override(StateRow);
 
-    let row = feature_states::apply(&mut tx, &current, &input, full).await?;
-    db::bump(&mut tx, Scope::Environment(environment.id)).await?;
-    tx.commit().await?;
-    Ok(Json(feature_states::answer(&state.db, row).await?))
+impl Item for Override {
+    type Ids = (String, i64, i64);
+    const TABLE: &'static str = "feature_states";
+
+    async fn find(at: Lookup<'_>, ids: &(String, i64, i64)) -> ApiResult<Found<Override>> {
+        let (environment, row) = fetch_override(at.db, at.admin, ids, at.lock).await?;
+        Ok(Found::new(
+            Override(row),
+            ids.2,
+            Scope::Environment(environment.id),
+        ))
+    }
 }
 
-put_and_patch!(
-    put_override,
-    patch_override,
-    update_override,
-    (String, i64, i64),
-    StateInput,
-    FeatureState
-);
+impl Update<StateInput, FeatureState> for Override {
+    async fn apply(change: Change<'_, Override, StateInput>) -> ApiResult<FeatureState> {
+        let current = &change.current.0;
+        feature_states::rewrite(change.tx, current, &change.input, change.full, change.scope).await
+    }
+}
 
 async fn delete_override(
     State(state): State<AppState>,

@@ -4,8 +4,8 @@
 //! [`routes`] (the route table the OpenAPI document is generated from),
 //! [`page`] (pagination), [`lookup`] (one object or 404, row locks),
 //! [`list`] (the count-and-page query of list endpoints), [`delete`] (delete
-//! and bump), [`format`] (timestamps, ids) and `update.rs` (the PUT/PATCH
-//! handlers).
+//! and bump), [`format`] (timestamps, ids), [`item`] (GET and DELETE of one
+//! object) and [`update`] (PUT and PATCH).
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -13,8 +13,6 @@ use axum::extract::DefaultBodyLimit;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-#[macro_use]
-mod update;
 #[macro_use]
 pub mod routes;
 
@@ -25,6 +23,7 @@ pub mod item;
 pub mod list;
 pub mod lookup;
 pub mod page;
+pub mod update;
 
 pub mod admin_keys;
 pub mod analytics;

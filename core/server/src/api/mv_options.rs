@@ -10,15 +10,16 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::{PgExecutor, Postgres, Transaction};
 use utoipa::ToSchema;
 
 use super::doc::{FlagValue, Resource};
-use super::item::{self, Found, Item};
+use super::item::{Found, Item, Lookup};
 use super::list::Listing;
 use super::lookup::{Lock, project_organisation, row_by_id};
 use super::page::{PageRequest, Paged};
 use super::routes::Routes;
+use super::update::{Change, Update};
 use crate::auth::Admin;
 use crate::db::{self, Scope};
 use crate::error::{ApiError, ApiResult, FieldErrors};
@@ -31,8 +32,9 @@ resource_routes!(
     "/api/v1/projects/{project_id}/features/{feature_id}/mv-options/",
     "/api/v1/projects/{project_id}/features/{feature_id}/mv-options/{id}/",
     Resource::<MultivariateOption, OptionInput>::new("multivariate option"),
+    OptionRow,
     read,
-    item::delete::<OptionRow>
+    super::item::delete::<OptionRow>
 );
 
 /// An option as stored.
@@ -60,18 +62,16 @@ impl Item for OptionRow {
     const TABLE: &'static str = "mv_options";
 
     async fn find(
-        db: &mut PgConnection,
-        admin: &Admin,
+        at: Lookup<'_>,
         &(project, feature, id): &(i64, i64, i64),
-        lock: Lock,
     ) -> ApiResult<Found<OptionRow>> {
-        feature_of_project(&mut *db, admin, project, feature).await?;
+        feature_of_project(&mut *at.db, at.admin, project, feature).await?;
         let row = row_by_id(
-            &mut *db,
+            &mut *at.db,
             (COLUMNS, Self::TABLE),
             id,
             Some(("feature_id", feature)),
-            lock,
+            at.lock,
         )
         .await?;
         Ok(Found::new(row, id, Scope::Project(project)))
@@ -258,7 +258,7 @@ pub async fn insert(
 }
 
 /// Options of the given features, in id order.
-pub async fn of_features(db: &PgPool, features: &[i64]) -> ApiResult<Vec<OptionRow>> {
+pub async fn of_features(db: impl PgExecutor<'_>, features: &[i64]) -> ApiResult<Vec<OptionRow>> {
     Ok(sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM mv_options WHERE feature_id = ANY($1) ORDER BY id"
     ))
@@ -323,61 +323,40 @@ async fn read(
     Ids(ids): Ids<(i64, i64, i64)>,
 ) -> ApiResult<Json<MultivariateOption>> {
     let mut db = state.db.acquire().await?;
-    let found = OptionRow::find(&mut db, &admin, &ids, Lock::Read).await?;
+    let found = OptionRow::find(Lookup::new(&mut db, &admin, Lock::Read), &ids).await?;
     Ok(Json(MultivariateOption::from(found.row)))
 }
 
-async fn update(
-    state: AppState,
-    admin: Admin,
-    ids: (i64, i64, i64),
-    input: OptionInput,
-    full: bool,
-) -> ApiResult<Json<MultivariateOption>> {
-    let mut tx = db::begin_write(&state.db, &admin).await?;
-    let current = OptionRow::find(&mut tx, &admin, &ids, Lock::ForUpdate)
-        .await?
-        .row;
-    let mut errors = FieldErrors::new();
-    let value = if full {
-        Some(input.for_create(&mut errors).0)
-    } else {
-        input.value(&mut errors)
-    };
-    let key = match &input.key {
-        None => current.key.clone(),
-        Some(k) => k.clone(),
-    };
-    if let Some(k) = &key {
-        validate::text(&mut errors, "key", k, validate::NAME_MAX, false);
+impl Update<OptionInput, MultivariateOption> for OptionRow {
+    async fn apply(change: Change<'_, OptionRow, OptionInput>) -> ApiResult<MultivariateOption> {
+        let (input, current, tx) = (change.input, change.current, change.tx);
+        let mut errors = FieldErrors::new();
+        let value = if change.full {
+            Some(input.for_create(&mut errors).0)
+        } else {
+            input.value(&mut errors)
+        };
+        let key = input.key.clone().unwrap_or(current.key);
+        if let Some(k) = &key {
+            validate::text(&mut errors, "key", k, validate::NAME_MAX, false);
+        }
+        let pct = input
+            .default_percentage_allocation
+            .unwrap_or(current.default_percentage_allocation);
+        validate::percentage(&mut errors, "default_percentage_allocation", pct);
+        errors.check()?;
+        let row: OptionRow = sqlx::query_as(&format!(
+            "UPDATE mv_options SET value = $2, key = $3, \
+             default_percentage_allocation = $4 WHERE id = $1 RETURNING {COLUMNS}"
+        ))
+        .bind(current.id)
+        .bind(value.unwrap_or(current.value))
+        .bind(key)
+        .bind(pct)
+        .fetch_one(&mut **tx)
+        .await?;
+        check_allocations(tx, current.feature_id).await?;
+        db::bump(tx, Scope::Project(change.ids.0)).await?;
+        Ok(row.into())
     }
-    let pct = input
-        .default_percentage_allocation
-        .unwrap_or(current.default_percentage_allocation);
-    validate::percentage(&mut errors, "default_percentage_allocation", pct);
-    errors.check()?;
-
-    let row: OptionRow = sqlx::query_as(&format!(
-        "UPDATE mv_options SET value = $2, key = $3, default_percentage_allocation = $4 \
-         WHERE id = $1 RETURNING {COLUMNS}"
-    ))
-    .bind(current.id)
-    .bind(value.unwrap_or(current.value))
-    .bind(key)
-    .bind(pct)
-    .fetch_one(&mut *tx)
-    .await?;
-    check_allocations(&mut tx, current.feature_id).await?;
-    db::bump(&mut tx, Scope::Project(ids.0)).await?;
-    tx.commit().await?;
-    Ok(Json(row.into()))
 }
-
-put_and_patch!(
-    put,
-    patch,
-    update,
-    (i64, i64, i64),
-    OptionInput,
-    MultivariateOption
-);

@@ -11,25 +11,24 @@ use utoipa::ToSchema;
 
 use super::doc::Resource;
 use super::format::iso_time;
-use super::item::{self, Found, Item};
+use super::item::{Found, Item, Lookup};
 use super::list::Listing;
-use super::lookup::{Lock, row_by_id};
+use super::lookup::row_by_id;
 use super::page::{PageRequest, Paged};
 use super::routes::Routes;
+use super::update::{Change, Update};
 use crate::auth::Admin;
 use crate::db::{self, Scope};
 use crate::error::{ApiError, ApiResult, FieldErrors};
-use crate::extract::{Body, Ids};
+use crate::extract::Body;
 use crate::state::AppState;
 use crate::validate;
-use sqlx::PgConnection;
 
 resource_routes!(
     "/api/v1/organisations/",
     "/api/v1/organisations/{id}/",
     Resource::<Organisation, Input>::new("organisation"),
-    item::read::<Organisation>,
-    item::delete::<Organisation>
+    Organisation
 );
 
 /// One organisation, as stored and as answered.
@@ -51,14 +50,9 @@ impl Item for Organisation {
     type Ids = i64;
     const TABLE: &'static str = "organisations";
 
-    async fn find(
-        db: &mut PgConnection,
-        admin: &Admin,
-        &id: &i64,
-        lock: Lock,
-    ) -> ApiResult<Found<Organisation>> {
-        admin.check(id)?;
-        let row = row_by_id(&mut *db, (COLUMNS, Self::TABLE), id, None, lock).await?;
+    async fn find(at: Lookup<'_>, &id: &i64) -> ApiResult<Found<Organisation>> {
+        at.admin.check(id)?;
+        let row = row_by_id(&mut *at.db, (COLUMNS, Self::TABLE), id, None, at.lock).await?;
         Ok(Found::new(row, id, Scope::Deleted))
     }
 }
@@ -116,43 +110,26 @@ async fn create(
     Ok((StatusCode::CREATED, Json(row)))
 }
 
-async fn update(
-    state: AppState,
-    admin: Admin,
-    id: i64,
-    input: Input,
-    full: bool,
-) -> ApiResult<Json<Organisation>> {
-    let mut tx = db::begin_write(&state.db, &admin).await?;
-    let current = Organisation::find(&mut tx, &admin, &id, Lock::ForUpdate)
-        .await?
-        .row;
-    let mut errors = FieldErrors::new();
-    validate::resource_name(&mut errors, input.name.as_deref(), full);
-    errors.check()?;
-
-    let row: Organisation = sqlx::query_as(&format!(
-        "UPDATE organisations SET name = $2, persist_trait_data = $3, feature_analytics = $4, \
-         stop_serving_flags = $5 WHERE id = $1 RETURNING {COLUMNS}"
-    ))
-    .bind(id)
-    .bind(input.name.unwrap_or(current.name))
-    .bind(
-        input
-            .persist_trait_data
-            .unwrap_or(current.persist_trait_data),
-    )
-    .bind(input.feature_analytics.unwrap_or(current.feature_analytics))
-    .bind(
-        input
-            .stop_serving_flags
-            .unwrap_or(current.stop_serving_flags),
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    db::bump(&mut tx, Scope::Organisation(id)).await?;
-    tx.commit().await?;
-    Ok(Json(row))
+impl Update<Input> for Organisation {
+    async fn apply(change: Change<'_, Organisation, Input>) -> ApiResult<Organisation> {
+        let input = change.input;
+        let mut errors = FieldErrors::new();
+        validate::resource_name(&mut errors, input.name.as_deref(), change.full);
+        errors.check()?;
+        let row: Organisation = sqlx::query_as(&format!(
+            "UPDATE organisations SET name = COALESCE($2, name), \
+             persist_trait_data = COALESCE($3, persist_trait_data), \
+             feature_analytics = COALESCE($4, feature_analytics), \
+             stop_serving_flags = COALESCE($5, stop_serving_flags) WHERE id = $1 RETURNING {COLUMNS}"
+        ))
+        .bind(change.ids)
+        .bind(input.name)
+        .bind(input.persist_trait_data)
+        .bind(input.feature_analytics)
+        .bind(input.stop_serving_flags)
+        .fetch_one(&mut **change.tx)
+        .await?;
+        db::bump(change.tx, Scope::Organisation(change.ids)).await?;
+        Ok(row)
+    }
 }
-
-put_and_patch!(put, patch, update, i64, Input, Organisation);

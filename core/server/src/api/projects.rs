@@ -11,25 +11,24 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::doc::Resource;
 use super::format::iso_time;
-use super::item::{self, Found, Item};
+use super::item::{Found, Item, Lookup};
 use super::list::Listing;
-use super::lookup::{Lock, project_organisation, row_by_id};
+use super::lookup::{project_organisation, row_by_id};
 use super::page::{PageRequest, Paged};
 use super::routes::Routes;
+use super::update::{Change, Update};
 use crate::auth::Admin;
 use crate::db::{self, Scope};
 use crate::error::{ApiError, ApiResult, FieldErrors};
-use crate::extract::{Body, Ids, Query, from_text};
+use crate::extract::{Body, Query, from_text};
 use crate::state::AppState;
 use crate::validate;
-use sqlx::PgConnection;
 
 resource_routes!(
     "/api/v1/projects/",
     "/api/v1/projects/{id}/",
     Resource::<Project, Input>::new("project").filtered::<Filter>(),
-    item::read::<Project>,
-    item::delete::<Project>
+    Project
 );
 
 /// A project, as stored and as answered.
@@ -52,14 +51,9 @@ impl Item for Project {
     type Ids = i64;
     const TABLE: &'static str = "projects";
 
-    async fn find(
-        db: &mut PgConnection,
-        admin: &Admin,
-        &id: &i64,
-        lock: Lock,
-    ) -> ApiResult<Found<Project>> {
-        project_organisation(&mut *db, admin, id).await?;
-        let row = row_by_id(&mut *db, (COLUMNS, Self::TABLE), id, None, lock).await?;
+    async fn find(at: Lookup<'_>, &id: &i64) -> ApiResult<Found<Project>> {
+        project_organisation(&mut *at.db, at.admin, id).await?;
+        let row = row_by_id(&mut *at.db, (COLUMNS, Self::TABLE), id, None, at.lock).await?;
         Ok(Found::new(row, id, Scope::Deleted))
     }
 }
@@ -136,51 +130,34 @@ async fn create(
     Ok((StatusCode::CREATED, Json(row)))
 }
 
-async fn update(
-    state: AppState,
-    admin: Admin,
-    id: i64,
-    input: Input,
-    full: bool,
-) -> ApiResult<Json<Project>> {
-    let mut tx = db::begin_write(&state.db, &admin).await?;
-    let current = Project::find(&mut tx, &admin, &id, Lock::ForUpdate)
-        .await?
-        .row;
-    let mut errors = FieldErrors::new();
-    validate::resource_name(&mut errors, input.name.as_deref(), full);
-    if input
-        .organisation
-        .is_some_and(|o| o != current.organisation_id)
-    {
-        errors.add(
-            "organisation",
-            "A project cannot move to another organisation.",
-        );
+impl Update<Input> for Project {
+    async fn apply(change: Change<'_, Project, Input>) -> ApiResult<Project> {
+        let (input, current) = (change.input, change.current);
+        let mut errors = FieldErrors::new();
+        validate::resource_name(&mut errors, input.name.as_deref(), change.full);
+        if input
+            .organisation
+            .is_some_and(|o| o != current.organisation_id)
+        {
+            errors.add(
+                "organisation",
+                "A project cannot move to another organisation.",
+            );
+        }
+        errors.check()?;
+        let row: Project = sqlx::query_as(&format!(
+            "UPDATE projects SET name = COALESCE($2, name), \
+             hide_disabled_flags = COALESCE($3, hide_disabled_flags), \
+             enable_realtime_updates = COALESCE($4, enable_realtime_updates) \
+             WHERE id = $1 RETURNING {COLUMNS}"
+        ))
+        .bind(current.id)
+        .bind(input.name)
+        .bind(input.hide_disabled_flags)
+        .bind(input.enable_realtime_updates)
+        .fetch_one(&mut **change.tx)
+        .await?;
+        db::bump(change.tx, Scope::Project(current.id)).await?;
+        Ok(row)
     }
-    errors.check()?;
-
-    let row: Project = sqlx::query_as(&format!(
-        "UPDATE projects SET name = $2, hide_disabled_flags = $3, enable_realtime_updates = $4 \
-         WHERE id = $1 RETURNING {COLUMNS}"
-    ))
-    .bind(id)
-    .bind(input.name.unwrap_or(current.name))
-    .bind(
-        input
-            .hide_disabled_flags
-            .unwrap_or(current.hide_disabled_flags),
-    )
-    .bind(
-        input
-            .enable_realtime_updates
-            .unwrap_or(current.enable_realtime_updates),
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    db::bump(&mut tx, Scope::Project(id)).await?;
-    tx.commit().await?;
-    Ok(Json(row))
 }
-
-put_and_patch!(put, patch, update, i64, Input, Project);

@@ -7,24 +7,46 @@
 //! `api/mod.rs` only wires them together. Declared before them with
 //! `#[macro_use]`, so they can use [`resource_routes!`].
 
-/// The `routes` function of a resource module whose handlers have the usual
-/// names: `list` and `create` at `$collection`, `put` and `patch` at `$item`,
-/// with `$read` and `$delete` (the module's own, or [`super::item`]'s shared
-/// ones), described from the resource's types (see [`super::doc::Resource`]).
-/// A macro because the handlers are the calling module's own functions.
+/// The `routes` function of a resource module: `list` and `create` (the
+/// module's own) at `$collection`; at `$item`, `$read` and `$delete` (the
+/// module's own, or by default [`super::item`]'s shared ones for `$ty`) and
+/// [`super::update`]'s `PUT` and `PATCH` of `$ty`; described from the
+/// resource's types (see [`super::doc::Resource`]). A macro because the
+/// handlers are the calling module's own functions.
 macro_rules! resource_routes {
-    ($collection:literal, $item:literal, $docs:expr, $read:expr, $delete:expr) => {
-        resource_routes!(pub(super) fn routes, $collection, $item, $docs, $read, $delete);
+    ($collection:literal, $item:literal, $docs:expr, $ty:ty) => {
+        resource_routes!(
+            $collection,
+            $item,
+            $docs,
+            $ty,
+            super::item::read::<$ty>,
+            super::item::delete::<$ty>
+        );
     };
-    ($vis:vis fn $name:ident, $collection:literal, $item:literal, $docs:expr, $read:expr, $delete:expr) => {
+    ($collection:literal, $item:literal, $docs:expr, $ty:ty, $read:expr, $delete:expr) => {
+        resource_routes!(pub(super) fn routes, $collection, $item, $docs, $ty, $read, $delete);
+    };
+    ($vis:vis fn $name:ident, $collection:literal, $item:literal, $docs:expr, $ty:ty) => {
+        resource_routes!(
+            $vis fn $name,
+            $collection,
+            $item,
+            $docs,
+            $ty,
+            super::item::read::<$ty>,
+            super::item::delete::<$ty>
+        );
+    };
+    ($vis:vis fn $name:ident, $collection:literal, $item:literal, $docs:expr, $ty:ty, $read:expr, $delete:expr) => {
         $vis fn $name(routes: Routes) -> Routes {
             let docs = $docs;
             routes
                 .get($collection, docs.list(), list)
                 .post($collection, docs.create(), create)
                 .get($item, docs.read(), $read)
-                .put($item, docs.replace(), put)
-                .patch($item, docs.update(), patch)
+                .put($item, docs.replace(), super::update::put::<$ty, _, _>)
+                .patch($item, docs.update(), super::update::patch::<$ty, _, _>)
                 .delete($item, docs.delete(), $delete)
         }
     };

@@ -14,11 +14,12 @@ use utoipa::ToSchema;
 
 use super::doc::Resource;
 use super::format::{id_value, iso_time};
-use super::item::{self, Found, Item};
+use super::item::{Found, Item, Lookup};
 use super::list::Listing;
-use super::lookup::{Lock, in_project, project_organisation};
+use super::lookup::project_organisation;
 use super::page::{PageRequest, Paged};
 use super::routes::Routes;
+use super::update::{Change, Update};
 use crate::auth::Admin;
 use crate::db::{self, Scope};
 use crate::error::{ApiError, ApiResult, FieldErrors};
@@ -26,14 +27,12 @@ use crate::extract::{Body, Ids, nullable};
 use crate::rules::{Condition, Rule};
 use crate::state::AppState;
 use crate::validate;
-use sqlx::PgConnection;
 
 resource_routes!(
     "/api/v1/projects/{project_id}/segments/",
     "/api/v1/projects/{project_id}/segments/{id}/",
     Resource::<Segment, Input>::new("segment"),
-    item::read::<Segment>,
-    item::delete::<Segment>
+    Segment
 );
 
 fn modulo_ok(text: &str) -> bool {
@@ -192,15 +191,8 @@ impl Item for Segment {
     type Ids = (i64, i64);
     const TABLE: &'static str = "segments";
 
-    async fn find(
-        db: &mut PgConnection,
-        admin: &Admin,
-        &(project, id): &(i64, i64),
-        lock: Lock,
-    ) -> ApiResult<Found<Segment>> {
-        let row = in_project(db, admin, project, (COLUMNS, Self::TABLE), id, lock).await?;
-        let scope = Scope::Project(project);
-        Ok(Found::new(row, id, scope))
+    async fn find(at: Lookup<'_>, &(project, id): &(i64, i64)) -> ApiResult<Found<Segment>> {
+        at.in_project(project, (COLUMNS, Self::TABLE), id).await
     }
 }
 
@@ -274,37 +266,28 @@ async fn create(
     Ok((StatusCode::CREATED, Json(row)))
 }
 
-async fn update(
-    state: AppState,
-    admin: Admin,
-    (project, id): (i64, i64),
-    mut input: Input,
-    full: bool,
-) -> ApiResult<Json<Segment>> {
-    let mut tx = db::begin_write(&state.db, &admin).await?;
-    let current = Segment::find(&mut tx, &admin, &(project, id), Lock::ForUpdate)
-        .await?
-        .row;
-    checked(&mut input, full, project)?;
-    let rules = match input.rules {
-        Some(rules) => {
-            serde_json::to_value(rules).map_err(|e| ApiError::Internal(e.to_string()))?
-        }
-        None => current.rules,
-    };
-
-    let row: Segment = sqlx::query_as(&format!(
-        "UPDATE segments SET name = $2, description = $3, rules = $4 WHERE id = $1 RETURNING {COLUMNS}"
-    ))
-    .bind(id)
-    .bind(input.name.unwrap_or(current.name))
-    .bind(input.description.unwrap_or(current.description))
-    .bind(rules)
-    .fetch_one(&mut *tx)
-    .await?;
-    db::bump(&mut tx, Scope::Project(project)).await?;
-    tx.commit().await?;
-    Ok(Json(row))
+impl Update<Input> for Segment {
+    async fn apply(mut change: Change<'_, Segment, Input>) -> ApiResult<Segment> {
+        let (project, id) = change.ids;
+        checked(&mut change.input, change.full, project)?;
+        let (input, current, tx) = (change.input, change.current, change.tx);
+        let rules = match input.rules {
+            Some(rules) => {
+                serde_json::to_value(rules).map_err(|e| ApiError::Internal(e.to_string()))?
+            }
+            None => current.rules,
+        };
+        let row: Segment = sqlx::query_as(&format!(
+            "UPDATE segments SET name = COALESCE($2, name), description = $3, rules = $4 \
+             WHERE id = $1 RETURNING {COLUMNS}"
+        ))
+        .bind(id)
+        .bind(input.name)
+        .bind(input.description.unwrap_or(current.description))
+        .bind(rules)
+        .fetch_one(&mut **tx)
+        .await?;
+        db::bump(tx, Scope::Project(project)).await?;
+        Ok(row)
+    }
 }
-
-put_and_patch!(put, patch, update, (i64, i64), Input, Segment);

@@ -12,11 +12,12 @@ use utoipa::ToSchema;
 
 use super::doc::Resource;
 use super::format::{iso_time, iso_time_opt, parse_time};
-use super::item::{self, Found, Item};
+use super::item::{Found, Item, Lookup};
 use super::list::Listing;
-use super::lookup::{Lock, environment_ref, in_environment};
+use super::lookup::environment_ref;
 use super::page::{PageRequest, Paged};
 use super::routes::Routes;
+use super::update::{Change, Update};
 use crate::auth::Admin;
 use crate::db::{self, Scope};
 use crate::error::{ApiResult, FieldErrors};
@@ -24,14 +25,12 @@ use crate::extract::{Body, Ids, nullable};
 use crate::keys;
 use crate::state::AppState;
 use crate::validate;
-use sqlx::PgConnection;
 
 resource_routes!(
     "/api/v1/environments/{api_key}/api-keys/",
     "/api/v1/environments/{api_key}/api-keys/{id}/",
     Resource::<ServerKey, Input>::new("server-side key"),
-    item::read::<ServerKey>,
-    item::delete::<ServerKey>
+    ServerKey
 );
 
 /// One server-side key, as stored and as answered.
@@ -53,15 +52,9 @@ impl Item for ServerKey {
     type Ids = (String, i64);
     const TABLE: &'static str = "server_keys";
 
-    async fn find(
-        db: &mut PgConnection,
-        admin: &Admin,
-        (api_key, id): &(String, i64),
-        lock: Lock,
-    ) -> ApiResult<Found<ServerKey>> {
-        let (environment, row) =
-            in_environment(db, admin, api_key, (COLUMNS, Self::TABLE), *id, lock).await?;
-        Ok(Found::new(row, *id, Scope::Environment(environment.id)))
+    async fn find(at: Lookup<'_>, (api_key, id): &(String, i64)) -> ApiResult<Found<ServerKey>> {
+        at.in_environment(api_key, (COLUMNS, Self::TABLE), *id)
+            .await
     }
 }
 
@@ -126,39 +119,27 @@ async fn create(
     Ok((StatusCode::CREATED, Json(row)))
 }
 
-async fn update(
-    state: AppState,
-    admin: Admin,
-    (api_key, id): (String, i64),
-    input: Input,
-    full: bool,
-) -> ApiResult<Json<ServerKey>> {
-    let mut tx = db::begin_write(&state.db, &admin).await?;
-    let Found {
-        row: current,
-        scope,
-        ..
-    } = ServerKey::find(&mut tx, &admin, &(api_key, id), Lock::ForUpdate).await?;
-    let mut errors = FieldErrors::new();
-    validate::resource_name(&mut errors, input.name.as_deref(), full);
-    let expires_at = match input.expires_at {
-        None => current.expires_at,
-        Some(_) => expiry(&mut errors, &input.expires_at),
-    };
-    errors.check()?;
-
-    let row: ServerKey = sqlx::query_as(&format!(
-        "UPDATE server_keys SET name = $2, active = $3, expires_at = $4 WHERE id = $1 RETURNING {COLUMNS}"
-    ))
-    .bind(id)
-    .bind(input.name.unwrap_or(current.name))
-    .bind(input.active.unwrap_or(current.active))
-    .bind(expires_at)
-    .fetch_one(&mut *tx)
-    .await?;
-    db::bump(&mut tx, scope).await?;
-    tx.commit().await?;
-    Ok(Json(row))
+impl Update<Input> for ServerKey {
+    async fn apply(change: Change<'_, ServerKey, Input>) -> ApiResult<ServerKey> {
+        let (input, current, tx) = (change.input, change.current, change.tx);
+        let mut errors = FieldErrors::new();
+        validate::resource_name(&mut errors, input.name.as_deref(), change.full);
+        let expires_at = match input.expires_at {
+            None => current.expires_at,
+            Some(_) => expiry(&mut errors, &input.expires_at),
+        };
+        errors.check()?;
+        let row: ServerKey = sqlx::query_as(&format!(
+            "UPDATE server_keys SET name = COALESCE($2, name), active = COALESCE($3, active), \
+             expires_at = $4 WHERE id = $1 RETURNING {COLUMNS}"
+        ))
+        .bind(current.id)
+        .bind(input.name)
+        .bind(input.active)
+        .bind(expires_at)
+        .fetch_one(&mut **tx)
+        .await?;
+        db::bump(tx, change.scope).await?;
+        Ok(row)
+    }
 }
-
-put_and_patch!(put, patch, update, (String, i64), Input, ServerKey);

@@ -4,7 +4,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use maud::{Markup, html};
 use serde_json::{Value, json};
@@ -16,8 +16,8 @@ use super::history;
 use super::layout::{csrf, page};
 use super::overrides;
 use super::pages::Pages;
-use super::place::enter;
-use super::session::{Posted, Session};
+use super::place::{EnvironmentForm, ObjectPage, enter};
+use super::session::Session;
 use super::state::ConsoleState;
 use super::view::{
     Place, Section, encode, field_error, form_errors, int, refused_page, section_url, text,
@@ -251,58 +251,28 @@ async fn show(
     render(&state, &session, &key, id, None).await
 }
 
-/// The typed value of the fields `{prefix}value_type` and `{prefix}value`, or
-/// the feature's page with the reason beside `field` of `form`.
-pub async fn typed_or_page(
-    state: &ConsoleState,
-    posted: &Posted,
-    (key, id): (&str, i64),
-    prefix: &str,
-    (form, field): (Form, &str),
-) -> Result<Value, Response> {
-    match posted.typed(prefix) {
-        Ok(value) => Ok(value),
-        Err(message) => {
-            let refused = Refused::for_field(field, message);
-            Err(render(state, &posted.session, key, id, Some((form, &refused))).await)
-        }
+/// The feature's page, where its forms post back to.
+pub struct FeaturePage;
+
+impl ObjectPage for FeaturePage {
+    type Form = Form;
+
+    fn url(key: &str, id: i64) -> String {
+        feature_url(key, id)
+    }
+
+    async fn refused_on(form: &EnvironmentForm, id: i64, refused: (Form, &Refused)) -> Response {
+        let session = &form.posted.session;
+        render(&form.state, session, &form.key, id, Some(refused)).await
     }
 }
 
-/// After a write: back to the feature, or its page with the API's errors.
-pub async fn after(
-    state: &ConsoleState,
-    posted: &Posted,
-    (key, id): (&str, i64),
-    form: Form,
-    result: Result<Value, Refused>,
-) -> Response {
-    match result {
-        Ok(_) => Redirect::to(&feature_url(key, id)).into_response(),
-        Err(refused @ Refused::Fields(_)) => {
-            render(state, &posted.session, key, id, Some((form, &refused))).await
-        }
-        Err(refused) => refused_page(&refused),
-    }
-}
-
-async fn save_state(
-    State(state): State<ConsoleState>,
-    Path((key, id)): Path<(String, i64)>,
-    posted: Posted,
-) -> Response {
-    let (api, place) = or_page!(enter(&state, &posted.session, &key).await);
+async fn save_state(Path((_, id)): Path<(String, i64)>, form: EnvironmentForm) -> Response {
     let value = or_page!(
-        typed_or_page(
-            &state,
-            &posted,
-            (&key, id),
-            "",
-            (Form::State, "feature_state_value")
-        )
-        .await
+        form.typed_or_page::<FeaturePage>(id, "", (Form::State, "feature_state_value"))
+            .await
     );
-    let (defaults, _) = or_page!(states(&api, &place, Some(id)).await);
+    let (defaults, _) = or_page!(states(&form.api, &form.place, Some(id)).await);
     let Some(own) = defaults.get(&id) else {
         return super::view::error_page(
             StatusCode::NOT_FOUND,
@@ -311,7 +281,8 @@ async fn save_state(
     };
     // On/off is the toggle's: this form changes the value (and weights) only.
     let mut body = json!({"feature_state_value": value});
-    let weights: Result<Vec<Value>, String> = posted
+    let weights: Result<Vec<Value>, String> = form
+        .posted
         .fields
         .iter()
         .filter_map(|(k, v)| k.strip_prefix("weight_").map(|option| (option, v)))
@@ -331,98 +302,72 @@ async fn save_state(
         Ok(_) => {}
         Err(message) => {
             let refused = Refused::for_field("multivariate_feature_state_values", message);
-            return render(
-                &state,
-                &posted.session,
-                &key,
-                id,
-                Some((Form::State, &refused)),
-            )
-            .await;
+            return form
+                .refused_on::<FeaturePage>(id, Form::State, &refused)
+                .await;
         }
     }
     let path = format!(
         "/api/v1/environments/{}/featurestates/{}/",
-        encode(&place.api_key),
+        encode(&form.place.api_key),
         int(own, "id")
     );
-    let result = api.send(Method::PATCH, &path, body).await;
-    after(&state, &posted, (&key, id), Form::State, result).await
+    let result = form.api.send(Method::PATCH, &path, body).await;
+    form.after::<FeaturePage>(id, Form::State, result).await
 }
 
-async fn save_settings(
-    State(state): State<ConsoleState>,
-    Path((key, id)): Path<(String, i64)>,
-    posted: Posted,
-) -> Response {
-    let (api, place) = or_page!(enter(&state, &posted.session, &key).await);
-    let description = posted.text("description").trim();
+async fn save_settings(Path((_, id)): Path<(String, i64)>, form: EnvironmentForm) -> Response {
+    let description = form.posted.text("description").trim();
     let body = json!({
-        "name": posted.text("name").trim(),
+        "name": form.posted.text("name").trim(),
         "description": if description.is_empty() { Value::Null } else { json!(description) },
-        "is_server_key_only": posted.checked("is_server_key_only"),
+        "is_server_key_only": form.posted.checked("is_server_key_only"),
     });
-    let result = api
-        .send(Method::PATCH, &feature_path(&place, id), body)
+    let result = form
+        .api
+        .send(Method::PATCH, &feature_path(&form.place, id), body)
         .await;
-    after(&state, &posted, (&key, id), Form::Settings, result).await
+    form.after::<FeaturePage>(id, Form::Settings, result).await
 }
 
-async fn add_option(
-    State(state): State<ConsoleState>,
-    Path((key, id)): Path<(String, i64)>,
-    posted: Posted,
-) -> Response {
-    let (api, place) = or_page!(enter(&state, &posted.session, &key).await);
+async fn add_option(Path((_, id)): Path<(String, i64)>, form: EnvironmentForm) -> Response {
     let value = or_page!(
-        typed_or_page(
-            &state,
-            &posted,
-            (&key, id),
-            "option_",
-            (Form::Option, "value")
-        )
-        .await
+        form.typed_or_page::<FeaturePage>(id, "option_", (Form::Option, "value"))
+            .await
     );
-    let weight = posted.text("default_percentage_allocation").trim();
+    let weight = form.posted.text("default_percentage_allocation").trim();
     let Ok(weight) = weight.parse::<f64>() else {
         let refused = Refused::for_field(
             "default_percentage_allocation",
             format!("\"{weight}\" is not a number."),
         );
-        return render(
-            &state,
-            &posted.session,
-            &key,
-            id,
-            Some((Form::Option, &refused)),
-        )
-        .await;
+        return form
+            .refused_on::<FeaturePage>(id, Form::Option, &refused)
+            .await;
     };
     let path = format!(
         "/api/v1/projects/{}/features/{id}/mv-options/",
-        place.project_id
+        form.place.project_id
     );
-    let result = api
+    let result = form
+        .api
         .send(
             Method::POST,
             &path,
             json!({"value": value, "default_percentage_allocation": weight}),
         )
         .await;
-    after(&state, &posted, (&key, id), Form::Option, result).await
+    form.after::<FeaturePage>(id, Form::Option, result).await
 }
 
 async fn delete_option(
-    State(state): State<ConsoleState>,
-    Path((key, id, option)): Path<(String, i64, i64)>,
-    posted: Posted,
+    Path((_, id, option)): Path<(String, i64, i64)>,
+    form: EnvironmentForm,
 ) -> Response {
-    let (api, place) = or_page!(enter(&state, &posted.session, &key).await);
     let path = format!(
         "/api/v1/projects/{}/features/{id}/mv-options/{option}/",
-        place.project_id
+        form.place.project_id
     );
-    let result = api.delete(&path).await;
-    after(&state, &posted, (&key, id), Form::Option, result).await
+    let result = form.api.delete(&path).await;
+    form.after::<FeaturePage>(id, Form::Option, result).await
 }

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use super::api::{Api, Refused};
 use super::layout::{csrf, page};
 use super::pages::Pages;
-use super::place::enter;
+use super::place::{EnvironmentForm, enter};
 use super::session::{Posted, Session};
 use super::state::ConsoleState;
 use super::view::{
@@ -252,13 +252,8 @@ async fn create(
 }
 
 /// Sets a feature's own state here on or off (idempotent: the form says which).
-async fn toggle(
-    State(state): State<ConsoleState>,
-    Path((key, id)): Path<(String, i64)>,
-    posted: Posted,
-) -> Response {
-    let (api, place) = or_page!(enter(&state, &posted.session, &key).await);
-    let (defaults, _) = or_page!(states(&api, &place, Some(id)).await);
+async fn toggle(Path((_, id)): Path<(String, i64)>, form: EnvironmentForm) -> Response {
+    let (defaults, _) = or_page!(states(&form.api, &form.place, Some(id)).await);
     let Some(own) = defaults.get(&id) else {
         return super::view::error_page(
             StatusCode::NOT_FOUND,
@@ -267,21 +262,22 @@ async fn toggle(
     };
     let path = format!(
         "/api/v1/environments/{}/featurestates/{}/",
-        encode(&place.api_key),
+        encode(&form.place.api_key),
         int(own, "id")
     );
-    match api
+    match form
+        .api
         .send(
             Method::PATCH,
             &path,
-            json!({"enabled": posted.checked("enabled")}),
+            json!({"enabled": form.posted.checked("enabled")}),
         )
         .await
     {
         Ok(_) => {
             let back = super::view::local_back(
-                posted.get("back"),
-                &section_url(&place.api_key, Section::Features),
+                form.posted.get("back"),
+                &section_url(&form.place.api_key, Section::Features),
             );
             Redirect::to(&format!("{back}#feature-{id}")).into_response()
         }
@@ -326,20 +322,16 @@ async fn confirm_delete(
     .into_response()
 }
 
-async fn delete(
-    State(state): State<ConsoleState>,
-    Path((key, id)): Path<(String, i64)>,
-    posted: Posted,
-) -> Response {
-    let (api, place) = or_page!(enter(&state, &posted.session, &key).await);
-    match api
+async fn delete(Path((_, id)): Path<(String, i64)>, form: EnvironmentForm) -> Response {
+    match form
+        .api
         .delete(&format!(
             "/api/v1/projects/{}/features/{id}/",
-            place.project_id
+            form.place.project_id
         ))
         .await
     {
-        Ok(_) => Redirect::to(&section_url(&place.api_key, Section::Features)).into_response(),
+        Ok(_) => Redirect::to(&section_url(&form.place.api_key, Section::Features)).into_response(),
         Err(refused) => refused_page(&refused),
     }
 }

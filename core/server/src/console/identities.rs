@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 use super::api::Refused;
 use super::layout::{csrf, page};
 use super::pages::Pages;
-use super::place::enter;
-use super::session::{Posted, Session};
+use super::place::{EnvironmentForm, ObjectPage, enter};
+use super::session::Session;
 use super::state::ConsoleState;
 use super::view::{
     Place, Section, encode, field_error, form_errors, int, refused_page, section_url, short_time,
@@ -153,27 +153,32 @@ async fn list(
     .await
 }
 
-async fn create(
-    State(state): State<ConsoleState>,
-    Path(key): Path<String>,
-    posted: Posted,
-) -> Response {
-    let (api, place) = or_page!(enter(&state, &posted.session, &key).await);
+async fn create(form: EnvironmentForm) -> Response {
     let path = format!(
         "/api/v1/environments/{}/identities/",
-        encode(&place.api_key)
+        encode(&form.place.api_key)
     );
-    match api
+    match form
+        .api
         .send(
             Method::POST,
             &path,
-            json!({"identifier": posted.text("identifier")}),
+            json!({"identifier": form.posted.text("identifier")}),
         )
         .await
     {
-        Ok(identity) => Redirect::to(&identity_url(&place, int(&identity, "id"))).into_response(),
+        Ok(identity) => {
+            Redirect::to(&identity_url(&form.place, int(&identity, "id"))).into_response()
+        }
         Err(refused @ Refused::Fields(_)) => {
-            render_list(&state, &posted.session, &key, "", Some(&refused)).await
+            render_list(
+                &form.state,
+                &form.posted.session,
+                &form.key,
+                "",
+                Some(&refused),
+            )
+            .await
         }
         Err(refused) => refused_page(&refused),
     }
@@ -304,148 +309,106 @@ async fn show(
     render(&state, &session, &key, id, None).await
 }
 
-/// After a write: back to the identity, or its page with the API's errors.
-async fn after(
-    state: &ConsoleState,
-    posted: &Posted,
-    key: &str,
-    id: i64,
-    form: Form,
-    result: Result<Value, Refused>,
-) -> Response {
-    match result {
-        Ok(_) => {
-            Redirect::to(&format!("{}/{id}", section_url(key, Section::Identities))).into_response()
-        }
-        Err(refused @ Refused::Fields(_)) => {
-            render(state, &posted.session, key, id, Some((form, &refused))).await
-        }
-        Err(refused) => refused_page(&refused),
+/// An identity's page, where its forms post back to.
+struct IdentityPage;
+
+impl ObjectPage for IdentityPage {
+    type Form = Form;
+
+    fn url(key: &str, id: i64) -> String {
+        format!("{}/{id}", section_url(key, Section::Identities))
+    }
+
+    async fn refused_on(form: &EnvironmentForm, id: i64, refused: (Form, &Refused)) -> Response {
+        let session = &form.posted.session;
+        render(&form.state, session, &form.key, id, Some(refused)).await
     }
 }
 
-async fn typed_or_page(
-    state: &ConsoleState,
-    posted: &Posted,
-    key: &str,
-    id: i64,
-    prefix: &str,
-    (form, field): (Form, &str),
-) -> Result<Value, Response> {
-    match posted.typed(prefix) {
-        Ok(value) => Ok(value),
-        Err(message) => {
-            let refused = Refused::for_field(field, message);
-            Err(render(state, &posted.session, key, id, Some((form, &refused))).await)
-        }
-    }
-}
-
-async fn add_trait(
-    State(state): State<ConsoleState>,
-    Path((key, id)): Path<(String, i64)>,
-    posted: Posted,
-) -> Response {
-    let (api, place) = or_page!(enter(&state, &posted.session, &key).await);
+async fn add_trait(Path((_, id)): Path<(String, i64)>, form: EnvironmentForm) -> Response {
     let value = or_page!(
-        typed_or_page(
-            &state,
-            &posted,
-            &key,
-            id,
-            "new_",
-            (Form::NewTrait, "trait_value"),
-        )
-        .await
+        form.typed_or_page::<IdentityPage>(id, "new_", (Form::NewTrait, "trait_value"))
+            .await
     );
-    let body = json!({"trait_key": posted.text("trait_key").trim(), "trait_value": value});
-    let result = api
+    let body = json!({"trait_key": form.posted.text("trait_key").trim(), "trait_value": value});
+    let result = form
+        .api
         .send(
             Method::POST,
-            &format!("{}traits/", identity_api(&place, id)),
+            &format!("{}traits/", identity_api(&form.place, id)),
             body,
         )
         .await;
-    after(&state, &posted, &key, id, Form::NewTrait, result).await
+    form.after::<IdentityPage>(id, Form::NewTrait, result).await
 }
 
 async fn save_trait(
-    State(state): State<ConsoleState>,
-    Path((key, id, trait_id)): Path<(String, i64, i64)>,
-    posted: Posted,
+    Path((_, id, trait_id)): Path<(String, i64, i64)>,
+    form: EnvironmentForm,
 ) -> Response {
-    let (api, place) = or_page!(enter(&state, &posted.session, &key).await);
     let prefix = format!("t{trait_id}_");
     let value = or_page!(
-        typed_or_page(
-            &state,
-            &posted,
-            &key,
-            id,
-            &prefix,
-            (Form::Trait(trait_id), "trait_value"),
-        )
-        .await
+        form.typed_or_page::<IdentityPage>(id, &prefix, (Form::Trait(trait_id), "trait_value"))
+            .await
     );
-    let path = format!("{}traits/{trait_id}/", identity_api(&place, id));
-    let result = api
+    let path = format!("{}traits/{trait_id}/", identity_api(&form.place, id));
+    let result = form
+        .api
         .send(Method::PATCH, &path, json!({"trait_value": value}))
         .await;
-    after(&state, &posted, &key, id, Form::Trait(trait_id), result).await
+    form.after::<IdentityPage>(id, Form::Trait(trait_id), result)
+        .await
 }
 
 async fn delete_trait(
-    State(state): State<ConsoleState>,
-    Path((key, id, trait_id)): Path<(String, i64, i64)>,
-    posted: Posted,
+    Path((_, id, trait_id)): Path<(String, i64, i64)>,
+    form: EnvironmentForm,
 ) -> Response {
-    let (api, place) = or_page!(enter(&state, &posted.session, &key).await);
-    let result = api
-        .delete(&format!("{}traits/{trait_id}/", identity_api(&place, id)))
+    let result = form
+        .api
+        .delete(&format!(
+            "{}traits/{trait_id}/",
+            identity_api(&form.place, id)
+        ))
         .await;
-    after(&state, &posted, &key, id, Form::Trait(trait_id), result).await
+    form.after::<IdentityPage>(id, Form::Trait(trait_id), result)
+        .await
 }
 
-async fn add_override(
-    State(state): State<ConsoleState>,
-    Path((key, id)): Path<(String, i64)>,
-    posted: Posted,
-) -> Response {
-    let (api, place) = or_page!(enter(&state, &posted.session, &key).await);
+async fn add_override(Path((_, id)): Path<(String, i64)>, form: EnvironmentForm) -> Response {
     let value = or_page!(
-        typed_or_page(
-            &state,
-            &posted,
-            &key,
+        form.typed_or_page::<IdentityPage>(
             id,
             "override_",
-            (Form::NewOverride, "feature_state_value"),
+            (Form::NewOverride, "feature_state_value")
         )
         .await
     );
-    let feature: i64 = posted.text("feature").parse().unwrap_or(0);
-    let body = json!({"feature": feature, "enabled": posted.checked("enabled"), "feature_state_value": value});
-    let result = api
+    let feature: i64 = form.posted.text("feature").parse().unwrap_or(0);
+    let body = json!({"feature": feature, "enabled": form.posted.checked("enabled"), "feature_state_value": value});
+    let result = form
+        .api
         .send(
             Method::POST,
-            &format!("{}featurestates/", identity_api(&place, id)),
+            &format!("{}featurestates/", identity_api(&form.place, id)),
             body,
         )
         .await;
-    after(&state, &posted, &key, id, Form::NewOverride, result).await
+    form.after::<IdentityPage>(id, Form::NewOverride, result)
+        .await
 }
 
 async fn delete_override(
-    State(state): State<ConsoleState>,
-    Path((key, id, state_id)): Path<(String, i64, i64)>,
-    posted: Posted,
+    Path((_, id, state_id)): Path<(String, i64, i64)>,
+    form: EnvironmentForm,
 ) -> Response {
-    let (api, place) = or_page!(enter(&state, &posted.session, &key).await);
-    let result = api
+    let result = form
+        .api
         .delete(&format!(
             "{}featurestates/{state_id}/",
-            identity_api(&place, id)
+            identity_api(&form.place, id)
         ))
         .await;
-    after(&state, &posted, &key, id, Form::NewOverride, result).await
+    form.after::<IdentityPage>(id, Form::NewOverride, result)
+        .await
 }

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use super::api::Refused;
 use super::layout::{csrf, page};
 use super::pages::Pages;
-use super::place::enter;
+use super::place::{EnvironmentForm, enter};
 use super::session::{Posted, Session};
 use super::state::ConsoleState;
 use super::view::{Place, Section, field_error, form_errors, int, refused_page, section_url, text};
@@ -527,20 +527,16 @@ async fn update(
     submit(&state, &key, Some(id), posted).await
 }
 
-async fn delete(
-    State(state): State<ConsoleState>,
-    Path((key, id)): Path<(String, i64)>,
-    posted: Posted,
-) -> Response {
-    let (api, place) = or_page!(enter(&state, &posted.session, &key).await);
-    match api
+async fn delete(Path((_, id)): Path<(String, i64)>, form: EnvironmentForm) -> Response {
+    match form
+        .api
         .delete(&format!(
             "/api/v1/projects/{}/segments/{id}/",
-            place.project_id
+            form.place.project_id
         ))
         .await
     {
-        Ok(_) => Redirect::to(&section_url(&place.api_key, Section::Segments)).into_response(),
+        Ok(_) => Redirect::to(&section_url(&form.place.api_key, Section::Segments)).into_response(),
         Err(refused) => refused_page(&refused),
     }
 }

@@ -252,6 +252,14 @@ impl Core {
         format!("Api-Key {}", self.admin_key)
     }
 
+    /// Requests as another admin key (`Api-Key …`, the whole header value).
+    pub fn as_key(&self, authorization: String) -> AsKey<'_> {
+        AsKey {
+            core: self,
+            authorization,
+        }
+    }
+
     /// An admin request with a JSON body.
     pub async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
         let auth = self.admin_header();
@@ -364,5 +372,36 @@ impl Drop for Core {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+    }
+}
+
+/// Requests to core as one admin key ([`Core::as_key`]).
+pub struct AsKey<'c> {
+    core: &'c Core,
+    authorization: String,
+}
+
+impl AsKey<'_> {
+    /// A request with an optional JSON body.
+    pub async fn send(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+        let body = body.map(|b| serde_json::to_vec(&b).unwrap());
+        let headers = [("authorization", self.authorization.as_str())];
+        self.core.request(method, path, &headers, body).await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.send(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> Reply {
+        self.send(Method::PATCH, path, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.send(Method::DELETE, path, None).await
     }
 }
