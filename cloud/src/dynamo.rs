@@ -168,22 +168,14 @@ impl DocumentTable {
 
     /// Stores a document (with `api_key` and `revision`) unless the stored one is as new.
     pub async fn put_document(&self, document: &Map<String, Value>) -> Result<Written, CloudError> {
-        let client_key =
-            document
-                .get("api_key")
-                .and_then(Value::as_str)
-                .ok_or(CloudError::Format {
-                    what: "document",
-                    message: "no api_key".into(),
-                })?;
-        let revision =
-            document
-                .get("revision")
-                .and_then(Value::as_u64)
-                .ok_or(CloudError::Format {
-                    what: "document",
-                    message: "no revision".into(),
-                })?;
+        let missing = |name: &str| CloudError::Format {
+            what: "document",
+            message: format!("no {name}"),
+        };
+        let client_key = document.get("api_key").and_then(Value::as_str);
+        let client_key = client_key.ok_or_else(|| missing("api_key"))?;
+        let revision = document.get("revision").and_then(Value::as_u64);
+        let revision = revision.ok_or_else(|| missing("revision"))?;
         let item = self.item_for(document, client_key, revision).await?;
         let result = self
             .client

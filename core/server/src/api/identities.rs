@@ -51,17 +51,29 @@ pub(super) fn routes(routes: Routes) -> Routes {
         .get(TRAITS, traits.list(), list_traits)
         .post(TRAITS, traits.create(), create_trait)
         .get(TRAIT, traits.read(), read_trait)
-        .put(TRAIT, traits.replace(), update::put::<TraitRow, _, _>)
-        .patch(TRAIT, traits.update(), update::patch::<TraitRow, _, _>)
+        .put(
+            TRAIT,
+            traits.replace(),
+            update::write::<TraitRow, _, _, true>,
+        )
+        .patch(
+            TRAIT,
+            traits.update(),
+            update::write::<TraitRow, _, _, false>,
+        )
         .delete(TRAIT, traits.delete(), delete_trait)
         .get(OVERRIDES, overrides.list(), list_overrides)
         .post(OVERRIDES, overrides.create(), create_override)
         .get(OVERRIDE, overrides.read(), read_override)
-        .put(OVERRIDE, overrides.replace(), update::put::<Override, _, _>)
+        .put(
+            OVERRIDE,
+            overrides.replace(),
+            update::write::<Override, _, _, true>,
+        )
         .patch(
             OVERRIDE,
             overrides.update(),
-            update::patch::<Override, _, _>,
+            update::write::<Override, _, _, false>,
         )
         .delete(OVERRIDE, overrides.delete(), delete_override)
 }

@@ -15,14 +15,7 @@
 /// handlers are the calling module's own functions.
 macro_rules! resource_routes {
     ($collection:literal, $item:literal, $docs:expr, $ty:ty) => {
-        resource_routes!(
-            $collection,
-            $item,
-            $docs,
-            $ty,
-            super::item::read::<$ty>,
-            super::item::delete::<$ty>
-        );
+        resource_routes!(pub(super) fn routes, $collection, $item, $docs, $ty);
     };
     ($collection:literal, $item:literal, $docs:expr, $ty:ty, $read:expr, $delete:expr) => {
         resource_routes!(pub(super) fn routes, $collection, $item, $docs, $ty, $read, $delete);
@@ -45,8 +38,8 @@ macro_rules! resource_routes {
                 .get($collection, docs.list(), list)
                 .post($collection, docs.create(), create)
                 .get($item, docs.read(), $read)
-                .put($item, docs.replace(), super::update::put::<$ty, _, _>)
-                .patch($item, docs.update(), super::update::patch::<$ty, _, _>)
+                .put($item, docs.replace(), super::update::write::<$ty, _, _, true>)
+                .patch($item, docs.update(), super::update::write::<$ty, _, _, false>)
                 .delete($item, docs.delete(), $delete)
         }
     };

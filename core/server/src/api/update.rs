@@ -47,8 +47,8 @@ pub trait Update<Input, Output = Self>: Item {
     fn apply(change: Change<'_, Self, Input>) -> impl Future<Output = ApiResult<Output>> + Send;
 }
 
-/// `PUT` an item: the whole of it.
-pub async fn put<T, I, O>(
+/// `PUT` (`FULL`: the whole item) or `PATCH` (the fields given) an item.
+pub async fn write<T, I, O, const FULL: bool>(
     State(state): State<AppState>,
     admin: Admin,
     Ids(ids): Ids<T::Ids>,
@@ -59,22 +59,7 @@ where
     I: DeserializeOwned + Send,
     O: Serialize,
 {
-    change::<T, I, O>(state, admin, ids, input, true).await
-}
-
-/// `PATCH` an item: the fields given.
-pub async fn patch<T, I, O>(
-    State(state): State<AppState>,
-    admin: Admin,
-    Ids(ids): Ids<T::Ids>,
-    Body(input): Body<I>,
-) -> ApiResult<Json<O>>
-where
-    T: Update<I, O>,
-    I: DeserializeOwned + Send,
-    O: Serialize,
-{
-    change::<T, I, O>(state, admin, ids, input, false).await
+    change::<T, I, O>(state, admin, ids, input, FULL).await
 }
 
 async fn change<T: Update<I, O>, I, O>(

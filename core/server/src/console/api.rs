@@ -119,9 +119,19 @@ impl Api {
         Ok(rows)
     }
 
-    /// `method path` with a JSON body; the answer's JSON (null for 204).
-    pub async fn send(&self, method: Method, path: &str, body: Value) -> Result<Value, Refused> {
-        self.call(method, path, Some(body)).await
+    /// `POST path` with a JSON body; the answer's JSON.
+    pub async fn post(&self, path: &str, body: Value) -> Result<Value, Refused> {
+        self.call(Method::POST, path, Some(body)).await
+    }
+
+    /// `PUT path` with a JSON body; the answer's JSON.
+    pub async fn put(&self, path: &str, body: Value) -> Result<Value, Refused> {
+        self.call(Method::PUT, path, Some(body)).await
+    }
+
+    /// `PATCH path` with a JSON body; the answer's JSON.
+    pub async fn patch(&self, path: &str, body: Value) -> Result<Value, Refused> {
+        self.call(Method::PATCH, path, Some(body)).await
     }
 
     /// `DELETE path`.

@@ -5,7 +5,7 @@
 //! one edges serve, read through the admin-readable edge API). A GET form, so
 //! a result is shareable by its URL.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::Query;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -16,9 +16,7 @@ use serde_json::Value;
 
 use super::layout::page;
 use super::pages::Pages;
-use super::place::enter;
-use super::session::Session;
-use super::state::ConsoleState;
+use super::place::{EnvironmentVisit, enter};
 use super::view::{Section, encode, error_page, refused_page, section_url, value_text};
 
 /// The explain route.
@@ -76,13 +74,8 @@ fn evaluate(
     })
 }
 
-async fn show(
-    State(state): State<ConsoleState>,
-    Path(key): Path<String>,
-    Query(question): Query<Question>,
-    session: Session,
-) -> Response {
-    let (api, place) = or_page!(enter(&state, &session, &key).await);
+async fn show(visit: EnvironmentVisit, Query(question): Query<Question>) -> Response {
+    let (api, place) = or_page!(enter(&visit.state, &visit.session, &visit.key).await);
     let identifier = question.identifier.unwrap_or_default().trim().to_string();
     let traits_text = question.traits.unwrap_or_default();
     let mut bad_lines = Vec::new();
@@ -167,7 +160,7 @@ async fn show(
     };
     let markup = page(
         "Test an identity",
-        &session,
+        &visit.session,
         Some((&place, Section::Explain)),
         body,
     );

@@ -2,8 +2,8 @@
 //! multivariate weights), its multivariate options, its segment overrides
 //! (handled in [`super::overrides`]), its settings and its history.
 
-use axum::extract::{Path, State};
-use axum::http::{Method, StatusCode};
+use axum::extract::Path;
+use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use maud::{Markup, html};
@@ -16,7 +16,7 @@ use super::history;
 use super::layout::{csrf, page};
 use super::overrides;
 use super::pages::Pages;
-use super::place::{EnvironmentForm, ObjectPage, enter};
+use super::place::{EnvironmentForm, EnvironmentVisit, ObjectPage, enter};
 use super::session::Session;
 use super::state::ConsoleState;
 use super::view::{
@@ -243,12 +243,8 @@ async fn identity_overrides(
     Ok((answer["count"].as_i64().unwrap_or(0), shown))
 }
 
-async fn show(
-    State(state): State<ConsoleState>,
-    Path((key, id)): Path<(String, i64)>,
-    session: Session,
-) -> Response {
-    render(&state, &session, &key, id, None).await
+async fn show(Path((_, id)): Path<(String, i64)>, visit: EnvironmentVisit) -> Response {
+    render(&visit.state, &visit.session, &visit.key, id, None).await
 }
 
 /// The feature's page, where its forms post back to.
@@ -312,7 +308,7 @@ async fn save_state(Path((_, id)): Path<(String, i64)>, form: EnvironmentForm) -
         encode(&form.place.api_key),
         int(own, "id")
     );
-    let result = form.api.send(Method::PATCH, &path, body).await;
+    let result = form.api.patch(&path, body).await;
     form.after::<FeaturePage>(id, Form::State, result).await
 }
 
@@ -323,10 +319,7 @@ async fn save_settings(Path((_, id)): Path<(String, i64)>, form: EnvironmentForm
         "description": if description.is_empty() { Value::Null } else { json!(description) },
         "is_server_key_only": form.posted.checked("is_server_key_only"),
     });
-    let result = form
-        .api
-        .send(Method::PATCH, &feature_path(&form.place, id), body)
-        .await;
+    let result = form.api.patch(&feature_path(&form.place, id), body).await;
     form.after::<FeaturePage>(id, Form::Settings, result).await
 }
 
@@ -351,8 +344,7 @@ async fn add_option(Path((_, id)): Path<(String, i64)>, form: EnvironmentForm) -
     );
     let result = form
         .api
-        .send(
-            Method::POST,
+        .post(
             &path,
             json!({"value": value, "default_percentage_allocation": weight}),
         )

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use maud::{Markup, html};
@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use super::api::{Api, Refused};
 use super::layout::{csrf, page};
 use super::pages::Pages;
-use super::place::{EnvironmentForm, enter};
+use super::place::{EnvironmentForm, EnvironmentVisit, enter};
 use super::session::{Posted, Session};
 use super::state::ConsoleState;
 use super::view::{
@@ -194,16 +194,11 @@ async fn render(
     (status, Html(markup.into_string())).into_response()
 }
 
-async fn list(
-    State(state): State<ConsoleState>,
-    Path(key): Path<String>,
-    Query(search): Query<Search>,
-    session: Session,
-) -> Response {
+async fn list(visit: EnvironmentVisit, Query(search): Query<Search>) -> Response {
     render(
-        &state,
-        &session,
-        &key,
+        &visit.state,
+        &visit.session,
+        &visit.key,
         search.q.as_deref().unwrap_or(""),
         None,
         None,
@@ -234,8 +229,7 @@ async fn create(
         "is_server_key_only": posted.checked("is_server_key_only"),
     });
     match api
-        .send(
-            Method::POST,
+        .post(
             &format!("/api/v1/projects/{}/features/", place.project_id),
             body,
         )
@@ -267,11 +261,7 @@ async fn toggle(Path((_, id)): Path<(String, i64)>, form: EnvironmentForm) -> Re
     );
     match form
         .api
-        .send(
-            Method::PATCH,
-            &path,
-            json!({"enabled": form.posted.checked("enabled")}),
-        )
+        .patch(&path, json!({"enabled": form.posted.checked("enabled")}))
         .await
     {
         Ok(_) => {
@@ -285,12 +275,8 @@ async fn toggle(Path((_, id)): Path<(String, i64)>, form: EnvironmentForm) -> Re
     }
 }
 
-async fn confirm_delete(
-    State(state): State<ConsoleState>,
-    Path((key, id)): Path<(String, i64)>,
-    session: Session,
-) -> Response {
-    let (api, place) = or_page!(enter(&state, &session, &key).await);
+async fn confirm_delete(Path((_, id)): Path<(String, i64)>, visit: EnvironmentVisit) -> Response {
+    let (api, place) = or_page!(enter(&visit.state, &visit.session, &visit.key).await);
     let feature = match api
         .get(&format!(
             "/api/v1/projects/{}/features/{id}/",
@@ -305,7 +291,7 @@ async fn confirm_delete(
         h1 { "Delete " code { (text(&feature, "name")) } "?" }
         p { "This deletes the feature from every environment of " strong { (place.project) } ", with its segment and identity overrides. SDKs stop receiving it. It cannot be undone." }
         form.inline method="post" action={ (feature_url(&place.api_key, id)) "/delete" } {
-            (csrf(&session))
+            (csrf(&visit.session))
             button.danger type="submit" { "Delete " (text(&feature, "name")) }
             a href=(feature_url(&place.api_key, id)) { "Cancel" }
         }
@@ -313,7 +299,7 @@ async fn confirm_delete(
     Html(
         page(
             "Delete feature",
-            &session,
+            &visit.session,
             Some((&place, Section::Features)),
             body,
         )

@@ -2,7 +2,7 @@
 //! feature's), newest first, and the recent entries on a feature's page.
 //! Entries come from `GET /api/v1/audit-log/`.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::Query;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use maud::{Markup, html};
@@ -12,9 +12,7 @@ use serde_json::Value;
 use super::api::{Api, Refused};
 use super::layout::page;
 use super::pages::Pages;
-use super::place::enter;
-use super::session::Session;
-use super::state::ConsoleState;
+use super::place::{EnvironmentVisit, enter};
 use super::view::{Place, Section, int, section_url, short_time, text};
 
 /// The history route.
@@ -121,13 +119,8 @@ struct Filter {
 /// Entries per history page.
 const PAGE_SIZE: i64 = 50;
 
-async fn show(
-    State(state): State<ConsoleState>,
-    Path(key): Path<String>,
-    Query(filter): Query<Filter>,
-    session: Session,
-) -> Response {
-    let (api, place) = or_page!(enter(&state, &session, &key).await);
+async fn show(visit: EnvironmentVisit, Query(filter): Query<Filter>) -> Response {
+    let (api, place) = or_page!(enter(&visit.state, &visit.session, &visit.key).await);
     let page_number = filter.page.unwrap_or(1).max(1);
     let mut query = format!(
         "environment={}&page_size={PAGE_SIZE}&page={page_number}",
@@ -156,6 +149,14 @@ async fn show(
             @if !answer["next"].is_null() { a href={ (base) "?" (feature_query) "page=" (page_number + 1) } { "Older →" } }
         }
     };
-    Html(page("History", &session, Some((&place, Section::History)), body).into_string())
-        .into_response()
+    Html(
+        page(
+            "History",
+            &visit.session,
+            Some((&place, Section::History)),
+            body,
+        )
+        .into_string(),
+    )
+    .into_response()
 }

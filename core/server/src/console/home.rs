@@ -2,7 +2,6 @@
 //! forms to add a project or an environment.
 
 use axum::extract::{Path, State};
-use axum::http::Method;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use maud::html;
@@ -130,7 +129,7 @@ async fn create_project(State(state): State<ConsoleState>, posted: Posted) -> Re
     let api = Api::new(state.api.clone(), posted.session.admin);
     let organisation: i64 = posted.text("organisation").parse().unwrap_or(0);
     let body = json!({"name": posted.text("name").trim(), "organisation": organisation});
-    match api.send(Method::POST, "/api/v1/projects/", body).await {
+    match api.post("/api/v1/projects/", body).await {
         Ok(project) => Redirect::to(&format!("/#project-{}", int(&project, "id"))).into_response(),
         Err(refused @ Refused::Fields(_)) => {
             render(
@@ -151,7 +150,7 @@ async fn create_environment(
 ) -> Response {
     let api = Api::new(state.api.clone(), posted.session.admin);
     let body = json!({"name": posted.text("name").trim(), "project": project});
-    match api.send(Method::POST, "/api/v1/environments/", body).await {
+    match api.post("/api/v1/environments/", body).await {
         Ok(environment) => Redirect::to(&section_url(
             text(&environment, "api_key"),
             Section::Features,

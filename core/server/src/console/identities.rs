@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, State};
-use axum::http::{Method, StatusCode};
+use axum::extract::{Path, Query};
+use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use maud::html;
@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use super::api::Refused;
 use super::layout::{csrf, page};
 use super::pages::Pages;
-use super::place::{EnvironmentForm, ObjectPage, enter};
+use super::place::{EnvironmentForm, EnvironmentVisit, ObjectPage, enter};
 use super::session::Session;
 use super::state::ConsoleState;
 use super::view::{
@@ -137,16 +137,11 @@ async fn render_list(
         .into_response()
 }
 
-async fn list(
-    State(state): State<ConsoleState>,
-    Path(key): Path<String>,
-    Query(search): Query<Search>,
-    session: Session,
-) -> Response {
+async fn list(visit: EnvironmentVisit, Query(search): Query<Search>) -> Response {
     render_list(
-        &state,
-        &session,
-        &key,
+        &visit.state,
+        &visit.session,
+        &visit.key,
         search.q.as_deref().unwrap_or(""),
         None,
     )
@@ -160,11 +155,7 @@ async fn create(form: EnvironmentForm) -> Response {
     );
     match form
         .api
-        .send(
-            Method::POST,
-            &path,
-            json!({"identifier": form.posted.text("identifier")}),
-        )
+        .post(&path, json!({"identifier": form.posted.text("identifier")}))
         .await
     {
         Ok(identity) => {
@@ -301,12 +292,8 @@ async fn render(
         .into_response()
 }
 
-async fn show(
-    State(state): State<ConsoleState>,
-    Path((key, id)): Path<(String, i64)>,
-    session: Session,
-) -> Response {
-    render(&state, &session, &key, id, None).await
+async fn show(Path((_, id)): Path<(String, i64)>, visit: EnvironmentVisit) -> Response {
+    render(&visit.state, &visit.session, &visit.key, id, None).await
 }
 
 /// An identity's page, where its forms post back to.
@@ -333,11 +320,7 @@ async fn add_trait(Path((_, id)): Path<(String, i64)>, form: EnvironmentForm) ->
     let body = json!({"trait_key": form.posted.text("trait_key").trim(), "trait_value": value});
     let result = form
         .api
-        .send(
-            Method::POST,
-            &format!("{}traits/", identity_api(&form.place, id)),
-            body,
-        )
+        .post(&format!("{}traits/", identity_api(&form.place, id)), body)
         .await;
     form.after::<IdentityPage>(id, Form::NewTrait, result).await
 }
@@ -352,10 +335,7 @@ async fn save_trait(
             .await
     );
     let path = format!("{}traits/{trait_id}/", identity_api(&form.place, id));
-    let result = form
-        .api
-        .send(Method::PATCH, &path, json!({"trait_value": value}))
-        .await;
+    let result = form.api.patch(&path, json!({"trait_value": value})).await;
     form.after::<IdentityPage>(id, Form::Trait(trait_id), result)
         .await
 }
@@ -388,8 +368,7 @@ async fn add_override(Path((_, id)): Path<(String, i64)>, form: EnvironmentForm)
     let body = json!({"feature": feature, "enabled": form.posted.checked("enabled"), "feature_state_value": value});
     let result = form
         .api
-        .send(
-            Method::POST,
+        .post(
             &format!("{}featurestates/", identity_api(&form.place, id)),
             body,
         )

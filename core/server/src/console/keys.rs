@@ -3,7 +3,7 @@
 //! on the page that answers its creation; lists show only a prefix.
 
 use axum::extract::{Path, State};
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use maud::html;
@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use super::api::Refused;
 use super::layout::{csrf, page};
 use super::pages::Pages;
-use super::place::enter;
+use super::place::{EnvironmentVisit, enter};
 use super::session::{Posted, Session};
 use super::state::ConsoleState;
 use super::view::{
@@ -202,12 +202,8 @@ async fn render(
     (status, Html(markup.into_string())).into_response()
 }
 
-async fn show(
-    State(state): State<ConsoleState>,
-    Path(key): Path<String>,
-    session: Session,
-) -> Response {
-    render(&state, &session, &key, None, None).await
+async fn show(visit: EnvironmentVisit) -> Response {
+    render(&visit.state, &visit.session, &visit.key, None, None).await
 }
 
 async fn create(
@@ -224,7 +220,7 @@ async fn create(
         Kind::Proxy => json!({"name": name, "organisation": place.organisation_id}),
         _ => json!({"name": name}),
     };
-    match api.send(Method::POST, &kind.collection(&place), body).await {
+    match api.post(&kind.collection(&place), body).await {
         Ok(answer) => {
             let created = Created {
                 kind,
@@ -251,14 +247,8 @@ async fn revoke(
     let (api, place) = or_page!(enter(&state, &posted.session, &key).await);
     let item = format!("{}{}/", kind.collection(&place), encode(&id));
     let result: Result<Value, Refused> = match kind {
-        Kind::Server => {
-            api.send(Method::PATCH, &item, json!({"active": false}))
-                .await
-        }
-        Kind::Admin => {
-            api.send(Method::PATCH, &item, json!({"revoked": true}))
-                .await
-        }
+        Kind::Server => api.patch(&item, json!({"active": false})).await,
+        Kind::Admin => api.patch(&item, json!({"revoked": true})).await,
         Kind::Proxy => api.delete(&item).await,
     };
     match result {

@@ -4,7 +4,6 @@
 //! order), remove. Each answers with the feature's page.
 
 use axum::extract::Path;
-use axum::http::Method;
 use axum::response::Response;
 use axum::routing::post;
 use serde_json::{Value, json};
@@ -54,9 +53,7 @@ async fn add(Path((_, id)): Path<(String, i64)>, form: EnvironmentForm) -> Respo
         .map_or(0, |p| p + 1);
     let segment: i64 = form.posted.text("segment").parse().unwrap_or(0);
     let link = form.api
-        .send(
-            Method::POST,
-            "/api/v1/features/feature-segments/",
+        .post("/api/v1/features/feature-segments/",
             json!({"feature": id, "segment": segment, "environment": form.place.environment_id, "priority": last}),
         )
         .await;
@@ -69,9 +66,7 @@ async fn add(Path((_, id)): Path<(String, i64)>, form: EnvironmentForm) -> Respo
         }
     };
     let created = form.api
-        .send(
-            Method::POST,
-            &format!("/api/v1/environments/{}/featurestates/", encode(&form.place.api_key)),
+        .post(&format!("/api/v1/environments/{}/featurestates/", encode(&form.place.api_key)),
             json!({"feature": id, "feature_segment": int(&link, "id"), "enabled": form.posted.checked("enabled"), "feature_state_value": value}),
         )
         .await;
@@ -108,8 +103,7 @@ async fn save(Path((_, id, link)): Path<(String, i64, i64)>, form: EnvironmentFo
     };
     let result = form
         .api
-        .send(
-            Method::PATCH,
+        .patch(
             &format!(
                 "/api/v1/environments/{}/featurestates/{}/",
                 encode(&form.place.api_key),
@@ -148,8 +142,7 @@ async fn move_one(
         .collect();
     let result = form
         .api
-        .send(
-            Method::POST,
+        .post(
             "/api/v1/features/feature-segments/update-priorities/",
             Value::Array(body),
         )

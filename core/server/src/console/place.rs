@@ -6,6 +6,7 @@ use std::future::Future;
 
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::Value;
 
@@ -61,6 +62,43 @@ pub async fn enter(
         Ok(place) => Ok((api, place)),
         Err(refused) => Err(super::view::refused_page(&refused)),
     }
+}
+
+/// A page of the environment whose client key is the path's `{key}`, asked
+/// for by a signed-in admin (else the way to sign in).
+pub struct EnvironmentVisit {
+    /// The console.
+    pub state: ConsoleState,
+    /// The admin's session.
+    pub session: Session,
+    /// The environment's client key, as the path gave it.
+    pub key: String,
+}
+
+impl FromRequestParts<ConsoleState> for EnvironmentVisit {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ConsoleState) -> Result<Self, Response> {
+        let key = path_key(parts, state).await?;
+        let session = Session::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(EnvironmentVisit {
+            state: state.clone(),
+            session,
+            key,
+        })
+    }
+}
+
+/// The path's `{key}`: an environment's client key.
+async fn path_key(parts: &mut Parts, state: &ConsoleState) -> Result<String, Response> {
+    let Path(mut params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    params
+        .remove("key")
+        .ok_or_else(|| error_page(StatusCode::NOT_FOUND, "No environment here."))
 }
 
 /// A form posted to a page of the environment whose client key is the

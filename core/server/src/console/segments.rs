@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use axum::extract::{Path, State};
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use maud::{Markup, html};
@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use super::api::Refused;
 use super::layout::{csrf, page};
 use super::pages::Pages;
-use super::place::{EnvironmentForm, enter};
+use super::place::{EnvironmentForm, EnvironmentVisit, enter};
 use super::session::{Posted, Session};
 use super::state::ConsoleState;
 use super::view::{Place, Section, field_error, form_errors, int, refused_page, section_url, text};
@@ -59,12 +59,8 @@ fn conditions_in(rules: &[Rule]) -> usize {
         .sum()
 }
 
-async fn list(
-    State(state): State<ConsoleState>,
-    Path(key): Path<String>,
-    session: Session,
-) -> Response {
-    let (api, place) = or_page!(enter(&state, &session, &key).await);
+async fn list(visit: EnvironmentVisit) -> Response {
+    let (api, place) = or_page!(enter(&visit.state, &visit.session, &visit.key).await);
     let segments = match api
         .all(&format!("/api/v1/projects/{}/segments/", place.project_id))
         .await
@@ -96,7 +92,7 @@ async fn list(
     Html(
         page(
             "Segments",
-            &session,
+            &visit.session,
             Some((&place, Section::Segments)),
             body,
         )
@@ -430,12 +426,8 @@ fn editor_page(
     (status, Html(markup.into_string())).into_response()
 }
 
-async fn new(
-    State(state): State<ConsoleState>,
-    Path(key): Path<String>,
-    session: Session,
-) -> Response {
-    let (_, place) = or_page!(enter(&state, &session, &key).await);
+async fn new(visit: EnvironmentVisit) -> Response {
+    let (_, place) = or_page!(enter(&visit.state, &visit.session, &visit.key).await);
     let draft = Draft {
         name: String::new(),
         description: String::new(),
@@ -449,15 +441,11 @@ async fn new(
             conditions: Vec::new(),
         }],
     };
-    editor_page(&session, &place, None, &draft, None)
+    editor_page(&visit.session, &place, None, &draft, None)
 }
 
-async fn edit(
-    State(state): State<ConsoleState>,
-    Path((key, id)): Path<(String, i64)>,
-    session: Session,
-) -> Response {
-    let (api, place) = or_page!(enter(&state, &session, &key).await);
+async fn edit(Path((_, id)): Path<(String, i64)>, visit: EnvironmentVisit) -> Response {
+    let (api, place) = or_page!(enter(&visit.state, &visit.session, &visit.key).await);
     let segment = match api
         .get(&format!(
             "/api/v1/projects/{}/segments/{id}/",
@@ -473,7 +461,7 @@ async fn edit(
         description: segment["description"].as_str().unwrap_or("").to_string(),
         rules: serde_json::from_value(segment["rules"].clone()).unwrap_or_default(),
     };
-    editor_page(&session, &place, Some(id), &draft, None)
+    editor_page(&visit.session, &place, Some(id), &draft, None)
 }
 
 /// Edits the draft, or saves it (`POST` to create when `id` is none, else `PUT`).
@@ -496,11 +484,8 @@ async fn submit(state: &ConsoleState, key: &str, id: Option<i64>, posted: Posted
     });
     let collection = format!("/api/v1/projects/{}/segments/", place.project_id);
     let result = match id {
-        None => api.send(Method::POST, &collection, body).await,
-        Some(id) => {
-            api.send(Method::PUT, &format!("{collection}{id}/"), body)
-                .await
-        }
+        None => api.post(&collection, body).await,
+        Some(id) => api.put(&format!("{collection}{id}/"), body).await,
     };
     match result {
         Ok(segment) => Redirect::to(&segment_url(&place, int(&segment, "id"))).into_response(),

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::Query;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -19,9 +19,7 @@ use serde_json::Value;
 use super::api::{Api, Refused};
 use super::layout::page;
 use super::pages::Pages;
-use super::place::enter;
-use super::session::Session;
-use super::state::ConsoleState;
+use super::place::{EnvironmentVisit, enter};
 use super::view::{Place, Section, encode, error_page, section_url};
 
 /// The usage route.
@@ -260,16 +258,11 @@ fn links(place: &Place, current: Period, feature: Option<&str>) -> Markup {
     }
 }
 
-async fn show(
-    State(state): State<ConsoleState>,
-    Path(key): Path<String>,
-    Query(ask): Query<Ask>,
-    session: Session,
-) -> Response {
+async fn show(visit: EnvironmentVisit, Query(ask): Query<Ask>) -> Response {
     let Some(period) = Period::parse(ask.period.as_deref().unwrap_or("")) else {
         return error_page(StatusCode::BAD_REQUEST, "The period is hour, day or month.");
     };
-    let (api, place) = or_page!(enter(&state, &session, &key).await);
+    let (api, place) = or_page!(enter(&visit.state, &visit.session, &visit.key).await);
     let (bucket_name, bucket, slots) = period.buckets();
     // Whole buckets, the current one last.
     let now = Utc::now();
@@ -330,8 +323,16 @@ async fn show(
             p.muted { "Series of " code { (feature) } " only." }
         }
     };
-    Html(page("Usage", &session, Some((&place, Section::Usage)), body).into_string())
-        .into_response()
+    Html(
+        page(
+            "Usage",
+            &visit.session,
+            Some((&place, Section::Usage)),
+            body,
+        )
+        .into_string(),
+    )
+    .into_response()
 }
 
 #[cfg(test)]
