@@ -268,13 +268,7 @@ impl Chart {
                     } else {
                         format!("{value}")
                     };
-                    let _ = writeln!(
-                        svg,
-                        r##"<line x1="{LEFT}" y1="{at:.1}" x2="{right:.1}" y2="{at:.1}" stroke="#dddddd"/><text x="{:.1}" y="{:.1}" text-anchor="end">{label}{}</text>"##,
-                        LEFT - 6.0,
-                        at + 4.0,
-                        escape(&panel.unit)
-                    );
+                    gridline(svg, (at, right), &label, &panel.unit);
                 }
                 Box::new(move |v: f64| top + panel.height * (1.0 - (v / peak).clamp(0.0, 1.0)))
             }
@@ -301,13 +295,7 @@ impl Chart {
                     } else {
                         format!("{value}")
                     };
-                    let _ = writeln!(
-                        svg,
-                        r##"<line x1="{LEFT}" y1="{at:.1}" x2="{right:.1}" y2="{at:.1}" stroke="#dddddd"/><text x="{:.1}" y="{:.1}" text-anchor="end">{label}{}</text>"##,
-                        LEFT - 6.0,
-                        at + 4.0,
-                        escape(&panel.unit)
-                    );
+                    gridline(svg, (at, right), &label, &panel.unit);
                 }
                 Box::new(move |v: f64| {
                     let fraction =
@@ -396,6 +384,18 @@ impl Chart {
             );
         }
     }
+}
+
+/// A horizontal grid line at `at` (from the left margin to `right`), labelled
+/// `label` and `unit` in the margin.
+fn gridline(svg: &mut String, (at, right): (f64, f64), label: &str, unit: &str) {
+    let _ = writeln!(
+        svg,
+        r##"<line x1="{LEFT}" y1="{at:.1}" x2="{right:.1}" y2="{at:.1}" stroke="#dddddd"/><text x="{:.1}" y="{:.1}" text-anchor="end">{label}{}</text>"##,
+        LEFT - 6.0,
+        at + 4.0,
+        escape(unit)
+    );
 }
 
 #[cfg(test)]

@@ -227,7 +227,7 @@ impl Aggregator {
             return Err(Refused::Busy);
         }
         let minute = minute_of(batch.created_at.as_deref());
-        let mut evaluations = 0;
+        let mut evaluations: u64 = 0;
         {
             let current = self.current.read().unwrap_or_else(|p| p.into_inner());
             let Some(generation) = current.as_ref() else {
@@ -256,8 +256,10 @@ impl Aggregator {
             for environment in &batch.environments {
                 for (feature, count) in &environment.evaluations {
                     let key = (environment.environment_key.clone(), feature.clone(), minute);
-                    *generation.evaluations.entry(key).or_default() += count;
-                    evaluations += count;
+                    // Counts come from clients: a sum saturates, never wraps.
+                    let mut sum = generation.evaluations.entry(key).or_default();
+                    *sum = sum.saturating_add(*count);
+                    evaluations = evaluations.saturating_add(*count);
                 }
                 for (resource, count) in &environment.api_calls {
                     let key = (
@@ -265,7 +267,8 @@ impl Aggregator {
                         resource.clone(),
                         minute,
                     );
-                    *generation.api_calls.entry(key).or_default() += count;
+                    let mut sum = generation.api_calls.entry(key).or_default();
+                    *sum = sum.saturating_add(*count);
                 }
             }
             generation

@@ -97,6 +97,42 @@ fn sum(url: &str, sql: &str) -> i64 {
         .unwrap_or(0)
 }
 
+/// Counts come from edges: sums past what the tables hold saturate, in the
+/// aggregator and in PostgreSQL, instead of wrapping or failing the write
+/// (which would hold every later count of the bucket back).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sums_too_large_to_store_saturate() {
+    let url = analytics_database();
+    let sync = start(writing_to(&url)).await;
+    let big = "SELECT coalesce(sum(count), 0) FROM analytics_flag_evaluations \
+               WHERE feature_name = 'big' AND bucket_size = '1m'";
+    for (id, count) in [("s-1", u64::MAX), ("s-2", 5)] {
+        assert_eq!(
+            ingest(sync.address, batch(id, "env", "big", count)).await.0,
+            202
+        );
+        eventually("a batch written", || sum(&url, big) == i64::MAX).await;
+    }
+    // A write that adds to the full bucket also carries another feature's
+    // count: it lands only if the statement does not fail.
+    assert_eq!(
+        ingest(sync.address, batch("s-3", "env", "big", 1)).await.0,
+        202
+    );
+    assert_eq!(
+        ingest(sync.address, batch("s-4", "env", "small", 1))
+            .await
+            .0,
+        202
+    );
+    let small = "SELECT coalesce(sum(count), 0) FROM analytics_flag_evaluations \
+                 WHERE feature_name = 'small' AND bucket_size = '1m'";
+    eventually("later counts written", || sum(&url, small) == 1).await;
+    assert_eq!(sum(&url, big), i64::MAX);
+    sync.shutdown();
+    sync.wait().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn counts_are_written_once_and_rolled_up() {
     let url = analytics_database();

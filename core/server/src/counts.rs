@@ -1,12 +1,9 @@
 //! Adding counts to the analytics tables — the one place in core that knows
 //! the bucket rule.
 //!
-//! A count that arrives during minute `m` (UTC) is added to three rows: the
-//! 1-minute, 15-minute and 1-hour buckets that hold `m`, each starting at a
-//! multiple of its size. That is how flagedge-sync writes edges' counts, and
-//! the read API (`api::analytics`) only selects rows of the size asked for, so
-//! every size must be written. Rows are upserted (`count = count + new`), so
-//! writers never read first and concurrent writers add up.
+//! The tables, their buckets and the upsert are flagedge-analytics' (sync
+//! writes the same tables through it); this module sums what core's writers
+//! count and sends it to the deployment's store.
 //!
 //! Writers in core: proxies' usage reports (`api::proxy`, into
 //! `analytics_api_calls`) and the evaluations SDKs report themselves
@@ -18,50 +15,14 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use flagedge_analytics::BucketCount;
 use flagedge_influx::{Counted, EnvironmentTags};
 use sqlx::{PgExecutor, PgPool};
 
 use crate::error::ApiResult;
 use crate::state::{AppState, InfluxStore};
 
-/// Bucket sizes as stored in `bucket_size`, with their length in minutes.
-pub const BUCKETS: [(&str, i64); 3] = [("1m", 1), ("15m", 15), ("1h", 60)];
-
-/// The analytics tables of counts. They differ only in the column that names
-/// what is counted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Table {
-    /// `analytics_flag_evaluations`: evaluations per feature name.
-    FlagEvaluations,
-    /// `analytics_api_calls`: SDK API calls per resource.
-    ApiCalls,
-}
-
-impl Table {
-    /// The table's name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Table::FlagEvaluations => "analytics_flag_evaluations",
-            Table::ApiCalls => "analytics_api_calls",
-        }
-    }
-
-    /// The same counts in InfluxDB.
-    pub fn counted(self) -> Counted {
-        match self {
-            Table::FlagEvaluations => Counted::Evaluations,
-            Table::ApiCalls => Counted::ApiCalls,
-        }
-    }
-
-    /// The column naming what a row counts.
-    pub fn column(self) -> &'static str {
-        match self {
-            Table::FlagEvaluations => "feature_name",
-            Table::ApiCalls => "resource",
-        }
-    }
-}
+pub use flagedge_analytics::{BUCKETS, Table};
 
 /// Each bucket size with the start, in Unix seconds, of its bucket holding the
 /// minute of `at`.
@@ -99,13 +60,19 @@ impl Tally {
         self.0.is_empty()
     }
 
-    /// The rows to upsert: `(environment, name, size, start in seconds, count)`.
-    fn rows(self, at: DateTime<Utc>) -> Vec<(String, String, &'static str, i64, i64)> {
+    /// What to add to each bucket holding the minute of `at`.
+    fn rows(self, at: DateTime<Utc>) -> Vec<BucketCount> {
         let starts = bucket_starts(at);
         let mut rows = Vec::with_capacity(self.0.len() * starts.len());
         for ((environment, name), count) in self.0 {
             for (size, start) in starts {
-                rows.push((environment.clone(), name.clone(), size, start, count));
+                rows.push(BucketCount {
+                    environment: environment.clone(),
+                    name: name.clone(),
+                    size,
+                    start,
+                    count,
+                });
             }
         }
         rows
@@ -125,39 +92,7 @@ pub async fn add<'e>(
     if tally.is_empty() {
         return Ok(());
     }
-    let rows = tally.rows(at);
-    let mut environments = Vec::with_capacity(rows.len());
-    let mut names = Vec::with_capacity(rows.len());
-    let mut sizes = Vec::with_capacity(rows.len());
-    let mut starts = Vec::with_capacity(rows.len());
-    let mut counts = Vec::with_capacity(rows.len());
-    for (environment, name, size, start, count) in rows {
-        environments.push(environment);
-        names.push(name);
-        sizes.push(size);
-        starts.push(start);
-        counts.push(count);
-    }
-    let (name, column) = (table.name(), table.column());
-    // Table and column names are constants of `Table`, never input. Counts
-    // are positive, so `MAX - EXCLUDED.count` cannot overflow.
-    let sql = format!(
-        "INSERT INTO {name} (environment_key, {column}, bucket_size, bucket_start, count) \
-         SELECT e, n, s, to_timestamp(t), c \
-         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[]) AS u(e, n, s, t, c) \
-         ON CONFLICT (environment_key, {column}, bucket_size, bucket_start) DO UPDATE SET count = \
-         CASE WHEN {name}.count > 9223372036854775807 - EXCLUDED.count THEN 9223372036854775807 \
-         ELSE {name}.count + EXCLUDED.count END"
-    );
-    sqlx::query(&sql)
-        .bind(environments)
-        .bind(names)
-        .bind(sizes)
-        .bind(starts)
-        .bind(counts)
-        .execute(executor)
-        .await?;
-    Ok(())
+    flagedge_analytics::add(executor, table, tally.rows(at)).await
 }
 
 /// Adds `tally` to the deployment's analytics store: InfluxDB when
@@ -273,7 +208,9 @@ mod tests {
         tally.add("other", "banner", i64::MAX);
         tally.add("other", "banner", 1);
         let at = Utc.with_ymd_and_hms(2025, 1, 1, 10, 0, 0).unwrap();
-        let mut rows = tally.rows(at);
+        let mut rows: Vec<_> = (tally.rows(at).into_iter())
+            .map(|r| (r.environment, r.name, r.size, r.start, r.count))
+            .collect();
         rows.sort();
         let t = at.timestamp();
         assert_eq!(

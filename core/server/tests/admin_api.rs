@@ -36,16 +36,8 @@ async fn authentication_and_organisation_scoping() {
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 
     // The init key is instance-wide: it creates organisations.
-    let other = core
-        .create("/api/v1/organisations/", json!({"name": "Other"}))
-        .await;
-    let other_id = other["id"].as_i64().unwrap();
-    let project = core
-        .create(
-            "/api/v1/projects/",
-            json!({"name": "Theirs", "organisation": other_id}),
-        )
-        .await;
+    let other_id = core.other_organisation().await;
+    let (project, _) = core.project_in(other_id, "Theirs", "Theirs").await;
     // An organisation key sees its organisation only.
     let key = core
         .create(
@@ -67,9 +59,7 @@ async fn authentication_and_organisation_scoping() {
         .get(&format!("/api/v1/organisations/{other_id}/"))
         .await;
     assert_eq!(hidden.status, StatusCode::NOT_FOUND);
-    let hidden = as_scoped
-        .get(&format!("/api/v1/projects/{}/", project["id"]))
-        .await;
+    let hidden = as_scoped.get(&format!("/api/v1/projects/{project}/")).await;
     assert_eq!(hidden.status, StatusCode::NOT_FOUND);
     let projects = as_scoped.get("/api/v1/projects/").await;
     assert_eq!(projects.json["count"], 0);
@@ -381,6 +371,15 @@ async fn count(core: &Core, sql: &str) -> i64 {
     n
 }
 
+/// How many rows of `table` belong to feature `feature`.
+async fn rows_of_feature(core: &Core, table: &str, feature: i64) -> i64 {
+    count(
+        core,
+        &format!("SELECT count(*) FROM {table} WHERE feature_id = {feature}"),
+    )
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn features_and_multivariate_options() {
     let core = Core::start().await;
@@ -550,21 +549,10 @@ async fn features_and_multivariate_options() {
     assert_eq!(core.get(&mpath).await.status, StatusCode::NOT_FOUND);
     let feature_id = mv["id"].as_i64().unwrap();
     assert_eq!(
-        count(
-            &core,
-            &format!("SELECT count(*) FROM feature_states WHERE feature_id = {feature_id}")
-        )
-        .await,
+        rows_of_feature(&core, "feature_states", feature_id).await,
         0
     );
-    assert_eq!(
-        count(
-            &core,
-            &format!("SELECT count(*) FROM mv_options WHERE feature_id = {feature_id}")
-        )
-        .await,
-        0
-    );
+    assert_eq!(rows_of_feature(&core, "mv_options", feature_id).await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -936,11 +924,7 @@ async fn feature_states_segment_and_identity_overrides() {
     // Deleting the feature removes its states and overrides.
     let feature_id = feature["id"].as_i64().unwrap();
     assert_eq!(
-        count(
-            &core,
-            &format!("SELECT count(*) FROM feature_states WHERE feature_id = {feature_id}")
-        )
-        .await,
+        rows_of_feature(&core, "feature_states", feature_id).await,
         3
     );
     assert_eq!(
@@ -952,19 +936,11 @@ async fn feature_states_segment_and_identity_overrides() {
         StatusCode::NO_CONTENT
     );
     assert_eq!(
-        count(
-            &core,
-            &format!("SELECT count(*) FROM feature_states WHERE feature_id = {feature_id}")
-        )
-        .await,
+        rows_of_feature(&core, "feature_states", feature_id).await,
         0
     );
     assert_eq!(
-        count(
-            &core,
-            &format!("SELECT count(*) FROM feature_segments WHERE feature_id = {feature_id}")
-        )
-        .await,
+        rows_of_feature(&core, "feature_segments", feature_id).await,
         0
     );
     assert_eq!(core.get(&opath).await.status, StatusCode::NOT_FOUND);

@@ -866,12 +866,10 @@ async fn the_fleet_compares_each_edges_report_with_the_current_revisions() {
     );
 
     // A key limited to another organisation sees none of these edges.
-    let other = core
-        .create("/api/v1/organisations/", json!({"name": "Other"}))
-        .await;
+    let other = core.other_organisation().await;
     let limited = core
         .create(
-            &format!("/api/v1/organisations/{}/master-api-keys/", other["id"]),
+            &format!("/api/v1/organisations/{other}/master-api-keys/"),
             json!({"name": "other"}),
         )
         .await;

@@ -114,10 +114,7 @@ async fn an_edge_serves_changes_made_through_the_admin_api() {
     )
     .await;
     until(json!("second")).await;
-    edge.shutdown();
-    tokio::time::timeout(Duration::from_secs(10), edge.wait())
-        .await
-        .unwrap();
+    stop(edge).await;
 }
 
 /// The proxy-key protocol end to end against core: the edge learns its
@@ -202,10 +199,7 @@ async fn an_edge_with_a_proxy_key_reads_paged_documents_and_reports_usage() {
             .len(),
         5
     );
-    edge.shutdown();
-    tokio::time::timeout(Duration::from_secs(10), edge.wait())
-        .await
-        .unwrap();
+    stop(edge).await;
     let from = (chrono::Utc::now() - chrono::Duration::hours(2)).to_rfc3339();
     let to = (chrono::Utc::now() + chrono::Duration::hours(2)).to_rfc3339();
     let usage = core
@@ -299,10 +293,7 @@ async fn an_edge_forwards_sdk_reported_counts_into_core_analytics() {
         [("banner".to_string(), 5), ("checkout".to_string(), 1)].into(),
         "what the edge forwarded, as core counted it"
     );
-    edge.shutdown();
-    tokio::time::timeout(Duration::from_secs(10), edge.wait())
-        .await
-        .unwrap();
+    stop(edge).await;
 }
 
 /// Push on the http path: an edge polling core only every 5 minutes serves a
@@ -378,10 +369,7 @@ async fn an_edge_reading_core_is_pushed_each_change() {
         .await,
         2.0
     );
-    edge.shutdown();
-    tokio::time::timeout(Duration::from_secs(10), edge.wait())
-        .await
-        .unwrap();
+    stop(edge).await;
 }
 
 /// The chunks of an edge's realtime (SSE) stream for an environment.
@@ -541,6 +529,11 @@ async fn a_thousand_environments_changed_together_are_fetched_once_each() {
         2.0 * ENVIRONMENTS as f64,
         "a first load and one push per environment: nothing twice"
     );
+    stop(edge).await;
+}
+
+/// Stops an edge, waiting at most 10 s for it to finish.
+async fn stop(edge: flagedge_edge::Edge) {
     edge.shutdown();
     tokio::time::timeout(Duration::from_secs(10), edge.wait())
         .await

@@ -107,10 +107,7 @@ async fn proxy_keys_crud_scoping_and_who_may_read_the_config() {
     }
 
     // Lists: filtered by organisation, paginated.
-    let other = core
-        .create("/api/v1/organisations/", json!({"name": "Other"}))
-        .await;
-    let other_org = other["id"].as_i64().unwrap();
+    let other_org = core.other_organisation().await;
     let (theirs, _) = proxy_key(&core, other_org).await;
     proxy_key(&core, org).await;
     let all = core.get("/api/v1/proxy-keys/").await;
@@ -270,20 +267,8 @@ async fn proxy_config_lists_every_environment_with_every_server_key() {
         .create(&keys, json!({"name": "expiring", "expires_at": later}))
         .await;
     // Another organisation's environment is never listed.
-    let other = core
-        .create("/api/v1/organisations/", json!({"name": "Other"}))
-        .await;
-    let other_project = core
-        .create(
-            "/api/v1/projects/",
-            json!({"name": "Theirs", "organisation": other["id"]}),
-        )
-        .await;
-    core.create(
-        "/api/v1/environments/",
-        json!({"name": "Theirs", "project": other_project["id"]}),
-    )
-    .await;
+    let other = core.other_organisation().await;
+    core.project_in(other, "Theirs", "Theirs").await;
 
     let (_, key) = proxy_key(&core, core.organisation).await;
     let r = config(&core, &[("x-proxy-key", &key)]).await;
@@ -445,24 +430,11 @@ async fn check_usage(core: &Core) {
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 
     // Bad rows: 400 naming each, nothing counted, and the key not used up.
-    let other = core
-        .create("/api/v1/organisations/", json!({"name": "Other"}))
-        .await;
-    let other_project = core
-        .create(
-            "/api/v1/projects/",
-            json!({"name": "Theirs", "organisation": other["id"]}),
-        )
-        .await;
-    let theirs = core
-        .create(
-            "/api/v1/environments/",
-            json!({"name": "Theirs", "project": other_project["id"]}),
-        )
-        .await;
+    let other = core.other_organisation().await;
+    let (_, theirs) = core.project_in(other, "Theirs", "Theirs").await;
     let bad = json!([
         {"client_side_key": production, "resource": "flags", "count": 1},
-        {"client_side_key": theirs["api_key"], "resource": "flags", "count": 1},
+        {"client_side_key": theirs, "resource": "flags", "count": 1},
         {"client_side_key": production, "resource": "traits", "count": 1},
         {"client_side_key": production, "resource": "flags", "count": -1},
         {"client_side_key": production, "resource": "flags", "count": 1.5},

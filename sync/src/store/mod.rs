@@ -61,6 +61,3 @@ impl Store for Discard {
         Box::pin(async { Ok(()) })
     }
 }
-
-/// The granularities counts are kept at, with their length in minutes.
-pub const BUCKETS: [(&str, i64); 3] = [("1m", 1), ("15m", 15), ("1h", 60)];

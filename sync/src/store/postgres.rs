@@ -8,11 +8,12 @@
 
 use std::collections::HashMap;
 
+use flagedge_analytics::{BUCKETS, BucketCount, Table};
+use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
-use sqlx::{PgPool, Postgres, Transaction};
 
 use super::SeriesKey;
-use super::{BUCKETS, BoxFuture, Store, StoreError, Totals};
+use super::{BoxFuture, Store, StoreError, Totals};
 
 /// The Postgres store.
 pub struct PostgresStore {
@@ -23,57 +24,25 @@ fn error(e: sqlx::Error) -> StoreError {
     StoreError(e.to_string())
 }
 
-/// Sums counts into every bucket size: `(environment, name, size, bucket start in minutes) → count`.
-fn rolled_up(series: &[(SeriesKey, u64)]) -> HashMap<(String, String, &'static str, i64), u64> {
-    let mut rows = HashMap::new();
+/// Sums counts into every bucket size.
+fn rolled_up(series: &[(SeriesKey, u64)]) -> Vec<BucketCount> {
+    let mut rows: HashMap<(&str, &str, &'static str, i64), u64> = HashMap::new();
     for ((environment, name, minute), count) in series {
         for (size, minutes) in BUCKETS {
             let start = minute.div_euclid(minutes) * minutes;
-            *rows
-                .entry((environment.clone(), name.clone(), size, start))
-                .or_default() += count;
+            let sum = rows.entry((environment, name, size, start)).or_default();
+            *sum = sum.saturating_add(*count);
         }
     }
-    rows
-}
-
-async fn upsert(
-    transaction: &mut Transaction<'_, Postgres>,
-    table: &str,
-    column: &str,
-    rows: HashMap<(String, String, &'static str, i64), u64>,
-) -> Result<(), StoreError> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let mut environments = Vec::with_capacity(rows.len());
-    let mut names = Vec::with_capacity(rows.len());
-    let mut sizes = Vec::with_capacity(rows.len());
-    let mut starts = Vec::with_capacity(rows.len());
-    let mut counts = Vec::with_capacity(rows.len());
-    for ((environment, name, size, start), count) in rows {
-        environments.push(environment);
-        names.push(name);
-        sizes.push(size.to_string());
-        starts.push(start * 60);
-        counts.push(i64::try_from(count).unwrap_or(i64::MAX));
-    }
-    // Table and column names are constants of this module, never input.
-    let sql = format!(
-        "INSERT INTO {table} (environment_key, {column}, bucket_size, bucket_start, count) \
-         SELECT e, n, s, to_timestamp(t), c FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[]) AS u(e, n, s, t, c) \
-         ON CONFLICT (environment_key, {column}, bucket_size, bucket_start) DO UPDATE SET count = {table}.count + EXCLUDED.count"
-    );
-    sqlx::query(&sql)
-        .bind(environments)
-        .bind(names)
-        .bind(sizes)
-        .bind(starts)
-        .bind(counts)
-        .execute(&mut **transaction)
-        .await
-        .map_err(error)?;
-    Ok(())
+    rows.into_iter()
+        .map(|((environment, name, size, start), count)| BucketCount {
+            environment: environment.to_string(),
+            name: name.to_string(),
+            size,
+            start: start * 60,
+            count: i64::try_from(count).unwrap_or(i64::MAX),
+        })
+        .collect()
 }
 
 impl PostgresStore {
@@ -118,20 +87,14 @@ impl Store for PostgresStore {
             .execute(&mut *transaction)
             .await
             .map_err(error)?;
-            upsert(
-                &mut transaction,
-                "analytics_flag_evaluations",
-                "feature_name",
-                rolled_up(&totals.evaluations),
-            )
-            .await?;
-            upsert(
-                &mut transaction,
-                "analytics_api_calls",
-                "resource",
-                rolled_up(&totals.api_calls),
-            )
-            .await?;
+            for (table, series) in [
+                (Table::FlagEvaluations, &totals.evaluations),
+                (Table::ApiCalls, &totals.api_calls),
+            ] {
+                flagedge_analytics::add(&mut *transaction, table, rolled_up(series))
+                    .await
+                    .map_err(error)?;
+            }
             for state in &totals.reports {
                 // The newest report wins, whatever order retries arrive in.
                 sqlx::query(
@@ -165,9 +128,14 @@ mod tests {
             (("e".to_string(), "f".to_string(), 61), 2),
             (("e".to_string(), "f".to_string(), 74), 3),
         ];
-        let rows = rolled_up(&series);
-        assert_eq!(rows[&("e".into(), "f".into(), "1m", 61)], 2);
-        assert_eq!(rows[&("e".into(), "f".into(), "15m", 60)], 5);
-        assert_eq!(rows[&("e".into(), "f".into(), "1h", 60)], 5);
+        let mut rows: Vec<_> = rolled_up(&series)
+            .into_iter()
+            .map(|row| (row.size, row.start / 60, row.count))
+            .collect();
+        rows.sort();
+        assert_eq!(
+            rows,
+            [("15m", 60, 5), ("1h", 60, 5), ("1m", 61, 2), ("1m", 74, 3)]
+        );
     }
 }

@@ -73,6 +73,22 @@ pub async fn render(
     }
 }
 
+/// The feature's page, where its forms post back to.
+pub struct FeaturePage;
+
+impl ObjectPage for FeaturePage {
+    type Form = Form;
+
+    fn url(key: &str, id: i64) -> String {
+        feature_url(key, id)
+    }
+
+    async fn refused_on(form: &EnvironmentForm, id: i64, refused: (Form, &Refused)) -> Response {
+        let session = &form.posted.session;
+        render(&form.state, session, &form.key, id, Some(refused)).await
+    }
+}
+
 async fn parts(
     api: &Api,
     place: &Place,
@@ -245,22 +261,6 @@ async fn identity_overrides(
 
 async fn show(Path((_, id)): Path<(String, i64)>, visit: EnvironmentVisit) -> Response {
     render(&visit.state, &visit.session, &visit.key, id, None).await
-}
-
-/// The feature's page, where its forms post back to.
-pub struct FeaturePage;
-
-impl ObjectPage for FeaturePage {
-    type Form = Form;
-
-    fn url(key: &str, id: i64) -> String {
-        feature_url(key, id)
-    }
-
-    async fn refused_on(form: &EnvironmentForm, id: i64, refused: (Form, &Refused)) -> Response {
-        let session = &form.posted.session;
-        render(&form.state, session, &form.key, id, Some(refused)).await
-    }
 }
 
 async fn save_state(Path((_, id)): Path<(String, i64)>, form: EnvironmentForm) -> Response {

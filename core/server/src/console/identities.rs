@@ -292,10 +292,6 @@ async fn render(
         .into_response()
 }
 
-async fn show(Path((_, id)): Path<(String, i64)>, visit: EnvironmentVisit) -> Response {
-    render(&visit.state, &visit.session, &visit.key, id, None).await
-}
-
 /// An identity's page, where its forms post back to.
 struct IdentityPage;
 
@@ -310,6 +306,10 @@ impl ObjectPage for IdentityPage {
         let session = &form.posted.session;
         render(&form.state, session, &form.key, id, Some(refused)).await
     }
+}
+
+async fn show(Path((_, id)): Path<(String, i64)>, visit: EnvironmentVisit) -> Response {
+    render(&visit.state, &visit.session, &visit.key, id, None).await
 }
 
 async fn add_trait(Path((_, id)): Path<(String, i64)>, form: EnvironmentForm) -> Response {

@@ -317,22 +317,33 @@ impl Core {
 
     /// A project in the test organisation with one environment: `(project id, client key)`.
     pub async fn project_with_environment(&self) -> (i64, String) {
-        let project = self
-            .create(
-                "/api/v1/projects/",
-                serde_json::json!({"name": "Shop", "organisation": self.organisation}),
-            )
-            .await;
-        let environment = self
-            .create(
-                "/api/v1/environments/",
-                serde_json::json!({"name": "Production", "project": project["id"]}),
-            )
-            .await;
+        self.project_in(self.organisation, "Shop", "Production")
+            .await
+    }
+
+    /// Project `name` in `organisation` with one environment, `environment`:
+    /// `(project id, client key)`.
+    pub async fn project_in(
+        &self,
+        organisation: i64,
+        name: &str,
+        environment: &str,
+    ) -> (i64, String) {
+        let project = serde_json::json!({"name": name, "organisation": organisation});
+        let project = self.create("/api/v1/projects/", project).await;
+        let environment = serde_json::json!({"name": environment, "project": project["id"]});
+        let environment = self.create("/api/v1/environments/", environment).await;
         (
             project["id"].as_i64().unwrap(),
             environment["api_key"].as_str().unwrap().to_string(),
         )
+    }
+
+    /// A second organisation, "Other": its id.
+    pub async fn other_organisation(&self) -> i64 {
+        let other = serde_json::json!({"name": "Other"});
+        let other = self.create("/api/v1/organisations/", other).await;
+        other["id"].as_i64().unwrap()
     }
 
     /// A proxy key (`pk.…`) for the test organisation.
