@@ -4,26 +4,22 @@ use std::process::ExitCode;
 
 use flagedge_edge::config::{Config, Options, SourceKind};
 
+const PROGRAM: &str = "flagedge-edge";
+
 fn main() -> ExitCode {
     // Only what the command line and environment gave: the config file fills the rest.
     let options: Options = flagedge_options::parse_explicit();
-    let config = match Config::load(options.clone()) {
-        Ok(config) => config,
-        Err(error) => {
-            eprintln!("flagedge-edge: {error}");
-            return ExitCode::from(2);
-        }
+    let Some(config) = flagedge_options::reported(PROGRAM, Config::load(options.clone())) else {
+        return ExitCode::from(2);
     };
     config.logging.init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("flagedge-edge: cannot start the runtime: {error}");
-            return ExitCode::FAILURE;
-        }
+        .build();
+    let Some(runtime) =
+        flagedge_options::reported("flagedge-edge: cannot start the runtime", runtime)
+    else {
+        return ExitCode::FAILURE;
     };
     runtime.block_on(async move {
         let reloader: flagedge_edge::Reloader = Box::new(move || Config::load(options.clone()));

@@ -285,22 +285,15 @@ mod tests {
     #[test]
     fn swap_rules() {
         let store = Store::new();
-        assert_eq!(
-            store.offer(environment("k", "2026-01-02T00:00:00Z", "a")),
-            Offer::Swapped
-        );
-        assert_eq!(
-            store.offer(environment("k", "2026-01-02T00:00:00Z", "a")),
-            Offer::Unchanged
-        );
-        assert_eq!(
-            store.offer(environment("k", "2026-01-01T00:00:00Z", "old")),
-            Offer::Older
-        );
-        assert_eq!(
-            store.offer(environment("k", "2026-01-03T00:00:00Z", "b")),
-            Offer::Swapped
-        );
+        for (updated_at, name, offered) in [
+            ("2026-01-02T00:00:00Z", "a", Offer::Swapped),
+            ("2026-01-02T00:00:00Z", "a", Offer::Unchanged),
+            ("2026-01-01T00:00:00Z", "old", Offer::Older),
+            ("2026-01-03T00:00:00Z", "b", Offer::Swapped),
+        ] {
+            let answer = store.offer(environment("k", updated_at, name));
+            assert_eq!(answer, offered, "{updated_at} {name}");
+        }
         let snapshot = store.load();
         let (served, kind) = snapshot.lookup("k").unwrap();
         assert_eq!(kind, KeyKind::Client);

@@ -95,6 +95,14 @@ where
     explicit(&matches).unwrap_or_else(|error| error.exit())
 }
 
+/// `result`'s value, or `None` after saying on stderr what `program` could
+/// not do (a binary then exits: 2 for bad configuration, 1 otherwise).
+pub fn reported<T, E: std::fmt::Display>(program: &str, result: Result<T, E>) -> Option<T> {
+    result
+        .inspect_err(|error| eprintln!("{program}: {error}"))
+        .ok()
+}
+
 /// The declared defaults alone (neither the command line nor the environment).
 pub fn defaults<T>() -> T
 where

@@ -4,25 +4,20 @@ use std::process::ExitCode;
 
 use flagedge_sync::config::{Config, Options};
 
+const PROGRAM: &str = "flagedge-sync";
+
 fn main() -> ExitCode {
     // Only what the command line and environment gave: the config file fills the rest.
-    let config = match Config::load(flagedge_options::parse_explicit::<Options>()) {
-        Ok(config) => config,
-        Err(error) => {
-            eprintln!("flagedge-sync: {error}");
-            return ExitCode::from(2);
-        }
+    let options = flagedge_options::parse_explicit::<Options>();
+    let Some(config) = flagedge_options::reported(PROGRAM, Config::load(options)) else {
+        return ExitCode::from(2);
     };
     config.logging.init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("flagedge-sync: {error}");
-            return ExitCode::FAILURE;
-        }
+        .build();
+    let Some(runtime) = flagedge_options::reported(PROGRAM, runtime) else {
+        return ExitCode::FAILURE;
     };
     runtime.block_on(async move {
         let sync = match flagedge_sync::start(config).await {

@@ -215,19 +215,12 @@ async fn requests_are_authenticated_and_validated() {
         401
     );
     assert_eq!(
-        post(
-            sync.address,
-            Some("ingest-token"),
-            Bytes::from_static(b"{nope")
-        )
-        .await
-        .0,
+        ingest(sync.address, Bytes::from_static(b"{nope")).await.0,
         400
     );
     assert_eq!(
-        post(
+        ingest(
             sync.address,
-            Some("ingest-token"),
             Bytes::from(json!({"batch_id": "", "environments": []}).to_string())
         )
         .await
@@ -235,13 +228,7 @@ async fn requests_are_authenticated_and_validated() {
         400
     );
     assert_eq!(
-        post(
-            sync.address,
-            Some("ingest-token"),
-            Bytes::from(vec![b' '; 2048])
-        )
-        .await
-        .0,
+        ingest(sync.address, Bytes::from(vec![b' '; 2048])).await.0,
         413
     );
     sync.shutdown();
@@ -440,9 +427,8 @@ async fn each_edges_latest_report_is_kept_for_the_fleet_view() {
     })
     .await;
     assert_eq!(
-        post(
+        ingest(
             sync.address,
-            Some("ingest-token"),
             report("r-0", "2026-11-22T09:59:00.000000+00:00", 4)
         )
         .await

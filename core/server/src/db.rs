@@ -182,28 +182,22 @@ pub async fn seed_default_states(
     environment: Option<i64>,
     feature: Option<i64>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    // The states first: the allocations hang from them.
+    for sql in [
         "INSERT INTO feature_states (feature_id, environment_id, enabled, feature_state_value) \
          SELECT f.id, e.id, f.default_enabled, f.initial_value \
          FROM features f JOIN environments e ON e.project_id = f.project_id \
          WHERE ($1::bigint IS NULL OR e.id = $1) AND ($2::bigint IS NULL OR f.id = $2) \
          ON CONFLICT DO NOTHING",
-    )
-    .bind(environment)
-    .bind(feature)
-    .execute(&mut **tx)
-    .await?;
-    sqlx::query(
         "INSERT INTO mv_feature_state_values (feature_state_id, mv_option_id, percentage_allocation) \
          SELECT fs.id, o.id, o.default_percentage_allocation \
          FROM feature_states fs JOIN mv_options o ON o.feature_id = fs.feature_id \
          WHERE fs.feature_segment_id IS NULL AND fs.identity_id IS NULL \
          AND ($1::bigint IS NULL OR fs.environment_id = $1) AND ($2::bigint IS NULL OR fs.feature_id = $2) \
          ON CONFLICT DO NOTHING",
-    )
-    .bind(environment)
-    .bind(feature)
-    .execute(&mut **tx)
-    .await?;
+    ] {
+        let seed = sqlx::query(sql).bind(environment).bind(feature);
+        seed.execute(&mut **tx).await?;
+    }
     Ok(())
 }
