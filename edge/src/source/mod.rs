@@ -1,6 +1,6 @@
 //! Where documents come from. Every source delivers document bytes (and, where
 //! it knows them, server-side key pairs) to one [`Loader`], which validates,
-//! compiles (off the async workers), offers them to the snapshot under its swap
+//! compiles (on low-priority threads of its own, [`compiling`]), offers them to the snapshot under its swap
 //! rules, and persists what was swapped in.
 //!
 //! - `demo` — the example environments built into the binary;
@@ -11,6 +11,7 @@
 //! - `push` — change feeds (core's, sync's) that make the `http` and published
 //!   sources fetch a change at once; polling stays as the safety net.
 
+pub mod compiling;
 pub mod demo;
 pub mod file;
 pub mod http;
@@ -24,7 +25,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::config::KeyPair;
-use crate::environment::{LoadError, ServedEnvironment};
+use crate::environment::LoadError;
 use crate::persist::Persistence;
 use crate::snapshot::{Offer, Store};
 
@@ -78,10 +79,7 @@ impl Loader {
     /// Loads and offers a document; `source` names the origin in logs and metrics.
     pub async fn offer(&self, bytes: Bytes, source: &'static str) -> Result<Offer, LoadError> {
         let kept = bytes.clone();
-        let loaded = tokio::task::spawn_blocking(move || ServedEnvironment::load(bytes))
-            .await
-            .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()));
-        let environment = match loaded {
+        let environment = match compiling::compile(bytes).await {
             Ok(environment) => environment,
             Err(error) => {
                 metrics::counter!("flagedge_source_errors_total", "source" => source, "kind" => "invalid").increment(1);
