@@ -292,13 +292,7 @@ async fn identities_are_kept_in_dynamodb_for_every_edge() {
     .await;
     assert_eq!(reply.status, StatusCode::OK);
     // The same edge answers from its cache at once.
-    let cached = get(
-        first.address,
-        "/api/v1/identities/?identifier=erin",
-        SHOP_CLIENT,
-    )
-    .await
-    .json();
+    let cached = shop_identity(first.address, "erin").await;
     assert_eq!(
         cached["traits"],
         json!([{"trait_key": "plan", "trait_value": "pro"}])
@@ -306,23 +300,11 @@ async fn identities_are_kept_in_dynamodb_for_every_edge() {
     // Another edge, with an empty cache, reads what the first one wrote.
     let second = start_with(&moto, options()).await;
     eventually(Duration::from_secs(10), || async {
-        get(
-            second.address,
-            "/api/v1/identities/?identifier=erin",
-            SHOP_CLIENT,
-        )
-        .await
-        .json()["traits"]
+        shop_identity(second.address, "erin").await["traits"]
             == json!([{"trait_key": "plan", "trait_value": "pro"}])
     })
     .await;
-    let flags = get(
-        second.address,
-        "/api/v1/identities/?identifier=erin",
-        SHOP_CLIENT,
-    )
-    .await
-    .json();
+    let flags = shop_identity(second.address, "erin").await;
     let checkout = flags["flags"]
         .as_array()
         .unwrap()

@@ -225,13 +225,7 @@ async fn identities_follow_flagsmith_semantics() {
         .collect();
     assert_eq!(trait_keys, ["plan", "age", "email"], "nulls are not traits");
     // Without an identity store, GET evaluates with no traits (as edge-proxy).
-    let stored = get(
-        edge.address,
-        "/api/v1/identities/?identifier=alice",
-        SHOP_CLIENT,
-    )
-    .await
-    .json();
+    let stored = shop_identity(edge.address, "alice").await;
     assert_eq!(stored["traits"], json!([]));
     // The same identity and traits twice give the same (cached) answer.
     let again = post_json(edge.address, "/api/v1/identities/", SHOP_CLIENT, &body)
@@ -725,13 +719,7 @@ async fn identity_store_memory_keeps_traits() {
     )
     .await;
     assert_eq!(set.status, StatusCode::OK);
-    let flags = get(
-        edge.address,
-        "/api/v1/identities/?identifier=carol",
-        SHOP_CLIENT,
-    )
-    .await
-    .json();
+    let flags = shop_identity(edge.address, "carol").await;
     assert_eq!(
         flags["traits"],
         json!([{"trait_key": "plan", "trait_value": "pro"}])
@@ -754,25 +742,13 @@ async fn identity_store_memory_keeps_traits() {
     .await;
     assert_eq!(bulk.status, StatusCode::OK);
     assert_eq!(
-        get(
-            edge.address,
-            "/api/v1/identities/?identifier=carol",
-            SHOP_CLIENT
-        )
-        .await
-        .json()["traits"],
+        shop_identity(edge.address, "carol").await["traits"],
         json!([])
     );
     // Transient traits are used, not stored.
     post_json(edge.address, "/api/v1/identities/", SHOP_CLIENT, &json!({"identifier": "dan", "traits": [{"trait_key": "plan", "trait_value": "pro", "transient": true}, {"trait_key": "age", "trait_value": 3}]})).await;
     assert_eq!(
-        get(
-            edge.address,
-            "/api/v1/identities/?identifier=dan",
-            SHOP_CLIENT
-        )
-        .await
-        .json()["traits"],
+        shop_identity(edge.address, "dan").await["traits"],
         json!([{"trait_key": "age", "trait_value": 3}])
     );
     edge.shutdown();

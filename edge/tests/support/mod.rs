@@ -119,6 +119,12 @@ pub async fn get(address: SocketAddr, path: &str, key: &str) -> Reply {
     get_with(address, path, &[("x-environment-key", key)]).await
 }
 
+/// The shop environment's `GET /api/v1/identities/` for `identifier` (no traits given), as JSON.
+pub async fn shop_identity(address: SocketAddr, identifier: &str) -> Value {
+    let path = format!("/api/v1/identities/?identifier={identifier}");
+    get(address, &path, SHOP_CLIENT).await.json()
+}
+
 pub async fn post_json(address: SocketAddr, path: &str, key: &str, body: &Value) -> Reply {
     send(
         address,

@@ -92,10 +92,9 @@ async fn list(
     request: PageRequest,
 ) -> ApiResult<Json<Paged<AdminApiKey>>> {
     organisation(&state.db, &admin, id).await?;
-    let page = request.page()?;
     Listing::new(COLUMNS, "admin_api_keys WHERE organisation_id = $1")
         .bind(id)
-        .respond(&state.db, &request, page, |row: AdminApiKey| row)
+        .respond(&state.db, &request)
         .await
 }
 

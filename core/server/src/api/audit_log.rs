@@ -167,9 +167,8 @@ async fn list(
     request: PageRequest,
     Query(filter): Query<Filter>,
 ) -> ApiResult<Json<Paged<Entry>>> {
-    let page = request.page()?;
     listing(&state, &admin, &filter)
         .await?
-        .respond(&state.db, &request, page, |entry: Entry| entry)
+        .respond(&state.db, &request)
         .await
 }

@@ -107,7 +107,6 @@ async fn list(
     request: PageRequest,
     Query(filter): Query<Filter>,
 ) -> ApiResult<Json<Paged<Environment>>> {
-    let page = request.page()?;
     Listing::new(
         COLUMNS,
         "environments WHERE ($1::bigint IS NULL OR project_id IN \
@@ -116,7 +115,7 @@ async fn list(
     )
     .bind(admin.organisation)
     .bind(filter.project)
-    .respond(&state.db, &request, page, |row: Environment| row)
+    .respond(&state.db, &request)
     .await
 }
 

@@ -116,7 +116,6 @@ async fn list(
     request: PageRequest,
     Query(filter): Query<Filter>,
 ) -> ApiResult<Json<Paged<FeatureSegment>>> {
-    let page = request.page()?;
     Listing::new(
         COLUMNS,
         &format!(
@@ -129,7 +128,7 @@ async fn list(
     .bind(admin.organisation)
     .bind(filter.environment)
     .bind(filter.feature)
-    .respond(&state.db, &request, page, |row: FeatureSegment| row)
+    .respond(&state.db, &request)
     .await
 }
 

@@ -140,7 +140,6 @@ async fn list(
     Query(filter): Query<Filter>,
 ) -> ApiResult<Json<Paged<Identity>>> {
     let environment = environment_ref(&state.db, &admin, &api_key).await?;
-    let page = request.page()?;
     Listing::new(
         COLUMNS,
         "identities WHERE environment_id = $1 \
@@ -148,7 +147,7 @@ async fn list(
     )
     .bind(environment.id)
     .bind(filter.q)
-    .respond(&state.db, &request, page, |row: Identity| row)
+    .respond(&state.db, &request)
     .await
 }
 
@@ -245,10 +244,9 @@ async fn list_traits(
     request: PageRequest,
 ) -> ApiResult<Json<Paged<Trait>>> {
     environment_of(&mut *state.db.acquire().await?, &admin, &api_key, id).await?;
-    let page = request.page()?;
     Listing::new(TRAIT_COLUMNS, "traits WHERE identity_id = $1")
         .bind(id)
-        .respond(&state.db, &request, page, |row: TraitRow| Trait::from(row))
+        .respond_mapped(&state.db, &request, |row: TraitRow| Trait::from(row))
         .await
 }
 

@@ -8,11 +8,24 @@
 //! called; `LIMIT`/`OFFSET` take the next two placeholders.
 
 use axum::Json;
+use serde::Deserialize;
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::{Arguments, Encode, FromRow, PgPool, Postgres, Type};
+use utoipa::IntoParams;
 
 use super::page::{Page, PageRequest, Paged};
+use crate::auth::Admin;
 use crate::error::ApiResult;
+use crate::extract::from_text;
+
+/// The filter of lists whose rows belong to an organisation.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OrganisationFilter {
+    /// Only this organisation's.
+    #[serde(default, deserialize_with = "from_text::opt_i64")]
+    pub organisation: Option<i64>,
+}
 
 /// What a list endpoint reads: its select list, its `FROM … WHERE …` and the
 /// values of the filter's placeholders.
@@ -38,6 +51,23 @@ impl Listing {
             count: 0,
             error: None,
         }
+    }
+
+    /// The rows of `table` (which has an `organisation_id`) in the
+    /// organisations `admin` may see, and in `filter`'s when it names one.
+    pub fn of_organisations(
+        columns: &str,
+        table: &str,
+        admin: &Admin,
+        filter: OrganisationFilter,
+    ) -> Listing {
+        let from = format!(
+            "{table} WHERE ($1::bigint IS NULL OR organisation_id = $1) \
+             AND ($2::bigint IS NULL OR organisation_id = $2)"
+        );
+        Listing::new(columns, &from)
+            .bind(admin.organisation)
+            .bind(filter.organisation)
     }
 
     /// The `ORDER BY` list (it must end in a unique column, so pages are stable).
@@ -92,17 +122,25 @@ impl Listing {
         Ok((count, rows))
     }
 
-    /// One page of the rows, each as `answer` makes it.
-    pub async fn respond<R, T>(
+    /// The page `request` asks for, of the rows as they are answered.
+    pub async fn respond<R>(self, db: &PgPool, request: &PageRequest) -> ApiResult<Json<Paged<R>>>
+    where
+        R: Send + Unpin + for<'r> FromRow<'r, PgRow>,
+    {
+        self.respond_mapped(db, request, |row: R| row).await
+    }
+
+    /// The page `request` asks for, of the rows, each as `answer` makes it.
+    pub async fn respond_mapped<R, T>(
         self,
         db: &PgPool,
         request: &PageRequest,
-        page: Page,
         answer: impl Fn(R) -> T,
     ) -> ApiResult<Json<Paged<T>>>
     where
         R: Send + Unpin + for<'r> FromRow<'r, PgRow>,
     {
+        let page = request.page()?;
         let (count, rows) = self.rows::<R>(db, page).await?;
         request.respond(page, count, rows.into_iter().map(answer).collect())
     }

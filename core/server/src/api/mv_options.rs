@@ -290,12 +290,9 @@ async fn list(
     request: PageRequest,
 ) -> ApiResult<Json<Paged<MultivariateOption>>> {
     feature_of_project(&mut *state.db.acquire().await?, &admin, project, feature).await?;
-    let page = request.page()?;
     Listing::new(COLUMNS, "mv_options WHERE feature_id = $1")
         .bind(feature)
-        .respond(&state.db, &request, page, |row: OptionRow| {
-            MultivariateOption::from(row)
-        })
+        .respond_mapped(&state.db, &request, |row: OptionRow| row.into())
         .await
 }
 

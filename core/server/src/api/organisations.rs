@@ -72,13 +72,12 @@ async fn list(
     admin: Admin,
     request: PageRequest,
 ) -> ApiResult<Json<Paged<Organisation>>> {
-    let page = request.page()?;
     Listing::new(
         COLUMNS,
         "organisations WHERE ($1::bigint IS NULL OR id = $1)",
     )
     .bind(admin.organisation)
-    .respond(&state.db, &request, page, |row: Organisation| row)
+    .respond(&state.db, &request)
     .await
 }
 

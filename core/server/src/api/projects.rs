@@ -7,12 +7,12 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 use super::doc::Resource;
 use super::format::iso_time;
 use super::item::{Found, Item, Lookup};
-use super::list::Listing;
+use super::list::{Listing, OrganisationFilter};
 use super::lookup::{project_organisation, row_by_id};
 use super::page::{PageRequest, Paged};
 use super::routes::Routes;
@@ -20,14 +20,14 @@ use super::update::{Change, Update};
 use crate::auth::Admin;
 use crate::db::{self, Scope};
 use crate::error::{ApiError, ApiResult, FieldErrors};
-use crate::extract::{Body, Query, from_text};
+use crate::extract::{Body, Query};
 use crate::state::AppState;
 use crate::validate;
 
 resource_routes!(
     "/api/v1/projects/",
     "/api/v1/projects/{id}/",
-    Resource::<Project, Input>::new("project").filtered::<Filter>(),
+    Resource::<Project, Input>::new("project").filtered::<OrganisationFilter>(),
     Project
 );
 
@@ -68,30 +68,15 @@ struct Input {
     enable_realtime_updates: Option<bool>,
 }
 
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-struct Filter {
-    /// Only this organisation's projects.
-    #[serde(default, deserialize_with = "from_text::opt_i64")]
-    organisation: Option<i64>,
-}
-
 async fn list(
     State(state): State<AppState>,
     admin: Admin,
     request: PageRequest,
-    Query(filter): Query<Filter>,
+    Query(filter): Query<OrganisationFilter>,
 ) -> ApiResult<Json<Paged<Project>>> {
-    let page = request.page()?;
-    Listing::new(
-        COLUMNS,
-        "projects WHERE ($1::bigint IS NULL OR organisation_id = $1) \
-         AND ($2::bigint IS NULL OR organisation_id = $2)",
-    )
-    .bind(admin.organisation)
-    .bind(filter.organisation)
-    .respond(&state.db, &request, page, |row: Project| row)
-    .await
+    Listing::of_organisations(COLUMNS, "projects", &admin, filter)
+        .respond(&state.db, &request)
+        .await
 }
 
 async fn create(

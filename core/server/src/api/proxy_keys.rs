@@ -12,25 +12,26 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 use super::doc::{Doc, Resource};
 use super::format::iso_time;
-use super::list::Listing;
+use super::list::{Listing, OrganisationFilter};
 use super::lookup::{Lock, row_by_id};
 use super::page::{PageRequest, Paged};
 use super::routes::Routes;
 use crate::auth::Admin;
 use crate::db;
 use crate::error::{ApiError, ApiResult, FieldErrors};
-use crate::extract::{Body, Ids, Query, from_text};
+use crate::extract::{Body, Ids, Query};
 use crate::keys;
 use crate::state::AppState;
 use crate::validate;
 use sqlx::PgConnection;
 
 pub(super) fn routes(routes: Routes) -> Routes {
-    let docs = Resource::<ProxyKey, Input, NewProxyKey>::new("proxy key").filtered::<Filter>();
+    let docs =
+        Resource::<ProxyKey, Input, NewProxyKey>::new("proxy key").filtered::<OrganisationFilter>();
     routes
         .get("/api/v1/proxy-keys/", docs.list(), list)
         .post("/api/v1/proxy-keys/", docs.create(), create)
@@ -76,30 +77,15 @@ struct Input {
     organisation: Option<i64>,
 }
 
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-struct Filter {
-    /// Only this organisation's keys.
-    #[serde(default, deserialize_with = "from_text::opt_i64")]
-    organisation: Option<i64>,
-}
-
 async fn list(
     State(state): State<AppState>,
     admin: Admin,
     request: PageRequest,
-    Query(filter): Query<Filter>,
+    Query(filter): Query<OrganisationFilter>,
 ) -> ApiResult<Json<Paged<ProxyKey>>> {
-    let page = request.page()?;
-    Listing::new(
-        COLUMNS,
-        "proxy_keys WHERE ($1::bigint IS NULL OR organisation_id = $1) \
-         AND ($2::bigint IS NULL OR organisation_id = $2)",
-    )
-    .bind(admin.organisation)
-    .bind(filter.organisation)
-    .respond(&state.db, &request, page, |key: ProxyKey| key)
-    .await
+    Listing::of_organisations(COLUMNS, "proxy_keys", &admin, filter)
+        .respond(&state.db, &request)
+        .await
 }
 
 const NO_ORGANISATION: &str = "Invalid pk - object does not exist.";

@@ -215,10 +215,9 @@ async fn list(
     request: PageRequest,
 ) -> ApiResult<Json<Paged<Segment>>> {
     project_organisation(&state.db, &admin, project).await?;
-    let page = request.page()?;
     Listing::new(COLUMNS, "segments WHERE project_id = $1")
         .bind(project)
-        .respond(&state.db, &request, page, |row: Segment| row)
+        .respond(&state.db, &request)
         .await
 }
 

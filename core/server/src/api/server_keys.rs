@@ -84,10 +84,9 @@ async fn list(
     request: PageRequest,
 ) -> ApiResult<Json<Paged<ServerKey>>> {
     let environment = environment_ref(&state.db, &admin, &api_key).await?;
-    let page = request.page()?;
     Listing::new(COLUMNS, "server_keys WHERE environment_id = $1")
         .bind(environment.id)
-        .respond(&state.db, &request, page, |row: ServerKey| row)
+        .respond(&state.db, &request)
         .await
 }
 
