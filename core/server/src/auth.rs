@@ -88,6 +88,28 @@ pub async fn admin_from_key(state: &AppState, key: &str) -> Result<Admin, ApiErr
     }
 }
 
+/// An admin's request: the application and the admin the request
+/// authenticates, what every admin handler starts from (the [`Admin`]
+/// extractor's checks, then the state).
+pub struct Caller {
+    /// The application.
+    pub state: AppState,
+    /// Who asks.
+    pub admin: Admin,
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
+        let admin = Admin::from_request_parts(parts, state).await?;
+        Ok(Caller {
+            state: state.clone(),
+            admin,
+        })
+    }
+}
+
 impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 

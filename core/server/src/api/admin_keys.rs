@@ -3,7 +3,6 @@
 //! the creation response only; afterwards a key is known by its prefix.
 
 use axum::Json;
-use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -17,7 +16,7 @@ use super::lookup::{Lock, one};
 use super::page::{PageRequest, Paged};
 use super::routes::Routes;
 use super::update::{Change, Update};
-use crate::auth::Admin;
+use crate::auth::{Admin, Caller};
 use crate::db::{self, Scope};
 use crate::error::{ApiError, ApiResult, FieldErrors};
 use crate::extract::{Body, Ids, nullable};
@@ -86,8 +85,7 @@ async fn organisation(db: impl PgExecutor<'_>, admin: &Admin, id: i64) -> ApiRes
 }
 
 async fn list(
-    State(state): State<AppState>,
-    admin: Admin,
+    Caller { state, admin }: Caller,
     Ids(id): Ids<i64>,
     request: PageRequest,
 ) -> ApiResult<Json<Paged<AdminApiKey>>> {
@@ -112,8 +110,7 @@ fn expiry(errors: &mut FieldErrors, value: &Option<Option<String>>) -> Option<Da
 }
 
 async fn create(
-    State(state): State<AppState>,
-    admin: Admin,
+    Caller { state, admin }: Caller,
     Ids(id): Ids<i64>,
     Body(input): Body<Input>,
 ) -> ApiResult<(StatusCode, Json<NewAdminApiKey>)> {
@@ -159,8 +156,7 @@ async fn fetch(
 }
 
 async fn read(
-    State(state): State<AppState>,
-    admin: Admin,
+    Caller { state, admin }: Caller,
     Ids((id, prefix)): Ids<(i64, String)>,
 ) -> ApiResult<Json<AdminApiKey>> {
     Ok(Json(fetch_to_read(&state, &admin, id, &prefix).await?))
@@ -223,8 +219,7 @@ impl Update<Input> for AdminApiKey {
 }
 
 async fn delete(
-    State(state): State<AppState>,
-    admin: Admin,
+    Caller { state, admin }: Caller,
     Ids((id, prefix)): Ids<(i64, String)>,
 ) -> ApiResult<StatusCode> {
     fetch_to_read(&state, &admin, id, &prefix).await?;

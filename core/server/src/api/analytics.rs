@@ -17,7 +17,6 @@
 //! points of the environment (by id, or by client key), summed per window.
 
 use axum::Json;
-use axum::extract::State;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -26,7 +25,7 @@ use super::doc::Doc;
 use super::format::{iso_time, parse_time};
 use super::lookup::environment_ref;
 use super::routes::Routes;
-use crate::auth::Admin;
+use crate::auth::{Admin, Caller};
 use flagedge_influx::read::{CountQuery, Environment};
 
 use crate::counts::{BUCKETS, Table};
@@ -237,8 +236,7 @@ fn body(period: &Period, results: Vec<Bucket>) -> Json<Series> {
 }
 
 async fn flags(
-    State(state): State<AppState>,
-    admin: Admin,
+    Caller { state, admin }: Caller,
     Query(params): Query<Params>,
 ) -> ApiResult<Json<Series>> {
     let period = period(&state, &admin, &params).await?;
@@ -253,8 +251,7 @@ async fn flags(
 }
 
 async fn usage(
-    State(state): State<AppState>,
-    admin: Admin,
+    Caller { state, admin }: Caller,
     Query(params): Query<Params>,
 ) -> ApiResult<Json<Series>> {
     let period = period(&state, &admin, &params).await?;

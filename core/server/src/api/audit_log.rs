@@ -10,7 +10,6 @@
 //! organisation sees that organisation's entries only.
 
 use axum::Json;
-use axum::extract::State;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -21,7 +20,7 @@ use super::format::iso_time;
 use super::list::Listing;
 use super::page::{PageRequest, Paged};
 use super::routes::Routes;
-use crate::auth::Admin;
+use crate::auth::{Admin, Caller};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Query, from_text};
 use crate::state::AppState;
@@ -162,8 +161,7 @@ pub async fn listing(state: &AppState, admin: &Admin, filter: &Filter) -> ApiRes
 }
 
 async fn list(
-    State(state): State<AppState>,
-    admin: Admin,
+    Caller { state, admin }: Caller,
     request: PageRequest,
     Query(filter): Query<Filter>,
 ) -> ApiResult<Json<Paged<Entry>>> {

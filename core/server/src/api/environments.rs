@@ -3,7 +3,6 @@
 //! gives it a default feature state for every feature of its project.
 
 use axum::Json;
-use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -18,12 +17,11 @@ use super::lookup::{environment_ref, project_organisation, row_by_id};
 use super::page::{PageRequest, Paged};
 use super::routes::Routes;
 use super::update::{Change, Update};
-use crate::auth::Admin;
+use crate::auth::Caller;
 use crate::db::{self, Scope};
 use crate::error::{ApiError, ApiResult, FieldErrors};
 use crate::extract::{Body, Ids, Query, from_text, nullable};
 use crate::keys;
-use crate::state::AppState;
 use crate::validate;
 
 resource_routes!(
@@ -102,8 +100,7 @@ struct Filter {
 }
 
 async fn list(
-    State(state): State<AppState>,
-    admin: Admin,
+    Caller { state, admin }: Caller,
     request: PageRequest,
     Query(filter): Query<Filter>,
 ) -> ApiResult<Json<Paged<Environment>>> {
@@ -127,8 +124,7 @@ fn check(errors: &mut FieldErrors, input: &Input, full: bool) {
 }
 
 async fn create(
-    State(state): State<AppState>,
-    admin: Admin,
+    Caller { state, admin }: Caller,
     Body(input): Body<Input>,
 ) -> ApiResult<(StatusCode, Json<Environment>)> {
     let mut errors = FieldErrors::new();
@@ -217,8 +213,7 @@ impl Update<Input> for Environment {
 }
 
 async fn delete(
-    State(state): State<AppState>,
-    admin: Admin,
+    Caller { state, admin }: Caller,
     Ids(api_key): Ids<String>,
 ) -> ApiResult<StatusCode> {
     let environment = environment_ref(&state.db, &admin, &api_key).await?;

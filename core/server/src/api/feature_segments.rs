@@ -8,7 +8,6 @@
 //! one transaction (Flagsmith's endpoint), so no edge ever sees half an order.
 
 use axum::Json;
-use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -21,11 +20,10 @@ use super::lookup::Lock;
 use super::page::{PageRequest, Paged};
 use super::routes::Routes;
 use super::update::{Change, Update};
-use crate::auth::Admin;
+use crate::auth::Caller;
 use crate::db::{self, Scope};
 use crate::error::{ApiError, ApiResult, FieldErrors};
 use crate::extract::{Body, Query, from_text};
-use crate::state::AppState;
 use sqlx::PgConnection;
 
 resource_routes!(
@@ -111,8 +109,7 @@ struct Filter {
 }
 
 async fn list(
-    State(state): State<AppState>,
-    admin: Admin,
+    Caller { state, admin }: Caller,
     request: PageRequest,
     Query(filter): Query<Filter>,
 ) -> ApiResult<Json<Paged<FeatureSegment>>> {
@@ -133,8 +130,7 @@ async fn list(
 }
 
 async fn create(
-    State(state): State<AppState>,
-    admin: Admin,
+    Caller { state, admin }: Caller,
     Body(input): Body<Input>,
 ) -> ApiResult<(StatusCode, Json<FeatureSegment>)> {
     let mut errors = FieldErrors::new();
@@ -239,8 +235,7 @@ struct PriorityInput {
 const PRIORITIES_MAX: usize = 1000;
 
 async fn update_priorities(
-    State(state): State<AppState>,
-    admin: Admin,
+    Caller { state, admin }: Caller,
     Body(input): Body<Vec<PriorityInput>>,
 ) -> ApiResult<Json<Vec<FeatureSegment>>> {
     if input.len() > PRIORITIES_MAX {

@@ -8,7 +8,6 @@
 use std::collections::HashMap;
 
 use axum::Json;
-use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -23,7 +22,7 @@ use super::list::Listing;
 use super::lookup::{EnvironmentRef, Lock, environment_ref};
 use super::page::{PageRequest, Paged};
 use super::routes::Routes;
-use crate::auth::Admin;
+use crate::auth::{Admin, Caller};
 use crate::db::{self, Scope};
 use crate::error::{ApiError, ApiResult, FieldErrors};
 use crate::extract::{Body, Ids, Query, from_text, nullable};
@@ -310,8 +309,7 @@ struct Filter {
 }
 
 async fn list(
-    State(state): State<AppState>,
-    admin: Admin,
+    Caller { state, admin }: Caller,
     Ids(api_key): Ids<String>,
     request: PageRequest,
     Query(filter): Query<Filter>,
@@ -340,8 +338,7 @@ async fn list(
 }
 
 async fn create(
-    State(state): State<AppState>,
-    admin: Admin,
+    Caller { state, admin }: Caller,
     Ids(api_key): Ids<String>,
     Body(input): Body<StateInput>,
 ) -> ApiResult<(StatusCode, Json<FeatureState>)> {
@@ -422,8 +419,7 @@ async fn fetch_to_read(
 }
 
 async fn read(
-    State(state): State<AppState>,
-    admin: Admin,
+    Caller { state, admin }: Caller,
     Ids((api_key, id)): Ids<(String, i64)>,
 ) -> ApiResult<Json<FeatureState>> {
     let (_, row) = fetch_to_read(&state, &admin, &api_key, id).await?;
@@ -474,8 +470,7 @@ pub async fn rewrite(
 }
 
 async fn delete(
-    State(state): State<AppState>,
-    admin: Admin,
+    Caller { state, admin }: Caller,
     Ids((api_key, id)): Ids<(String, i64)>,
 ) -> ApiResult<StatusCode> {
     let (environment, current) = fetch_to_read(&state, &admin, &api_key, id).await?;

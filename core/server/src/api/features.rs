@@ -5,7 +5,6 @@
 //! deletes its states, segment overrides and identity overrides (cascade).
 
 use axum::Json;
-use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -21,11 +20,10 @@ use super::mv_options::{self, MultivariateOption, OptionInput};
 use super::page::{PageRequest, Paged};
 use super::routes::Routes;
 use super::update::{Change, Update};
-use crate::auth::Admin;
+use crate::auth::Caller;
 use crate::db::{self, Scope};
 use crate::error::{ApiError, ApiResult, FieldErrors};
 use crate::extract::{Body, Ids, Query, nullable};
-use crate::state::AppState;
 use crate::validate;
 use sqlx::PgExecutor;
 
@@ -131,8 +129,7 @@ struct Filter {
 }
 
 async fn list(
-    State(state): State<AppState>,
-    admin: Admin,
+    Caller { state, admin }: Caller,
     Ids(project): Ids<i64>,
     request: PageRequest,
     Query(filter): Query<Filter>,
@@ -183,8 +180,7 @@ async fn name_taken(
 const NAME_TAKEN: &str = "Feature with that name already exists in this project. Note that feature names are case insensitive.";
 
 async fn create(
-    State(state): State<AppState>,
-    admin: Admin,
+    Caller { state, admin }: Caller,
     Ids(project): Ids<i64>,
     Body(input): Body<Input>,
 ) -> ApiResult<(StatusCode, Json<Feature>)> {
@@ -254,8 +250,7 @@ async fn create(
 }
 
 async fn read(
-    State(state): State<AppState>,
-    admin: Admin,
+    Caller { state, admin }: Caller,
     Ids(ids): Ids<(i64, i64)>,
 ) -> ApiResult<Json<Feature>> {
     let mut db = state.db.acquire().await?;

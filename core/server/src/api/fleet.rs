@@ -15,7 +15,6 @@
 use std::collections::HashMap;
 
 use axum::Json;
-use axum::extract::State;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -24,10 +23,9 @@ use utoipa::{IntoParams, ToSchema};
 use super::doc::Doc;
 use super::format::iso_time;
 use super::routes::Routes;
-use crate::auth::Admin;
+use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Query, from_text};
-use crate::state::AppState;
 
 pub(super) fn routes(routes: Routes) -> Routes {
     let doc =
@@ -127,8 +125,7 @@ type ReportRow = (String, String, String, DateTime<Utc>, DateTime<Utc>, Value);
 type Current = (i64, String, i64, i64, DateTime<Utc>);
 
 async fn list(
-    State(state): State<AppState>,
-    admin: Admin,
+    Caller { state, admin }: Caller,
     Query(filter): Query<Filter>,
 ) -> ApiResult<Json<Fleet>> {
     let seen_within = filter.seen_within.unwrap_or(SEEN_WITHIN_DEFAULT);

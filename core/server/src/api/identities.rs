@@ -7,7 +7,6 @@
 //! identity — bump the environment.
 
 use axum::Json;
-use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -24,11 +23,10 @@ use super::lookup::{EnvironmentRef, Lock, environment_ref, row_by_id};
 use super::page::{PageRequest, Paged};
 use super::routes::Routes;
 use super::update::{self, Change, Update};
-use crate::auth::Admin;
+use crate::auth::{Admin, Caller};
 use crate::db::{self, Scope};
 use crate::error::{ApiError, ApiResult, FieldErrors};
 use crate::extract::{Body, Ids, Query};
-use crate::state::AppState;
 use crate::validate;
 use sqlx::PgConnection;
 
@@ -133,8 +131,7 @@ struct Filter {
 }
 
 async fn list(
-    State(state): State<AppState>,
-    admin: Admin,
+    Caller { state, admin }: Caller,
     Ids(api_key): Ids<String>,
     request: PageRequest,
     Query(filter): Query<Filter>,
@@ -159,8 +156,7 @@ struct Input {
 }
 
 async fn create(
-    State(state): State<AppState>,
-    admin: Admin,
+    Caller { state, admin }: Caller,
     Ids(api_key): Ids<String>,
     Body(input): Body<Input>,
 ) -> ApiResult<(StatusCode, Json<Identity>)> {
@@ -238,8 +234,7 @@ struct TraitInput {
 }
 
 async fn list_traits(
-    State(state): State<AppState>,
-    admin: Admin,
+    Caller { state, admin }: Caller,
     Ids((api_key, id)): Ids<(String, i64)>,
     request: PageRequest,
 ) -> ApiResult<Json<Paged<Trait>>> {
@@ -273,8 +268,7 @@ fn check_trait(input: &TraitInput, full: bool) -> ApiResult<Option<Value>> {
 }
 
 async fn create_trait(
-    State(state): State<AppState>,
-    admin: Admin,
+    Caller { state, admin }: Caller,
     Ids((api_key, id)): Ids<(String, i64)>,
     Body(input): Body<TraitInput>,
 ) -> ApiResult<(StatusCode, Json<Trait>)> {
@@ -311,8 +305,7 @@ async fn fetch_trait(
 }
 
 async fn read_trait(
-    State(state): State<AppState>,
-    admin: Admin,
+    Caller { state, admin }: Caller,
     Ids(ids): Ids<(String, i64, i64)>,
 ) -> ApiResult<Json<Trait>> {
     Ok(Json(Trait::from(
@@ -349,8 +342,7 @@ impl Update<TraitInput, Trait> for TraitRow {
 }
 
 async fn delete_trait(
-    State(state): State<AppState>,
-    admin: Admin,
+    Caller { state, admin }: Caller,
     Ids(ids): Ids<(String, i64, i64)>,
 ) -> ApiResult<StatusCode> {
     let current = fetch_trait(&mut *state.db.acquire().await?, &admin, &ids, Lock::Read).await?;
@@ -366,8 +358,7 @@ async fn delete_trait(
 // ---- identity overrides -----------------------------------------------------
 
 async fn list_overrides(
-    State(state): State<AppState>,
-    admin: Admin,
+    Caller { state, admin }: Caller,
     Ids((api_key, id)): Ids<(String, i64)>,
     request: PageRequest,
 ) -> ApiResult<Json<Paged<FeatureState>>> {
@@ -382,8 +373,7 @@ async fn list_overrides(
 }
 
 async fn create_override(
-    State(state): State<AppState>,
-    admin: Admin,
+    Caller { state, admin }: Caller,
     Ids((api_key, id)): Ids<(String, i64)>,
     Body(input): Body<StateInput>,
 ) -> ApiResult<(StatusCode, Json<FeatureState>)> {
@@ -441,8 +431,7 @@ async fn fetch_override(
 }
 
 async fn read_override(
-    State(state): State<AppState>,
-    admin: Admin,
+    Caller { state, admin }: Caller,
     Ids(ids): Ids<(String, i64, i64)>,
 ) -> ApiResult<Json<FeatureState>> {
     let (_, row) =
@@ -475,8 +464,7 @@ impl Update<StateInput, FeatureState> for Override {
 }
 
 async fn delete_override(
-    State(state): State<AppState>,
-    admin: Admin,
+    Caller { state, admin }: Caller,
     Ids(ids): Ids<(String, i64, i64)>,
 ) -> ApiResult<StatusCode> {
     let (environment, current) =

@@ -8,7 +8,6 @@
 use std::future::Future;
 
 use axum::Json;
-use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -19,11 +18,10 @@ use sqlx::postgres::PgRow;
 
 use super::delete::delete_and_bump;
 use super::lookup::{Lock, environment_ref, project_organisation, row_by_id};
-use crate::auth::Admin;
+use crate::auth::{Admin, Caller};
 use crate::db::Scope;
 use crate::error::ApiResult;
 use crate::extract::Ids;
-use crate::state::AppState;
 
 /// A row found, with what deleting it bumps.
 pub struct Found<T> {
@@ -110,8 +108,7 @@ pub trait Item: Sized + Send + 'static {
 
 /// `GET` an item.
 pub async fn read<T: Item + Serialize>(
-    State(state): State<AppState>,
-    admin: Admin,
+    Caller { state, admin }: Caller,
     Ids(ids): Ids<T::Ids>,
 ) -> ApiResult<Json<T>> {
     let mut db = state.db.acquire().await?;
@@ -121,8 +118,7 @@ pub async fn read<T: Item + Serialize>(
 
 /// `DELETE` an item, bumping what it was seen in.
 pub async fn delete<T: Item>(
-    State(state): State<AppState>,
-    admin: Admin,
+    Caller { state, admin }: Caller,
     Ids(ids): Ids<T::Ids>,
 ) -> ApiResult<StatusCode> {
     let mut db = state.db.acquire().await?;

@@ -6,7 +6,6 @@
 //! `boolean_value`) or simply as `value`.
 
 use axum::Json;
-use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -20,11 +19,10 @@ use super::lookup::{Lock, project_organisation, row_by_id};
 use super::page::{PageRequest, Paged};
 use super::routes::Routes;
 use super::update::{Change, Update};
-use crate::auth::Admin;
+use crate::auth::{Admin, Caller};
 use crate::db::{self, Scope};
 use crate::error::{ApiError, ApiResult, FieldErrors};
 use crate::extract::{Body, Ids, nullable};
-use crate::state::AppState;
 use crate::validate;
 use sqlx::PgConnection;
 
@@ -284,8 +282,7 @@ async fn feature_of_project(
 }
 
 async fn list(
-    State(state): State<AppState>,
-    admin: Admin,
+    Caller { state, admin }: Caller,
     Ids((project, feature)): Ids<(i64, i64)>,
     request: PageRequest,
 ) -> ApiResult<Json<Paged<MultivariateOption>>> {
@@ -297,8 +294,7 @@ async fn list(
 }
 
 async fn create(
-    State(state): State<AppState>,
-    admin: Admin,
+    Caller { state, admin }: Caller,
     Ids((project, feature)): Ids<(i64, i64)>,
     Body(input): Body<OptionInput>,
 ) -> ApiResult<(StatusCode, Json<MultivariateOption>)> {
@@ -315,8 +311,7 @@ async fn create(
 }
 
 async fn read(
-    State(state): State<AppState>,
-    admin: Admin,
+    Caller { state, admin }: Caller,
     Ids(ids): Ids<(i64, i64, i64)>,
 ) -> ApiResult<Json<MultivariateOption>> {
     let mut db = state.db.acquire().await?;

@@ -3,7 +3,6 @@
 //! `feature_analytics`, the name) bump every environment beneath.
 
 use axum::Json;
-use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -17,11 +16,10 @@ use super::lookup::row_by_id;
 use super::page::{PageRequest, Paged};
 use super::routes::Routes;
 use super::update::{Change, Update};
-use crate::auth::Admin;
+use crate::auth::Caller;
 use crate::db::{self, Scope};
 use crate::error::{ApiError, ApiResult, FieldErrors};
 use crate::extract::Body;
-use crate::state::AppState;
 use crate::validate;
 
 resource_routes!(
@@ -68,8 +66,7 @@ struct Input {
 }
 
 async fn list(
-    State(state): State<AppState>,
-    admin: Admin,
+    Caller { state, admin }: Caller,
     request: PageRequest,
 ) -> ApiResult<Json<Paged<Organisation>>> {
     Listing::new(
@@ -82,8 +79,7 @@ async fn list(
 }
 
 async fn create(
-    State(state): State<AppState>,
-    admin: Admin,
+    Caller { state, admin }: Caller,
     Body(input): Body<Input>,
 ) -> ApiResult<(StatusCode, Json<Organisation>)> {
     if admin.organisation.is_some() {

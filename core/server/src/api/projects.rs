@@ -3,7 +3,6 @@
 //! environment document of the project, so changing one bumps them all.
 
 use axum::Json;
-use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -17,11 +16,10 @@ use super::lookup::{project_organisation, row_by_id};
 use super::page::{PageRequest, Paged};
 use super::routes::Routes;
 use super::update::{Change, Update};
-use crate::auth::Admin;
+use crate::auth::Caller;
 use crate::db::{self, Scope};
 use crate::error::{ApiError, ApiResult, FieldErrors};
 use crate::extract::{Body, Query};
-use crate::state::AppState;
 use crate::validate;
 
 resource_routes!(
@@ -69,8 +67,7 @@ struct Input {
 }
 
 async fn list(
-    State(state): State<AppState>,
-    admin: Admin,
+    Caller { state, admin }: Caller,
     request: PageRequest,
     Query(filter): Query<OrganisationFilter>,
 ) -> ApiResult<Json<Paged<Project>>> {
@@ -80,8 +77,7 @@ async fn list(
 }
 
 async fn create(
-    State(state): State<AppState>,
-    admin: Admin,
+    Caller { state, admin }: Caller,
     Body(input): Body<Input>,
 ) -> ApiResult<(StatusCode, Json<Project>)> {
     let mut errors = FieldErrors::new();

@@ -8,7 +8,6 @@
 //! organisation; an organisation admin key sees only its own.
 
 use axum::Json;
-use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -20,12 +19,11 @@ use super::list::{Listing, OrganisationFilter};
 use super::lookup::{Lock, row_by_id};
 use super::page::{PageRequest, Paged};
 use super::routes::Routes;
-use crate::auth::Admin;
+use crate::auth::{Admin, Caller};
 use crate::db;
 use crate::error::{ApiError, ApiResult, FieldErrors};
 use crate::extract::{Body, Ids, Query};
 use crate::keys;
-use crate::state::AppState;
 use crate::validate;
 use sqlx::PgConnection;
 
@@ -78,8 +76,7 @@ struct Input {
 }
 
 async fn list(
-    State(state): State<AppState>,
-    admin: Admin,
+    Caller { state, admin }: Caller,
     request: PageRequest,
     Query(filter): Query<OrganisationFilter>,
 ) -> ApiResult<Json<Paged<ProxyKey>>> {
@@ -91,8 +88,7 @@ async fn list(
 const NO_ORGANISATION: &str = "Invalid pk - object does not exist.";
 
 async fn create(
-    State(state): State<AppState>,
-    admin: Admin,
+    Caller { state, admin }: Caller,
     Body(input): Body<Input>,
 ) -> ApiResult<(StatusCode, Json<NewProxyKey>)> {
     let mut errors = FieldErrors::new();
@@ -129,21 +125,13 @@ async fn fetch(db: &mut PgConnection, admin: &Admin, id: i64, lock: Lock) -> Api
     Ok(row)
 }
 
-async fn read(
-    State(state): State<AppState>,
-    admin: Admin,
-    Ids(id): Ids<i64>,
-) -> ApiResult<Json<ProxyKey>> {
+async fn read(Caller { state, admin }: Caller, Ids(id): Ids<i64>) -> ApiResult<Json<ProxyKey>> {
     Ok(Json(
         fetch(&mut *state.db.acquire().await?, &admin, id, Lock::Read).await?,
     ))
 }
 
-async fn revoke(
-    State(state): State<AppState>,
-    admin: Admin,
-    Ids(id): Ids<i64>,
-) -> ApiResult<StatusCode> {
+async fn revoke(Caller { state, admin }: Caller, Ids(id): Ids<i64>) -> ApiResult<StatusCode> {
     fetch(&mut *state.db.acquire().await?, &admin, id, Lock::Read).await?;
     let mut tx = db::begin_audited(&state.db, &admin).await?;
     sqlx::query("UPDATE proxy_keys SET revoked = true WHERE id = $1")

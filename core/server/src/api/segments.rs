@@ -5,7 +5,6 @@
 //! environment document of the project, so every write bumps them all.
 
 use axum::Json;
-use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -20,12 +19,11 @@ use super::lookup::project_organisation;
 use super::page::{PageRequest, Paged};
 use super::routes::Routes;
 use super::update::{Change, Update};
-use crate::auth::Admin;
+use crate::auth::Caller;
 use crate::db::{self, Scope};
 use crate::error::{ApiError, ApiResult, FieldErrors};
 use crate::extract::{Body, Ids, nullable};
 use crate::rules::{Condition, Rule};
-use crate::state::AppState;
 use crate::validate;
 
 resource_routes!(
@@ -209,8 +207,7 @@ struct Input {
 }
 
 async fn list(
-    State(state): State<AppState>,
-    admin: Admin,
+    Caller { state, admin }: Caller,
     Ids(project): Ids<i64>,
     request: PageRequest,
 ) -> ApiResult<Json<Paged<Segment>>> {
@@ -240,8 +237,7 @@ fn checked(input: &mut Input, full: bool, project: i64) -> ApiResult<()> {
 }
 
 async fn create(
-    State(state): State<AppState>,
-    admin: Admin,
+    Caller { state, admin }: Caller,
     Ids(project): Ids<i64>,
     Body(mut input): Body<Input>,
 ) -> ApiResult<(StatusCode, Json<Segment>)> {

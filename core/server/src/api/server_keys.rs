@@ -4,7 +4,6 @@
 //! key list and edges stop accepting the key.
 
 use axum::Json;
-use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -18,12 +17,11 @@ use super::lookup::environment_ref;
 use super::page::{PageRequest, Paged};
 use super::routes::Routes;
 use super::update::{Change, Update};
-use crate::auth::Admin;
+use crate::auth::Caller;
 use crate::db::{self, Scope};
 use crate::error::{ApiResult, FieldErrors};
 use crate::extract::{Body, Ids, nullable};
 use crate::keys;
-use crate::state::AppState;
 use crate::validate;
 
 resource_routes!(
@@ -78,8 +76,7 @@ fn expiry(errors: &mut FieldErrors, value: &Option<Option<String>>) -> Option<Da
 }
 
 async fn list(
-    State(state): State<AppState>,
-    admin: Admin,
+    Caller { state, admin }: Caller,
     Ids(api_key): Ids<String>,
     request: PageRequest,
 ) -> ApiResult<Json<Paged<ServerKey>>> {
@@ -91,8 +88,7 @@ async fn list(
 }
 
 async fn create(
-    State(state): State<AppState>,
-    admin: Admin,
+    Caller { state, admin }: Caller,
     Ids(api_key): Ids<String>,
     Body(input): Body<Input>,
 ) -> ApiResult<(StatusCode, Json<ServerKey>)> {

@@ -10,14 +10,13 @@
 use std::future::Future;
 
 use axum::Json;
-use axum::extract::State;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sqlx::{Postgres, Transaction};
 
 use super::item::{Item, Lookup};
 use super::lookup::Lock;
-use crate::auth::Admin;
+use crate::auth::{Admin, Caller};
 use crate::db::{self, Scope};
 use crate::error::ApiResult;
 use crate::extract::{Body, Ids};
@@ -49,8 +48,7 @@ pub trait Update<Input, Output = Self>: Item {
 
 /// `PUT` (`FULL`: the whole item) or `PATCH` (the fields given) an item.
 pub async fn write<T, I, O, const FULL: bool>(
-    State(state): State<AppState>,
-    admin: Admin,
+    Caller { state, admin }: Caller,
     Ids(ids): Ids<T::Ids>,
     Body(input): Body<I>,
 ) -> ApiResult<Json<O>>
