@@ -384,12 +384,7 @@ async fn rows_of_feature(core: &Core, table: &str, feature: i64) -> i64 {
 async fn features_and_multivariate_options() {
     let core = Core::start().await;
     let (project, key) = core.project_with_environment().await;
-    let second = core
-        .create(
-            "/api/v1/environments/",
-            json!({"name": "Staging", "project": project}),
-        )
-        .await;
+    let second = core.create_environment(project, "Staging").await;
     let features = format!("/api/v1/projects/{project}/features/");
     let banner = core
         .create(
@@ -411,12 +406,7 @@ async fn features_and_multivariate_options() {
         assert_eq!(states.json["results"][0]["feature_state_value"], "hello");
     }
     // An environment created later gets states for existing features.
-    let third = core
-        .create(
-            "/api/v1/environments/",
-            json!({"name": "Dev", "project": project}),
-        )
-        .await;
+    let third = core.create_environment(project, "Dev").await;
     let states = core
         .get(&format!(
             "/api/v1/environments/{}/featurestates/",

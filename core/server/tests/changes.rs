@@ -14,12 +14,7 @@ use support::Core;
 async fn writes_bump_revisions_of_what_they_change() {
     let core = Core::start().await;
     let (project, a) = core.project_with_environment().await;
-    let b = core
-        .create(
-            "/api/v1/environments/",
-            json!({"name": "Staging", "project": project}),
-        )
-        .await["api_key"]
+    let b = core.create_environment(project, "Staging").await["api_key"]
         .as_str()
         .unwrap()
         .to_string();
@@ -97,12 +92,7 @@ async fn writes_bump_revisions_of_what_they_change() {
         last_b = now_b;
     }
     // Identity overrides bump; traits do not.
-    let identity = core
-        .create(
-            &format!("/api/v1/environments/{a}/identities/"),
-            json!({"identifier": "u"}),
-        )
-        .await;
+    let identity = core.create_identity(&a, "u").await;
     let r0 = step(a.clone()).await;
     core.create(
         &format!(
@@ -272,11 +262,7 @@ async fn change_feed_long_polls_and_lists_environments() {
 
     // A project-wide write lists every environment of the project.
     let cursor = body["revision"].as_u64().unwrap();
-    core.create(
-        "/api/v1/environments/",
-        json!({"name": "Staging", "project": project}),
-    )
-    .await;
+    core.create_environment(project, "Staging").await;
     core.create(
         &format!("/api/v1/projects/{project}/segments/"),
         json!({"name": "s"}),

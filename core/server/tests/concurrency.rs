@@ -117,12 +117,7 @@ async fn concurrent_patches_of_different_fields_both_survive() {
     )
     .await;
 
-    let server_key = core
-        .create(
-            &format!("/api/v1/environments/{client_key}/api-keys/"),
-            json!({"name": "sdk"}),
-        )
-        .await;
+    let server_key = core.create_server_key(&client_key, "sdk").await;
     both_survive(
         &core,
         &format!(

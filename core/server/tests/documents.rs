@@ -220,12 +220,7 @@ async fn built_documents_evaluate_as_flagsmith_would() {
         json!({"feature_segment": link["id"], "enabled": true, "feature_state_value": "pro banner"}),
     )
     .await;
-    let vip = core
-        .create(
-            &format!("/api/v1/environments/{key}/identities/"),
-            json!({"identifier": "vip"}),
-        )
-        .await;
+    let vip = core.create_identity(&key, "vip").await;
     core.create(
         &format!(
             "/api/v1/environments/{key}/identities/{}/featurestates/",

@@ -136,12 +136,7 @@ async fn fixtures(core: &Core) -> (i64, String, Value, Value) {
             json!({"name": "f", "multivariate_options": [{"value": "a"}]}),
         )
         .await;
-    let identity = core
-        .create(
-            &format!("/api/v1/environments/{key}/identities/"),
-            json!({"identifier": "u"}),
-        )
-        .await;
+    let identity = core.create_identity(&key, "u").await;
     (project, key, feature, identity)
 }
 

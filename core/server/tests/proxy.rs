@@ -244,12 +244,7 @@ async fn proxy_keys_crud_scoping_and_who_may_read_the_config() {
 async fn proxy_config_lists_every_environment_with_every_server_key() {
     let core = Core::start().await;
     let (project, production) = core.project_with_environment().await;
-    let staging = core
-        .create(
-            "/api/v1/environments/",
-            json!({"name": "Staging", "project": project}),
-        )
-        .await;
+    let staging = core.create_environment(project, "Staging").await;
     let staging_key = staging["api_key"].as_str().unwrap().to_string();
     let keys = format!("/api/v1/environments/{production}/api-keys/");
     let active = core.create(&keys, json!({"name": "live"})).await;
@@ -345,12 +340,7 @@ fn totals_by_resource(series: &Value) -> std::collections::BTreeMap<String, i64>
 
 async fn check_usage(core: &Core) {
     let (project, production) = core.project_with_environment().await;
-    let staging = core
-        .create(
-            "/api/v1/environments/",
-            json!({"name": "Staging", "project": project}),
-        )
-        .await;
+    let staging = core.create_environment(project, "Staging").await;
     let staging = staging["api_key"].as_str().unwrap().to_string();
     let (_, key) = proxy_key(core, core.organisation).await;
 

@@ -339,6 +339,25 @@ impl Core {
         )
     }
 
+    /// A new environment `name` in `project`, as created.
+    pub async fn create_environment(&self, project: impl serde::Serialize, name: &str) -> Value {
+        let body = serde_json::json!({"name": name, "project": project});
+        self.create("/api/v1/environments/", body).await
+    }
+
+    /// A new identity `identifier` in the environment with client key `key`, as created.
+    pub async fn create_identity(&self, key: impl std::fmt::Display, identifier: &str) -> Value {
+        let path = format!("/api/v1/environments/{key}/identities/");
+        self.create(&path, serde_json::json!({"identifier": identifier}))
+            .await
+    }
+
+    /// A new server-side key `name` of the environment with client key `key`, as created.
+    pub async fn create_server_key(&self, key: impl std::fmt::Display, name: &str) -> Value {
+        let path = format!("/api/v1/environments/{key}/api-keys/");
+        self.create(&path, serde_json::json!({"name": name})).await
+    }
+
     /// A second organisation, "Other": its id.
     pub async fn other_organisation(&self) -> i64 {
         let other = serde_json::json!({"name": "Other"});
