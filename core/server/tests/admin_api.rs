@@ -39,15 +39,7 @@ async fn authentication_and_organisation_scoping() {
     let other_id = core.other_organisation().await;
     let (project, _) = core.project_in(other_id, "Theirs", "Theirs").await;
     // An organisation key sees its organisation only.
-    let key = core
-        .create(
-            &format!(
-                "/api/v1/organisations/{}/master-api-keys/",
-                core.organisation
-            ),
-            json!({"name": "ci"}),
-        )
-        .await;
+    let key = core.create_admin_key("ci").await;
     let scoped = format!("Api-Key {}", key["key"].as_str().unwrap());
     assert!(key["prefix"].is_string());
     let as_scoped = core.as_key(scoped.clone());

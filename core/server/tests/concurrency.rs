@@ -134,15 +134,7 @@ async fn concurrent_patches_of_different_fields_both_survive() {
     )
     .await;
 
-    let admin_key = core
-        .create(
-            &format!(
-                "/api/v1/organisations/{}/master-api-keys/",
-                core.organisation
-            ),
-            json!({"name": "ci"}),
-        )
-        .await;
+    let admin_key = core.create_admin_key("ci").await;
     both_survive(
         &core,
         &format!(

@@ -178,15 +178,7 @@ async fn sign_in_sets_a_strict_cookie_and_sign_out_or_revocation_ends_the_sessio
     assert_eq!(replay.get("/").await.status, StatusCode::SEE_OTHER);
 
     // A key revoked (here: through the API) ends its sessions at once.
-    let made = core
-        .create(
-            &format!(
-                "/api/v1/organisations/{}/master-api-keys/",
-                core.organisation
-            ),
-            json!({"name": "ops"}),
-        )
-        .await;
+    let made = core.create_admin_key("ops").await;
     let ops_key = made["key"].as_str().unwrap().to_string();
     let mut ops = Visitor::new(&core);
     assert_eq!(ops.sign_in(&ops_key).await.status, StatusCode::SEE_OTHER);

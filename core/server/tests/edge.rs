@@ -233,13 +233,8 @@ async fn an_edge_with_a_proxy_key_reads_paged_documents_and_reports_usage() {
 async fn an_edge_forwards_sdk_reported_counts_into_core_analytics() {
     let core = Core::start().await;
     let (project, key) = core.project_with_environment().await;
-    for name in ["banner", "checkout"] {
-        core.create(
-            &format!("/api/v1/projects/{project}/features/"),
-            json!({"name": name, "default_enabled": true}),
-        )
+    core.create_features_on(project, &["banner", "checkout"])
         .await;
-    }
     let server = core.server_key(&key).await;
     let (edge, client) = ready_edge(
         &core,

@@ -89,13 +89,8 @@ async fn counts_and_the_fleet_travel_through_influxdb() {
     })
     .await;
     let (project, key) = core.project_with_environment().await;
-    for name in ["banner", "checkout"] {
-        core.create(
-            &format!("/api/v1/projects/{project}/features/"),
-            json!({"name": name, "default_enabled": true}),
-        )
+    core.create_features_on(project, &["banner", "checkout"])
         .await;
-    }
     let server_key = core.server_key(&key).await;
     let config = Config::resolve(Options {
         bind: Some("127.0.0.1:0".parse().unwrap()),

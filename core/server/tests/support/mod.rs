@@ -358,6 +358,24 @@ impl Core {
         self.create(&path, serde_json::json!({"name": name})).await
     }
 
+    /// A new admin key `name` of the test organisation, as created (with its `key`).
+    pub async fn create_admin_key(&self, name: &str) -> Value {
+        let path = format!(
+            "/api/v1/organisations/{}/master-api-keys/",
+            self.organisation
+        );
+        self.create(&path, serde_json::json!({"name": name})).await
+    }
+
+    /// Features of `project`, each on by default.
+    pub async fn create_features_on(&self, project: i64, names: &[&str]) {
+        let path = format!("/api/v1/projects/{project}/features/");
+        for name in names {
+            let body = serde_json::json!({"name": name, "default_enabled": true});
+            self.create(&path, body).await;
+        }
+    }
+
     /// A second organisation, "Other": its id.
     pub async fn other_organisation(&self) -> i64 {
         let other = serde_json::json!({"name": "Other"});
