@@ -62,7 +62,16 @@ fn is_root() -> bool {
 
 /// Runs `program args` as `user` when we are root, else as ourselves, under a
 /// watchdog that kills it when this process exits.
-fn spawn_watched(user: Option<&str>, program: &Path, args: &[String], log: &Path) -> Child {
+/// Starts `program` under a watchdog shell that stops it once the test
+/// process is gone and then removes `scratch` (its data: tens of MB a
+/// server, and every test process starts its own; the log stays).
+fn spawn_watched(
+    user: Option<&str>,
+    program: &Path,
+    args: &[String],
+    log: &Path,
+    scratch: &[PathBuf],
+) -> Child {
     let quoted: Vec<String> = std::iter::once(program.display().to_string())
         .chain(args.iter().cloned())
         .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
@@ -72,10 +81,15 @@ fn spawn_watched(user: Option<&str>, program: &Path, args: &[String], log: &Path
         Some(user) => format!("runuser -u {user} -- {inner}"),
         None => inner,
     };
+    let scratch: Vec<String> = scratch
+        .iter()
+        .map(|p| format!("'{}'", p.display().to_string().replace('\'', "'\\''")))
+        .collect();
     // `$1` is the test process: when it is gone, stop the server.
     let script = format!(
-        "{run} >'{}' 2>&1 & server=$!; while kill -0 \"$1\" 2>/dev/null && kill -0 $server 2>/dev/null; do sleep 0.5; done; kill $server 2>/dev/null; wait $server",
-        log.display()
+        "{run} >'{}' 2>&1 & server=$!; while kill -0 \"$1\" 2>/dev/null && kill -0 $server 2>/dev/null; do sleep 0.5; done; kill $server 2>/dev/null; wait $server; rm -rf {}",
+        log.display(),
+        scratch.join(" ")
     );
     Command::new("sh")
         .args(["-c", &script, "watchdog", &std::process::id().to_string()])
@@ -187,6 +201,7 @@ impl Postgres {
             &postgres_bin("postgres"),
             &args,
             &dir.join("postgres.log"),
+            std::slice::from_ref(&data),
         );
         wait_for_port(port, "postgres", &mut child);
         // Let the server finish starting (it listens slightly before accepting logins).
@@ -298,7 +313,8 @@ impl Influx {
             "-config".to_string(),
             dir.join("influxdb.conf").display().to_string(),
         ];
-        let mut child = spawn_watched(None, &influxd, &args, &dir.join("influxd.log"));
+        let scratch = ["meta", "data", "wal"].map(|d| dir.join(d));
+        let mut child = spawn_watched(None, &influxd, &args, &dir.join("influxd.log"), &scratch);
         wait_for_port(port, "influxd", &mut child);
         std::mem::forget(child);
         Influx {
