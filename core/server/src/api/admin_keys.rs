@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::doc::Resource;
-use super::format::{iso_time, iso_time_opt, parse_time};
+use super::format::{expiry, iso_time, iso_time_opt};
 use super::item::{Found, Item, Lookup};
 use super::list::Listing;
 use super::lookup::{Lock, one};
@@ -96,19 +96,6 @@ async fn list(
         .await
 }
 
-fn expiry(errors: &mut FieldErrors, value: &Option<Option<String>>) -> Option<DateTime<Utc>> {
-    match value {
-        Some(Some(text)) => match parse_time("expiry_date", text) {
-            Ok(t) => Some(t),
-            Err(_) => {
-                errors.add("expiry_date", "Datetime has wrong format. Use ISO 8601.");
-                None
-            }
-        },
-        _ => None,
-    }
-}
-
 async fn create(
     Caller { state, admin }: Caller,
     Ids(id): Ids<i64>,
@@ -117,7 +104,7 @@ async fn create(
     organisation(&state.db, &admin, id).await?;
     let mut errors = FieldErrors::new();
     validate::resource_name(&mut errors, input.name.as_deref(), true);
-    let expiry_date = expiry(&mut errors, &input.expiry_date);
+    let expiry_date = expiry(&mut errors, "expiry_date", &input.expiry_date, None);
     errors.check()?;
     let (prefix, key) = keys::admin_key();
     let mut tx = db::begin_audited(&state.db, &admin).await?;
@@ -199,10 +186,12 @@ impl Update<Input> for AdminApiKey {
         let (input, current) = (change.input, change.current);
         let mut errors = FieldErrors::new();
         validate::resource_name(&mut errors, input.name.as_deref(), change.full);
-        let expiry_date = match input.expiry_date {
-            None => current.expiry_date,
-            Some(_) => expiry(&mut errors, &input.expiry_date),
-        };
+        let expiry_date = expiry(
+            &mut errors,
+            "expiry_date",
+            &input.expiry_date,
+            current.expiry_date,
+        );
         errors.check()?;
         let row: AdminApiKey = sqlx::query_as(&format!(
             "UPDATE admin_api_keys SET name = COALESCE($2, name), \

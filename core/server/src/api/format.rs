@@ -5,7 +5,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serializer;
 use serde_json::Value;
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, FieldErrors};
 
 /// A timestamp as the API writes it (ISO 8601, UTC, microseconds).
 pub fn iso(at: DateTime<Utc>) -> String {
@@ -15,6 +15,23 @@ pub fn iso(at: DateTime<Utc>) -> String {
 /// An optional timestamp.
 pub fn iso_opt(at: Option<DateTime<Utc>>) -> Value {
     at.map_or(Value::Null, |at| Value::String(iso(at)))
+}
+
+/// An expiry as a create or update gives it in `field` (absent: `kept`;
+/// null: none), or `None` with the field's error added to `errors`.
+pub fn expiry(
+    errors: &mut FieldErrors,
+    field: &'static str,
+    given: &Option<Option<String>>,
+    kept: Option<DateTime<Utc>>,
+) -> Option<DateTime<Utc>> {
+    match given {
+        None => kept,
+        Some(None) => None,
+        Some(Some(text)) => parse_time(field, text)
+            .map_err(|_| errors.add(field, "Datetime has wrong format. Use ISO 8601."))
+            .ok(),
+    }
 }
 
 /// Parses an ISO 8601 / RFC 3339 date-time field.

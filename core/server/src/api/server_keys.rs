@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::doc::Resource;
-use super::format::{iso_time, iso_time_opt, parse_time};
+use super::format::{expiry, iso_time, iso_time_opt};
 use super::item::{Found, Item, Lookup};
 use super::list::Listing;
 use super::lookup::environment_ref;
@@ -66,15 +66,6 @@ struct Input {
     expires_at: Option<Option<String>>,
 }
 
-fn expiry(errors: &mut FieldErrors, value: &Option<Option<String>>) -> Option<DateTime<Utc>> {
-    match value {
-        Some(Some(text)) => parse_time("expires_at", text)
-            .map_err(|_| errors.add("expires_at", "Datetime has wrong format. Use ISO 8601."))
-            .ok(),
-        _ => None,
-    }
-}
-
 async fn list(
     Caller { state, admin }: Caller,
     Ids(api_key): Ids<String>,
@@ -95,7 +86,7 @@ async fn create(
     let environment = environment_ref(&state.db, &admin, &api_key).await?;
     let mut errors = FieldErrors::new();
     validate::resource_name(&mut errors, input.name.as_deref(), true);
-    let expires_at = expiry(&mut errors, &input.expires_at);
+    let expires_at = expiry(&mut errors, "expires_at", &input.expires_at, None);
     errors.check()?;
     let mut tx = db::begin_write(&state.db, &admin).await?;
     let row: ServerKey = sqlx::query_as(&format!(
@@ -119,10 +110,12 @@ impl Update<Input> for ServerKey {
         let (input, current, tx) = (change.input, change.current, change.tx);
         let mut errors = FieldErrors::new();
         validate::resource_name(&mut errors, input.name.as_deref(), change.full);
-        let expires_at = match input.expires_at {
-            None => current.expires_at,
-            Some(_) => expiry(&mut errors, &input.expires_at),
-        };
+        let expires_at = expiry(
+            &mut errors,
+            "expires_at",
+            &input.expires_at,
+            current.expires_at,
+        );
         errors.check()?;
         let row: ServerKey = sqlx::query_as(&format!(
             "UPDATE server_keys SET name = COALESCE($2, name), active = COALESCE($3, active), \
