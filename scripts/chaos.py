@@ -217,9 +217,9 @@ class Stack:
         self.start_postgres()
         self.pg = True
         self.make_namespace()
-        python_bin = os.path.dirname(sys.executable)
         self.moto_port = free_port()
-        self.moto = self.add("moto", [os.path.join(python_bin, "moto_server"), "-H", "127.0.0.1",
+        moto_server = os.path.join(os.path.dirname(os.path.abspath(__file__)), "moto-server.py")
+        self.moto = self.add("moto", [sys.executable, moto_server, "-H", "127.0.0.1",
                                       "-p", str(self.moto_port)], env=self.env)
         wait_http(f"http://127.0.0.1:{self.moto_port}/moto-api/", "moto")
         self.aws = ["--aws-endpoint-url", f"http://127.0.0.1:{self.moto_port}"]

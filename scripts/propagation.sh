@@ -39,7 +39,7 @@ if [ -z "${BIN_DIR:-}" ]; then
   BIN_DIR=${CARGO_TARGET_DIR:-target}/release
 fi
 python=$(scripts/python-venv.sh)   # moto[server]
-moto_server=$(dirname "$python")/moto_server
+moto_server=("$python" scripts/moto-server.py)   # each request atomic, as on AWS
 mkdir -p "$OUT"
 
 work=$(mktemp -d)
@@ -113,7 +113,7 @@ $as "$pgbin/createdb" -h "$core_host" -p "$pg_port" -U flagedge flagedge
 export DATABASE_URL="postgres://flagedge@$core_host:$pg_port/flagedge"
 
 moto_port=$(free_port)
-start_in_region moto "$moto_server" -H "$listen" -p "$moto_port"
+start_in_region moto "${moto_server[@]}" -H "$listen" -p "$moto_port"
 wait_http "http://$region_host:$moto_port/moto-api/" moto
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1
 aws=(--aws-endpoint-url "http://127.0.0.1:$moto_port")   # from inside the region

@@ -15,11 +15,9 @@ pub struct Moto {
     pub endpoint: String,
 }
 
-fn moto_server() -> PathBuf {
-    if let Ok(path) = std::env::var("FLAGEDGE_MOTO_SERVER") {
-        return PathBuf::from(path);
-    }
-    let python = match std::env::var("FLAGEDGE_REFERENCE_PYTHON") {
+/// The tests' Python, which has moto installed.
+fn python() -> PathBuf {
+    match std::env::var("FLAGEDGE_REFERENCE_PYTHON") {
         Ok(python) => PathBuf::from(python),
         Err(_) => {
             let script =
@@ -35,8 +33,7 @@ fn moto_server() -> PathBuf {
             );
             PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
         }
-    };
-    python.with_file_name("moto_server")
+    }
 }
 
 impl Moto {
@@ -46,12 +43,15 @@ impl Moto {
             .and_then(|l| l.local_addr())
             .expect("free port")
             .port();
-        let child = Command::new(moto_server())
+        // moto_server with each request atomic, as AWS's conditional writes are (see the script).
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/moto-server.py");
+        let child = Command::new(python())
+            .arg(script)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("start moto_server (pip package moto[server])");
+            .expect("start scripts/moto-server.py (pip package moto[server])");
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(
