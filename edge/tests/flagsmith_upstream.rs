@@ -318,9 +318,7 @@ async fn proxy_keys_add_rotate_and_drop_environments() {
         }
     };
     assert_eq!(
-        get(edge.address, "/api/v1/flags/", SHOP_CLIENT)
-            .await
-            .status,
+        flags_status(edge.address, SHOP_CLIENT).await,
         StatusCode::OK
     );
     assert_eq!(status("ser.shop-a").await, StatusCode::OK);
@@ -340,10 +338,7 @@ async fn proxy_keys_add_rotate_and_drop_environments() {
             ));
     });
     eventually(Duration::from_secs(5), || async {
-        get(edge.address, "/api/v1/flags/", "second-client")
-            .await
-            .status
-            == StatusCode::OK
+        flags_status(edge.address, "second-client").await == StatusCode::OK
     })
     .await;
 
@@ -365,9 +360,7 @@ async fn proxy_keys_add_rotate_and_drop_environments() {
     let saved = stand_in.with(|s| s.proxy_config.take());
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
-        get(edge.address, "/api/v1/flags/", "second-client")
-            .await
-            .status,
+        flags_status(edge.address, "second-client").await,
         StatusCode::OK
     );
     assert_eq!(status("ser.shop-b").await, StatusCode::OK);
@@ -382,18 +375,13 @@ async fn proxy_keys_add_rotate_and_drop_environments() {
         s.proxy_config = Some(config);
     });
     eventually(Duration::from_secs(5), || async {
-        get(edge.address, "/api/v1/flags/", "second-client")
-            .await
-            .status
-            == StatusCode::FORBIDDEN
+        flags_status(edge.address, "second-client").await == StatusCode::FORBIDDEN
     })
     .await;
     assert_eq!(status("ser.second").await, StatusCode::FORBIDDEN);
     assert_eq!(status("ser.static").await, StatusCode::OK);
     assert_eq!(
-        get(edge.address, "/api/v1/flags/", SHOP_CLIENT)
-            .await
-            .status,
+        flags_status(edge.address, SHOP_CLIENT).await,
         StatusCode::OK
     );
     edge.shutdown();
@@ -422,9 +410,7 @@ async fn usage_rows_sum_to_requests_served_and_retries_keep_their_key() {
     .await;
     for _ in 0..7 {
         assert_eq!(
-            get(edge.address, "/api/v1/flags/", SHOP_CLIENT)
-                .await
-                .status,
+            flags_status(edge.address, SHOP_CLIENT).await,
             StatusCode::OK
         );
     }
@@ -543,10 +529,7 @@ async fn an_edge_started_before_its_upstream_serves_as_soon_as_it_is_up() {
     stand_in.server.restart().await;
     // Retries started at 100 ms and double: well within 3 s, never a 30 s poll interval.
     eventually(Duration::from_secs(3), || async {
-        get(edge.address, "/api/v1/flags/", SHOP_CLIENT)
-            .await
-            .status
-            == StatusCode::OK
+        flags_status(edge.address, SHOP_CLIENT).await == StatusCode::OK
     })
     .await;
     edge.shutdown();

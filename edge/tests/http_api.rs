@@ -111,13 +111,11 @@ async fn keys_are_checked() {
         "Invalid or missing Environment Key"
     );
     assert_eq!(
-        get(edge.address, "/api/v1/flags/", "wrong").await.status,
+        flags_status(edge.address, "wrong").await,
         StatusCode::FORBIDDEN
     );
     assert_eq!(
-        get(edge.address, "/api/v1/flags/", &SHOP_CLIENT[..5])
-            .await
-            .status,
+        flags_status(edge.address, &SHOP_CLIENT[..5]).await,
         StatusCode::FORBIDDEN
     );
     let document = get(edge.address, "/api/v1/environment-document/", SHOP_CLIENT).await;
@@ -147,49 +145,43 @@ async fn environment_document_is_conditional() {
     let etag = reply.header("etag").unwrap().to_string();
     let last_modified = reply.header("last-modified").unwrap().to_string();
     assert_eq!(last_modified, "Sun, 22 Nov 2026 09:00:00 GMT");
-    let by_etag = get_with(
-        edge.address,
-        "/api/v1/environment-document/",
-        &[("x-environment-key", SHOP_SERVER), ("if-none-match", &etag)],
-    )
-    .await;
-    assert_eq!(by_etag.status, StatusCode::NOT_MODIFIED);
-    assert!(by_etag.body.is_empty());
-    let by_date = get_with(
-        edge.address,
-        "/api/v1/environment-document/",
-        &[
-            ("x-environment-key", SHOP_SERVER),
-            ("if-modified-since", &last_modified),
-        ],
-    )
-    .await;
-    assert_eq!(by_date.status, StatusCode::NOT_MODIFIED);
-    let older = get_with(
-        edge.address,
-        "/api/v1/environment-document/",
-        &[
-            ("x-environment-key", SHOP_SERVER),
-            ("if-modified-since", "Sat, 21 Nov 2026 09:00:00 GMT"),
-        ],
-    )
-    .await;
-    assert_eq!(older.status, StatusCode::OK);
     let flags_etag = get(edge.address, "/api/v1/flags/", SHOP_CLIENT)
         .await
         .header("etag")
         .unwrap()
         .to_string();
-    let revalidated = get_with(
-        edge.address,
-        "/api/v1/flags/",
-        &[
-            ("x-environment-key", SHOP_CLIENT),
+    let document = "/api/v1/environment-document/";
+    let older = "Sat, 21 Nov 2026 09:00:00 GMT";
+    for (path, key, condition, status) in [
+        (
+            document,
+            SHOP_SERVER,
+            ("if-none-match", &*etag),
+            StatusCode::NOT_MODIFIED,
+        ),
+        (
+            document,
+            SHOP_SERVER,
+            ("if-modified-since", &last_modified),
+            StatusCode::NOT_MODIFIED,
+        ),
+        (
+            document,
+            SHOP_SERVER,
+            ("if-modified-since", older),
+            StatusCode::OK,
+        ),
+        (
+            "/api/v1/flags/",
+            SHOP_CLIENT,
             ("if-none-match", &flags_etag),
-        ],
-    )
-    .await;
-    assert_eq!(revalidated.status, StatusCode::NOT_MODIFIED);
+            StatusCode::NOT_MODIFIED,
+        ),
+    ] {
+        let reply = get_with(edge.address, path, &[("x-environment-key", key), condition]).await;
+        assert_eq!(reply.status, status, "{path} {condition:?}");
+        assert_eq!(reply.body.is_empty(), status == StatusCode::NOT_MODIFIED);
+    }
     edge.shutdown();
 }
 
@@ -785,9 +777,7 @@ async fn slow_or_idle_connections_are_closed() {
     );
     // A well-behaved keep-alive client is served.
     assert_eq!(
-        get(edge.address, "/api/v1/flags/", SHOP_CLIENT)
-            .await
-            .status,
+        flags_status(edge.address, SHOP_CLIENT).await,
         StatusCode::OK
     );
     edge.shutdown();
@@ -905,7 +895,7 @@ async fn rate_limits_answer_429_with_retry_after() {
     assert!(ofrep.header("retry-after").is_some());
     // An unknown key is still a 403, not a 429: the limit is per environment.
     assert_eq!(
-        get(edge.address, "/api/v1/flags/", "nobody").await.status,
+        flags_status(edge.address, "nobody").await,
         StatusCode::FORBIDDEN
     );
     edge.shutdown();

@@ -102,9 +102,7 @@ async fn not_ready_until_every_environment_loads() {
     assert_eq!(proxy["reason"], "environment document(s) not updated.");
     assert_eq!(proxy["last_successful_update"], Value::Null);
     assert_eq!(
-        get(edge.address, "/api/v1/flags/", SHOP_CLIENT)
-            .await
-            .status,
+        flags_status(edge.address, SHOP_CLIENT).await,
         StatusCode::FORBIDDEN
     );
     upstream.set(

@@ -15,6 +15,12 @@ fn location(reply: &Reply) -> &str {
 }
 
 /// A route with its parameters filled in.
+/// Asserts `reply` is a 400 page that gives `reason`.
+fn refused_saying(reply: &Reply, reason: &str) {
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", text(reply));
+    assert!(text(reply).contains(reason), "{}", text(reply));
+}
+
 fn concrete(path: &str, key: &str) -> String {
     let mut path = path.replace("{key}", key).replace("{kind}", "server");
     for parameter in ["{id}", "{option}", "{link}", "{trait_id}", "{state_id}"] {
@@ -383,12 +389,7 @@ async fn console_writes_go_through_the_api_and_into_the_audit_log() {
             &[("csrf", &csrf), ("value_type", "number"), ("value", "ten")],
         )
         .await;
-    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
-    assert!(
-        text(&bad).contains("&quot;ten&quot; is not a number."),
-        "{}",
-        text(&bad)
-    );
+    refused_saying(&bad, "&quot;ten&quot; is not a number.");
 
     // The page shows the feature, its value and its history.
     let shown = visitor.get(&page).await;
@@ -522,12 +523,7 @@ async fn names_and_values_are_escaped_and_mistakes_are_pages_with_reasons() {
             ],
         )
         .await;
-    assert_eq!(duplicate.status, StatusCode::BAD_REQUEST);
-    assert!(
-        text(&duplicate).contains("already exists"),
-        "{}",
-        text(&duplicate)
-    );
+    refused_saying(&duplicate, "already exists");
 
     // Multivariate weights over 100 % are refused with the field's error.
     let created = visitor
@@ -574,8 +570,7 @@ async fn names_and_values_are_escaped_and_mistakes_are_pages_with_reasons() {
             ],
         )
         .await;
-    assert_eq!(over.status, StatusCode::BAD_REQUEST);
-    assert!(text(&over).contains("at most 100"), "{}", text(&over));
+    refused_saying(&over, "at most 100");
 
     // A segment whose regex does not compile: the engine's reason beside the value.
     let segments = format!("/environments/{key}/segments");
@@ -594,12 +589,7 @@ async fn names_and_values_are_escaped_and_mistakes_are_pages_with_reasons() {
             ],
         )
         .await;
-    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
-    assert!(
-        text(&refused).contains("Not a valid regular expression"),
-        "{}",
-        text(&refused)
-    );
+    refused_saying(&refused, "Not a valid regular expression");
     // Editing the tree re-renders without saving; saving a good one creates it.
     let grown = visitor
         .post(

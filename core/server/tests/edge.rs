@@ -60,6 +60,14 @@ async fn ready_edge(core: &Core, keys: Options) -> (flagedge_edge::Edge, Core) {
     (edge, client)
 }
 
+/// Options that serve the environment of client key `key` with server-side key `server`.
+fn keyed(server: &str, key: &str) -> Options {
+    Options {
+        environment_key_pairs: Some(vec![format!("{server}={key}").parse().unwrap()]),
+        ..Options::default()
+    }
+}
+
 /// An environment with a `banner` feature ("first"): its client and server-side keys.
 async fn banner_environment(core: &Core) -> (String, String) {
     let (project, key) = core.project_with_environment().await;
@@ -79,11 +87,10 @@ async fn an_edge_serves_changes_made_through_the_admin_api() {
     let (edge, client) = edge_reading(
         &core,
         Options {
-            environment_key_pairs: Some(vec![format!("{server}={key}").parse().unwrap()]),
             poll_interval_secs: Some(0.2),
             poll_timeout_secs: Some(2.0),
             poll_backoff_max_secs: Some(0.5),
-            ..Options::default()
+            ..keyed(&server, &key)
         },
     )
     .await;
@@ -137,23 +144,8 @@ async fn an_edge_with_a_proxy_key_reads_paged_documents_and_reports_usage() {
     )
     .await;
     let identifiers = ["id-0", "id-1", "id-2", "id-3", "id-4"];
-    for identifier in identifiers {
-        let identity = core
-            .create(
-                &format!("/api/v1/environments/{key}/identities/"),
-                json!({"identifier": identifier}),
-            )
-            .await;
-        core.create(
-            &format!(
-                "/api/v1/environments/{key}/identities/{}/featurestates/",
-                identity["id"]
-            ),
-            json!({"feature": feature["id"], "enabled": true,
-                   "feature_state_value": format!("for {identifier}")}),
-        )
+    core.create_overridden_identities(&key, &feature["id"], &identifiers)
         .await;
-    }
     let server = core.server_key(&key).await;
     let proxy_key = core.proxy_key().await;
     let (edge, client) = ready_edge(
@@ -236,14 +228,7 @@ async fn an_edge_forwards_sdk_reported_counts_into_core_analytics() {
     core.create_features_on(project, &["banner", "checkout"])
         .await;
     let server = core.server_key(&key).await;
-    let (edge, client) = ready_edge(
-        &core,
-        Options {
-            environment_key_pairs: Some(vec![format!("{server}={key}").parse().unwrap()]),
-            ..Options::default()
-        },
-    )
-    .await;
+    let (edge, client) = ready_edge(&core, keyed(&server, &key)).await;
     let r = client
         .post_with(
             "/api/v1/analytics/flags/",
@@ -301,9 +286,8 @@ async fn an_edge_reading_core_is_pushed_each_change() {
     let (edge, client) = edge_reading(
         &core,
         Options {
-            environment_key_pairs: Some(vec![format!("{server}={key}").parse().unwrap()]),
             poll_interval_secs: Some(300.0),
-            ..Options::default()
+            ..keyed(&server, &key)
         },
     )
     .await;

@@ -47,23 +47,8 @@ async fn fixture(core: &Core, identifiers: &[&str]) -> Fixture {
         )
         .await;
     assert_eq!(env.status, StatusCode::OK, "{}", env.json);
-    for identifier in identifiers {
-        let identity = core
-            .create(
-                &format!("/api/v1/environments/{client_key}/identities/"),
-                json!({"identifier": identifier}),
-            )
-            .await;
-        core.create(
-            &format!(
-                "/api/v1/environments/{client_key}/identities/{}/featurestates/",
-                identity["id"]
-            ),
-            json!({"feature": feature["id"], "enabled": true,
-                   "feature_state_value": format!("for {identifier}")}),
-        )
+    core.create_overridden_identities(&client_key, &feature["id"], identifiers)
         .await;
-    }
     let server_key = core.server_key(&client_key).await;
     Fixture {
         environment_id: env.json["id"].as_i64().unwrap(),

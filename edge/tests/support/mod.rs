@@ -119,6 +119,11 @@ pub async fn get(address: SocketAddr, path: &str, key: &str) -> Reply {
     get_with(address, path, &[("x-environment-key", key)]).await
 }
 
+/// The status of `GET /api/v1/flags/` with `key`.
+pub async fn flags_status(address: SocketAddr, key: &str) -> StatusCode {
+    get(address, "/api/v1/flags/", key).await.status
+}
+
 /// The shop environment's `GET /api/v1/identities/` for `identifier` (no traits given), as JSON.
 pub async fn shop_identity(address: SocketAddr, identifier: &str) -> Value {
     let path = format!("/api/v1/identities/?identifier={identifier}");

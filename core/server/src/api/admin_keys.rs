@@ -11,9 +11,8 @@ use utoipa::ToSchema;
 use super::doc::Resource;
 use super::format::{expiry, iso_time, iso_time_opt};
 use super::item::{Found, Item, Lookup};
-use super::list::Listing;
+use super::list::{Listed, Listing, Unfiltered};
 use super::lookup::{Lock, one};
-use super::page::{PageRequest, Paged};
 use super::routes::Routes;
 use super::update::{Change, Update};
 use crate::auth::{Admin, Caller};
@@ -23,7 +22,7 @@ use crate::extract::{Body, Ids, nullable};
 use crate::keys;
 use crate::state::AppState;
 use crate::validate;
-use sqlx::{PgConnection, PgExecutor};
+use sqlx::{PgConnection, PgExecutor, PgPool};
 
 resource_routes!(
     "/api/v1/organisations/{id}/master-api-keys/",
@@ -84,16 +83,15 @@ async fn organisation(db: impl PgExecutor<'_>, admin: &Admin, id: i64) -> ApiRes
     Ok(())
 }
 
-async fn list(
-    Caller { state, admin }: Caller,
-    Ids(id): Ids<i64>,
-    request: PageRequest,
-) -> ApiResult<Json<Paged<AdminApiKey>>> {
-    organisation(&state.db, &admin, id).await?;
-    Listing::new(COLUMNS, "admin_api_keys WHERE organisation_id = $1")
-        .bind(id)
-        .respond(&state.db, &request)
-        .await
+impl Listed for AdminApiKey {
+    type Parent = i64;
+    type Filter = Unfiltered;
+    type Answer = AdminApiKey;
+
+    async fn listing(db: &PgPool, admin: &Admin, id: i64, _: Unfiltered) -> ApiResult<Listing> {
+        organisation(db, admin, id).await?;
+        Ok(Listing::new(COLUMNS, "admin_api_keys WHERE organisation_id = $1").bind(id))
+    }
 }
 
 async fn create(

@@ -6,21 +6,21 @@ use axum::Json;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
 use utoipa::{IntoParams, ToSchema};
 
 use super::delete::delete_and_bump;
 use super::doc::Resource;
 use super::format::iso_time;
 use super::item::{Found, Item, Lookup};
-use super::list::Listing;
+use super::list::{Listed, Listing};
 use super::lookup::{environment_ref, project_organisation, row_by_id};
-use super::page::{PageRequest, Paged};
 use super::routes::Routes;
 use super::update::{Change, Update};
-use crate::auth::Caller;
+use crate::auth::{Admin, Caller};
 use crate::db::{self, Scope};
 use crate::error::{ApiError, ApiResult, FieldErrors};
-use crate::extract::{Body, Ids, Query, from_text, nullable};
+use crate::extract::{Body, Ids, from_text, nullable};
 use crate::keys;
 use crate::validate;
 
@@ -99,21 +99,19 @@ struct Filter {
     project: Option<i64>,
 }
 
-async fn list(
-    Caller { state, admin }: Caller,
-    request: PageRequest,
-    Query(filter): Query<Filter>,
-) -> ApiResult<Json<Paged<Environment>>> {
-    Listing::new(
-        COLUMNS,
-        "environments WHERE ($1::bigint IS NULL OR project_id IN \
-         (SELECT id FROM projects WHERE organisation_id = $1)) \
-         AND ($2::bigint IS NULL OR project_id = $2)",
-    )
-    .bind(admin.organisation)
-    .bind(filter.project)
-    .respond(&state.db, &request)
-    .await
+impl Listed for Environment {
+    type Parent = ();
+    type Filter = Filter;
+    type Answer = Environment;
+
+    async fn listing(_: &PgPool, admin: &Admin, _: (), filter: Filter) -> ApiResult<Listing> {
+        let from = "environments WHERE ($1::bigint IS NULL OR project_id IN \
+                    (SELECT id FROM projects WHERE organisation_id = $1)) \
+                    AND ($2::bigint IS NULL OR project_id = $2)";
+        Ok(Listing::new(COLUMNS, from)
+            .bind(admin.organisation)
+            .bind(filter.project))
+    }
 }
 
 fn check(errors: &mut FieldErrors, input: &Input, full: bool) {

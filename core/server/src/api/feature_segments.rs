@@ -15,16 +15,15 @@ use utoipa::{IntoParams, ToSchema};
 use super::doc::Doc;
 use super::doc::Resource;
 use super::item::{Found, Item, Lookup};
-use super::list::Listing;
+use super::list::{Listed, Listing};
 use super::lookup::Lock;
-use super::page::{PageRequest, Paged};
 use super::routes::Routes;
 use super::update::{Change, Update};
-use crate::auth::Caller;
+use crate::auth::{Admin, Caller};
 use crate::db::{self, Scope};
 use crate::error::{ApiError, ApiResult, FieldErrors};
-use crate::extract::{Body, Query, from_text};
-use sqlx::PgConnection;
+use crate::extract::{Body, from_text};
+use sqlx::{PgConnection, PgPool};
 
 resource_routes!(
     fn resource_routes,
@@ -108,25 +107,23 @@ struct Filter {
     feature: Option<i64>,
 }
 
-async fn list(
-    Caller { state, admin }: Caller,
-    request: PageRequest,
-    Query(filter): Query<Filter>,
-) -> ApiResult<Json<Paged<FeatureSegment>>> {
-    Listing::new(
-        COLUMNS,
-        &format!(
+impl Listed for FeatureSegment {
+    type Parent = ();
+    type Filter = Filter;
+    type Answer = FeatureSegment;
+
+    async fn listing(_: &PgPool, admin: &Admin, _: (), filter: Filter) -> ApiResult<Listing> {
+        let from = format!(
             "{TABLES} WHERE ($1::bigint IS NULL OR p.organisation_id = $1) \
              AND ($2::bigint IS NULL OR fs.environment_id = $2) \
              AND ($3::bigint IS NULL OR fs.feature_id = $3)"
-        ),
-    )
-    .order_by("fs.priority, fs.id")
-    .bind(admin.organisation)
-    .bind(filter.environment)
-    .bind(filter.feature)
-    .respond(&state.db, &request)
-    .await
+        );
+        Ok(Listing::new(COLUMNS, &from)
+            .order_by("fs.priority, fs.id")
+            .bind(admin.organisation)
+            .bind(filter.environment)
+            .bind(filter.feature))
+    }
 }
 
 async fn create(

@@ -12,20 +12,19 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sqlx::{PgExecutor, Postgres, Transaction};
+use sqlx::{PgExecutor, PgPool, Postgres, Transaction};
 use utoipa::{IntoParams, ToSchema};
 
 use super::delete::delete_and_bump;
 use super::doc::{FlagValue, Resource};
 use super::format::iso_time;
-use super::list::Listing;
+use super::list::{Listed, Listing};
 use super::lookup::{EnvironmentRef, Lock, environment_ref};
-use super::page::{PageRequest, Paged};
 use super::routes::Routes;
 use crate::auth::{Admin, Caller};
 use crate::db::{self, Scope};
 use crate::error::{ApiError, ApiResult, FieldErrors};
-use crate::extract::{Body, Ids, Query, from_text, nullable};
+use crate::extract::{Body, Ids, from_text, nullable};
 use crate::state::AppState;
 use crate::validate;
 use sqlx::PgConnection;
@@ -124,6 +123,15 @@ pub async fn answers(db: impl PgExecutor<'_>, rows: Vec<StateRow>) -> ApiResult<
         .into_iter()
         .map(|r| FeatureState {
             multivariate_feature_state_values: by_state.remove(&r.id).unwrap_or_default(),
+            ..r.into()
+        })
+        .collect())
+}
+
+/// The row alone, without its allocations ([`answers`] reads those).
+impl From<StateRow> for FeatureState {
+    fn from(r: StateRow) -> FeatureState {
+        FeatureState {
             id: r.id,
             feature: r.feature_id,
             environment: r.environment_id,
@@ -133,8 +141,9 @@ pub async fn answers(db: impl PgExecutor<'_>, rows: Vec<StateRow>) -> ApiResult<
             feature_state_value: r.feature_state_value,
             featurestate_uuid: r.featurestate_uuid.to_string(),
             updated_at: r.updated_at,
-        })
-        .collect())
+            multivariate_feature_state_values: Vec::new(),
+        }
+    }
 }
 
 /// One state as answered.
@@ -296,7 +305,7 @@ pub async fn apply(
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-struct Filter {
+pub struct Filter {
     /// Only this feature's states.
     #[serde(default, deserialize_with = "from_text::opt_i64")]
     feature: Option<i64>,
@@ -308,33 +317,34 @@ struct Filter {
     any_identity: Option<String>,
 }
 
-async fn list(
-    Caller { state, admin }: Caller,
-    Ids(api_key): Ids<String>,
-    request: PageRequest,
-    Query(filter): Query<Filter>,
-) -> ApiResult<Json<Paged<FeatureState>>> {
-    let environment = environment_ref(&state.db, &admin, &api_key).await?;
-    let page = request.page()?;
-    let (count, rows) = Listing::new(
-        COLUMNS,
-        "feature_states WHERE environment_id = $1 \
-         AND (CASE WHEN $4 THEN identity_id IS NOT NULL ELSE identity_id IS NULL END) \
-         AND ($2::bigint IS NULL OR feature_id = $2) \
-         AND ($3::bigint IS NULL OR feature_segment_id = $3)",
-    )
-    .bind(environment.id)
-    .bind(filter.feature)
-    .bind(filter.feature_segment)
-    .bind(
-        filter
-            .any_identity
-            .as_deref()
-            .is_some_and(|v| !v.is_empty() && v != "false" && v != "0"),
-    )
-    .rows::<StateRow>(&state.db, page)
-    .await?;
-    request.respond(page, count, answers(&state.db, rows).await?)
+impl Listed for StateRow {
+    type Parent = String;
+    type Filter = Filter;
+    type Answer = FeatureState;
+
+    async fn listing(
+        db: &PgPool,
+        admin: &Admin,
+        key: String,
+        filter: Filter,
+    ) -> ApiResult<Listing> {
+        let environment = environment_ref(db, admin, &key).await?;
+        let any_identity = (filter.any_identity.as_deref())
+            .is_some_and(|v| !v.is_empty() && v != "false" && v != "0");
+        let from = "feature_states WHERE environment_id = $1 \
+             AND (CASE WHEN $4 THEN identity_id IS NOT NULL ELSE identity_id IS NULL END) \
+             AND ($2::bigint IS NULL OR feature_id = $2) \
+             AND ($3::bigint IS NULL OR feature_segment_id = $3)";
+        Ok(Listing::new(COLUMNS, from)
+            .bind(environment.id)
+            .bind(filter.feature)
+            .bind(filter.feature_segment)
+            .bind(any_identity))
+    }
+
+    async fn answers(db: &PgPool, rows: Vec<StateRow>) -> ApiResult<Vec<FeatureState>> {
+        answers(db, rows).await
+    }
 }
 
 async fn create(

@@ -14,18 +14,17 @@ use utoipa::{IntoParams, ToSchema};
 use super::doc::{FlagValue, Resource};
 use super::format::{id_value, iso_time};
 use super::item::{Found, Item, Lookup};
-use super::list::Listing;
+use super::list::{Listed, Listing};
 use super::lookup::{Lock, project_organisation};
 use super::mv_options::{self, MultivariateOption, OptionInput};
-use super::page::{PageRequest, Paged};
 use super::routes::Routes;
 use super::update::{Change, Update};
-use crate::auth::Caller;
+use crate::auth::{Admin, Caller};
 use crate::db::{self, Scope};
 use crate::error::{ApiError, ApiResult, FieldErrors};
-use crate::extract::{Body, Ids, Query, nullable};
+use crate::extract::{Body, Ids, nullable};
 use crate::validate;
-use sqlx::PgExecutor;
+use sqlx::{PgExecutor, PgPool};
 
 resource_routes!(
     "/api/v1/projects/{project_id}/features/",
@@ -128,24 +127,28 @@ struct Filter {
     search: Option<String>,
 }
 
-async fn list(
-    Caller { state, admin }: Caller,
-    Ids(project): Ids<i64>,
-    request: PageRequest,
-    Query(filter): Query<Filter>,
-) -> ApiResult<Json<Paged<Feature>>> {
-    project_organisation(&state.db, &admin, project).await?;
-    let page = request.page()?;
-    let (count, rows) = Listing::new(
-        COLUMNS,
-        "features WHERE project_id = $1 \
-         AND ($2::text IS NULL OR strpos(lower(name), lower($2)) > 0)",
-    )
-    .bind(project)
-    .bind(filter.search)
-    .rows::<Feature>(&state.db, page)
-    .await?;
-    request.respond(page, count, with_options(&state.db, rows).await?)
+impl Listed for Feature {
+    type Parent = i64;
+    type Filter = Filter;
+    type Answer = Feature;
+
+    async fn listing(
+        db: &PgPool,
+        admin: &Admin,
+        project: i64,
+        filter: Filter,
+    ) -> ApiResult<Listing> {
+        project_organisation(db, admin, project).await?;
+        let from = "features WHERE project_id = $1 \
+                    AND ($2::text IS NULL OR strpos(lower(name), lower($2)) > 0)";
+        Ok(Listing::new(COLUMNS, from)
+            .bind(project)
+            .bind(filter.search))
+    }
+
+    async fn answers(db: &PgPool, rows: Vec<Feature>) -> ApiResult<Vec<Feature>> {
+        with_options(db, rows).await
+    }
 }
 
 fn check_kind(errors: &mut FieldErrors, kind: Option<&str>) {

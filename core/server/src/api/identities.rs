@@ -18,7 +18,7 @@ use super::doc::{Resource, TraitValue};
 use super::feature_states::{self, COLUMNS as STATE_COLUMNS, FeatureState, StateInput, StateRow};
 use super::format::iso_time;
 use super::item::{self, Found, Item, Lookup};
-use super::list::Listing;
+use super::list::{Listed, Listing, Unfiltered, list};
 use super::lookup::{EnvironmentRef, Lock, environment_ref, row_by_id};
 use super::page::{PageRequest, Paged};
 use super::routes::Routes;
@@ -26,9 +26,9 @@ use super::update::{self, Change, Update};
 use crate::auth::{Admin, Caller};
 use crate::db::{self, Scope};
 use crate::error::{ApiError, ApiResult, FieldErrors};
-use crate::extract::{Body, Ids, Query};
+use crate::extract::{Body, Ids};
 use crate::validate;
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
 
 const IDENTITIES: &str = "/api/v1/environments/{api_key}/identities/";
 const IDENTITY: &str = "/api/v1/environments/{api_key}/identities/{id}/";
@@ -42,11 +42,11 @@ pub(super) fn routes(routes: Routes) -> Routes {
     let traits = Resource::<Trait, TraitInput>::new("trait");
     let overrides = Resource::<FeatureState, StateInput>::new("identity override");
     routes
-        .get(IDENTITIES, identities.list(), list)
+        .get(IDENTITIES, identities.list(), list::<Identity>)
         .post(IDENTITIES, identities.create(), create)
         .get(IDENTITY, identities.read(), item::read::<Identity>)
         .delete(IDENTITY, identities.delete(), item::delete::<Identity>)
-        .get(TRAITS, traits.list(), list_traits)
+        .get(TRAITS, traits.list(), list::<TraitRow>)
         .post(TRAITS, traits.create(), create_trait)
         .get(TRAIT, traits.read(), read_trait)
         .put(
@@ -130,22 +130,24 @@ struct Filter {
     q: Option<String>,
 }
 
-async fn list(
-    Caller { state, admin }: Caller,
-    Ids(api_key): Ids<String>,
-    request: PageRequest,
-    Query(filter): Query<Filter>,
-) -> ApiResult<Json<Paged<Identity>>> {
-    let environment = environment_ref(&state.db, &admin, &api_key).await?;
-    Listing::new(
-        COLUMNS,
-        "identities WHERE environment_id = $1 \
-         AND ($2::text IS NULL OR starts_with(identifier, $2))",
-    )
-    .bind(environment.id)
-    .bind(filter.q)
-    .respond(&state.db, &request)
-    .await
+impl Listed for Identity {
+    type Parent = String;
+    type Filter = Filter;
+    type Answer = Identity;
+
+    async fn listing(
+        db: &PgPool,
+        admin: &Admin,
+        key: String,
+        filter: Filter,
+    ) -> ApiResult<Listing> {
+        let environment = environment_ref(db, admin, &key).await?;
+        let from = "identities WHERE environment_id = $1 \
+                    AND ($2::text IS NULL OR starts_with(identifier, $2))";
+        Ok(Listing::new(COLUMNS, from)
+            .bind(environment.id)
+            .bind(filter.q))
+    }
 }
 
 /// What create reads.
@@ -233,16 +235,20 @@ struct TraitInput {
     trait_value: Option<Value>,
 }
 
-async fn list_traits(
-    Caller { state, admin }: Caller,
-    Ids((api_key, id)): Ids<(String, i64)>,
-    request: PageRequest,
-) -> ApiResult<Json<Paged<Trait>>> {
-    environment_of(&mut *state.db.acquire().await?, &admin, &api_key, id).await?;
-    Listing::new(TRAIT_COLUMNS, "traits WHERE identity_id = $1")
-        .bind(id)
-        .respond_mapped(&state.db, &request, |row: TraitRow| Trait::from(row))
-        .await
+impl Listed for TraitRow {
+    type Parent = (String, i64);
+    type Filter = Unfiltered;
+    type Answer = Trait;
+
+    async fn listing(
+        db: &PgPool,
+        admin: &Admin,
+        (key, id): (String, i64),
+        _: Unfiltered,
+    ) -> ApiResult<Listing> {
+        environment_of(&mut *db.acquire().await?, admin, &key, id).await?;
+        Ok(Listing::new(TRAIT_COLUMNS, "traits WHERE identity_id = $1").bind(id))
+    }
 }
 
 fn check_trait(input: &TraitInput, full: bool) -> ApiResult<Option<Value>> {

@@ -1,22 +1,70 @@
 //! The one query shape behind every list endpoint: count the rows a filter
 //! selects, then read one page of them in a stable order, and answer with
-//! DRF's page body ([`PageRequest::respond`]).
+//! DRF's page body ([`PageRequest::respond`]). A resource says which rows an
+//! admin may see ([`Listed`]); the one `GET` handler ([`list`]) does the rest.
 //!
 //! The count and the page are built from the same `FROM … WHERE …` text and
 //! the same bound filter values, so they cannot disagree on what is listed.
 //! Filter values are bound `$1, $2, …` in the order [`Listing::bind`] is
 //! called; `LIMIT`/`OFFSET` take the next two placeholders.
 
+use std::future::Future;
+
 use axum::Json;
-use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::{Arguments, Encode, FromRow, PgPool, Postgres, Type};
 use utoipa::IntoParams;
 
 use super::page::{Page, PageRequest, Paged};
-use crate::auth::Admin;
+use crate::auth::{Admin, Caller};
 use crate::error::ApiResult;
-use crate::extract::from_text;
+use crate::extract::{Ids, Query, from_text};
+
+/// Rows of a resource's table, listed at its collection path.
+pub trait Listed: Into<Self::Answer> + Send + Unpin + for<'r> FromRow<'r, PgRow> + 'static {
+    /// The ids of the collection path: `()`, `i64`, `String`, …
+    type Parent: DeserializeOwned + Send + 'static;
+    /// The query parameters that narrow the list.
+    type Filter: DeserializeOwned + Send + 'static;
+    /// What the list answers for each row.
+    type Answer: Serialize + Send;
+
+    /// The rows `admin` may see under `parent`, narrowed by `filter` (404
+    /// when the parent is not theirs).
+    fn listing(
+        db: &PgPool,
+        admin: &Admin,
+        parent: Self::Parent,
+        filter: Self::Filter,
+    ) -> impl Future<Output = ApiResult<Listing>> + Send;
+
+    /// The answers for one page of rows (by default each row made into its answer).
+    fn answers(
+        _db: &PgPool,
+        rows: Vec<Self>,
+    ) -> impl Future<Output = ApiResult<Vec<Self::Answer>>> + Send {
+        async move { Ok(rows.into_iter().map(Into::into).collect()) }
+    }
+}
+
+/// `GET` a collection: one page of the rows the caller may see.
+pub async fn list<T: Listed>(
+    Caller { state, admin }: Caller,
+    Ids(parent): Ids<T::Parent>,
+    request: PageRequest,
+    Query(filter): Query<T::Filter>,
+) -> ApiResult<Json<Paged<T::Answer>>> {
+    let listing = T::listing(&state.db, &admin, parent, filter).await?;
+    let page = request.page()?;
+    let (count, rows) = listing.rows::<T>(&state.db, page).await?;
+    request.respond(page, count, T::answers(&state.db, rows).await?)
+}
+
+/// The filter of lists that take none (unknown parameters are ignored, as DRF does).
+#[derive(Deserialize)]
+pub struct Unfiltered {}
 
 /// The filter of lists whose rows belong to an organisation.
 #[derive(Deserialize, IntoParams)]

@@ -9,14 +9,13 @@ use axum::Json;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sqlx::{PgExecutor, Postgres, Transaction};
+use sqlx::{PgExecutor, PgPool, Postgres, Transaction};
 use utoipa::ToSchema;
 
 use super::doc::{FlagValue, Resource};
 use super::item::{Found, Item, Lookup};
-use super::list::Listing;
+use super::list::{Listed, Listing, Unfiltered};
 use super::lookup::{Lock, project_organisation, row_by_id};
-use super::page::{PageRequest, Paged};
 use super::routes::Routes;
 use super::update::{Change, Update};
 use crate::auth::{Admin, Caller};
@@ -281,16 +280,20 @@ async fn feature_of_project(
     found.map(|_| ()).ok_or(ApiError::NotFound)
 }
 
-async fn list(
-    Caller { state, admin }: Caller,
-    Ids((project, feature)): Ids<(i64, i64)>,
-    request: PageRequest,
-) -> ApiResult<Json<Paged<MultivariateOption>>> {
-    feature_of_project(&mut *state.db.acquire().await?, &admin, project, feature).await?;
-    Listing::new(COLUMNS, "mv_options WHERE feature_id = $1")
-        .bind(feature)
-        .respond_mapped(&state.db, &request, |row: OptionRow| row.into())
-        .await
+impl Listed for OptionRow {
+    type Parent = (i64, i64);
+    type Filter = Unfiltered;
+    type Answer = MultivariateOption;
+
+    async fn listing(
+        db: &PgPool,
+        admin: &Admin,
+        (project, feature): (i64, i64),
+        _: Unfiltered,
+    ) -> ApiResult<Listing> {
+        feature_of_project(&mut *db.acquire().await?, admin, project, feature).await?;
+        Ok(Listing::new(COLUMNS, "mv_options WHERE feature_id = $1").bind(feature))
+    }
 }
 
 async fn create(

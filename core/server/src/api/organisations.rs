@@ -6,17 +6,17 @@ use axum::Json;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
 use utoipa::ToSchema;
 
 use super::doc::Resource;
 use super::format::iso_time;
 use super::item::{Found, Item, Lookup};
-use super::list::Listing;
+use super::list::{Listed, Listing, Unfiltered};
 use super::lookup::row_by_id;
-use super::page::{PageRequest, Paged};
 use super::routes::Routes;
 use super::update::{Change, Update};
-use crate::auth::Caller;
+use crate::auth::{Admin, Caller};
 use crate::db::{self, Scope};
 use crate::error::{ApiError, ApiResult, FieldErrors};
 use crate::extract::Body;
@@ -65,17 +65,15 @@ struct Input {
     stop_serving_flags: Option<bool>,
 }
 
-async fn list(
-    Caller { state, admin }: Caller,
-    request: PageRequest,
-) -> ApiResult<Json<Paged<Organisation>>> {
-    Listing::new(
-        COLUMNS,
-        "organisations WHERE ($1::bigint IS NULL OR id = $1)",
-    )
-    .bind(admin.organisation)
-    .respond(&state.db, &request)
-    .await
+impl Listed for Organisation {
+    type Parent = ();
+    type Filter = Unfiltered;
+    type Answer = Organisation;
+
+    async fn listing(_: &PgPool, admin: &Admin, _: (), _: Unfiltered) -> ApiResult<Listing> {
+        let from = "organisations WHERE ($1::bigint IS NULL OR id = $1)";
+        Ok(Listing::new(COLUMNS, from).bind(admin.organisation))
+    }
 }
 
 async fn create(

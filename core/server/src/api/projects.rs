@@ -6,20 +6,20 @@ use axum::Json;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
 use utoipa::ToSchema;
 
 use super::doc::Resource;
 use super::format::iso_time;
 use super::item::{Found, Item, Lookup};
-use super::list::{Listing, OrganisationFilter};
+use super::list::{Listed, Listing, OrganisationFilter};
 use super::lookup::{project_organisation, row_by_id};
-use super::page::{PageRequest, Paged};
 use super::routes::Routes;
 use super::update::{Change, Update};
-use crate::auth::Caller;
+use crate::auth::{Admin, Caller};
 use crate::db::{self, Scope};
 use crate::error::{ApiError, ApiResult, FieldErrors};
-use crate::extract::{Body, Query};
+use crate::extract::Body;
 use crate::validate;
 
 resource_routes!(
@@ -66,14 +66,16 @@ struct Input {
     enable_realtime_updates: Option<bool>,
 }
 
-async fn list(
-    Caller { state, admin }: Caller,
-    request: PageRequest,
-    Query(filter): Query<OrganisationFilter>,
-) -> ApiResult<Json<Paged<Project>>> {
-    Listing::of_organisations(COLUMNS, "projects", &admin, filter)
-        .respond(&state.db, &request)
-        .await
+impl Listed for Project {
+    type Parent = ();
+    type Filter = OrganisationFilter;
+    type Answer = Project;
+
+    async fn listing(_: &PgPool, admin: &Admin, _: (), filter: Self::Filter) -> ApiResult<Listing> {
+        Ok(Listing::of_organisations(
+            COLUMNS, "projects", admin, filter,
+        ))
+    }
 }
 
 async fn create(

@@ -15,23 +15,26 @@ use utoipa::ToSchema;
 
 use super::doc::{Doc, Resource};
 use super::format::iso_time;
-use super::list::{Listing, OrganisationFilter};
+use super::list::{Listed, Listing, OrganisationFilter};
 use super::lookup::{Lock, row_by_id};
-use super::page::{PageRequest, Paged};
 use super::routes::Routes;
 use crate::auth::{Admin, Caller};
 use crate::db;
 use crate::error::{ApiError, ApiResult, FieldErrors};
-use crate::extract::{Body, Ids, Query};
+use crate::extract::{Body, Ids};
 use crate::keys;
 use crate::validate;
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
 
 pub(super) fn routes(routes: Routes) -> Routes {
     let docs =
         Resource::<ProxyKey, Input, NewProxyKey>::new("proxy key").filtered::<OrganisationFilter>();
     routes
-        .get("/api/v1/proxy-keys/", docs.list(), list)
+        .get(
+            "/api/v1/proxy-keys/",
+            docs.list(),
+            super::list::list::<ProxyKey>,
+        )
         .post("/api/v1/proxy-keys/", docs.create(), create)
         .get("/api/v1/proxy-keys/{id}/", docs.read(), read)
         .delete("/api/v1/proxy-keys/{id}/", revoke_doc(), revoke)
@@ -75,14 +78,19 @@ struct Input {
     organisation: Option<i64>,
 }
 
-async fn list(
-    Caller { state, admin }: Caller,
-    request: PageRequest,
-    Query(filter): Query<OrganisationFilter>,
-) -> ApiResult<Json<Paged<ProxyKey>>> {
-    Listing::of_organisations(COLUMNS, "proxy_keys", &admin, filter)
-        .respond(&state.db, &request)
-        .await
+impl Listed for ProxyKey {
+    type Parent = ();
+    type Filter = OrganisationFilter;
+    type Answer = ProxyKey;
+
+    async fn listing(_: &PgPool, admin: &Admin, _: (), filter: Self::Filter) -> ApiResult<Listing> {
+        Ok(Listing::of_organisations(
+            COLUMNS,
+            "proxy_keys",
+            admin,
+            filter,
+        ))
+    }
 }
 
 const NO_ORGANISATION: &str = "Invalid pk - object does not exist.";

@@ -35,7 +35,7 @@ macro_rules! resource_routes {
         $vis fn $name(routes: Routes) -> Routes {
             let docs = $docs;
             routes
-                .get($collection, docs.list(), list)
+                .get($collection, docs.list(), super::list::list::<$ty>)
                 .post($collection, docs.create(), create)
                 .get($item, docs.read(), $read)
                 .put($item, docs.replace(), super::update::write::<$ty, _, _, true>)

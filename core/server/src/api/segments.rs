@@ -9,17 +9,17 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use sqlx::PgPool;
 use utoipa::ToSchema;
 
 use super::doc::Resource;
 use super::format::{id_value, iso_time};
 use super::item::{Found, Item, Lookup};
-use super::list::Listing;
+use super::list::{Listed, Listing, Unfiltered};
 use super::lookup::project_organisation;
-use super::page::{PageRequest, Paged};
 use super::routes::Routes;
 use super::update::{Change, Update};
-use crate::auth::Caller;
+use crate::auth::{Admin, Caller};
 use crate::db::{self, Scope};
 use crate::error::{ApiError, ApiResult, FieldErrors};
 use crate::extract::{Body, Ids, nullable};
@@ -206,16 +206,20 @@ struct Input {
     project: Option<Value>,
 }
 
-async fn list(
-    Caller { state, admin }: Caller,
-    Ids(project): Ids<i64>,
-    request: PageRequest,
-) -> ApiResult<Json<Paged<Segment>>> {
-    project_organisation(&state.db, &admin, project).await?;
-    Listing::new(COLUMNS, "segments WHERE project_id = $1")
-        .bind(project)
-        .respond(&state.db, &request)
-        .await
+impl Listed for Segment {
+    type Parent = i64;
+    type Filter = Unfiltered;
+    type Answer = Segment;
+
+    async fn listing(
+        db: &PgPool,
+        admin: &Admin,
+        project: i64,
+        _: Unfiltered,
+    ) -> ApiResult<Listing> {
+        project_organisation(db, admin, project).await?;
+        Ok(Listing::new(COLUMNS, "segments WHERE project_id = $1").bind(project))
+    }
 }
 
 fn checked(input: &mut Input, full: bool, project: i64) -> ApiResult<()> {

@@ -7,17 +7,17 @@ use axum::Json;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
 use utoipa::ToSchema;
 
 use super::doc::Resource;
 use super::format::{expiry, iso_time, iso_time_opt};
 use super::item::{Found, Item, Lookup};
-use super::list::Listing;
+use super::list::{Listed, Listing, Unfiltered};
 use super::lookup::environment_ref;
-use super::page::{PageRequest, Paged};
 use super::routes::Routes;
 use super::update::{Change, Update};
-use crate::auth::Caller;
+use crate::auth::{Admin, Caller};
 use crate::db::{self, Scope};
 use crate::error::{ApiResult, FieldErrors};
 use crate::extract::{Body, Ids, nullable};
@@ -66,16 +66,15 @@ struct Input {
     expires_at: Option<Option<String>>,
 }
 
-async fn list(
-    Caller { state, admin }: Caller,
-    Ids(api_key): Ids<String>,
-    request: PageRequest,
-) -> ApiResult<Json<Paged<ServerKey>>> {
-    let environment = environment_ref(&state.db, &admin, &api_key).await?;
-    Listing::new(COLUMNS, "server_keys WHERE environment_id = $1")
-        .bind(environment.id)
-        .respond(&state.db, &request)
-        .await
+impl Listed for ServerKey {
+    type Parent = String;
+    type Filter = Unfiltered;
+    type Answer = ServerKey;
+
+    async fn listing(db: &PgPool, admin: &Admin, key: String, _: Unfiltered) -> ApiResult<Listing> {
+        let environment = environment_ref(db, admin, &key).await?;
+        Ok(Listing::new(COLUMNS, "server_keys WHERE environment_id = $1").bind(environment.id))
+    }
 }
 
 async fn create(

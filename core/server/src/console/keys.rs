@@ -132,6 +132,25 @@ async fn render(
             }
         }
     };
+    // Admin and proxy keys belong to the organisation and are revoked, not expired.
+    let organisation_keys = |kind: Kind, rows: &[Value]| {
+        html! {
+            div.table-wrap { table {
+                thead { tr { th { "Name" } th { "Prefix" } th { "Created" } th { "State" } th {} } }
+                tbody { @for row in rows {
+                    // Admin keys are named by prefix in the API (and written `prefix.secret`).
+                    @let id = if kind == Kind::Admin { text(row, "prefix").to_string() } else { int(row, "id").to_string() };
+                    tr {
+                        td { (text(row, "name")) }
+                        td.key { (text(row, "prefix")) @if kind == Kind::Admin { "." } }
+                        td { (short_time(text(row, "created"))) }
+                        td { @if row["revoked"] == json!(true) { span.muted { "revoked" } } @else { "active" } }
+                        td { @if row["revoked"] != json!(true) { (revoke_button(kind, &id, text(row, "name"))) } }
+                    }
+                } }
+            } }
+        }
+    };
     let body = html! {
         h1 { "Keys" }
         @if let Some(created) = &created {
@@ -163,34 +182,12 @@ async fn render(
 
         h2 { "Admin keys of " (place.organisation) }
         p.muted { "For the admin API and this console." }
-        div.table-wrap { table {
-            thead { tr { th { "Name" } th { "Prefix" } th { "Created" } th { "State" } th {} } }
-            tbody { @for row in &admin {
-                tr {
-                    td { (text(row, "name")) }
-                    td.key { (text(row, "prefix")) "." }
-                    td { (short_time(text(row, "created"))) }
-                    td { @if row["revoked"] == json!(true) { span.muted { "revoked" } } @else { "active" } }
-                    td { @if row["revoked"] != json!(true) { (revoke_button(Kind::Admin, text(row, "prefix"), text(row, "name"))) } }
-                }
-            } }
-        } }
+        (organisation_keys(Kind::Admin, &admin))
         (create_form(Kind::Admin, "admin key"))
 
         h2 { "Proxy keys of " (place.organisation) }
         p.muted { "For edges and proxies that serve the whole organisation." }
-        div.table-wrap { table {
-            thead { tr { th { "Name" } th { "Prefix" } th { "Created" } th { "State" } th {} } }
-            tbody { @for row in &proxy {
-                tr {
-                    td { (text(row, "name")) }
-                    td.key { (text(row, "prefix")) }
-                    td { (short_time(text(row, "created"))) }
-                    td { @if row["revoked"] == json!(true) { span.muted { "revoked" } } @else { "active" } }
-                    td { @if row["revoked"] != json!(true) { (revoke_button(Kind::Proxy, &int(row, "id").to_string(), text(row, "name"))) } }
-                }
-            } }
-        } }
+        (organisation_keys(Kind::Proxy, &proxy))
         (create_form(Kind::Proxy, "proxy key"))
     };
     let status = if created.is_some() {

@@ -292,6 +292,20 @@ impl Core {
         self.admin(Method::DELETE, path, None).await
     }
 
+    /// Deletes `path` (204) and checks it is gone (404).
+    pub async fn delete_is_gone(&self, path: &str) {
+        assert_eq!(
+            self.delete(path).await.status,
+            StatusCode::NO_CONTENT,
+            "DELETE {path}"
+        );
+        assert_eq!(
+            self.get(path).await.status,
+            StatusCode::NOT_FOUND,
+            "GET {path}"
+        );
+    }
+
     /// A request with the sync token.
     pub async fn sync(&self, path: &str) -> Reply {
         self.request(
@@ -350,6 +364,26 @@ impl Core {
         let path = format!("/api/v1/environments/{key}/identities/");
         self.create(&path, serde_json::json!({"identifier": identifier}))
             .await
+    }
+
+    /// Identities `identifiers` in the environment with client key `key`, each
+    /// overriding `feature` (an id) on, with the value "for <identifier>".
+    pub async fn create_overridden_identities(
+        &self,
+        key: impl std::fmt::Display,
+        feature: &Value,
+        identifiers: &[&str],
+    ) {
+        for identifier in identifiers {
+            let identity = self.create_identity(&key, identifier).await;
+            let path = format!(
+                "/api/v1/environments/{key}/identities/{}/featurestates/",
+                identity["id"]
+            );
+            let value = format!("for {identifier}");
+            let body = serde_json::json!({"feature": feature, "enabled": true, "feature_state_value": value});
+            self.create(&path, body).await;
+        }
     }
 
     /// A new server-side key `name` of the environment with client key `key`, as created.
