@@ -59,6 +59,20 @@ fn condition_failed<E: ConditionalWrite>(error: &aws_sdk_dynamodb::error::SdkErr
         .is_some_and(ConditionalWrite::is_condition_failure)
 }
 
+/// A revision-conditional write's outcome: a failed condition means a newer revision is stored.
+fn written<T, E>(
+    result: Result<T, aws_sdk_dynamodb::error::SdkError<E>>,
+) -> Result<Written, CloudError>
+where
+    E: ConditionalWrite + std::error::Error + 'static,
+{
+    match result {
+        Ok(_) => Ok(Written::Stored),
+        Err(error) if condition_failed(&error) => Ok(Written::Stale),
+        Err(error) => Err(dynamo_error(error)),
+    }
+}
+
 fn dynamo_error<E: std::error::Error + 'static>(
     error: aws_sdk_dynamodb::error::SdkError<E>,
 ) -> CloudError {
@@ -186,11 +200,7 @@ impl DocumentTable {
             .expression_attribute_values(":revision", AttributeValue::N(revision.to_string()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(Written::Stored),
-            Err(error) if condition_failed(&error) => Ok(Written::Stale),
-            Err(error) => Err(dynamo_error(error)),
-        }
+        written(result)
     }
 
     /// The item whose `api_key` is `key`, read consistently (a publisher
@@ -273,11 +283,7 @@ impl DocumentTable {
             .expression_attribute_values(":revision", AttributeValue::N(entry.revision.to_string()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(Written::Stored),
-            Err(error) if condition_failed(&error) => Ok(Written::Stale),
-            Err(error) => Err(dynamo_error(error)),
-        }
+        written(result)
     }
 
     /// Replaces the server-side keys in the manifest item.

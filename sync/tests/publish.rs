@@ -25,6 +25,17 @@ struct FakeCore {
     quiet_feed: bool,
 }
 
+impl FakeCore {
+    /// The highest revision of any document (0 with none), as core's feed reports it.
+    fn revision(&self) -> u64 {
+        let revisions = self.documents.values();
+        revisions
+            .map(|d| d["revision"].as_u64().unwrap())
+            .max()
+            .unwrap_or(0)
+    }
+}
+
 fn document(key: &str, revision: u64, value: &str) -> Value {
     json!({
         "id": 1, "api_key": key, "name": "Production", "revision": revision,
@@ -87,12 +98,7 @@ async fn start_core(core: Arc<Mutex<FakeCore>>) -> String {
                                     .map(|d| json!({"environment_key": d["api_key"], "revision": d["revision"]}))
                                     .collect()
                             };
-                            let max = core
-                                .documents
-                                .values()
-                                .map(|d| d["revision"].as_u64().unwrap())
-                                .max()
-                                .unwrap_or(0);
+                            let max = core.revision();
                             json!({"revision": max.max(since), "environments": changed})
                         } else if path == "/api/v1/edge/environments" {
                             let core = core.lock().unwrap();
@@ -104,12 +110,7 @@ async fn start_core(core: Arc<Mutex<FakeCore>>) -> String {
                                     json!({"environment_key": key, "revision": d["revision"], "server_keys": core.server_keys.get(key).cloned().unwrap_or_default()})
                                 })
                                 .collect();
-                            let max = core
-                                .documents
-                                .values()
-                                .map(|d| d["revision"].as_u64().unwrap())
-                                .max()
-                                .unwrap_or(0);
+                            let max = core.revision();
                             json!({"revision": max, "environments": environments})
                         } else if let Some(key) = path
                             .strip_prefix("/api/v1/edge/environments/")

@@ -22,7 +22,7 @@ use super::list::{Listed, Listing, Unfiltered, list};
 use super::lookup::{EnvironmentRef, Lock, environment_ref, row_by_id};
 use super::page::{PageRequest, Paged};
 use super::routes::Routes;
-use super::update::{self, Change, Update};
+use super::update::{Change, Update};
 use crate::auth::{Admin, Caller};
 use crate::db::{self, Scope};
 use crate::error::{ApiError, ApiResult, FieldErrors};
@@ -49,30 +49,12 @@ pub(super) fn routes(routes: Routes) -> Routes {
         .get(TRAITS, traits.list(), list::<TraitRow>)
         .post(TRAITS, traits.create(), create_trait)
         .get(TRAIT, traits.read(), read_trait)
-        .put(
-            TRAIT,
-            traits.replace(),
-            update::write::<TraitRow, _, _, true>,
-        )
-        .patch(
-            TRAIT,
-            traits.update(),
-            update::write::<TraitRow, _, _, false>,
-        )
+        .put_and_patch::<TraitRow, _, _, _>(TRAIT, &traits)
         .delete(TRAIT, traits.delete(), delete_trait)
         .get(OVERRIDES, overrides.list(), list_overrides)
         .post(OVERRIDES, overrides.create(), create_override)
         .get(OVERRIDE, overrides.read(), read_override)
-        .put(
-            OVERRIDE,
-            overrides.replace(),
-            update::write::<Override, _, _, true>,
-        )
-        .patch(
-            OVERRIDE,
-            overrides.update(),
-            update::write::<Override, _, _, false>,
-        )
+        .put_and_patch::<Override, _, _, _>(OVERRIDE, &overrides)
         .delete(OVERRIDE, overrides.delete(), delete_override)
 }
 

@@ -38,8 +38,7 @@ macro_rules! resource_routes {
                 .get($collection, docs.list(), super::list::list::<$ty>)
                 .post($collection, docs.create(), create)
                 .get($item, docs.read(), $read)
-                .put($item, docs.replace(), super::update::write::<$ty, _, _, true>)
-                .patch($item, docs.update(), super::update::write::<$ty, _, _, false>)
+                .put_and_patch::<$ty, _, _, _>($item, &docs)
                 .delete($item, docs.delete(), $delete)
         }
     };
@@ -49,7 +48,12 @@ use axum::Router;
 use axum::handler::Handler;
 use axum::routing::{MethodFilter, MethodRouter, on};
 
-use super::doc::Doc;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use utoipa::ToSchema;
+
+use super::doc::{Doc, Resource};
+use super::update::{Update, write};
 use crate::state::AppState;
 
 /// A route as the router has it: method and path template.
@@ -94,6 +98,19 @@ impl Routes {
     method!(put, "PUT", PUT);
     method!(patch, "PATCH", PATCH);
     method!(delete, "DELETE", DELETE);
+
+    /// Adds `PUT` (the whole item) and `PATCH` (the fields given) of `path`:
+    /// both [`write`] an item `T`, as `docs` describes it.
+    pub fn put_and_patch<T, I, O, C>(self, path: &'static str, docs: &Resource<O, I, C>) -> Routes
+    where
+        T: Update<I, O>,
+        I: DeserializeOwned + Send + ToSchema + 'static,
+        O: Serialize + ToSchema + Send + 'static,
+        C: ToSchema,
+    {
+        self.put(path, docs.replace(), write::<T, I, O, true>)
+            .patch(path, docs.update(), write::<T, I, O, false>)
+    }
 
     fn add(
         mut self,
