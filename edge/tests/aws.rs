@@ -11,6 +11,7 @@ use flagedge_cloud::dynamo::{DocumentTable, create_tables};
 use flagedge_cloud::manifest::Entry;
 use flagedge_cloud::s3::S3Store;
 use flagedge_cloud::testing::Moto;
+use flagedge_options::PublishedArgs;
 use http::StatusCode;
 use serde_json::json;
 use support::*;
@@ -67,7 +68,10 @@ async fn edges_follow_documents_published_to_s3() {
         &moto,
         Options {
             bind: Some("127.0.0.1:0".parse().unwrap()),
-            s3_bucket: Some("published".into()),
+            published: PublishedArgs {
+                s3_bucket: Some("published".into()),
+                ..PublishedArgs::default()
+            },
             poll_interval_secs: Some(0.1),
             // A change stream that is down: the poll (the safety net) still serves.
             push_url: Some(format!("http://{}/api/v1/changes", closed_port())),
@@ -151,7 +155,10 @@ async fn a_manifest_that_moves_back_is_followed() {
         &moto,
         Options {
             bind: Some("127.0.0.1:0".parse().unwrap()),
-            s3_bucket: Some("restored".into()),
+            published: PublishedArgs {
+                s3_bucket: Some("restored".into()),
+                ..PublishedArgs::default()
+            },
             poll_interval_secs: Some(0.1),
             ..Options::default()
         },
@@ -239,7 +246,10 @@ async fn edges_follow_documents_published_to_dynamodb() {
         &moto,
         Options {
             bind: Some("127.0.0.1:0".parse().unwrap()),
-            dynamodb_table: Some("environments".into()),
+            published: PublishedArgs {
+                dynamodb_table: Some("environments".into()),
+                ..PublishedArgs::default()
+            },
             poll_interval_secs: Some(0.1),
             ..Options::default()
         },

@@ -178,6 +178,24 @@ impl AwsArgs {
     }
 }
 
+/// Where flagedge-sync publishes documents and edges with `--source s3` or
+/// `dynamodb` read them: declared once, so both binaries name and default them alike.
+#[derive(Args, Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PublishedArgs {
+    /// S3 bucket of published documents (sync writes them; edges with `--source s3` read them).
+    #[arg(long, env = "FLAGEDGE_S3_BUCKET")]
+    pub s3_bucket: Option<String>,
+
+    /// Key prefix in the bucket.
+    #[arg(long, env = "FLAGEDGE_S3_PREFIX", default_value = "flagedge")]
+    pub s3_prefix: Option<String>,
+
+    /// DynamoDB table of published documents (sync writes them; edges with
+    /// `--source dynamodb` read them).
+    #[arg(long, env = "FLAGEDGE_DYNAMODB_TABLE")]
+    pub dynamodb_table: Option<String>,
+}
+
 /// Log line format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

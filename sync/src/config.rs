@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use flagedge_options::{AwsArgs, LogArgs};
+use flagedge_options::{AwsArgs, LogArgs, PublishedArgs};
 use serde::{Deserialize, Serialize};
 
 /// Where evaluation counts are written.
@@ -53,17 +53,10 @@ pub struct Options {
     #[arg(long, env = "FLAGEDGE_CHANGES_TIMEOUT_SECS", default_value = "30")]
     pub changes_timeout_secs: Option<u64>,
 
-    /// Publish documents to this S3 bucket.
-    #[arg(long, env = "FLAGEDGE_S3_BUCKET")]
-    pub s3_bucket: Option<String>,
-
-    /// Key prefix in the bucket.
-    #[arg(long, env = "FLAGEDGE_S3_PREFIX", default_value = "flagedge")]
-    pub s3_prefix: Option<String>,
-
-    /// Publish documents to this DynamoDB table.
-    #[arg(long, env = "FLAGEDGE_DYNAMODB_TABLE")]
-    pub dynamodb_table: Option<String>,
+    /// Where documents are published.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub published: PublishedArgs,
 
     /// Create the DynamoDB table (and S3 bucket) when missing (local stand-ins, first runs).
     #[arg(long, env = "FLAGEDGE_CREATE_RESOURCES")]
@@ -269,7 +262,10 @@ impl Config {
             }
             _ => {}
         }
-        if (o.s3_bucket.is_some() || o.dynamodb_table.is_some()) && o.core_url.is_none() {
+        let published = o.published;
+        if (published.s3_bucket.is_some() || published.dynamodb_table.is_some())
+            && o.core_url.is_none()
+        {
             return Err(ConfigError::Invalid(
                 "publishing documents needs --core-url".into(),
             ));
@@ -280,9 +276,9 @@ impl Config {
             core_token: o.core_token,
             reconcile_interval: seconds(declared(o.reconcile_interval_secs), "reconcile interval")?,
             changes_timeout: declared(o.changes_timeout_secs).clamp(1, 60),
-            s3_bucket: o.s3_bucket,
-            s3_prefix: declared(o.s3_prefix),
-            dynamodb_table: o.dynamodb_table,
+            s3_bucket: published.s3_bucket,
+            s3_prefix: declared(published.s3_prefix),
+            dynamodb_table: published.dynamodb_table,
             create_resources: o.create_resources.unwrap_or(false),
             identity_table: o.identity_table,
             aws: o.aws.sdk_options(),
@@ -317,7 +313,10 @@ mod tests {
     fn conflicting_options_are_refused() {
         assert!(
             Config::resolve(Options {
-                s3_bucket: Some("b".into()),
+                published: PublishedArgs {
+                    s3_bucket: Some("b".into()),
+                    ..PublishedArgs::default()
+                },
                 ..Options::default()
             })
             .is_err()

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use flagedge_cloud::dynamo::DocumentTable;
 use flagedge_cloud::s3::{ManifestPoll, S3Store};
 use flagedge_cloud::testing::Moto;
+use flagedge_options::PublishedArgs;
 use flagedge_sync::config::{Config, Options};
 use http_body_util::Full;
 use hyper::service::service_fn;
@@ -174,8 +175,11 @@ async fn documents_reach_s3_and_dynamodb_and_missed_changes_heal() {
         core_token: Some("core-token".into()),
         reconcile_interval_secs: Some(1.0),
         changes_timeout_secs: Some(1),
-        s3_bucket: Some("documents".into()),
-        dynamodb_table: Some("flagedge_environments".into()),
+        published: PublishedArgs {
+            s3_bucket: Some("documents".into()),
+            dynamodb_table: Some("flagedge_environments".into()),
+            ..PublishedArgs::default()
+        },
         create_resources: Some(true),
         ..Options::default()
     })
@@ -346,9 +350,17 @@ async fn pushed_through(store: Store) {
         Store::S3 => ("s3", "dynamodb"),
         Store::DynamoDb => ("dynamodb", "s3"),
     };
-    let (bucket, table) = match store {
-        Store::S3 => (Some("documents".to_string()), None),
-        Store::DynamoDb => (None, Some("documents".to_string())),
+    // Sync writes and the edge reads the same store.
+    let documents = Some("documents".to_string());
+    let published = match store {
+        Store::S3 => PublishedArgs {
+            s3_bucket: documents,
+            ..PublishedArgs::default()
+        },
+        Store::DynamoDb => PublishedArgs {
+            dynamodb_table: documents,
+            ..PublishedArgs::default()
+        },
     };
     let moto = Moto::start();
     let core = Arc::new(Mutex::new(FakeCore::default()));
@@ -368,8 +380,7 @@ async fn pushed_through(store: Store) {
             core_token: Some("core-token".into()),
             reconcile_interval_secs: Some(60.0),
             changes_timeout_secs: Some(1),
-            s3_bucket: bucket.clone(),
-            dynamodb_table: table.clone(),
+            published: published.clone(),
             create_resources: Some(true),
             ingest_token: Some("edge-token".into()),
             shutdown_grace_secs: Some(1.0),
@@ -381,8 +392,7 @@ async fn pushed_through(store: Store) {
     };
     let mut edge_config = flagedge_edge::config::Config::resolve(flagedge_edge::config::Options {
         bind: Some("127.0.0.1:0".parse().unwrap()),
-        s3_bucket: bucket.clone(),
-        dynamodb_table: table.clone(),
+        published: published.clone(),
         // The safety net only: anything sooner than this is push.
         poll_interval_secs: Some(300.0),
         push_url: Some(format!("http://{sync_address}/api/v1/changes")),

@@ -217,9 +217,9 @@ impl Config {
             SourceKind::Http
         } else if o.documents_dir.is_some() {
             SourceKind::File
-        } else if o.s3_bucket.is_some() {
+        } else if o.published.s3_bucket.is_some() {
             SourceKind::S3
-        } else if o.dynamodb_table.is_some() {
+        } else if o.published.dynamodb_table.is_some() {
             SourceKind::Dynamodb
         } else {
             SourceKind::Demo
@@ -234,10 +234,10 @@ impl Config {
                     "--source file needs --documents-dir".into(),
                 ));
             }
-            SourceKind::S3 if o.s3_bucket.is_none() => {
+            SourceKind::S3 if o.published.s3_bucket.is_none() => {
                 return Err(ConfigError::Invalid("--source s3 needs --s3-bucket".into()));
             }
-            SourceKind::Dynamodb if o.dynamodb_table.is_none() => {
+            SourceKind::Dynamodb if o.published.dynamodb_table.is_none() => {
                 return Err(ConfigError::Invalid(
                     "--source dynamodb needs --dynamodb-table".into(),
                 ));
@@ -352,10 +352,11 @@ impl Config {
             sse_max_streams_per_environment: declared(o.sse_max_streams_per_environment),
             sse_buffer: declared(o.sse_buffer).max(1),
             s3: o
+                .published
                 .s3_bucket
                 .clone()
-                .map(|bucket| (bucket, declared(o.s3_prefix.clone()))),
-            dynamodb_table: o.dynamodb_table.clone(),
+                .map(|bucket| (bucket, declared(o.published.s3_prefix.clone()))),
+            dynamodb_table: o.published.dynamodb_table.clone(),
             identity_table: declared(o.identity_table.clone()),
             aws: o.aws.sdk_options(),
             identity_store: declared(o.identity_store),

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
-use flagedge_options::{AwsArgs, LogArgs};
+use flagedge_options::{AwsArgs, LogArgs, PublishedArgs};
 use serde::{Deserialize, Serialize};
 
 use crate::keys::KeyPair;
@@ -224,17 +224,10 @@ pub struct Options {
     #[arg(long, env = "FLAGEDGE_SSE_BUFFER", default_value = "8")]
     pub sse_buffer: Option<usize>,
 
-    /// S3 bucket with published documents, for `--source s3`.
-    #[arg(long, env = "FLAGEDGE_S3_BUCKET")]
-    pub s3_bucket: Option<String>,
-
-    /// Key prefix in the bucket.
-    #[arg(long, env = "FLAGEDGE_S3_PREFIX", default_value = "flagedge")]
-    pub s3_prefix: Option<String>,
-
-    /// DynamoDB table with published documents, for `--source dynamodb`.
-    #[arg(long, env = "FLAGEDGE_DYNAMODB_TABLE")]
-    pub dynamodb_table: Option<String>,
+    /// Published documents, for `--source s3` or `dynamodb`.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub published: PublishedArgs,
 
     /// DynamoDB table of identities, for `--identity-store dynamodb`.
     #[arg(
