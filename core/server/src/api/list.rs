@@ -175,21 +175,8 @@ impl Listing {
     where
         R: Send + Unpin + for<'r> FromRow<'r, PgRow>,
     {
-        self.respond_mapped(db, request, |row: R| row).await
-    }
-
-    /// The page `request` asks for, of the rows, each as `answer` makes it.
-    pub async fn respond_mapped<R, T>(
-        self,
-        db: &PgPool,
-        request: &PageRequest,
-        answer: impl Fn(R) -> T,
-    ) -> ApiResult<Json<Paged<T>>>
-    where
-        R: Send + Unpin + for<'r> FromRow<'r, PgRow>,
-    {
         let page = request.page()?;
         let (count, rows) = self.rows::<R>(db, page).await?;
-        request.respond(page, count, rows.into_iter().map(answer).collect())
+        request.respond(page, count, rows)
     }
 }
