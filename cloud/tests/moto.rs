@@ -28,31 +28,24 @@ async fn s3_store(moto: &Moto, bucket: &str) -> S3Store {
     S3Store::new(client, bucket, "flagedge")
 }
 
+/// A document body naming its revision.
+fn doc(revision: u64) -> Bytes {
+    Bytes::from(format!("{{\"r\":{revision}}}"))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_documents_only_move_forward() {
     let moto = Moto::start();
     let store = s3_store(&moto, "docs").await;
-    assert_eq!(
-        store
-            .put_document("env1", 5, Bytes::from_static(b"{\"r\":5}"))
-            .await
-            .unwrap(),
-        Written::Stored
-    );
-    assert_eq!(
-        store
-            .put_document("env1", 4, Bytes::from_static(b"{\"r\":4}"))
-            .await
-            .unwrap(),
-        Written::Stale
-    );
-    assert_eq!(
-        store
-            .put_document("env1", 5, Bytes::from_static(b"{\"r\":5}"))
-            .await
-            .unwrap(),
-        Written::Stale
-    );
+    // A revision is stored once; an older or the same one again is stale.
+    for (revision, written) in [
+        (5, Written::Stored),
+        (4, Written::Stale),
+        (5, Written::Stale),
+    ] {
+        let outcome = store.put_document("env1", revision, doc(revision)).await;
+        assert_eq!(outcome.unwrap(), written, "revision {revision}");
+    }
     assert_eq!(&store.get_document("env1").await.unwrap()[..], b"{\"r\":5}");
     assert_eq!(
         store.document_key("env1"),
@@ -62,35 +55,19 @@ async fn s3_documents_only_move_forward() {
     // A writer whose memory of the object is out of date (someone wrote since)
     // neither regresses it nor fails to move it forward.
     let other = s3_writer(&moto, "docs").await;
-    let doc = |r: u64| Bytes::from(format!("{{\"r\":{r}}}"));
-    assert_eq!(
-        store.put_document("env3", 50, doc(50)).await.unwrap(),
-        Written::Stored
-    );
-    assert_eq!(
-        other.put_document("env3", 60, doc(60)).await.unwrap(),
-        Written::Stored
-    );
-    assert_eq!(
-        store.put_document("env3", 55, doc(55)).await.unwrap(),
-        Written::Stale
-    );
-    assert_eq!(
-        &store.get_document("env3").await.unwrap()[..],
-        b"{\"r\":60}"
-    );
-    assert_eq!(
-        store.put_document("env3", 70, doc(70)).await.unwrap(),
-        Written::Stored
-    );
-    assert_eq!(
-        other.put_document("env3", 65, doc(65)).await.unwrap(),
-        Written::Stale
-    );
-    assert_eq!(
-        &store.get_document("env3").await.unwrap()[..],
-        b"{\"r\":70}"
-    );
+    let writes = [
+        (&store, 50, Written::Stored, 50),
+        (&other, 60, Written::Stored, 60),
+        (&store, 55, Written::Stale, 60),
+        (&store, 70, Written::Stored, 70),
+        (&other, 65, Written::Stale, 70),
+    ];
+    for (writer, revision, written, stored) in writes {
+        let outcome = writer.put_document("env3", revision, doc(revision)).await;
+        assert_eq!(outcome.unwrap(), written, "revision {revision}");
+        let body = store.get_document("env3").await.unwrap();
+        assert_eq!(body, doc(stored), "after revision {revision}");
+    }
 
     // Two writers racing with interleaved revisions: the newest always wins.
     let (a, b) = (
@@ -99,16 +76,12 @@ async fn s3_documents_only_move_forward() {
     );
     let odd = tokio::spawn(async move {
         for r in (7..40).step_by(2) {
-            a.put_document("env2", r, Bytes::from(format!("{{\"r\":{r}}}")))
-                .await
-                .unwrap();
+            a.put_document("env2", r, doc(r)).await.unwrap();
         }
     });
     let even = tokio::spawn(async move {
         for r in (6..=38u32).rev().step_by(2).map(u64::from) {
-            b.put_document("env2", r, Bytes::from(format!("{{\"r\":{r}}}")))
-                .await
-                .unwrap();
+            b.put_document("env2", r, doc(r)).await.unwrap();
         }
     });
     odd.await.unwrap();

@@ -16,6 +16,16 @@ use http::StatusCode;
 use serde_json::json;
 use support::*;
 
+/// An edge reading `published`, polling every 0.1 s.
+fn reading(published: PublishedArgs) -> Options {
+    Options {
+        bind: Some("127.0.0.1:0".parse().unwrap()),
+        published,
+        poll_interval_secs: Some(0.1),
+        ..Options::default()
+    }
+}
+
 async fn start_with(moto: &Moto, options: Options) -> flagedge_edge::Edge {
     let mut config = flagedge_edge::config::Config::resolve(options).unwrap();
     config.aws = moto.options();
@@ -67,16 +77,10 @@ async fn edges_follow_documents_published_to_s3() {
     let edge = start_with(
         &moto,
         Options {
-            bind: Some("127.0.0.1:0".parse().unwrap()),
-            published: PublishedArgs {
-                s3_bucket: Some("published".into()),
-                ..PublishedArgs::default()
-            },
-            poll_interval_secs: Some(0.1),
             // A change stream that is down: the poll (the safety net) still serves.
             push_url: Some(format!("http://{}/api/v1/changes", closed_port())),
             push_token: Some("token".into()),
-            ..Options::default()
+            ..reading(PublishedArgs::s3("published"))
         },
     )
     .await;
@@ -151,19 +155,7 @@ async fn a_manifest_that_moves_back_is_followed() {
         .await
         .unwrap();
     set_manifest(1).await;
-    let edge = start_with(
-        &moto,
-        Options {
-            bind: Some("127.0.0.1:0".parse().unwrap()),
-            published: PublishedArgs {
-                s3_bucket: Some("restored".into()),
-                ..PublishedArgs::default()
-            },
-            poll_interval_secs: Some(0.1),
-            ..Options::default()
-        },
-    )
-    .await;
+    let edge = start_with(&moto, reading(PublishedArgs::s3("restored"))).await;
     eventually(Duration::from_secs(10), || async {
         max_cart_items(&edge).await == 31
     })
@@ -242,19 +234,7 @@ async fn edges_follow_documents_published_to_dynamodb() {
         }
     };
     publish(5, 51).await;
-    let edge = start_with(
-        &moto,
-        Options {
-            bind: Some("127.0.0.1:0".parse().unwrap()),
-            published: PublishedArgs {
-                dynamodb_table: Some("environments".into()),
-                ..PublishedArgs::default()
-            },
-            poll_interval_secs: Some(0.1),
-            ..Options::default()
-        },
-    )
-    .await;
+    let edge = start_with(&moto, reading(PublishedArgs::dynamodb("environments"))).await;
     eventually(Duration::from_secs(10), || async {
         max_cart_items(&edge).await == 51
     })

@@ -196,6 +196,24 @@ pub struct PublishedArgs {
     pub dynamodb_table: Option<String>,
 }
 
+impl PublishedArgs {
+    /// Documents in S3 bucket `bucket`, under the default prefix.
+    pub fn s3(bucket: &str) -> PublishedArgs {
+        PublishedArgs {
+            s3_bucket: Some(bucket.to_string()),
+            ..PublishedArgs::default()
+        }
+    }
+
+    /// Documents in DynamoDB table `table`.
+    pub fn dynamodb(table: &str) -> PublishedArgs {
+        PublishedArgs {
+            dynamodb_table: Some(table.to_string()),
+            ..PublishedArgs::default()
+        }
+    }
+}
+
 /// Log line format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

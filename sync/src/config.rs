@@ -313,10 +313,7 @@ mod tests {
     fn conflicting_options_are_refused() {
         assert!(
             Config::resolve(Options {
-                published: PublishedArgs {
-                    s3_bucket: Some("b".into()),
-                    ..PublishedArgs::default()
-                },
+                published: PublishedArgs::s3("b"),
                 ..Options::default()
             })
             .is_err()

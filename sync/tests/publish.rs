@@ -351,16 +351,9 @@ async fn pushed_through(store: Store) {
         Store::DynamoDb => ("dynamodb", "s3"),
     };
     // Sync writes and the edge reads the same store.
-    let documents = Some("documents".to_string());
     let published = match store {
-        Store::S3 => PublishedArgs {
-            s3_bucket: documents,
-            ..PublishedArgs::default()
-        },
-        Store::DynamoDb => PublishedArgs {
-            dynamodb_table: documents,
-            ..PublishedArgs::default()
-        },
+        Store::S3 => PublishedArgs::s3("documents"),
+        Store::DynamoDb => PublishedArgs::dynamodb("documents"),
     };
     let moto = Moto::start();
     let core = Arc::new(Mutex::new(FakeCore::default()));

@@ -125,25 +125,22 @@ async fn counts_and_the_fleet_travel_through_influxdb() {
             .await;
         assert_eq!(r.status, StatusCode::OK);
     }
-    for bucket in ["1m", "15m", "1h"] {
-        eventually(
-            &core,
+    let series = [
+        (
             "/api/v1/analytics/flags/",
-            &key,
-            bucket,
             "feature_name",
             json!({"banner": 10, "checkout": 10}),
-        )
-        .await;
-        eventually(
-            &core,
+        ),
+        (
             "/api/v1/analytics/usage/",
-            &key,
-            bucket,
             "resource",
             json!({"flags": 7, "identities": 3}),
-        )
-        .await;
+        ),
+    ];
+    for bucket in ["1m", "15m", "1h"] {
+        for (path, name, expected) in &series {
+            eventually(&core, path, &key, bucket, name, expected.clone()).await;
+        }
     }
 
     // The points are Flagsmith's, tagged with the ids and names the edge reported.

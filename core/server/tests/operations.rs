@@ -313,26 +313,19 @@ async fn health_and_readiness() {
 async fn the_binary_inits_migrates_serves_and_stops_on_sigterm() {
     let url = support::database().await;
     let bin = env!("CARGO_BIN_EXE_flagedge-core");
-    let migrate = Command::new(bin)
-        .args(["migrate"])
-        .env("DATABASE_URL", &url)
-        .output()
-        .unwrap();
-    assert!(
-        migrate.status.success(),
-        "{}",
-        String::from_utf8_lossy(&migrate.stderr)
-    );
-    let init = Command::new(bin)
-        .args(["init", "--organisation-name", "First"])
-        .env("DATABASE_URL", &url)
-        .output()
-        .unwrap();
-    assert!(
-        init.status.success(),
-        "{}",
-        String::from_utf8_lossy(&init.stderr)
-    );
+    // A command of the binary on the test database, which must succeed.
+    let run = |args: &[&str]| {
+        let output = Command::new(bin)
+            .args(args)
+            .env("DATABASE_URL", &url)
+            .output();
+        let output = output.unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{args:?}: {stderr}");
+        output
+    };
+    run(&["migrate"]);
+    let init = run(&["init", "--organisation-name", "First"]);
     let stdout = String::from_utf8_lossy(&init.stdout);
     let key = stdout
         .lines()

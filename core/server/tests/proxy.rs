@@ -383,27 +383,15 @@ async fn check_usage(core: &Core) {
     .unwrap();
     assert_eq!(batches, 1);
 
-    // A new key is a new report.
-    let r = usage(
-        core,
-        &key,
-        Some("second"),
-        &json!([{"client_side_key": production, "resource": "flags", "count": 1}]),
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::NO_CONTENT);
-    assert_eq!(usage_series(core, &production, "1h").await["total"], 12);
-    // Another proxy key's report with the same Idempotency-Key is its own.
+    // A new key is a new report, and another proxy key's report with the same
+    // Idempotency-Key is its own.
     let (_, key2) = proxy_key(core, core.organisation).await;
-    let r = usage(
-        core,
-        &key2,
-        Some("second"),
-        &json!([{"client_side_key": production, "resource": "flags", "count": 1}]),
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::NO_CONTENT);
-    assert_eq!(usage_series(core, &production, "1h").await["total"], 13);
+    let one = json!([{"client_side_key": production, "resource": "flags", "count": 1}]);
+    for (proxy, total) in [(&key, 12), (&key2, 13)] {
+        let r = usage(core, proxy, Some("second"), &one).await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT);
+        assert_eq!(usage_series(core, &production, "1h").await["total"], total);
+    }
     // An empty report is fine.
     let r = usage(core, &key, Some("empty"), &json!([])).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);

@@ -41,9 +41,9 @@ fn query_time(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
-/// Evaluations per feature over the last and next two hours, summed over the
-/// series' buckets of `bucket` size, as the analytics read API returns them.
-async fn evaluations(core: &Core, key: &str, bucket: &str) -> BTreeMap<String, i64> {
+/// The analytics read API's evaluations over the last and next two hours, in
+/// buckets of `bucket` size.
+async fn flag_series(core: &Core, key: &str, bucket: &str) -> serde_json::Value {
     let now = Utc::now();
     let r = core
         .get(&format!(
@@ -53,14 +53,21 @@ async fn evaluations(core: &Core, key: &str, bucket: &str) -> BTreeMap<String, i
         ))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    r.json
+}
+
+/// Evaluations per feature over the last and next two hours, summed over the
+/// series' buckets of `bucket` size, as the analytics read API returns them.
+async fn evaluations(core: &Core, key: &str, bucket: &str) -> BTreeMap<String, i64> {
+    let series = flag_series(core, key, bucket).await;
     let mut totals = BTreeMap::new();
-    for row in r.json["results"].as_array().unwrap() {
+    for row in series["results"].as_array().unwrap() {
         *totals
             .entry(row["feature_name"].as_str().unwrap().to_string())
             .or_insert(0) += row["count"].as_i64().unwrap();
     }
     assert_eq!(
-        r.json["total"].as_i64().unwrap(),
+        series["total"].as_i64().unwrap(),
         totals.values().sum::<i64>()
     );
     totals
@@ -433,14 +440,6 @@ async fn no_body_makes_a_5xx_and_counts_saturate() {
     .await
     .unwrap();
     assert_eq!(max, i64::MAX);
-    let now = Utc::now();
-    let r = core
-        .get(&format!(
-            "/api/v1/analytics/flags/?environment={key}&bucket=1h&from={}&to={}",
-            query_time(now - Duration::hours(2)),
-            query_time(now + Duration::hours(2)),
-        ))
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
-    assert_eq!(r.json["total"], i64::MAX, "{}", r.json);
+    let series = flag_series(&core, &key, "1h").await;
+    assert_eq!(series["total"], i64::MAX, "{series}");
 }
