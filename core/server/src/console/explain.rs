@@ -17,7 +17,7 @@ use serde_json::Value;
 use super::layout::page;
 use super::pages::Pages;
 use super::place::{EnvironmentVisit, enter};
-use super::view::{Section, encode, error_page, refused_page, section_url, value_text};
+use super::view::{Section, encode, error_page, section_url, value_text};
 
 /// The explain route.
 pub fn routes(pages: Pages) -> Pages {
@@ -93,16 +93,13 @@ async fn show(visit: EnvironmentVisit, Query(question): Query<Question>) -> Resp
         .collect();
     let asked = !identifier.is_empty() || !traits.is_empty();
     let answer = if asked && bad_lines.is_empty() {
-        let document = match api
-            .get(&format!(
+        let document = or_page!(
+            api.get(&format!(
                 "/api/v1/edge/environments/{}/document",
                 encode(&place.api_key)
             ))
             .await
-        {
-            Ok(document) => document,
-            Err(refused) => return refused_page(&refused),
-        };
+        );
         let bytes = document.to_string().into_bytes();
         let id = identifier.clone();
         let with = traits.clone();

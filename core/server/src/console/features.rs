@@ -111,17 +111,14 @@ async fn render(
     posted: Option<&Posted>,
 ) -> Response {
     let (api, place) = or_page!(enter(state, session, api_key).await);
-    let features = match api
-        .all(&format!(
+    let features = or_page!(
+        api.all(&format!(
             "/api/v1/projects/{}/features/?search={}",
             place.project_id,
             encode(search)
         ))
         .await
-    {
-        Ok(rows) => rows,
-        Err(refused) => return refused_page(&refused),
-    };
+    );
     let (defaults, overrides) = or_page!(states(&api, &place, None).await);
     let fleet = or_page!(super::fleet::summary(&api, &place.api_key).await);
     let list_url = section_url(&place.api_key, Section::Features);
@@ -277,16 +274,13 @@ async fn toggle(Path((_, id)): Path<(String, i64)>, form: EnvironmentForm) -> Re
 
 async fn confirm_delete(Path((_, id)): Path<(String, i64)>, visit: EnvironmentVisit) -> Response {
     let (api, place) = or_page!(enter(&visit.state, &visit.session, &visit.key).await);
-    let feature = match api
-        .get(&format!(
+    let feature = or_page!(
+        api.get(&format!(
             "/api/v1/projects/{}/features/{id}/",
             place.project_id
         ))
         .await
-    {
-        Ok(feature) => feature,
-        Err(refused) => return refused_page(&refused),
-    };
+    );
     let body = html! {
         h1 { "Delete " code { (text(&feature, "name")) } "?" }
         p { "This deletes the feature from every environment of " strong { (place.project) } ", with its segment and identity overrides. SDKs stop receiving it. It cannot be undone." }

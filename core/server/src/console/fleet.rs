@@ -14,7 +14,7 @@ use super::layout::page;
 use super::pages::Pages;
 use super::session::Session;
 use super::state::ConsoleState;
-use super::view::{Section, int, refused_page, section_url, short_time, text};
+use super::view::{Section, int, section_url, short_time, text};
 
 /// The fleet route.
 pub fn routes(pages: Pages) -> Pages {
@@ -94,10 +94,7 @@ async fn show(
     session: Session,
 ) -> Response {
     let api = Api::new(state.api.clone(), session.admin);
-    let answer = match api.get(&format!("/api/v1/edges/?{}", window.query())).await {
-        Ok(answer) => answer,
-        Err(refused) => return refused_page(&refused),
-    };
+    let answer = or_page!(api.get(&format!("/api/v1/edges/?{}", window.query())).await);
     let edges: Vec<Value> = answer["results"].as_array().cloned().unwrap_or_default();
     let body = html! {
         h1 { "Edges" }

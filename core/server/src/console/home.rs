@@ -36,25 +36,19 @@ async fn render(
     let mut tree = Vec::new();
     for organisation in &organisations {
         let id = int(organisation, "id");
-        let projects = match api
-            .all(&format!("/api/v1/projects/?organisation={id}"))
-            .await
-        {
-            Ok(rows) => rows,
-            Err(refused) => return refused_page(&refused),
-        };
+        let projects = or_page!(
+            api.all(&format!("/api/v1/projects/?organisation={id}"))
+                .await
+        );
         let mut with_environments = Vec::new();
         for project in projects {
-            let environments = match api
-                .all(&format!(
+            let environments = or_page!(
+                api.all(&format!(
                     "/api/v1/environments/?project={}",
                     int(&project, "id")
                 ))
                 .await
-            {
-                Ok(rows) => rows,
-                Err(refused) => return refused_page(&refused),
-            };
+            );
             with_environments.push((project, environments));
         }
         tree.push((organisation, with_environments));

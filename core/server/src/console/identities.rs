@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use super::api::Refused;
 use super::layout::{csrf, page};
+use super::overrides::{OverrideOf, new_override_form};
 use super::pages::Pages;
 use super::place::{EnvironmentForm, EnvironmentVisit, ObjectPage, enter};
 use super::session::Session;
@@ -263,24 +264,14 @@ async fn render(
         } }
         @let refused = refused_for(Form::NewOverride);
         @if !features.is_empty() {
-            form.row method="post" action={ (url) "/overrides" } {
-                (csrf(session))
-                (form_errors(refused, &["feature", "feature_state_value"]))
-                div {
-                    label for="override-feature" { "Feature" }
-                    select #override-feature name="feature" {
-                        @for feature in &features { option value=(int(feature, "id")) { (text(feature, "name")) } }
-                    }
-                    (field_error(refused, "feature"))
-                }
-                div {
-                    input type="hidden" name="enabled" value="false";
-                    input #identity-override-enabled type="checkbox" name="enabled" value="true" checked;
-                    label for="identity-override-enabled" { "Enabled" }
-                }
-                div { (value_inputs("override_", &Value::Null, refused, "feature_state_value")) }
-                button type="submit" { "Add identity override" }
-            }
+            (new_override_form(session, &format!("{url}/overrides"), refused, OverrideOf {
+                field: "feature",
+                label: "Feature",
+                choices: &features,
+                value_prefix: "override_",
+                enabled_id: "identity-override-enabled",
+                button: "Add identity override",
+            }))
         }
     };
     let status = failed.map_or(StatusCode::OK, |(_, r)| r.status());

@@ -115,24 +115,61 @@ pub async fn section(
         @if segments.is_empty() {
             p.muted { "The project has no segments yet: create one under Segments to override this feature for it." }
         } @else {
-            form.row method="post" action={ (url) "/segment-overrides" } {
-                (csrf(session))
-                (form_errors(new_refused, &["segment", "feature_state_value"]))
-                div {
-                    label for="override-segment" { "Segment" }
-                    select #override-segment name="segment" {
-                        @for segment in &segments { option value=(int(segment, "id")) { (text(segment, "name")) } }
-                    }
-                    (field_error(new_refused, "segment"))
-                }
-                div {
-                    input type="hidden" name="enabled" value="false";
-                    input #override-enabled type="checkbox" name="enabled" value="true" checked;
-                    label for="override-enabled" { "Enabled" }
-                }
-                div { (value_inputs("new_", &Value::Null, new_refused, "feature_state_value")) }
-                button type="submit" { "Add segment override" }
-            }
+            (new_override_form(session, &format!("{url}/segment-overrides"), new_refused, OverrideOf {
+                field: "segment",
+                label: "Segment",
+                choices: &segments,
+                value_prefix: "new_",
+                enabled_id: "override-enabled",
+                button: "Add segment override",
+            }))
         }
     })
+}
+
+/// What a new override is of: a segment (on a feature's page) or a feature (on
+/// an identity's page).
+pub struct OverrideOf<'a> {
+    /// The field posted, `segment` or `feature`.
+    pub field: &'static str,
+    /// Its label.
+    pub label: &'static str,
+    /// The segments or features to choose from.
+    pub choices: &'a [Value],
+    /// The prefix of the value's inputs, which the handler reads back.
+    pub value_prefix: &'static str,
+    /// The id of the "Enabled" box.
+    pub enabled_id: &'static str,
+    /// What the button says.
+    pub button: &'static str,
+}
+
+/// The form that adds an override, posting to `action`.
+pub fn new_override_form(
+    session: &Session,
+    action: &str,
+    refused: Option<&Refused>,
+    of: OverrideOf<'_>,
+) -> Markup {
+    let select_id = format!("override-{}", of.field);
+    html! {
+        form.row method="post" action=(action) {
+            (csrf(session))
+            (form_errors(refused, &[of.field, "feature_state_value"]))
+            div {
+                label for=(select_id) { (of.label) }
+                select id=(select_id) name=(of.field) {
+                    @for choice in of.choices { option value=(int(choice, "id")) { (text(choice, "name")) } }
+                }
+                (field_error(refused, of.field))
+            }
+            div {
+                input type="hidden" name="enabled" value="false";
+                input id=(of.enabled_id) type="checkbox" name="enabled" value="true" checked;
+                label for=(of.enabled_id) { "Enabled" }
+            }
+            div { (value_inputs(of.value_prefix, &Value::Null, refused, "feature_state_value")) }
+            button type="submit" { (of.button) }
+        }
+    }
 }

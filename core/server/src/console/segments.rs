@@ -61,13 +61,10 @@ fn conditions_in(rules: &[Rule]) -> usize {
 
 async fn list(visit: EnvironmentVisit) -> Response {
     let (api, place) = or_page!(enter(&visit.state, &visit.session, &visit.key).await);
-    let segments = match api
-        .all(&format!("/api/v1/projects/{}/segments/", place.project_id))
-        .await
-    {
-        Ok(rows) => rows,
-        Err(refused) => return refused_page(&refused),
-    };
+    let segments = or_page!(
+        api.all(&format!("/api/v1/projects/{}/segments/", place.project_id))
+            .await
+    );
     let body = html! {
         h1 { "Segments" }
         p.muted { "Segments belong to " (place.project) ": every environment of it uses the same rules." }
@@ -446,16 +443,13 @@ async fn new(visit: EnvironmentVisit) -> Response {
 
 async fn edit(Path((_, id)): Path<(String, i64)>, visit: EnvironmentVisit) -> Response {
     let (api, place) = or_page!(enter(&visit.state, &visit.session, &visit.key).await);
-    let segment = match api
-        .get(&format!(
+    let segment = or_page!(
+        api.get(&format!(
             "/api/v1/projects/{}/segments/{id}/",
             place.project_id
         ))
         .await
-    {
-        Ok(segment) => segment,
-        Err(refused) => return refused_page(&refused),
-    };
+    );
     let draft = Draft {
         name: text(&segment, "name").to_string(),
         description: segment["description"].as_str().unwrap_or("").to_string(),
