@@ -338,7 +338,6 @@ impl ToSchema for AnyObject {}
 /// answers a create with a `C` (an `O` unless it shows a secret once).
 pub struct Resource<O, I, C = O> {
     noun: &'static str,
-    filters: fn(Doc) -> Doc,
     types: Types<O, I, C>,
 }
 
@@ -350,24 +349,19 @@ impl<O: ToSchema, I: ToSchema, C: ToSchema> Resource<O, I, C> {
     pub fn new(noun: &'static str) -> Resource<O, I, C> {
         Resource {
             noun,
-            filters: |doc| doc,
             types: std::marker::PhantomData,
         }
     }
 
-    /// The list also takes the query parameters `F` declares.
-    pub fn filtered<F: IntoParams>(mut self) -> Resource<O, I, C> {
-        self.filters = |doc| doc.query::<F>();
-        self
-    }
-
-    /// `GET` the collection.
-    pub fn list(&self) -> Doc {
+    /// `GET` the collection, narrowed by the query parameters `F` declares.
+    pub fn list<F: IntoParams>(&self) -> Doc {
         let plural = match self.noun.strip_suffix('y') {
             Some(stem) => format!("{stem}ies"),
             None => format!("{}s", self.noun),
         };
-        (self.filters)(Doc::new(format!("List {plural}")).answers_page::<O>())
+        Doc::new(format!("List {plural}"))
+            .answers_page::<O>()
+            .query::<F>()
             .fails(404, "Not found")
     }
 

@@ -27,7 +27,7 @@ use crate::validate;
 resource_routes!(
     "/api/v1/environments/",
     "/api/v1/environments/{api_key}/",
-    Resource::<Environment, Input>::new("environment").filtered::<Filter>(),
+    Resource::<Environment, Input>::new("environment"),
     Environment,
     super::item::read::<Environment>,
     delete

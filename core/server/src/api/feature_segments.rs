@@ -29,7 +29,7 @@ resource_routes!(
     fn resource_routes,
     "/api/v1/features/feature-segments/",
     "/api/v1/features/feature-segments/{id}/",
-    Resource::<FeatureSegment, Input>::new("feature segment").filtered::<Filter>(),
+    Resource::<FeatureSegment, Input>::new("feature segment"),
     FeatureSegment
 );
 

@@ -35,7 +35,7 @@ use super::update::{Change, Update};
 resource_routes!(
     "/api/v1/environments/{api_key}/featurestates/",
     "/api/v1/environments/{api_key}/featurestates/{id}/",
-    Resource::<FeatureState, StateInput>::new("feature state").filtered::<Filter>(),
+    Resource::<FeatureState, StateInput>::new("feature state"),
     StateRow,
     read,
     delete

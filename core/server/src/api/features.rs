@@ -29,7 +29,7 @@ use sqlx::{PgExecutor, PgPool};
 resource_routes!(
     "/api/v1/projects/{project_id}/features/",
     "/api/v1/projects/{project_id}/features/{id}/",
-    Resource::<Feature, Input>::new("feature").filtered::<Filter>(),
+    Resource::<Feature, Input>::new("feature"),
     Feature,
     read,
     super::item::delete::<Feature>

@@ -18,7 +18,7 @@ use super::doc::{Resource, TraitValue};
 use super::feature_states::{self, COLUMNS as STATE_COLUMNS, FeatureState, StateInput, StateRow};
 use super::format::iso_time;
 use super::item::{self, Found, Item, Lookup};
-use super::list::{Listed, Listing, Unfiltered, list};
+use super::list::{Listed, Listing, Unfiltered};
 use super::lookup::{EnvironmentRef, Lock, environment_ref, row_by_id};
 use super::page::{PageRequest, Paged};
 use super::routes::Routes;
@@ -38,20 +38,20 @@ const OVERRIDES: &str = "/api/v1/environments/{api_key}/identities/{id}/features
 const OVERRIDE: &str = "/api/v1/environments/{api_key}/identities/{id}/featurestates/{state_id}/";
 
 pub(super) fn routes(routes: Routes) -> Routes {
-    let identities = Resource::<Identity, Input>::new("identity").filtered::<Filter>();
+    let identities = Resource::<Identity, Input>::new("identity");
     let traits = Resource::<Trait, TraitInput>::new("trait");
     let overrides = Resource::<FeatureState, StateInput>::new("identity override");
     routes
-        .get(IDENTITIES, identities.list(), list::<Identity>)
+        .collection::<Identity, _, _>(IDENTITIES, &identities)
         .post(IDENTITIES, identities.create(), create)
         .get(IDENTITY, identities.read(), item::read::<Identity>)
         .delete(IDENTITY, identities.delete(), item::delete::<Identity>)
-        .get(TRAITS, traits.list(), list::<TraitRow>)
+        .collection::<TraitRow, _, _>(TRAITS, &traits)
         .post(TRAITS, traits.create(), create_trait)
         .get(TRAIT, traits.read(), read_trait)
         .put_and_patch::<TraitRow, _, _, _>(TRAIT, &traits)
         .delete(TRAIT, traits.delete(), delete_trait)
-        .get(OVERRIDES, overrides.list(), list_overrides)
+        .get(OVERRIDES, overrides.list::<Unfiltered>(), list_overrides)
         .post(OVERRIDES, overrides.create(), create_override)
         .get(OVERRIDE, overrides.read(), read_override)
         .put_and_patch::<Override, _, _, _>(OVERRIDE, &overrides)

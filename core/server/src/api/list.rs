@@ -27,7 +27,7 @@ pub trait Listed: Into<Self::Answer> + Send + Unpin + for<'r> FromRow<'r, PgRow>
     /// The ids of the collection path: `()`, `i64`, `String`, …
     type Parent: DeserializeOwned + Send + 'static;
     /// The query parameters that narrow the list.
-    type Filter: DeserializeOwned + Send + 'static;
+    type Filter: DeserializeOwned + IntoParams + Send + 'static;
     /// What the list answers for each row.
     type Answer: Serialize + Send;
 
@@ -63,7 +63,8 @@ pub async fn list<T: Listed>(
 }
 
 /// The filter of lists that take none (unknown parameters are ignored, as DRF does).
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Unfiltered {}
 
 /// The filter of lists whose rows belong to an organisation.

@@ -25,7 +25,7 @@ use crate::validate;
 resource_routes!(
     "/api/v1/projects/",
     "/api/v1/projects/{id}/",
-    Resource::<Project, Input>::new("project").filtered::<OrganisationFilter>(),
+    Resource::<Project, Input>::new("project"),
     Project
 );
 

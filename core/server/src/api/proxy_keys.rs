@@ -27,14 +27,9 @@ use crate::validate;
 use sqlx::{PgConnection, PgPool};
 
 pub(super) fn routes(routes: Routes) -> Routes {
-    let docs =
-        Resource::<ProxyKey, Input, NewProxyKey>::new("proxy key").filtered::<OrganisationFilter>();
+    let docs = Resource::<ProxyKey, Input, NewProxyKey>::new("proxy key");
     routes
-        .get(
-            "/api/v1/proxy-keys/",
-            docs.list(),
-            super::list::list::<ProxyKey>,
-        )
+        .collection::<ProxyKey, _, _>("/api/v1/proxy-keys/", &docs)
         .post("/api/v1/proxy-keys/", docs.create(), create)
         .get("/api/v1/proxy-keys/{id}/", docs.read(), read)
         .delete("/api/v1/proxy-keys/{id}/", revoke_doc(), revoke)

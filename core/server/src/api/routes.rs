@@ -35,7 +35,7 @@ macro_rules! resource_routes {
         $vis fn $name(routes: Routes) -> Routes {
             let docs = $docs;
             routes
-                .get($collection, docs.list(), super::list::list::<$ty>)
+                .collection::<$ty, _, _>($collection, &docs)
                 .post($collection, docs.create(), create)
                 .get($item, docs.read(), $read)
                 .put_and_patch::<$ty, _, _, _>($item, &docs)
@@ -53,6 +53,7 @@ use serde::de::DeserializeOwned;
 use utoipa::ToSchema;
 
 use super::doc::{Doc, Resource};
+use super::list::{Listed, list};
 use super::update::{Update, write};
 use crate::state::AppState;
 
@@ -98,6 +99,18 @@ impl Routes {
     method!(put, "PUT", PUT);
     method!(patch, "PATCH", PATCH);
     method!(delete, "DELETE", DELETE);
+
+    /// Adds `GET path`: the page of `T`s [`list`] answers, its query
+    /// parameters documented from the filter it reads.
+    pub fn collection<T, I, C>(self, path: &'static str, docs: &Resource<T::Answer, I, C>) -> Routes
+    where
+        T: Listed,
+        T::Answer: ToSchema,
+        I: ToSchema,
+        C: ToSchema,
+    {
+        self.get(path, docs.list::<T::Filter>(), list::<T>)
+    }
 
     /// Adds `PUT` (the whole item) and `PATCH` (the fields given) of `path`:
     /// both [`write`] an item `T`, as `docs` describes it.
