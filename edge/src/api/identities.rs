@@ -465,10 +465,7 @@ mod tests {
             },
         ];
         // sha256("aTrueb1")
-        let expected: String = Sha256::digest(b"aTrueb1")
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let expected = hex::encode(Sha256::digest(b"aTrueb1"));
         assert_eq!(transient_identifier(&traits), expected);
         assert_eq!(transient_identifier(&[]).len(), 32);
     }
