@@ -328,15 +328,14 @@ impl Listed for StateRow {
         key: String,
         filter: Filter,
     ) -> ApiResult<Listing> {
-        let environment = environment_ref(db, admin, &key).await?;
         let any_identity = (filter.any_identity.as_deref())
             .is_some_and(|v| !v.is_empty() && v != "false" && v != "0");
-        let from = "feature_states WHERE environment_id = $1 \
-             AND (CASE WHEN $4 THEN identity_id IS NOT NULL ELSE identity_id IS NULL END) \
+        let condition = "AND (CASE WHEN $4 THEN identity_id IS NOT NULL ELSE identity_id IS NULL END) \
              AND ($2::bigint IS NULL OR feature_id = $2) \
              AND ($3::bigint IS NULL OR feature_segment_id = $3)";
-        Ok(Listing::new(COLUMNS, from)
-            .bind(environment.id)
+        let at = (COLUMNS, "feature_states");
+        let listing = Listing::in_environment(db, admin, &key, at, condition).await?;
+        Ok(listing
             .bind(filter.feature)
             .bind(filter.feature_segment)
             .bind(any_identity))

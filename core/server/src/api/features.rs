@@ -138,12 +138,10 @@ impl Listed for Feature {
         project: i64,
         filter: Filter,
     ) -> ApiResult<Listing> {
-        project_organisation(db, admin, project).await?;
-        let from = "features WHERE project_id = $1 \
-                    AND ($2::text IS NULL OR strpos(lower(name), lower($2)) > 0)";
-        Ok(Listing::new(COLUMNS, from)
-            .bind(project)
-            .bind(filter.search))
+        let containing = "AND ($2::text IS NULL OR strpos(lower(name), lower($2)) > 0)";
+        let at = (COLUMNS, "features");
+        let listing = Listing::in_project(db, admin, project, at, containing).await?;
+        Ok(listing.bind(filter.search))
     }
 
     async fn answers(db: &PgPool, rows: Vec<Feature>) -> ApiResult<Vec<Feature>> {

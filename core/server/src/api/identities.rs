@@ -123,12 +123,10 @@ impl Listed for Identity {
         key: String,
         filter: Filter,
     ) -> ApiResult<Listing> {
-        let environment = environment_ref(db, admin, &key).await?;
-        let from = "identities WHERE environment_id = $1 \
-                    AND ($2::text IS NULL OR starts_with(identifier, $2))";
-        Ok(Listing::new(COLUMNS, from)
-            .bind(environment.id)
-            .bind(filter.q))
+        let starting = "AND ($2::text IS NULL OR starts_with(identifier, $2))";
+        let at = (COLUMNS, "identities");
+        let listing = Listing::in_environment(db, admin, &key, at, starting).await?;
+        Ok(listing.bind(filter.q))
     }
 }
 

@@ -17,6 +17,7 @@ use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::{Arguments, Encode, FromRow, PgPool, Postgres, Type};
 use utoipa::IntoParams;
 
+use super::lookup::{environment_ref, project_organisation};
 use super::page::{Page, PageRequest, Paged};
 use crate::auth::{Admin, Caller};
 use crate::error::ApiResult;
@@ -117,6 +118,35 @@ impl Listing {
         Listing::new(columns, &from)
             .bind(admin.organisation)
             .bind(filter.organisation)
+    }
+
+    /// The rows of `table` in the environment client key `key` names (404 when
+    /// the admin may not see it): `$1` is the environment's id, so `condition`
+    /// (`AND …`, or empty) binds from `$2`.
+    pub async fn in_environment(
+        db: &PgPool,
+        admin: &Admin,
+        key: &str,
+        (columns, table): (&str, &str),
+        condition: &str,
+    ) -> ApiResult<Listing> {
+        let environment = environment_ref(db, admin, key).await?;
+        let from = format!("{table} WHERE environment_id = $1 {condition}");
+        Ok(Listing::new(columns, &from).bind(environment.id))
+    }
+
+    /// The rows of `table` in project `project` (404 when the admin may not see
+    /// it): `$1` is the project's id, so `condition` (`AND …`, or empty) binds from `$2`.
+    pub async fn in_project(
+        db: &PgPool,
+        admin: &Admin,
+        project: i64,
+        (columns, table): (&str, &str),
+        condition: &str,
+    ) -> ApiResult<Listing> {
+        project_organisation(db, admin, project).await?;
+        let from = format!("{table} WHERE project_id = $1 {condition}");
+        Ok(Listing::new(columns, &from).bind(project))
     }
 
     /// The `ORDER BY` list (it must end in a unique column, so pages are stable).

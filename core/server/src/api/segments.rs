@@ -217,8 +217,7 @@ impl Listed for Segment {
         project: i64,
         _: Unfiltered,
     ) -> ApiResult<Listing> {
-        project_organisation(db, admin, project).await?;
-        Ok(Listing::new(COLUMNS, "segments WHERE project_id = $1").bind(project))
+        Listing::in_project(db, admin, project, (COLUMNS, "segments"), "").await
     }
 }
 

@@ -72,8 +72,7 @@ impl Listed for ServerKey {
     type Answer = ServerKey;
 
     async fn listing(db: &PgPool, admin: &Admin, key: String, _: Unfiltered) -> ApiResult<Listing> {
-        let environment = environment_ref(db, admin, &key).await?;
-        Ok(Listing::new(COLUMNS, "server_keys WHERE environment_id = $1").bind(environment.id))
+        Listing::in_environment(db, admin, &key, (COLUMNS, "server_keys"), "").await
     }
 }
 
